@@ -1,0 +1,61 @@
+# amlfs: build, run, test. `make run` mounts a workspace on ./mnt-example; `make test` runs every test.
+# Each src/ folder is one layer; every .c in it is compiled. Programs are in src/*/main_*.c.
+
+CC      ?= cc
+PKGS    := fuse3 libcurl libcjson libarchive yaml-0.1 libmicrohttpd sqlite3
+BUILD   ?= build
+SAN     ?=
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude $(SAN)
+LDFLAGS += $(SAN)
+LDLIBS  += -lpthread
+
+LAYERS      := util spec api store compute env snapshot server client fs
+LIB_SRCS    := $(filter-out %/main_server.c %/main_amlfs.c,$(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c)))
+LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps deps-check run test demo clean asan
+all: deps-check $(BUILD)/amlfs-server $(BUILD)/amlfs $(UNIT_BINS)
+
+# deps: install missing Debian packages (as root), or say exactly what to install.
+deps:
+	@scripts/deps.sh
+
+deps-check:
+	@pkg-config --exists $(PKGS) || scripts/deps.sh
+
+$(BUILD)/%.o: %.c $(wildcard include/amlfs/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(PKGS)) -c -o $@ $<
+
+$(BUILD)/libamlfs.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/amlfs-server: $(BUILD)/src/server/main_server.o $(BUILD)/libamlfs.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
+
+$(BUILD)/amlfs: $(BUILD)/src/fs/main_amlfs.o $(BUILD)/libamlfs.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libamlfs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
+
+run: deps all
+	@scripts/run.sh
+
+test: deps all
+	@tests/run.sh
+
+demo: deps all
+	@scripts/demo.sh
+
+# ASan/UBSan build in its own folder: make asan && BUILD=build-asan tests/run.sh
+asan:
+	$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" CFLAGS="-O1 -g" all
+
+clean:
+	rm -rf build build-asan

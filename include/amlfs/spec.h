@@ -1,0 +1,115 @@
+/* spec.h: the az ml CLI v2 YAML files users write (environment.yaml, job.yaml, compute.yaml),
+ * parsed with libyaml into validated structs whose errors carry file, line and column. */
+#ifndef AMLFS_SPEC_H
+#define AMLFS_SPEC_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "amlfs/err.h"
+
+/* 1-based position of a value in the YAML text; 0/0 when unknown. */
+typedef struct spec_pos {
+    int line;
+    int col;
+} spec_pos;
+
+typedef struct spec_kv {
+    char *key;
+    char *value;
+    spec_pos pos;
+} spec_kv;
+
+typedef struct spec_kvlist {
+    spec_kv *items;
+    size_t count;
+} spec_kvlist;
+
+/* environment.yaml (also an inline `environment:` mapping of a job). Absent strings are NULL. */
+typedef struct env_spec {
+    char *name;
+    char *version;              /* as written; NULL means "next" */
+    char *description;
+    char *image;                /* exclusive with build */
+    int has_build;
+    char *build_path;           /* default "." */
+    char *build_dockerfile;     /* default "Dockerfile" */
+    char *conda_file_path;      /* conda_file: a path ... */
+    char *conda_file_inline;    /* ... or an inline mapping, kept as YAML text */
+    char *os_type;              /* linux (default) | windows */
+    int user_managed;           /* user_managed_dependencies; -1 when not written */
+    char *registry_address;     /* image_registry: {address, username, password} */
+    char *registry_username;
+    char *registry_password;    /* a secret: never shown back, see spec_env_to_json */
+    spec_kvlist tags;
+    spec_pos name_pos, image_pos, build_pos;
+} env_spec;
+
+/* job.yaml: a command job. */
+typedef struct job_spec {
+    char *command;
+    char *code;                 /* NULL: the folder of job.yaml */
+    char *environment_name;     /* from azureml:NAME:VERSION, azureml:NAME@latest, NAME */
+    char *environment_version;  /* NULL means latest */
+    env_spec *environment_inline; /* environment: {image: ...}; then environment_name is NULL */
+    char *compute;              /* from azureml:NAME or NAME; NULL means "local" */
+    char *experiment_name;
+    char *display_name;
+    char *name;
+    char *description;
+    spec_kvlist environment_variables;
+    spec_kvlist inputs;         /* literal inputs, as strings */
+    spec_kvlist tags;
+    long timeout_s;             /* limits.timeout; 0 = none */
+    int instance_count;         /* resources.instance_count; default 1 */
+    spec_pos command_pos, code_pos, environment_pos, compute_pos;
+} job_spec;
+
+/* compute.yaml. */
+typedef struct compute_spec {
+    char *name;
+    char *type;                 /* local | amlcompute | slurm ... (validated by the server) */
+    char *description;
+    char *size;
+    char *tier;
+    int min_instances;          /* default 0 */
+    int max_instances;          /* 0 = not written */
+    long idle_time_before_scale_down;
+    spec_kvlist extra;          /* type-specific keys (e.g. slurm's), validated by the compute */
+    spec_pos name_pos, type_pos, max_instances_pos;
+} compute_spec;
+
+/* Parse + validate. `filename` names the file in messages ("job.yaml line 4 column 10: ...").
+ * Errors: -EINVAL with a one-line message for YAML that does not parse, unknown keys (with
+ * "did you mean 'x'?"), wrong types, missing required keys, exclusive keys written together, and a
+ * conda file given as the environment. Output-only keys (status, log_files) are ignored. */
+int spec_parse_env(const char *text, size_t len, const char *filename, env_spec *out, amlfs_err *err);
+int spec_parse_job(const char *text, size_t len, const char *filename, job_spec *out, amlfs_err *err);
+int spec_parse_compute(const char *text, size_t len, const char *filename, compute_spec *out,
+                       amlfs_err *err);
+
+void spec_env_free(env_spec *s);
+/* The value of `key` in a list (first match), NULL when absent. */
+const char *spec_kvlist_get(const spec_kvlist *l, const char *key);
+void spec_job_free(job_spec *s);
+void spec_compute_free(compute_spec *s);
+
+/* The command with every ${{inputs.NAME}} replaced by its literal; an unknown input is -EINVAL with
+ * the command's position. ${{outputs.NAME}} becomes ./outputs/NAME. */
+int spec_job_render_command(const job_spec *s, const char *filename, char **out, amlfs_err *err);
+
+/* A message for a spec problem at a position: "FILE line L column C: MESSAGE". */
+int spec_fail_at(amlfs_err *err, int errnum, const char *filename, spec_pos pos, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* JSON views for the API. Secrets come out as "***". */
+cJSON *spec_env_to_json(const env_spec *s);
+cJSON *spec_job_to_json(const job_spec *s);
+cJSON *spec_compute_to_json(const compute_spec *s);
+
+/* YAML text with the value of every secret key (image_registry.password) replaced by ***,
+ * positions and everything else kept. */
+char *spec_redact_yaml(const char *text, size_t len);
+
+#endif

@@ -1,0 +1,47 @@
+/* util.h: small helpers every layer uses: files, paths, names, time.
+ * Nothing here knows about runs or HTTP. */
+#ifndef AMLFS_UTIL_H
+#define AMLFS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "amlfs/err.h"
+
+/* Whole-file read into a NUL-terminated malloc'd buffer (*len without the NUL). */
+int util_read_file(const char *path, char **out, size_t *len, amlfs_err *err);
+/* Write atomically: temp file in the same folder, fsync, rename over path. */
+int util_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, amlfs_err *err);
+/* mkdir -p with the given mode for each created folder. */
+int util_mkdir_p(const char *path, mode_t mode, amlfs_err *err);
+/* rm -rf; missing is not an error. */
+int util_rm_rf(const char *path, amlfs_err *err);
+/* cp -a of a folder tree (files, folders, symlinks; modes kept). dst must not exist. */
+int util_copy_tree(const char *src, const char *dst, amlfs_err *err);
+
+/* malloc'd printf; aborts on out-of-memory (the only sane reaction in these daemons). */
+char *util_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *util_xstrdup(const char *s);     /* NULL-safe strdup, aborts on OOM */
+void *util_xcalloc(size_t n, size_t size);
+
+/* Object names (environments, experiments, computes, runs): letters, digits, '-', '_', '.',
+ * starting with a letter or digit, at most 255 bytes; `kind` names the object in the message. */
+int util_check_name(const char *kind, const char *name, amlfs_err *err);
+
+/* A relative path inside a stored folder: no empty, '.', '..' parts, no leading '/'. */
+int util_check_relpath(const char *path, amlfs_err *err);
+
+/* Edit distance, for "did you mean" suggestions. */
+size_t util_levenshtein(const char *a, const char *b);
+
+/* Wall clock in milliseconds and ISO-8601 UTC ("2026-11-26T13:02:26Z") into buf (>= 32 bytes). */
+int64_t util_now_ms(void);
+void util_iso8601(int64_t ms, char *buf, size_t len);
+
+/* Default places: data dir ($AMLFS_DATA_DIR, else $XDG_DATA_HOME/amlfs, else ~/.local/share/amlfs)
+ * and the server socket inside it. malloc'd. */
+char *util_default_data_dir(void);
+char *util_socket_path(const char *data_dir);
+
+#endif

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# deps.sh: install the Debian packages amlfs needs to build, run and test, when they are missing.
+# As root it uses apt-get; otherwise it prints the one command a person should run.
+set -euo pipefail
+
+# Build: compiler, pkg-config and the -dev packages of every library amlfs links.
+build_pkgs=(gcc make pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libcjson-dev libarchive-dev
+            libyaml-dev libmicrohttpd-dev libsqlite3-dev)
+# Tests and the demo: real tools on a real mount, and a real training script's libraries.
+test_pkgs=(vim tmux curl python3 python3-sklearn procps psmisc)
+
+want=("${build_pkgs[@]}")
+[ "${1:-}" = "--build-only" ] || want+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "amlfs needs these Debian packages: ${missing[*]}" >&2
+    echo "install them with:  sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+fi
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt_get() { apt-get -o DPkg::Lock::Timeout=600 -q "$@"; }
+# An old or empty package list cannot find anything: refresh it once.
+apt_get update >/dev/null || { echo "apt-get update failed: check the package mirror" >&2; exit 1; }
+apt_get install -y --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# test_bad_input.sh: every refused input: close() fails with a fitting errno, nothing is created,
+# and the folder's status names the file, line and column and what to do.
+. "$(dirname "$0")/../lib/e2e.sh"
+
+# refused EXPERIMENT ERRNO STATUS-FRAGMENT < job.yaml
+refused() {
+    local before got
+    before=$(run_count)
+    got=$(write_spec "$MNT/experiments/$1/job.yaml")
+    [ "$got" = "$2" ] || fail "close() gave $got, expected $2"
+    grep -q -- "$3" "$MNT/experiments/$1/status" || fail "status: $(cat "$MNT/experiments/$1/status")"
+    grep -q "^Rejected: job.yaml line [0-9]* column [0-9]*: " "$MNT/experiments/$1/status" ||
+        fail "status lacks file, line and column: $(cat "$MNT/experiments/$1/status")"
+    [ "$(run_count)" = "$before" ] || fail "a run was created"
+    [ "$(wc -l < "$MNT/experiments/$1/status")" = 1 ] || fail "status is not one line"
+}
+
+t_yaml_that_does_not_parse() {
+    mkdir "$MNT/experiments/b1"
+    printf 'command: echo hi\nenvironment: [host\n' | refused b1 EINVAL "line"
+    # The text the user wrote is kept, so an editor can fix it.
+    grep -q "environment: \[host" "$MNT/experiments/b1/job.yaml" || fail "job.yaml text lost"
+}
+
+t_unknown_key_says_did_you_mean() {
+    mkdir "$MNT/experiments/b2"
+    printf 'comand: echo hi\nenvironment: host\n' | refused b2 EINVAL "did you mean 'command'"
+}
+
+t_missing_command() {
+    mkdir "$MNT/experiments/b3"
+    printf 'environment: host\n' | refused b3 EINVAL "missing 'command'"
+}
+
+t_missing_environment_names_the_known_ones() {
+    mkdir "$MNT/experiments/b4"
+    printf 'command: echo hi\nenvironment: azureml:nope@latest\n' |
+        refused b4 ENOENT "environment 'nope' not found (known: host)"
+    grep -q "line 2 column" "$MNT/experiments/b4/status" || fail "wrong position"
+}
+
+t_missing_compute_names_the_known_ones() {
+    mkdir "$MNT/experiments/b5"
+    printf 'command: echo hi\nenvironment: host\ncompute: azureml:gpu-clustr\n' |
+        refused b5 ENOENT "compute 'gpu-clustr' not found (known: local)"
+}
+
+t_unknown_input_in_command() {
+    mkdir "$MNT/experiments/b6"
+    printf 'command: echo ${{inputs.epochs}}\nenvironment: host\ninputs:\n  epoch: 1\n' |
+        refused b6 EINVAL "epochs"
+}
+
+t_invalid_directory_names() {
+    mkdir "$MNT/experiments/bad name" 2>/dev/null && fail "mkdir of 'bad name' succeeded"
+    [ ! -e "$MNT/experiments/bad name" ] || fail "it was created"
+    grep -q "not a valid experiment name" "$MNT/experiments/status" ||
+        fail "experiments/status: $(cat "$MNT/experiments/status")"
+    mkdir "$MNT/environments/-x" 2>/dev/null && fail "mkdir of '-x' succeeded"
+    grep -q "not a valid environment name" "$MNT/environments/status" ||
+        fail "environments/status: $(cat "$MNT/environments/status")"
+    mkdir "$MNT/experiments/b1" 2>/dev/null && fail "a second mkdir of an existing experiment succeeded"
+    return 0
+}
+
+t_bad_environment_yaml_registers_nothing() {
+    mkdir "$MNT/environments/broken"
+    got=$(printf 'name: broken\nimagee: python:3.11\n' | write_spec "$MNT/environments/broken/environment.yaml")
+    [ "$got" = EINVAL ] || fail "close() gave $got"
+    grep -q "^Rejected: environment.yaml line 2 column 1: .*did you mean 'image'" "$MNT/environments/broken/status" ||
+        fail "status: $(cat "$MNT/environments/broken/status")"
+    [ -z "$(ls "$MNT/environments/broken/versions" 2>/dev/null)" ] || fail "a version was registered"
+    got=$(printf 'channels: [conda-forge]\ndependencies: [python=3.11]\n' |
+        write_spec "$MNT/environments/broken/environment.yaml")
+    [ "$got" = EINVAL ] && grep -q "conda" "$MNT/environments/broken/status" || fail "conda file as environment: $got"
+}
+
+t_writing_a_read_only_file_is_refused_not_eio() {
+    mkdir "$MNT/experiments/ro"
+    id=$(printf 'command: echo hi\nenvironment: host\n' | submit ro) || fail "submit"
+    got=$(echo x | write_spec "$MNT/runs/$id/status")
+    [ "$got" = EACCES ] || [ "$got" = EROFS ] || fail "writing status gave $got"
+    got=$(echo x | write_spec "$MNT/workspace.json")
+    [ "$got" = EACCES ] || [ "$got" = EROFS ] || fail "writing workspace.json gave $got"
+    echo pause > "$MNT/runs/$id/ctl" 2>/dev/null && fail "an unknown ctl word was accepted"
+    return 0
+}
+
+mount_ws || { echo "0 passed, 1 failed"; exit 1; }
+make_host_env host || { echo "0 passed, 1 failed"; exit 1; }
+run_cases

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# test_restart.sh: runs outlive the server. kill -9 amlfs-server mid-run, start it again: the run
+# finishes, its log holds every line exactly once, and the mount recovers by itself.
+. "$(dirname "$0")/../lib/e2e.sh"
+
+t_server_killed_mid_run_the_run_finishes_and_the_log_is_whole() {
+    mkdir "$MNT/experiments/survive"
+    id=$(submit survive <<Y
+command: for i in \$(seq 1 30); do echo "line \$i"; [ \$i = 10 ] && while [ ! -e $T/go ]; do sleep 0.05; done; sleep 0.05; done
+environment: host
+Y
+) || fail "submit"
+    wait_for 10 grep -qx "line 10" "$MNT/runs/$id/log" || fail "never reached line 10"
+    pid=$(server_pid)
+    kill -9 "$pid" || fail "kill"
+    wait_for 5 sh -c "! kill -0 $pid" || fail "server still alive"
+    touch "$T/go"   # the job goes on printing while no server runs
+    sleep_until_lines() { [ "$(wc -l < "$DATA/runs/$id/log")" -ge 20 ]; }
+    wait_for 10 sleep_until_lines || fail "the job stopped when the server died"
+    "$AMLFS_SERVER" --data-dir "$DATA" || fail "restart"
+    wait_status 30 "$MNT/runs/$id/status" Completed || fail "status after restart: $(cat "$MNT/runs/$id/status")"
+    seq 1 30 | sed 's/^/line /' > "$T/expected"
+    diff "$T/expected" "$MNT/runs/$id/log" > "$T/diff" || fail "log differs: $(head "$T/diff")"
+}
+
+t_a_run_that_ends_while_the_server_is_down_is_recorded() {
+    mkdir "$MNT/experiments/ended"
+    id=$(printf 'command: echo a; while [ ! -e %s/go2 ]; do sleep 0.05; done; echo b; exit 4\nenvironment: host\n' "$T" |
+        submit ended) || fail "submit"
+    wait_status 10 "$MNT/runs/$id/status" Running || fail "not Running"
+    pid=$(server_pid)
+    kill -9 "$pid"
+    wait_for 5 sh -c "! kill -0 $pid" || fail "server still alive"
+    touch "$T/go2"
+    wait_for 10 test -e "$DATA/runs/$id/exit.json" || fail "the supervisor did not record the end"
+    "$AMLFS_SERVER" --data-dir "$DATA" || fail "restart"
+    wait_status 30 "$MNT/runs/$id/status" Failed || fail "status after restart: $(cat "$MNT/runs/$id/status")"
+    grep -q '"exit_code": *4' "$MNT/runs/$id/info.json" || fail "info.json: $(cat "$MNT/runs/$id/info.json")"
+}
+
+mount_ws || { echo "0 passed, 1 failed"; exit 1; }
+make_host_env host || { echo "0 passed, 1 failed"; exit 1; }
+run_cases

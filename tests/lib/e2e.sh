@@ -1,0 +1,128 @@
+# e2e.sh: shared helpers for the end-to-end tests: a fresh workspace mounted in a temp dir,
+# waiting on conditions with deadlines, and cleanup of mounts and processes even when a test fails.
+# Source it, define functions named t_*, then call `run_cases`.
+
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+AMLFS=$BUILD/amlfs
+AMLFS_SERVER=$BUILD/amlfs-server
+
+T=$(mktemp -d /tmp/amlfs-e2e.XXXXXX)
+DATA=$T/data
+MNT=$T/mnt
+mkdir -p "$MNT"
+_passed=0
+_failed=0
+_mounted=0
+
+# Mount a fresh workspace (the mount starts its own server on $DATA). Extra args go to amlfs.
+mount_ws() {
+    "$AMLFS" --data-dir "$DATA" "$@" "$MNT" || { echo "amlfs failed to mount" >&2; return 1; }
+    _mounted=1
+    wait_for 10 test -f "$MNT/workspace.json"
+}
+
+unmount_ws() {
+    if [ "$_mounted" = 1 ]; then
+        fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null || true
+        _mounted=0
+    fi
+}
+
+server_pid() { cat "$DATA/server.pid" 2>/dev/null; }
+
+stop_server() {
+    local pid
+    pid=$(server_pid) || return 0
+    [ -n "$pid" ] || return 0
+    kill "$pid" 2>/dev/null || return 0
+    wait_for 10 sh -c "! kill -0 $pid 2>/dev/null" || kill -9 "$pid" 2>/dev/null || true
+}
+
+# The supervisors (and their jobs) were started by this test's server: end them by their recorded pids.
+stop_runs() {
+    local f pid
+    for f in "$DATA"/runs/*/supervisor.pid; do
+        [ -f "$f" ] || continue
+        pid=$(cut -d' ' -f1 "$f")
+        [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
+    done
+}
+
+cleanup() {
+    unmount_ws
+    stop_runs
+    stop_server
+    rm -rf "$T"
+}
+trap cleanup EXIT INT TERM
+
+# wait_for SECONDS CMD...: run CMD every 50 ms until it succeeds or the deadline passes.
+wait_for() {
+    local secs=$1
+    shift
+    local deadline=$((SECONDS + secs))
+    while ! "$@" >/dev/null 2>&1; do
+        [ $SECONDS -ge $deadline ] && return 1
+        sleep 0.05
+    done
+    return 0
+}
+
+# wait_status SECONDS FILE WORD: until FILE's content starts with WORD.
+_status_is() { grep -q "^$2" "$1"; }
+wait_status() { wait_for "$1" _status_is "$2" "$3"; }
+
+# Submit job.yaml content (stdin) in experiment $1; prints the run id from the experiment's status.
+submit() {
+    local exp=$1
+    cat > "$MNT/experiments/$exp/job.yaml" || return 1
+    local line
+    line=$(cat "$MNT/experiments/$exp/status")
+    case "$line" in
+        submitted\ *) echo "${line#submitted }" ;;
+        *) echo "submission failed: $line" >&2; return 1 ;;
+    esac
+}
+
+# A user-managed environment named $1 (the host's tools).
+make_host_env() {
+    mkdir "$MNT/environments/$1" && printf 'name: %s\ndescription: the host tools\n' "$1" \
+        > "$MNT/environments/$1/environment.yaml"
+}
+
+fail() { echo "    $*"; return 1; }
+
+run_cases() {
+    local name out
+    for name in $(declare -F | awk '{print $3}' | grep '^t_'); do
+        if out=$("$name" 2>&1); then
+            _passed=$((_passed + 1))
+            echo "ok   $(basename "$0") ${name#t_}"
+        else
+            _failed=$((_failed + 1))
+            echo "FAIL $(basename "$0") ${name#t_}"
+            echo "$out" | sed 's/^/    /' | tail -20
+        fi
+    done
+    echo "$_passed passed, $_failed failed"
+}
+
+# write_spec FILE: write stdin to FILE as one open/write/close and print the errno name close()
+# (or open/write) failed with, or OK. Shells ignore close errors; this is what an editor sees.
+write_spec() {
+    python3 -c '
+import errno, os, sys
+data = sys.stdin.buffer.read()
+try:
+    fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.write(fd, data)
+    os.close(fd)
+    print("OK")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, str(e.errno)))
+' "$1"
+}
+
+run_count() { ls "$MNT/runs" | wc -l; }

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# run.sh: every test of amlfs: unit test programs, then end-to-end scripts on real mounts.
+# Prints each result and ends with one line "N passed, N failed" (exit 1 if any failed).
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+export BUILD=${BUILD:-$ROOT/build}
+cd "$ROOT" || exit 1
+
+passed=0
+failed=0
+tally() { # reads a program's output, echoes it, adds its closing "N passed, N failed" line
+    local line p f
+    line=$(tail -n 1 "$1")
+    grep -v -E '^[0-9]+ passed, [0-9]+ failed' "$1"
+    if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+        p=${BASH_REMATCH[1]}
+        f=${BASH_REMATCH[2]}
+    else
+        p=0
+        f=1
+        echo "FAIL $2: ended without a result line"
+    fi
+    [ "$3" -ne 0 ] && [ "$f" -eq 0 ] && { f=1; echo "FAIL $2: exit status $3"; }
+    passed=$((passed + p))
+    failed=$((failed + f))
+}
+
+out=$(mktemp)
+for t in "$BUILD"/tests/test_*; do
+    [ -x "$t" ] || continue
+    name=$(basename "$t")
+    timeout 300 "$t" > "$out" 2>&1
+    rc=$?
+    echo "== $name"
+    tally "$out" "$name" $rc
+done
+for t in tests/e2e/*.sh; do
+    [ -n "${ONLY:-}" ] && [[ $t != *"$ONLY"* ]] && continue
+    echo "== $(basename "$t")"
+    timeout 300 bash "$t" > "$out" 2>&1
+    rc=$?
+    tally "$out" "$(basename "$t")" $rc
+done
+rm -f "$out"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
