@@ -1,0 +1,157 @@
+/* job_io.c: a job's inputs (literals, typed literals, uri paths) and outputs, checked the way
+ * `az ml job create` checks them, so the command's ${{inputs.X}} can be rendered later. */
+#include "amlfs/spec_yaml.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "amlfs/util.h"
+
+static const char *const input_keys[] = {
+    "type", "value", "default", "path", "mode", "description", "optional", "min", "max", "enum", NULL,
+};
+static const char *const output_keys[] = {"type", "mode", "path", "description", NULL};
+static const char *const literal_types[] = {"string", "integer", "number", "boolean", NULL};
+static const char *const path_types[] = {
+    "uri_file", "uri_folder", "mltable", "mlflow_model", "custom_model", "triton_model", NULL,
+};
+static const char *const all_types[] = {
+    "string", "integer", "number", "boolean", "uri_file", "uri_folder",
+    "mltable", "mlflow_model", "custom_model", "triton_model", NULL,
+};
+
+static int in_list(const char *s, const char *const *list)
+{
+    for (size_t i = 0; list[i]; i++)
+        if (!strcmp(s, list[i]))
+            return 1;
+    return 0;
+}
+
+/* az ml's rule for input and output names; it is also what ${{inputs.NAME}} can refer to. */
+int spec_is_identifier(const char *s)
+{
+    if (!s || !*s || (s[0] >= '0' && s[0] <= '9'))
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_'))
+            return 0;
+    return 1;
+}
+
+static int check_typed_literal(spec_doc *d, const char *name, const char *type, yaml_node_t *v,
+                               amlfs_err *err)
+{
+    const char *text = spec_node_text(v);
+    long n;
+    int b;
+    char *end = NULL;
+    if (!strcmp(type, "integer") && spec_parse_long_text(text, &n) < 0)
+        return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(v),
+                            "input '%s' is an integer but its value '%s' is not a whole number", name, text);
+    if (!strcmp(type, "number"))
+        strtod(text, &end);
+    if (end && (end == text || *end))
+        return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(v),
+                            "input '%s' is a number but its value '%s' is not a number", name, text);
+    if (!strcmp(type, "boolean") && spec_parse_bool_text(text, &b) < 0)
+        return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(v),
+                            "input '%s' is a boolean but its value '%s' is not true or false", name, text);
+    return 0;
+}
+
+/* `NAME: {type: ..., value|default|path: ...}`: the value a command sees. */
+static int input_from_mapping(spec_doc *d, const char *name, yaml_node_t *m, yaml_node_t **value_out,
+                              amlfs_err *err)
+{
+    char where[300];
+    snprintf(where, sizeof where, "input '%s'", name);
+    int rc = spec_check_keys(d, m, input_keys, where, err);
+    if (rc < 0)
+        return rc;
+    yaml_node_t *type = spec_map_get(d, m, "type");
+    const char *t = spec_node_is_null(type) ? NULL : spec_node_text(type);
+    if (type && !spec_node_is_null(type) && (!t || !in_list(t, all_types))) {
+        char hint[400];
+        spec_suggest(t ? t : "", all_types, hint, sizeof hint);
+        return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(type),
+                            "input '%s' has an unknown type%s%s%s%s", name, t ? " '" : "", t ? t : "",
+                            t ? "'" : "", hint);
+    }
+    yaml_node_t *v = NULL;
+    const char *const value_keys[] = {"value", "default", "path", NULL};
+    int first = t && in_list(t, path_types) ? 2 : 0, last = t && in_list(t, literal_types) ? 1 : 2;
+    for (int i = first; i <= last && (!v || spec_node_is_null(v)); i++)
+        v = spec_map_get(d, m, value_keys[i]);
+    if (!v || spec_node_is_null(v))
+        return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(m), "input '%s' has no value: add `%s: ...`",
+                            name, first == 2 ? "path" : "default");
+    if (v->type != YAML_SCALAR_NODE)
+        return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(v),
+                            "input '%s' must have a single value, not %s", name, spec_node_kind(v));
+    if (t && in_list(t, literal_types) && (rc = check_typed_literal(d, name, t, v, err)) < 0)
+        return rc;
+    *value_out = v;
+    return 0;
+}
+
+int spec_job_parse_inputs(spec_doc *d, yaml_node_t *root, job_spec *out, amlfs_err *err)
+{
+    yaml_node_t *inputs = NULL;
+    int rc = spec_get_map(d, root, "inputs", &inputs, err);
+    if (rc < 0 || !inputs)
+        return rc;
+    for (yaml_node_pair_t *p = inputs->data.mapping.pairs.start; p < inputs->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = spec_doc_node(d, p->key), *v = spec_doc_node(d, p->value);
+        if ((rc = spec_check_key_node(d, inputs, k, err)) < 0)
+            return rc;
+        const char *name = spec_node_text(k);
+        if (!spec_is_identifier(name))
+            return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(k),
+                                "input name '%s' is not valid: use letters, digits and '_', not starting "
+                                "with a digit",
+                                name);
+        if (v->type == YAML_MAPPING_NODE && (rc = input_from_mapping(d, name, v, &v, err)) < 0)
+            return rc;
+        if (v->type == YAML_SEQUENCE_NODE)
+            return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(v),
+                                "input '%s' must be a value (`%s: 10`) or a mapping with `type:`, not a list",
+                                name, name);
+        if (spec_node_is_null(v))
+            return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(k),
+                                "input '%s' has no value: write `%s: VALUE`", name, name);
+        spec_kvlist_add(&out->inputs, name, spec_node_text(v), spec_node_pos(v));
+    }
+    return 0;
+}
+
+int spec_job_parse_outputs(spec_doc *d, yaml_node_t *root, amlfs_err *err)
+{
+    yaml_node_t *outputs = NULL;
+    int rc = spec_get_map(d, root, "outputs", &outputs, err);
+    if (rc < 0 || !outputs)
+        return rc;
+    for (yaml_node_pair_t *p = outputs->data.mapping.pairs.start; p < outputs->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = spec_doc_node(d, p->key), *v = spec_doc_node(d, p->value);
+        if ((rc = spec_check_key_node(d, outputs, k, err)) < 0)
+            return rc;
+        const char *name = spec_node_text(k);
+        if (!spec_is_identifier(name))
+            return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(k),
+                                "output name '%s' is not valid: use letters, digits and '_', not starting "
+                                "with a digit",
+                                name);
+        if (spec_node_is_null(v))
+            continue;
+        if (v->type != YAML_MAPPING_NODE)
+            return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(v),
+                                "output '%s' must be a mapping like `{type: uri_folder}`, not %s", name,
+                                spec_node_kind(v));
+        char where[300];
+        snprintf(where, sizeof where, "output '%s'", name);
+        if ((rc = spec_check_keys(d, v, output_keys, where, err)) < 0)
+            return rc;
+    }
+    return 0;
+}
