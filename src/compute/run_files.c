@@ -1,0 +1,174 @@
+/* run_files.c: launch.json (server -> supervisor) and exit.json (supervisor -> server) as cJSON.
+ * Both are written atomically, so a reader sees either nothing or the whole record. */
+#include "amlfs/compute_local.h"
+#include "amlfs/util.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int write_json(const char *run_dir, const char *name, cJSON *root, mode_t mode, amlfs_err *err)
+{
+    char *path = compute_run_file(run_dir, name);
+    char *text = cJSON_Print(root);
+    int rc;
+    if (!text) {
+        rc = amlfs_fail(err, ENOMEM, "out of memory encoding %s", path);
+    } else {
+        rc = util_write_file_atomic(path, text, strlen(text), mode, err);
+        free(text);
+    }
+    free(path);
+    return rc;
+}
+
+/* Reads NAME as a JSON object; -ENOENT (message filled) when the file does not exist. */
+static int read_json(const char *run_dir, const char *name, cJSON **out, amlfs_err *err)
+{
+    *out = NULL;
+    char *path = compute_run_file(run_dir, name);
+    char *text = NULL;
+    int rc = util_read_file(path, &text, NULL, err);
+    if (rc == 0) {
+        *out = cJSON_Parse(text);
+        if (!cJSON_IsObject(*out)) {
+            cJSON_Delete(*out);
+            *out = NULL;
+            rc = amlfs_fail(err, EINVAL, "%s is not a JSON object; it was damaged or written by "
+                            "something else", path);
+        }
+    }
+    free(text);
+    free(path);
+    return rc;
+}
+
+static int check_env_entry(const char *entry, amlfs_err *err)
+{
+    const char *eq = entry ? strchr(entry, '=') : NULL;
+    if (!eq || eq == entry)
+        return amlfs_fail(err, EINVAL, "environment entry \"%s\" is not KEY=VALUE", entry ? entry : "(null)");
+    return 0;
+}
+
+int compute_launch_write(const compute_job *job, amlfs_err *err)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *env = cJSON_CreateArray();
+    int rc = 0;
+    for (size_t i = 0; job->env && job->env[i] && rc == 0; i++) {
+        rc = check_env_entry(job->env[i], err);
+        if (rc == 0)
+            cJSON_AddItemToArray(env, cJSON_CreateString(job->env[i]));
+    }
+    cJSON_AddItemToObject(root, "env", env);
+    if (rc == 0) {
+        cJSON_AddStringToObject(root, "run_id", job->run_id ? job->run_id : "");
+        cJSON_AddStringToObject(root, "command", job->command);
+        cJSON_AddStringToObject(root, "work_dir", job->work_dir);
+        cJSON_AddNumberToObject(root, "timeout_s", (double)job->timeout_s);
+        cJSON_AddNumberToObject(root, "cancel_grace_s", (double)job->cancel_grace_s);
+        rc = write_json(job->run_dir, COMPUTE_LAUNCH_FILE, root, 0600, err);
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+static char *take_string(const cJSON *root, const char *key)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
+    return cJSON_IsString(item) ? util_xstrdup(item->valuestring) : NULL;
+}
+
+static long take_long(const cJSON *root, const char *key)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
+    return cJSON_IsNumber(item) && item->valuedouble > 0 ? (long)item->valuedouble : 0;
+}
+
+int compute_launch_read(const char *run_dir, compute_launch *out, amlfs_err *err)
+{
+    memset(out, 0, sizeof *out);
+    cJSON *root;
+    int rc = read_json(run_dir, COMPUTE_LAUNCH_FILE, &root, err);
+    if (rc < 0)
+        return rc;
+    out->run_id = take_string(root, "run_id");
+    out->command = take_string(root, "command");
+    out->work_dir = take_string(root, "work_dir");
+    out->timeout_s = take_long(root, "timeout_s");
+    out->cancel_grace_s = take_long(root, "cancel_grace_s");
+    const cJSON *env = cJSON_GetObjectItemCaseSensitive(root, "env");
+    int count = cJSON_IsArray(env) ? cJSON_GetArraySize(env) : 0;
+    out->env = util_xcalloc((size_t)count + 1, sizeof *out->env);
+    for (int i = 0; i < count && rc == 0; i++) {
+        const cJSON *entry = cJSON_GetArrayItem(env, i);
+        rc = check_env_entry(cJSON_IsString(entry) ? entry->valuestring : NULL, err);
+        if (rc == 0)
+            out->env[i] = util_xstrdup(entry->valuestring);
+    }
+    if (rc == 0 && (!out->command || !out->work_dir))
+        rc = amlfs_fail(err, EINVAL, "%s/%s lacks \"command\" or \"work_dir\"", run_dir,
+                        COMPUTE_LAUNCH_FILE);
+    cJSON_Delete(root);
+    if (rc < 0)
+        compute_launch_free(out);
+    return rc;
+}
+
+void compute_launch_free(compute_launch *launch)
+{
+    if (!launch)
+        return;
+    for (size_t i = 0; launch->env && launch->env[i]; i++)
+        free(launch->env[i]);
+    free(launch->env);
+    free(launch->run_id);
+    free(launch->command);
+    free(launch->work_dir);
+    memset(launch, 0, sizeof *launch);
+}
+
+int compute_exit_write(const char *run_dir, const compute_exit *ex, int start_errno, amlfs_err *err)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddNumberToObject(root, "exit_code", ex->exit_code);
+    cJSON_AddNumberToObject(root, "signal", ex->signal);
+    cJSON_AddBoolToObject(root, "canceled", ex->canceled);
+    cJSON_AddBoolToObject(root, "timed_out", ex->timed_out);
+    cJSON_AddStringToObject(root, "error", ex->error);
+    cJSON_AddNumberToObject(root, "errno", start_errno);
+    cJSON_AddNumberToObject(root, "ended_ms", (double)util_now_ms());
+    int rc = write_json(run_dir, COMPUTE_EXIT_FILE, root, 0644, err);
+    cJSON_Delete(root);
+    return rc;
+}
+
+int compute_exit_read(const char *run_dir, compute_exit *out, int *start_errno, amlfs_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (start_errno)
+        *start_errno = 0;
+    cJSON *root;
+    int rc = read_json(run_dir, COMPUTE_EXIT_FILE, &root, err);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc < 0)
+        return rc;
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(root, "exit_code");
+    const cJSON *sig = cJSON_GetObjectItemCaseSensitive(root, "signal");
+    const cJSON *error = cJSON_GetObjectItemCaseSensitive(root, "error");
+    const cJSON *eno = cJSON_GetObjectItemCaseSensitive(root, "errno");
+    out->exit_code = cJSON_IsNumber(code) ? code->valueint : -1;
+    out->signal = cJSON_IsNumber(sig) ? sig->valueint : 0;
+    out->canceled = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "canceled"));
+    out->timed_out = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "timed_out"));
+    if (cJSON_IsString(error))
+        snprintf(out->error, sizeof out->error, "%s", error->valuestring);
+    if (start_errno && cJSON_IsNumber(eno))
+        *start_errno = eno->valueint;
+    cJSON_Delete(root);
+    return 1;
+}
