@@ -2,7 +2,7 @@
 # Each src/ folder is one layer; every .c in it is compiled. Programs are in src/*/main_*.c.
 
 CC      ?= cc
-PKGS    := fuse3 libcurl libcjson libarchive yaml-0.1 libmicrohttpd sqlite3
+PKGS    := fuse3 libcurl libcjson libarchive yaml-0.1 libmicrohttpd sqlite3 libcrypto
 BUILD   ?= build
 SAN     ?=
 CFLAGS  ?= -O2 -g

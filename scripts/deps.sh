@@ -5,7 +5,7 @@ set -euo pipefail
 
 # Build: compiler, pkg-config and the -dev packages of every library amlfs links.
 build_pkgs=(gcc make pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libcjson-dev libarchive-dev
-            libyaml-dev libmicrohttpd-dev libsqlite3-dev)
+            libyaml-dev libmicrohttpd-dev libsqlite3-dev libssl-dev)
 # Tests and the demo: real tools on a real mount, and a real training script's libraries.
 test_pkgs=(vim tmux curl python3 python3-sklearn procps psmisc)
 

@@ -1,0 +1,241 @@
+/* server.h: amlfs-server's parts: the server object, the change feed, run lifecycle, scheduler,
+ * monitor, compute registry, and the HTTP layer (routing, replies, handlers) of docs/api.md. */
+#ifndef AMLFS_SERVER_H
+#define AMLFS_SERVER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+
+#include "amlfs/api.h"
+#include "amlfs/compute.h"
+#include "amlfs/err.h"
+#include "amlfs/spec.h"
+#include "amlfs/store.h"
+
+/* The transport (sockets, token) is main_server.c's: see listen.c and http_server.c. */
+typedef struct server_config {
+    const char *data_dir;
+    int max_instances;          /* local compute; 0: as stored (nproc the first time) */
+} server_config;
+
+typedef struct events events;
+typedef struct monitor monitor;
+typedef struct scheduler scheduler;
+typedef struct http_server http_server;
+
+typedef struct server {
+    char *data_dir;
+    char *socket_path;
+    char *exe;                  /* this program: the local compute starts supervisors with it */
+    char *workspace_name;
+    store *store;
+    events *events;
+    monitor *monitor;
+    scheduler *scheduler;
+    http_server *http;
+    /* Serialises every run status change (run_lifecycle.c): check + store + event are one step. */
+    pthread_mutex_t lifecycle_lock;
+    /* Guards the compute registry and each compute's max_instances. */
+    pthread_mutex_t computes_lock;
+    compute **computes;
+    size_t ncomputes;
+} server;
+
+/* ---- server.c: the whole service without its transport ---- */
+/* Opens DATA_DIR (created 0700), the store, the change feed, the computes; re-attaches to the runs
+ * that had not ended and starts the monitor and scheduler threads. */
+int server_open(const server_config *cfg, server **out, amlfs_err *err);
+/* Stops the threads and closes the store; runs keep going under their supervisors. */
+void server_close(server *srv);
+/* The status line of a folder ("experiments", "environments", "computes") or of an object kept in
+ * folder_status ("computes/NAME"): "Rejected: why", or "" when why is NULL. Emits KEY changed when
+ * it changes. */
+void server_folder_status(server *srv, const char *key, const amlfs_err *why);
+/* DATA_DIR/KIND/NAME..., malloc'd: server_path(srv, "runs/%s/log", id). */
+char *server_path(const server *srv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- events.c: the change feed (docs/api.md "Change feed") ----
+ * Sequence numbers are reserved in blocks of EVENTS_RESERVE in the store (meta
+ * "event_seq_reserved"): a new process starts above anything the previous one could have sent, so
+ * numbers only grow across restarts, at the cost of a gap of at most one block. */
+#define EVENTS_RESERVE 1000
+#define EVENTS_RING 8192
+#define EVENTS_MAX_TIMEOUT_S 60
+#define EVENTS_MAX_PER_ANSWER 1000
+
+int events_open(store *st, events **out, amlfs_err *err);
+void events_close(events *ev);
+/* Appends one event; size < 0 means none. Returns its sequence number. */
+uint64_t events_emit(events *ev, const char *path, const char *what, int64_t size);
+uint64_t events_emitf(events *ev, const char *what, int64_t size, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+uint64_t events_last_seq(events *ev);
+/* The answer to GET /v1/events: waits up to timeout_ms for an event above since. */
+cJSON *events_wait_json(events *ev, uint64_t since, int timeout_ms);
+/* Wakes every waiter for good (server stop). */
+void events_shutdown(events *ev);
+
+/* ---- computes.c: the compute targets the server runs jobs on ---- */
+int server_computes_open(server *srv, int max_instances_flag, amlfs_err *err);
+void server_computes_close(server *srv);
+/* NULL when there is no such compute. The pointer stays valid until server_close. */
+compute *server_compute(server *srv, const char *name);
+int server_compute_max(server *srv, compute *c);
+/* "local, slurm" for messages (malloc'd). */
+char *server_compute_names(server *srv);
+/* PUT /v1/computes/NAME: validate the compute.yaml and apply it. */
+int server_compute_put(server *srv, const char *name, const char *yaml, size_t len,
+                       const char *filename, amlfs_err *err);
+
+/* ---- run_lifecycle.c: the one place a run changes status ---- */
+typedef struct run_change {
+    int64_t started, ended;     /* ms; 0 = unchanged */
+    bool set_exit_code;
+    int exit_code;
+    const char *error;          /* NULL = unchanged */
+} run_change;
+
+/* Stores a new run (NotStarted, emitting runs/ID created and experiments/NAME changed), then moves
+ * it to Queued and wakes the scheduler. */
+int run_create(server *srv, store_run *r, amlfs_err *err);
+/* Moves a run to `to` if the state machine allows it; stores the change and emits runs/ID changed
+ * (and computes/NAME changed when its counts change). -EINVAL for a move that is not allowed. */
+int run_move(server *srv, const char *id, run_status to, const run_change *chg, amlfs_err *err);
+/* Queued (or Preparing after a restart) -> Preparing -> environment set up -> Running. */
+int run_prepare_and_start(server *srv, const char *id, amlfs_err *err);
+/* POST /v1/runs/ID/cancel. A run that has ended: -EINVAL "run X already Completed". */
+int run_cancel(server *srv, const char *id, amlfs_err *err);
+/* Asks the compute whether a Running/CancelRequested/Finalizing run ended, and finishes it if so. */
+int run_check_end(server *srv, const char *id, amlfs_err *err);
+/* At start: re-attach to every run that had not ended. */
+int run_restore_all(server *srv, amlfs_err *err);
+
+/* ---- submit.c: POST /v1/experiments/NAME/runs ---- */
+/* Validates and resolves the job, snapshots its code and queues it; sets the experiment's status
+ * line either way. *out_id: the new run's id. */
+int run_submit(server *srv, const char *experiment, const char *yaml, size_t len,
+               const char *filename, const char *dir, char **out_id, amlfs_err *err);
+
+/* ---- job_yaml.c: the job.yaml kept with a run ---- */
+/* The YAML with `environment:` pinned to azureml:NAME:VERSION (unless environment is NULL: inline)
+ * and `compute:` to azureml:NAME. */
+int job_yaml_resolve(const char *yaml, size_t len, const char *environment, int environment_version,
+                     const char *compute, char **out, amlfs_err *err);
+/* Where the value of a top-level key is ({0, 0} when absent or the text does not parse). */
+spec_pos job_yaml_key_pos(const char *yaml, size_t len, const char *key);
+
+/* ---- scheduler.c: per compute, at most max_instances active runs; the rest wait Queued ---- */
+int scheduler_start(server *srv, amlfs_err *err);
+void scheduler_kick(scheduler *s);
+void scheduler_stop(server *srv);
+
+/* ---- monitor.c: one thread following active runs' folders with inotify, plus a 1 s sweep ---- */
+/* Open first (restore adds runs to follow), start the thread after the restore. */
+int monitor_open(server *srv, amlfs_err *err);
+int monitor_start(monitor *m, amlfs_err *err);
+void monitor_stop(server *srv);
+/* Follow the run's log growth and exit record. */
+int monitor_watch(monitor *m, const char *run_id, amlfs_err *err);
+/* The run ended: send its final log size (if not sent yet) and stop following it. */
+void monitor_finish(monitor *m, const char *run_id);
+
+/* ---- token.c: TCP bearer tokens ---- */
+/* Reads the token file, creating it (32 random bytes as hex, mode 0600) when absent. */
+int token_load_or_create(const char *path, char **token, amlfs_err *err);
+/* Constant-time: the time does not depend on where the strings differ. */
+bool token_equal(const char *given, const char *expected);
+
+/* ---- listen.c: the listening sockets (created here, handed to libmicrohttpd) ---- */
+/* Refuses when another server answers on path; removes a stale socket; binds, chmod 0600, listens. */
+int listen_unix(const char *path, int *fd, amlfs_err *err);
+int listen_tcp(const char *host_port, int *fd, amlfs_err *err);
+
+/* ---- http_server.c: libmicrohttpd daemons ---- */
+/* Serves the API on a listening unix socket (no token) and, when tcp_fd >= 0, on TCP (token). */
+int http_start(server *srv, int unix_fd, int tcp_fd, const char *token, amlfs_err *err);
+void http_stop(server *srv);
+
+/* ---- the request and reply every handler sees ---- */
+typedef struct http_request {
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *url;
+    const char *params[2];      /* the :NAME parts of the route */
+    const char *tail;           /* the rest after the route's "*" (a file path), "" when none */
+    bool trailing_slash;        /* the URL ended with '/' */
+    const char *body;
+    size_t body_len;
+} http_request;
+
+typedef struct http_reply {
+    unsigned status;
+    struct MHD_Response *response;
+} http_reply;
+
+typedef int (*http_handler)(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+
+/* router.c: finds the handler for a request and fills params/tail; NULL with *status 404 or 405.
+ * scratch[0..1] receive buffers the request then points into: free both after answering. */
+http_handler router_find(http_request *req, char **scratch, unsigned *status);
+
+/* reply.c */
+void reply_json(http_reply *out, unsigned status, cJSON *json);   /* takes json */
+void reply_bytes(http_reply *out, unsigned status, const void *data, size_t len,
+                 const char *content_type);
+void reply_empty(http_reply *out, unsigned status);
+/* The docs/api.md error body; status 0: from the errno. */
+void reply_error(http_reply *out, unsigned status, const amlfs_err *err);
+/* Query argument, or NULL. */
+const char *http_query(const http_request *req, const char *key);
+/* Parses a non-negative integer argument; absent: *out = dflt. */
+int http_query_i64(const http_request *req, const char *key, int64_t dflt, int64_t *out,
+                   amlfs_err *err);
+/* The body as a JSON object. */
+int http_body_json(const http_request *req, cJSON **out, amlfs_err *err);
+/* A string member of a JSON object, or dflt. */
+const char *json_str(const cJSON *obj, const char *key, const char *dflt);
+/* ISO-8601 string, or null for 0. */
+void json_add_time(cJSON *obj, const char *key, int64_t ms);
+/* Bytes of a growing file (a log) from offset, with X-Log-Size. */
+int reply_log(http_reply *out, const char *path, const http_request *req, amlfs_err *err);
+
+/* *_json.c: one encoder per object kind, field names as docs/api.md has them. */
+cJSON *run_json(server *srv, const store_run *r, bool with_job_yaml);
+cJSON *environment_json(server *srv, const store_env *e);
+cJSON *experiment_json(const store_experiment *e);
+cJSON *compute_json(server *srv, const store_compute *c);
+
+/* Handlers (h_*.c). */
+int h_workspace(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_events(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_experiments_list(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_experiments_create(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_experiment_get(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_experiment_delete(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_experiment_submit(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_environments_list(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_environments_create(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_environment_get(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_environment_delete(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_environment_add_version(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_environment_version(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_environment_build_log(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_computes_list(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_compute_get(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_compute_put(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_runs_list(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_run_get(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_run_log(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_run_cancel(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+/* Files of experiments (params[0] = NAME) and environments, GET/PUT/DELETE/POST. */
+int h_experiment_files(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_environment_files(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+
+#endif

@@ -1,0 +1,191 @@
+/* store.h: what amlfs-server keeps: SQLite metadata (DATA_DIR/workspace.db) for the workspace,
+ * environments, computes, experiments and runs, and the plain-file folders of stored files. */
+#ifndef AMLFS_STORE_H
+#define AMLFS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cjson/cJSON.h>
+
+#include "amlfs/api.h"
+#include "amlfs/err.h"
+
+/* One SQLite connection guarded by a mutex; every function below is safe from any thread and is
+ * atomic on its own (multi-statement changes run in one transaction). */
+typedef struct store store;
+
+int store_open(const char *db_path, store **out, amlfs_err *err);
+void store_close(store *s);
+
+/* meta: small key/value facts (workspace name, event sequence reservation). -ENOENT when absent. */
+int store_meta_get(store *s, const char *key, char **value, amlfs_err *err);
+int store_meta_set(store *s, const char *key, const char *value, amlfs_err *err);
+
+/* The status line of a top-level folder ("experiments", "environments", "computes"): why the last
+ * mkdir there was refused, or "" (also when never set). */
+int store_folder_status_get(store *s, const char *folder, char **line, amlfs_err *err);
+int store_folder_status_set(store *s, const char *folder, const char *line, amlfs_err *err);
+
+/* How many of each object the workspace holds. */
+typedef struct store_counts {
+    long environments, computes, experiments, runs;
+} store_counts;
+int store_count_all(store *s, store_counts *out, amlfs_err *err);
+
+/* ---- environments ---- */
+typedef struct store_env {
+    char *name;
+    int64_t created, updated;     /* ms */
+    char *rejected;               /* why the last environment.yaml was refused, or NULL */
+    int *versions;                /* ascending */
+    size_t nversions;
+    char *latest_status;          /* status word of the latest version, NULL without versions */
+    char *latest_reason;
+} store_env;
+
+typedef struct store_env_version {
+    int version;
+    char *yaml;                   /* as written, secrets included: never send it out unredacted */
+    char *spec_json;              /* spec_env_to_json: secrets already *** */
+    char *status;                 /* Building | Ready | Failed */
+    char *reason;                 /* NULL unless Failed */
+    int64_t created;
+} store_env_version;
+
+int store_env_create(store *s, const char *name, int64_t now_ms, amlfs_err *err);
+int store_env_get(store *s, const char *name, store_env *out, amlfs_err *err);
+int store_env_list(store *s, store_env **out, size_t *n, amlfs_err *err);
+void store_env_free(store_env *e);
+void store_env_list_free(store_env *list, size_t n);
+/* -EBUSY (naming the run) when a run that has not ended uses it. */
+int store_env_delete(store *s, const char *name, amlfs_err *err);
+int store_env_set_rejected(store *s, const char *name, const char *why, int64_t now_ms, amlfs_err *err);
+/* Adds a version (version 0: latest + 1) and clears the rejection; -EEXIST when taken. */
+int store_env_version_add(store *s, const char *name, int version, const char *yaml,
+                          const char *spec_json, const char *status, const char *reason,
+                          int64_t now_ms, int *out_version, amlfs_err *err);
+/* version 0: the latest. */
+int store_env_version_get(store *s, const char *name, int version, store_env_version *out,
+                          amlfs_err *err);
+int store_env_version_set_status(store *s, const char *name, int version, const char *status,
+                                 const char *reason, amlfs_err *err);
+void store_env_version_free(store_env_version *v);
+
+/* ---- computes ---- */
+typedef struct store_compute {
+    char *name;
+    char *type;
+    char *yaml;
+    int max_instances;
+} store_compute;
+
+/* Insert or replace. */
+int store_compute_put(store *s, const store_compute *c, amlfs_err *err);
+int store_compute_get(store *s, const char *name, store_compute *out, amlfs_err *err);
+int store_compute_list(store *s, store_compute **out, size_t *n, amlfs_err *err);
+void store_compute_free(store_compute *c);
+void store_compute_list_free(store_compute *list, size_t n);
+
+/* ---- experiments ---- */
+typedef struct store_experiment {
+    char *name;
+    int64_t created;
+    char *status_line;            /* "" when nothing was submitted yet */
+    long run_count;
+    char *latest_run;             /* NULL without runs */
+} store_experiment;
+
+int store_experiment_create(store *s, const char *name, int64_t now_ms, amlfs_err *err);
+int store_experiment_get(store *s, const char *name, store_experiment *out, amlfs_err *err);
+int store_experiment_list(store *s, store_experiment **out, size_t *n, amlfs_err *err);
+/* -ENOTEMPTY when it has runs. */
+int store_experiment_delete(store *s, const char *name, amlfs_err *err);
+int store_experiment_set_status_line(store *s, const char *name, const char *line, amlfs_err *err);
+void store_experiment_free(store_experiment *e);
+void store_experiment_list_free(store_experiment *list, size_t n);
+
+/* ---- runs ---- */
+typedef struct store_run {
+    int64_t seq;                  /* submission order */
+    char *id;
+    char *experiment;
+    char *display_name;
+    run_status status;
+    char *compute;
+    char *environment;            /* NULL for an inline environment */
+    int environment_version;      /* 0 when none */
+    char *job_yaml;               /* resolved, secrets included (NULL in light listings) */
+    char *spec_json;              /* (NULL in light listings) */
+    char *command;                /* rendered (NULL in light listings) */
+    char *job_env;                /* JSON array of "KEY=VALUE" (NULL in light listings) */
+    int64_t created, started, ended; /* ms, 0 = not yet */
+    bool has_exit_code;
+    int exit_code;
+    char *error;                  /* NULL when none */
+    long timeout_s;               /* 0 = none */
+} store_run;
+
+/* What a status change also records; a field left 0/NULL/false is kept as it is. */
+typedef struct store_run_change {
+    int64_t started, ended;
+    bool set_exit_code;
+    int exit_code;
+    const char *error;
+} store_run_change;
+
+/* -EEXIST for a taken id, -ENOENT when the experiment is gone. Fills r->seq. */
+int store_run_insert(store *s, store_run *r, amlfs_err *err);
+int store_run_get(store *s, const char *id, store_run *out, amlfs_err *err);
+bool store_run_exists(store *s, const char *id);
+/* Runs in submission order; experiment NULL = all. Light: without the big text columns. */
+int store_run_list(store *s, const char *experiment, store_run **out, size_t *n, amlfs_err *err);
+/* Runs in one of the given statuses (mask of 1u << status), in submission order, optionally only
+ * those of one compute, at most limit (0 = all). Light. */
+int store_run_list_by_status(store *s, unsigned status_mask, const char *compute, size_t limit,
+                             store_run **out, size_t *n, amlfs_err *err);
+long store_run_count_by_status(store *s, unsigned status_mask, const char *compute);
+int store_run_set_status(store *s, const char *id, run_status to, const store_run_change *chg,
+                         amlfs_err *err);
+void store_run_free(store_run *r);
+void store_run_list_free(store_run *list, size_t n);
+
+/* ---- folders of stored files (experiments' code, environments' build contexts) ----
+ * Every path is relative to the folder's root, checked with util_check_relpath, and resolved with
+ * openat2(RESOLVE_BENEATH): symlinks inside the folder work, none can lead out of it. */
+typedef struct folder_entry {
+    char *name;
+    char type;                    /* 'f' file, 'd' dir, 'l' symlink */
+    int64_t size;
+    unsigned mode;                /* permission bits */
+    int64_t mtime_ms;
+    char *target;                 /* symlinks only */
+} folder_entry;
+
+void folder_entry_free(folder_entry *e);
+/* {"name","type","size","mode","mtime_ms","target"} as docs/api.md says. */
+cJSON *folder_entry_json(const folder_entry *e);
+
+/* relpath "" is the root. */
+int folder_list(const char *root, const char *relpath, folder_entry **out, size_t *n, amlfs_err *err);
+void folder_list_free(folder_entry *list, size_t n);
+int folder_stat(const char *root, const char *relpath, folder_entry *out, amlfs_err *err);
+/* Up to length bytes from offset (length < 0: to the end). *out is malloc'd. */
+int folder_read(const char *root, const char *relpath, int64_t offset, int64_t length, char **out,
+                size_t *out_len, amlfs_err *err);
+/* Create or replace atomically (temp file + rename). *created tells which. */
+int folder_write(const char *root, const char *relpath, const void *data, size_t len, mode_t mode,
+                 bool *created, amlfs_err *err);
+int folder_mkdir(const char *root, const char *relpath, amlfs_err *err);
+int folder_symlink(const char *root, const char *relpath, const char *target, amlfs_err *err);
+/* A file, symlink or empty folder; -ENOTEMPTY otherwise. */
+int folder_remove(const char *root, const char *relpath, amlfs_err *err);
+int folder_rename(const char *root, const char *from, const char *to, amlfs_err *err);
+/* Whether the folder holds anything (temp files of unfinished writes do not count). */
+int folder_is_empty(const char *root, amlfs_err *err);
+/* The absolute path of a folder inside root, checked to stay inside root (for snapshots). */
+int folder_resolve_dir(const char *root, const char *relpath, char **abs_path, amlfs_err *err);
+
+#endif

@@ -1,0 +1,232 @@
+/* h_environments.c: environments: list, create, get, delete, registering a version from an
+ * environment.yaml (and starting its setup), reading a version back redacted, and the build log. */
+#include "amlfs/server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "amlfs/env.h"
+#include "amlfs/util.h"
+
+static int reply_environment(server *srv, const char *name, unsigned status, http_reply *out, amlfs_err *err)
+{
+    store_env e;
+    int r = store_env_get(srv->store, name, &e, err);
+    if (r < 0)
+        return r;
+    reply_json(out, status, environment_json(srv, &e));
+    store_env_free(&e);
+    return 0;
+}
+
+int h_environments_list(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    (void)req;
+    store_env *list;
+    size_t n;
+    char *line = NULL;
+    int r = store_env_list(srv->store, &list, &n, err);
+    if (r < 0)
+        return r;
+    if ((r = store_folder_status_get(srv->store, "environments", &line, err)) < 0) {
+        store_env_list_free(list, n);
+        return r;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, "environments");
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(arr, environment_json(srv, &list[i]));
+    cJSON_AddStringToObject(o, "status_line", line);
+    free(line);
+    store_env_list_free(list, n);
+    reply_json(out, 200, o);
+    return 0;
+}
+
+int h_environments_create(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    cJSON *body;
+    int r = http_body_json(req, &body, err);
+    if (r < 0)
+        return r;
+    char *name = util_xstrdup(json_str(body, "name", ""));
+    cJSON_Delete(body);
+    r = util_check_name("environment", name, err);
+    char *files = r == 0 ? server_path(srv, "environments/%s/files", name) : NULL;
+    if (r == 0)
+        r = util_mkdir_p(files, 0700, err);
+    if (r == 0)
+        r = store_env_create(srv->store, name, util_now_ms(), err);
+    free(files);
+    server_folder_status(srv, "environments", r < 0 ? err : NULL);
+    if (r == 0) {
+        events_emitf(srv->events, "created", -1, "environments/%s", name);
+        r = reply_environment(srv, name, 201, out, err);
+    }
+    free(name);
+    return r;
+}
+
+int h_environment_get(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    return reply_environment(srv, req->params[0], 200, out, err);
+}
+
+int h_environment_delete(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    const char *name = req->params[0];
+    int r = store_env_delete(srv->store, name, err);
+    if (r < 0)
+        return r;
+    char *dir = server_path(srv, "environments/%s", name);
+    amlfs_err why = {0};
+    if (util_rm_rf(dir, &why) < 0)
+        fprintf(stderr, "amlfs-server: %s\n", why.msg);
+    free(dir);
+    events_emitf(srv->events, "deleted", -1, "environments/%s", name);
+    reply_empty(out, 204);
+    return 0;
+}
+
+/* `version:` as written: a whole number, 1 or more; 0 when absent (the next one). */
+static int wanted_version(const env_spec *spec, const char *yaml, size_t len, const char *filename,
+                          int *out, amlfs_err *err)
+{
+    *out = 0;
+    if (!spec->version)
+        return 0;
+    char *end;
+    errno = 0;
+    long v = strtol(spec->version, &end, 10);
+    if (errno || *end || end == spec->version || v < 1 || v > 1000000000)
+        return spec_fail_at(err, EINVAL, filename, job_yaml_key_pos(yaml, len, "version"),
+                            "version '%s' must be a whole number, 1 or more (or leave it out for the "
+                            "next one)", spec->version);
+    *out = (int)v;
+    return 0;
+}
+
+/* Validates and stores a new version; *version is its number. Setup starts right after. */
+static int register_version(server *srv, const char *name, const char *yaml, size_t len,
+                            const char *filename, int *version, amlfs_err *err)
+{
+    env_spec spec;
+    memset(&spec, 0, sizeof spec);
+    int want, r = spec_parse_env(yaml, len, filename, &spec, err);
+    if (r == 0 && spec.name && strcmp(spec.name, name) != 0)
+        r = spec_fail_at(err, EINVAL, filename, spec.name_pos, "name '%s' differs from the folder '%s'",
+                         spec.name, name);
+    if (r == 0)
+        r = wanted_version(&spec, yaml, len, filename, &want, err);
+    char *spec_text = NULL;
+    if (r == 0) {
+        cJSON *json = spec_env_to_json(&spec);
+        spec_text = cJSON_PrintUnformatted(json);
+        cJSON_Delete(json);
+        r = store_env_version_add(srv->store, name, want, yaml, spec_text, env_status_name(ENV_BUILDING),
+                                  NULL, util_now_ms(), version, err);
+        if (r == -EEXIST)
+            amlfs_wrap(err, "%s: ", filename);
+    }
+    free(spec_text);
+    if (r < 0) {
+        spec_env_free(&spec);
+        return r;
+    }
+    char *context = server_path(srv, "environments/%s/files", name);
+    char *build_log = server_path(srv, "environments/%s/build.log", name);
+    env_version_ref ref = {
+        .name = name, .version = *version, .spec = &spec, .context_dir = context, .build_log = build_log,
+    };
+    env_status status = ENV_FAILED;
+    amlfs_err reason = {0};
+    if (env_setup_for(&spec)->register_version(&ref, &status, &reason) < 0)
+        status = ENV_FAILED; /* reason says how the server failed */
+    amlfs_err ignored = {0};
+    if (store_env_version_set_status(srv->store, name, *version, env_status_name(status),
+                                     status == ENV_FAILED ? reason.msg : NULL, &ignored) < 0)
+        fprintf(stderr, "amlfs-server: %s\n", ignored.msg);
+    free(context);
+    free(build_log);
+    spec_env_free(&spec);
+    return 0;
+}
+
+int h_environment_add_version(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    const char *name = req->params[0];
+    store_env e;
+    int r = store_env_get(srv->store, name, &e, err);
+    if (r < 0)
+        return r;
+    store_env_free(&e);
+    cJSON *body;
+    if ((r = http_body_json(req, &body, err)) < 0)
+        return r;
+    const cJSON *yaml = cJSON_GetObjectItemCaseSensitive(body, "yaml");
+    int version = 0;
+    if (!cJSON_IsString(yaml)) {
+        r = amlfs_fail(err, EINVAL, "the body needs \"yaml\": the text of environment.yaml");
+    } else {
+        r = register_version(srv, name, yaml->valuestring, strlen(yaml->valuestring),
+                             json_str(body, "filename", "environment.yaml"), &version, err);
+        amlfs_err ignored = {0};
+        /* A rejected file shows in the status line; a good one clears it (store_env_version_add). */
+        if (r < 0 && store_env_set_rejected(srv->store, name, err->msg, util_now_ms(), &ignored) < 0)
+            fprintf(stderr, "amlfs-server: %s\n", ignored.msg);
+        events_emitf(srv->events, "changed", -1, "environments/%s", name);
+    }
+    cJSON_Delete(body);
+    if (r < 0 || (r = store_env_get(srv->store, name, &e, err)) < 0)
+        return r;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "version", version);
+    cJSON_AddItemToObject(o, "environment", environment_json(srv, &e));
+    store_env_free(&e);
+    reply_json(out, 201, o);
+    return 0;
+}
+
+int h_environment_version(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    const char *name = req->params[0], *text = req->params[1];
+    char *end;
+    long n = strtol(text, &end, 10);
+    if (*end || n < 1 || n > 1000000000)
+        return amlfs_fail(err, ENOENT, "environment '%s' has no version '%s' (versions are numbers)", name,
+                          text);
+    store_env_version v;
+    int r = store_env_version_get(srv->store, name, (int)n, &v, err);
+    if (r < 0)
+        return r;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "version", v.version);
+    char *redacted = spec_redact_yaml(v.yaml, strlen(v.yaml));
+    cJSON_AddStringToObject(o, "yaml", redacted ? redacted : "");
+    free(redacted);
+    cJSON *spec = cJSON_Parse(v.spec_json);
+    cJSON_AddItemToObject(o, "spec", spec ? spec : cJSON_CreateObject());
+    cJSON_AddStringToObject(o, "status", v.status);
+    if (v.reason)
+        cJSON_AddStringToObject(o, "reason", v.reason);
+    else
+        cJSON_AddNullToObject(o, "reason");
+    json_add_time(o, "created", v.created);
+    store_env_version_free(&v);
+    reply_json(out, 200, o);
+    return 0;
+}
+
+int h_environment_build_log(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    store_env e;
+    int r = store_env_get(srv->store, req->params[0], &e, err);
+    if (r < 0)
+        return r;
+    store_env_free(&e);
+    char *path = server_path(srv, "environments/%s/build.log", req->params[0]);
+    r = reply_log(out, path, req, err);
+    free(path);
+    return r;
+}

@@ -1,0 +1,174 @@
+/* h_files.c: the folder-of-files API shared by experiments (their code) and environments (their
+ * build context): list, stat, read, atomic write, mkdir, symlink, delete, rename. Every change is a
+ * "KIND/NAME files" event. */
+#include "amlfs/server.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "amlfs/util.h"
+
+typedef struct files_kind {
+    const char *kind;           /* "experiments" | "environments" */
+    const char *object;         /* "experiment" | "environment" (messages) */
+    const char *const *reserved; /* names the mount shows as live files at the root */
+} files_kind;
+
+static const char *const experiment_reserved[] = {"status", "runs", NULL};
+static const char *const environment_reserved[] = {"status", "build.log", "versions", "ctl", NULL};
+static const files_kind experiments = {"experiments", "experiment", experiment_reserved};
+static const files_kind environments = {"environments", "environment", environment_reserved};
+
+static int check_exists(server *srv, const files_kind *k, const char *name, amlfs_err *err)
+{
+    if (k == &experiments) {
+        store_experiment e;
+        int r = store_experiment_get(srv->store, name, &e, err);
+        store_experiment_free(&e);
+        return r;
+    }
+    store_env e;
+    int r = store_env_get(srv->store, name, &e, err);
+    store_env_free(&e);
+    return r;
+}
+
+static int check_not_reserved(const files_kind *k, const char *path, amlfs_err *err)
+{
+    for (size_t i = 0; k->reserved[i]; i++)
+        if (strcmp(path, k->reserved[i]) == 0)
+            return amlfs_fail(err, EPERM, "'%s' is a live file of every %s folder in the mount; choose "
+                              "another name", path, k->object);
+    return 0;
+}
+
+static int reply_entry(const char *root, const char *path, unsigned status, http_reply *out, amlfs_err *err)
+{
+    folder_entry e;
+    int r = folder_stat(root, path, &e, err);
+    if (r < 0)
+        return r;
+    reply_json(out, status, folder_entry_json(&e));
+    folder_entry_free(&e);
+    return 0;
+}
+
+static int get(const char *root, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    const char *path = req->tail;
+    const char *stat_arg = http_query(req, "stat");
+    if (stat_arg && strcmp(stat_arg, "0") != 0)
+        return reply_entry(root, path, 200, out, err);
+    if (!path[0] || req->trailing_slash) {
+        folder_entry *list;
+        size_t n;
+        int r = folder_list(root, path, &list, &n, err);
+        if (r < 0)
+            return r;
+        cJSON *o = cJSON_CreateObject();
+        cJSON *arr = cJSON_AddArrayToObject(o, "entries");
+        for (size_t i = 0; i < n; i++)
+            cJSON_AddItemToArray(arr, folder_entry_json(&list[i]));
+        folder_list_free(list, n);
+        reply_json(out, 200, o);
+        return 0;
+    }
+    int64_t offset, length;
+    int r = http_query_i64(req, "offset", 0, &offset, err);
+    if (r == 0)
+        r = http_query_i64(req, "length", -1, &length, err);
+    char *data;
+    size_t len;
+    if (r < 0 || (r = folder_read(root, path, offset, length, &data, &len, err)) < 0)
+        return r;
+    reply_bytes(out, 200, data, len, "application/octet-stream");
+    free(data);
+    return 0;
+}
+
+static int parse_mode(const char *text, mode_t *mode, amlfs_err *err)
+{
+    *mode = 0644;
+    if (!text)
+        return 0;
+    char *end;
+    long m = strtol(text, &end, 8);
+    if (!*text || *end || m < 0 || m > 07777)
+        return amlfs_fail(err, EINVAL, "mode=%s: expected octal permission bits like 0644", text);
+    *mode = (mode_t)m;
+    return 0;
+}
+
+static int put(const char *root, const files_kind *k, const http_request *req, http_reply *out,
+               amlfs_err *err)
+{
+    const char *path = req->tail, *type = http_query(req, "type");
+    if (!path[0])
+        return amlfs_fail(err, EINVAL, "PUT needs a file path after /files/");
+    int r = check_not_reserved(k, path, err);
+    if (r < 0)
+        return r;
+    if (!type || strcmp(type, "file") == 0) {
+        mode_t mode;
+        bool created = false;
+        if ((r = parse_mode(http_query(req, "mode"), &mode, err)) < 0 ||
+            (r = folder_write(root, path, req->body ? req->body : "", req->body_len, mode, &created, err)) < 0)
+            return r;
+        return reply_entry(root, path, created ? 201 : 200, out, err);
+    }
+    if (strcmp(type, "dir") == 0)
+        r = folder_mkdir(root, path, err);
+    else if (strcmp(type, "symlink") == 0)
+        r = folder_symlink(root, path, http_query(req, "target"), err);
+    else
+        r = amlfs_fail(err, EINVAL, "type=%s: expected file, dir or symlink", type);
+    if (r < 0)
+        return r;
+    return reply_entry(root, path, 201, out, err);
+}
+
+static int files(server *srv, const files_kind *k, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    const char *name = req->params[0];
+    int r = check_exists(srv, k, name, err);
+    if (r < 0)
+        return r;
+    char *root = server_path(srv, "%s/%s/files", k->kind, name);
+    bool changed = false;
+    if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) {
+        r = get(root, req, out, err);
+    } else if (strcmp(req->method, "PUT") == 0) {
+        r = put(root, k, req, out, err);
+        changed = r == 0;
+    } else if (strcmp(req->method, "DELETE") == 0) {
+        if (!req->tail[0])
+            r = amlfs_fail(err, EINVAL, "DELETE needs a path after /files/ (to remove the %s itself, "
+                           "DELETE /v1/%s/%s)", k->object, k->kind, name);
+        else if ((r = folder_remove(root, req->tail, err)) == 0)
+            reply_empty(out, 204);
+        changed = r == 0;
+    } else if (strcmp(req->method, "POST") == 0) {
+        const char *to = http_query(req, "rename_to");
+        if (!to || !req->tail[0])
+            r = amlfs_fail(err, EINVAL, "POST on a file needs ?rename_to=NEWPATH");
+        else if ((r = check_not_reserved(k, to, err)) == 0 && (r = folder_rename(root, req->tail, to, err)) == 0)
+            r = reply_entry(root, to, 200, out, err);
+        changed = r == 0;
+    } else {
+        r = amlfs_fail(err, EINVAL, "%s is not a method of the files API", req->method);
+    }
+    free(root);
+    if (changed)
+        events_emitf(srv->events, "files", -1, "%s/%s", k->kind, name);
+    return r;
+}
+
+int h_experiment_files(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    return files(srv, &experiments, req, out, err);
+}
+
+int h_environment_files(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    return files(srv, &environments, req, out, err);
+}

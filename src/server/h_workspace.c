@@ -1,0 +1,48 @@
+/* h_workspace.c: GET /v1/workspace (what this workspace is) and GET /v1/events (the change feed's
+ * long-poll). */
+#include "amlfs/server.h"
+
+#include <stdlib.h>
+
+#include "amlfs/util.h"
+
+#define EVENTS_DEFAULT_TIMEOUT_S 25
+
+int h_workspace(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    (void)req;
+    store_counts counts;
+    int r = store_count_all(srv->store, &counts, err);
+    if (r < 0)
+        return r;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", srv->workspace_name);
+    cJSON_AddStringToObject(o, "api_version", AMLFS_API_VERSION);
+    cJSON_AddStringToObject(o, "server_version", AMLFS_VERSION);
+    cJSON_AddStringToObject(o, "data_dir", srv->data_dir);
+    char *address = util_strdupf("unix:%s", srv->socket_path);
+    cJSON_AddStringToObject(o, "address", address);
+    free(address);
+    cJSON_AddNumberToObject(o, "event_seq", (double)events_last_seq(srv->events));
+    cJSON *c = cJSON_AddObjectToObject(o, "counts");
+    cJSON_AddNumberToObject(c, "environments", (double)counts.environments);
+    cJSON_AddNumberToObject(c, "computes", (double)counts.computes);
+    cJSON_AddNumberToObject(c, "experiments", (double)counts.experiments);
+    cJSON_AddNumberToObject(c, "runs", (double)counts.runs);
+    reply_json(out, 200, o);
+    return 0;
+}
+
+int h_events(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    int64_t since, timeout;
+    int r = http_query_i64(req, "since", 0, &since, err);
+    if (r == 0)
+        r = http_query_i64(req, "timeout", EVENTS_DEFAULT_TIMEOUT_S, &timeout, err);
+    if (r < 0)
+        return r;
+    if (timeout > EVENTS_MAX_TIMEOUT_S)
+        timeout = EVENTS_MAX_TIMEOUT_S;
+    reply_json(out, 200, events_wait_json(srv->events, (uint64_t)since, (int)timeout * 1000));
+    return 0;
+}

@@ -1,0 +1,248 @@
+/* http_server.c: the libmicrohttpd daemons (unix socket without a token, TCP with one), one thread
+ * per connection so a long-poll may block, request bodies collected, then routed to a handler. */
+#include "amlfs/server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "amlfs/util.h"
+
+/* Largest request body (a file of an experiment's code, a YAML): beyond it, 413 EFBIG. */
+#define BODY_MAX (256u * 1024 * 1024)
+/* Idle keep-alive connections are closed after this (each holds a thread). */
+#define IDLE_TIMEOUT_S 120
+/* At stop, requests in flight (long-polls woken by the stop) get this long to be answered. */
+#define DRAIN_MS 2000
+
+typedef struct listener {
+    server *srv;
+    http_server *owner;
+    const char *token;          /* NULL: no token needed (the unix socket) */
+    struct MHD_Daemon *daemon;
+} listener;
+
+struct http_server {
+    listener local, tcp;
+    char *token;
+    pthread_mutex_t lock;
+    pthread_cond_t idle;        /* signalled when in_flight drops to 0 */
+    int in_flight;              /* requests between their first call and their completion */
+};
+
+typedef struct request_ctx {
+    char *body;
+    size_t len, cap;
+    bool too_large;
+    bool authorized;
+} request_ctx;
+
+static bool bearer_ok(struct MHD_Connection *conn, const char *token)
+{
+    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+        return false;
+    auth += 7;
+    while (*auth == ' ')
+        auth++;
+    return token_equal(auth, token);
+}
+
+static void collect(request_ctx *ctx, const char *data, size_t size)
+{
+    if (ctx->too_large || !ctx->authorized)
+        return; /* read and dropped: the answer is already decided */
+    if (ctx->len + size > BODY_MAX) {
+        ctx->too_large = true;
+        free(ctx->body);
+        ctx->body = NULL;
+        ctx->len = ctx->cap = 0;
+        return;
+    }
+    if (ctx->len + size + 1 > ctx->cap) {
+        size_t cap = ctx->cap ? ctx->cap : 4096;
+        while (cap < ctx->len + size + 1)
+            cap *= 2;
+        char *grown = realloc(ctx->body, cap);
+        if (!grown) {
+            fprintf(stderr, "amlfs-server: out of memory reading a request\n");
+            abort();
+        }
+        ctx->body = grown;
+        ctx->cap = cap;
+    }
+    memcpy(ctx->body + ctx->len, data, size);
+    ctx->len += size;
+    ctx->body[ctx->len] = '\0';
+}
+
+static void unauthorized(http_reply *out)
+{
+    cJSON *root = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(e, "code", "unauthorized");
+    cJSON_AddStringToObject(e, "errno", "EACCES");
+    cJSON_AddStringToObject(e, "message", "this address needs `Authorization: Bearer TOKEN`, TOKEN being "
+                                          "the content of the server's token file");
+    reply_json(out, 401, root);
+    MHD_add_response_header(out->response, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+}
+
+static void dispatch(listener *l, struct MHD_Connection *conn, const char *url, const char *method,
+                     request_ctx *ctx, http_reply *out)
+{
+    amlfs_err err = {0};
+    http_request req = {
+        .conn = conn,
+        .method = method,
+        .url = url,
+        .body = ctx->body,
+        .body_len = ctx->len,
+    };
+    char *scratch[2] = {NULL, NULL};
+    unsigned status = 0;
+    http_handler handler = router_find(&req, scratch, &status);
+    if (!handler) {
+        if (status == 405)
+            amlfs_fail(&err, EINVAL, "%s is not a method of %s (see docs/api.md)", method, url);
+        else
+            amlfs_fail(&err, ENOENT, "no such API path: %s %s (see docs/api.md)", method, url);
+        reply_error(out, status, &err);
+    } else if (handler(l->srv, &req, out, &err) < 0) {
+        reply_error(out, 0, &err);
+    } else if (!out->response) {
+        amlfs_fail(&err, EIO, "%s %s gave no answer", method, url);
+        reply_error(out, 0, &err);
+    }
+    free(scratch[0]);
+    free(scratch[1]);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    listener *l = cls;
+    request_ctx *ctx = *con_cls;
+    if (!ctx) {
+        pthread_mutex_lock(&l->owner->lock);
+        l->owner->in_flight++;
+        pthread_mutex_unlock(&l->owner->lock);
+        ctx = util_xcalloc(1, sizeof *ctx);
+        ctx->authorized = !l->token || bearer_ok(conn, l->token);
+        *con_cls = ctx;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        collect(ctx, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    http_reply reply = {0};
+    if (!ctx->authorized) {
+        unauthorized(&reply);
+    } else if (ctx->too_large) {
+        amlfs_err err = {0};
+        amlfs_fail(&err, EFBIG, "the request body is larger than %u MiB", BODY_MAX >> 20);
+        reply_error(&reply, 0, &err);
+    } else {
+        dispatch(l, conn, url, method, ctx, &reply);
+    }
+    enum MHD_Result ret = MHD_queue_response(conn, reply.status, reply.response);
+    MHD_destroy_response(reply.response);
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    (void)toe;
+    http_server *h = cls;
+    request_ctx *ctx = *con_cls;
+    if (ctx) {
+        free(ctx->body);
+        free(ctx);
+        *con_cls = NULL;
+        pthread_mutex_lock(&h->lock);
+        if (--h->in_flight == 0)
+            pthread_cond_broadcast(&h->idle);
+        pthread_mutex_unlock(&h->lock);
+    }
+}
+
+/* Lets the requests in flight finish (the stop has already woken the long-polls). */
+static void drain(http_server *h)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += DRAIN_MS / 1000;
+    deadline.tv_nsec += (long)(DRAIN_MS % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&h->lock);
+    while (h->in_flight > 0)
+        if (pthread_cond_timedwait(&h->idle, &h->lock, &deadline) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&h->lock);
+}
+
+static int start_daemon(listener *l, int fd, amlfs_err *err)
+{
+    l->daemon = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG,
+        0, NULL, NULL, on_request, l,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, l->owner,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
+        MHD_OPTION_END);
+    if (!l->daemon)
+        return amlfs_fail(err, EIO, "libmicrohttpd could not start serving (see the log above)");
+    return 0;
+}
+
+int http_start(server *srv, int unix_fd, int tcp_fd, const char *token, amlfs_err *err)
+{
+    http_server *h = util_xcalloc(1, sizeof *h);
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->idle, &attr);
+    pthread_condattr_destroy(&attr);
+    h->local.srv = h->tcp.srv = srv;
+    h->local.owner = h->tcp.owner = h;
+    srv->http = h;
+    int r = start_daemon(&h->local, unix_fd, err);
+    if (r == 0 && tcp_fd >= 0) {
+        h->token = util_xstrdup(token);
+        h->tcp.token = h->token;
+        r = start_daemon(&h->tcp, tcp_fd, err);
+    }
+    if (r < 0)
+        http_stop(srv);
+    return r;
+}
+
+void http_stop(server *srv)
+{
+    http_server *h = srv->http;
+    if (!h)
+        return;
+    /* Long-polls return at once and are answered, then the connection threads are joined. */
+    events_shutdown(srv->events);
+    drain(h);
+    if (h->tcp.daemon)
+        MHD_stop_daemon(h->tcp.daemon);
+    if (h->local.daemon)
+        MHD_stop_daemon(h->local.daemon);
+    pthread_cond_destroy(&h->idle);
+    pthread_mutex_destroy(&h->lock);
+    free(h->token);
+    free(h);
+    srv->http = NULL;
+}

@@ -1,0 +1,272 @@
+/* main_server.c: the amlfs-server program: options, one server per data folder, daemonizing
+ * (the parent returns once the socket answers), and a clean stop on SIGTERM/SIGINT/SIGHUP that
+ * leaves runs going under their supervisors. `amlfs-server supervise RUN_DIR` is the local
+ * compute's job supervisor. */
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "amlfs/api.h"
+#include "amlfs/compute.h"
+#include "amlfs/server.h"
+#include "amlfs/util.h"
+
+typedef struct options {
+    char *data_dir;
+    const char *listen;
+    const char *token_file;
+    int max_instances;
+    bool foreground;
+} options;
+
+static void usage(FILE *to)
+{
+    fprintf(to,
+            "usage: amlfs-server [--data-dir DIR] [--listen HOST:PORT] [--token-file FILE]\n"
+            "                    [--max-instances N] [-f|--foreground]\n"
+            "       amlfs-server supervise RUN_DIR   (started by the server for each local run)\n"
+            "\n"
+            "Serves the amlfs workspace API (docs/api.md) on DIR/server.sock, and on HOST:PORT with a\n"
+            "bearer token (DIR/token unless --token-file) when --listen is given. Without -f it runs in\n"
+            "the background, logging to DIR/server.log, once it accepts connections.\n");
+}
+
+static int parse_options(int argc, char **argv, options *o)
+{
+    static const struct option longopts[] = {
+        {"data-dir", required_argument, NULL, 'd'},   {"listen", required_argument, NULL, 'l'},
+        {"token-file", required_argument, NULL, 't'}, {"max-instances", required_argument, NULL, 'm'},
+        {"foreground", no_argument, NULL, 'f'},       {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},          {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            free(o->data_dir);
+            o->data_dir = util_xstrdup(optarg);
+            break;
+        case 'l':
+            o->listen = optarg;
+            break;
+        case 't':
+            o->token_file = optarg;
+            break;
+        case 'm': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end || n < 1 || n > 100000) {
+                fprintf(stderr, "amlfs-server: --max-instances %s: expected a whole number, 1 or more\n", optarg);
+                return 2;
+            }
+            o->max_instances = (int)n;
+            break;
+        }
+        case 'f':
+            o->foreground = true;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        case 'V':
+            printf("amlfs-server %s (API %s)\n", AMLFS_VERSION, AMLFS_API_VERSION);
+            exit(0);
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "amlfs-server: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    return 0;
+}
+
+/* Forks; the parent waits for the child's "ready" byte and exits with its outcome. The child
+ * returns the pipe's write end (errors before it is ready still reach the caller's terminal). */
+static int daemonize_begin(void)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        perror("amlfs-server: pipe");
+        exit(1);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("amlfs-server: fork");
+        exit(1);
+    }
+    if (pid > 0) {
+        close(p[1]);
+        char ready = 0;
+        ssize_t n;
+        while ((n = read(p[0], &ready, 1)) < 0 && errno == EINTR) {
+        }
+        exit(n == 1 && ready == 'R' ? 0 : 1);
+    }
+    close(p[0]);
+    setsid();
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, STDIN_FILENO);
+        close(null);
+    }
+    return p[1];
+}
+
+/* The server is listening: stdout/stderr move to the log file and the parent may exit. */
+static void daemonize_ready(int ready_fd, const char *data_dir)
+{
+    char *log = util_strdupf("%s/server.log", data_dir);
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        close(fd);
+    }
+    free(log);
+    setvbuf(stderr, NULL, _IOLBF, 0);
+    (void)!write(ready_fd, "R", 1);
+    close(ready_fd);
+    if (chdir("/") < 0) {
+        /* nothing depends on the working folder: every path is absolute */
+    }
+}
+
+/* One server per data folder, held for the process's lifetime (also guards two starting at once). */
+static int lock_data_dir(const char *data_dir, amlfs_err *err)
+{
+    char *path = util_strdupf("%s/server.lock", data_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int r = fd;
+    if (fd < 0)
+        r = amlfs_fail(err, errno, "%s: %s", path, strerror(errno));
+    else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        char *pidfile = util_strdupf("%s/server.pid", data_dir), *pid = NULL;
+        size_t len;
+        if (util_read_file(pidfile, &pid, &len, NULL) == 0)
+            pid[strcspn(pid, "\n")] = '\0';
+        r = amlfs_fail(err, EADDRINUSE, "another amlfs-server (pid %s) already serves %s",
+                       pid ? pid : "unknown", data_dir);
+        free(pid);
+        free(pidfile);
+        close(fd);
+    }
+    free(path);
+    return r;
+}
+
+static int write_pid_file(const char *data_dir, amlfs_err *err)
+{
+    char *path = util_strdupf("%s/server.pid", data_dir), *text = util_strdupf("%d\n", (int)getpid());
+    int r = util_write_file_atomic(path, text, strlen(text), 0644, err);
+    free(path);
+    free(text);
+    return r;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "supervise") == 0) {
+        if (argc != 3) {
+            fprintf(stderr, "usage: amlfs-server supervise RUN_DIR\n");
+            return 2;
+        }
+        return compute_supervise_main(argv[2]);
+    }
+    options o = {0};
+    int rc = parse_options(argc, argv, &o);
+    if (rc != 0)
+        return rc;
+    if (!o.data_dir)
+        o.data_dir = util_default_data_dir();
+    int ready_fd = o.foreground ? -1 : daemonize_begin();
+
+    /* Signals end the server through sigwait in this thread; every thread inherits the mask. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    amlfs_err err = {0};
+    int unix_fd = -1, tcp_fd = -1, lock_fd = -1;
+    char *token = NULL, *token_path = NULL, *socket_path = NULL, *real_dir = NULL;
+    server *srv = NULL;
+    bool pid_written = false, listening = false;
+    if (util_mkdir_p(o.data_dir, 0700, &err) < 0 || (lock_fd = lock_data_dir(o.data_dir, &err)) < 0)
+        goto fail;
+    real_dir = realpath(o.data_dir, NULL);
+    if (!real_dir) {
+        amlfs_fail(&err, errno, "%s: %s", o.data_dir, strerror(errno));
+        goto fail;
+    }
+    socket_path = util_socket_path(real_dir);
+    if (listen_unix(socket_path, &unix_fd, &err) < 0)
+        goto fail;
+    listening = true;
+    if (o.listen) {
+        token_path = o.token_file ? util_xstrdup(o.token_file) : util_strdupf("%s/token", real_dir);
+        if (token_load_or_create(token_path, &token, &err) < 0 || listen_tcp(o.listen, &tcp_fd, &err) < 0)
+            goto fail;
+    }
+    server_config cfg = {.data_dir = real_dir, .max_instances = o.max_instances};
+    if (server_open(&cfg, &srv, &err) < 0)
+        goto fail;
+    rc = http_start(srv, unix_fd, tcp_fd, token, &err);
+    unix_fd = tcp_fd = -1; /* libmicrohttpd owns and closes them now (the process ends on failure) */
+    if (rc < 0 || (rc = write_pid_file(real_dir, &err)) < 0)
+        goto fail;
+    pid_written = true;
+    if (ready_fd >= 0)
+        daemonize_ready(ready_fd, real_dir);
+    fprintf(stderr, "amlfs-server %s: pid %d, workspace '%s', data %s, listening on unix:%s%s%s\n",
+            AMLFS_VERSION, (int)getpid(), srv->workspace_name, real_dir, socket_path, o.listen ? " and tcp:" : "",
+            o.listen ? o.listen : "");
+
+    int sig = 0;
+    while (sigwait(&stop_signals, &sig) != 0) {
+    }
+    fprintf(stderr, "amlfs-server: %s: stopping (runs keep going)\n", strsignal(sig));
+    rc = 0;
+    goto out;
+fail:
+    fprintf(stderr, "amlfs-server: %s\n", err.msg);
+    rc = 1;
+out:
+    if (srv) {
+        http_stop(srv);
+        server_close(srv);
+    }
+    if (pid_written) {
+        char *pid = util_strdupf("%s/server.pid", real_dir);
+        unlink(pid);
+        free(pid);
+    }
+    if (listening) /* ours: another server's socket is never touched */
+        unlink(socket_path);
+    if (unix_fd >= 0)
+        close(unix_fd);
+    if (tcp_fd >= 0)
+        close(tcp_fd);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    free(token);
+    free(token_path);
+    free(socket_path);
+    free(real_dir);
+    free(o.data_dir);
+    return rc;
+}

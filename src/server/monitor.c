@@ -1,0 +1,317 @@
+/* monitor.c: one thread that follows active runs' folders with inotify: log growth becomes
+ * "runs/ID/log grew" events (at most one per run per 100 ms, the final size always), an exit record
+ * finishes the run. A sweep every second asks the compute about every active run, to catch a
+ * supervisor that died without a word; it is the server's only periodic loop. */
+#include "amlfs/server.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "amlfs/util.h"
+
+#define COALESCE_MS 100
+#define SWEEP_MS 1000
+#define LOG_NAME "log"
+#define EXIT_NAME "exit.json"
+#define SWEEP_MASK ((1u << RUN_RUNNING) | (1u << RUN_CANCEL_REQUESTED) | (1u << RUN_FINALIZING))
+
+typedef struct watched {
+    char *id;
+    char *log_path;
+    int wd;
+    int64_t sent_size;          /* last size announced, -1 = none yet */
+    int64_t sent_ms;            /* monotonic ms of that announcement */
+    bool dirty;                 /* the log changed since */
+} watched;
+
+struct monitor {
+    server *srv;
+    pthread_t thread;
+    bool started;
+    int inotify_fd;
+    int wake[2];                /* pipe: wakes the thread for shutdown */
+    pthread_mutex_t lock;       /* guards the table below; never held while calling the lifecycle */
+    watched *runs;
+    size_t nruns, cap;
+    bool stopping;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static watched *find_by_id(monitor *m, const char *id)
+{
+    for (size_t i = 0; i < m->nruns; i++)
+        if (strcmp(m->runs[i].id, id) == 0)
+            return &m->runs[i];
+    return NULL;
+}
+
+static watched *find_by_wd(monitor *m, int wd)
+{
+    for (size_t i = 0; i < m->nruns; i++)
+        if (m->runs[i].wd == wd)
+            return &m->runs[i];
+    return NULL;
+}
+
+/* Announces the log's size if it changed (lock held). */
+static void send_size(monitor *m, watched *w, int64_t now)
+{
+    struct stat st;
+    w->dirty = false;
+    if (stat(w->log_path, &st) < 0 || st.st_size == w->sent_size)
+        return;
+    w->sent_size = st.st_size;
+    w->sent_ms = now;
+    events_emitf(m->srv->events, "grew", st.st_size, "runs/%s/log", w->id);
+}
+
+int monitor_watch(monitor *m, const char *run_id, amlfs_err *err)
+{
+    char *dir = server_path(m->srv, "runs/%s", run_id);
+    pthread_mutex_lock(&m->lock);
+    int r = 0;
+    if (find_by_id(m, run_id))
+        goto out;
+    int wd = inotify_add_watch(m->inotify_fd, dir, IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE);
+    if (wd < 0) {
+        r = amlfs_fail(err, errno, "following run %s (%s): inotify: %s", run_id, dir, strerror(errno));
+        goto out;
+    }
+    if (m->nruns == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 16;
+        watched *grown = realloc(m->runs, m->cap * sizeof *grown);
+        if (!grown) {
+            fprintf(stderr, "amlfs-server: out of memory\n");
+            abort();
+        }
+        m->runs = grown;
+    }
+    watched *w = &m->runs[m->nruns++];
+    w->id = util_xstrdup(run_id);
+    w->log_path = util_strdupf("%s/" LOG_NAME, dir);
+    w->wd = wd;
+    w->sent_size = 0; /* a new log is empty: only growth is news */
+    w->sent_ms = 0;
+    w->dirty = true; /* a re-attached run may have grown while nobody watched */
+out:
+    pthread_mutex_unlock(&m->lock);
+    free(dir);
+    if (r == 0) /* let the thread announce the new run's log size soon */
+        (void)!write(m->wake[1], "w", 1);
+    return r;
+}
+
+void monitor_finish(monitor *m, const char *run_id)
+{
+    pthread_mutex_lock(&m->lock);
+    watched *w = find_by_id(m, run_id);
+    if (w) {
+        send_size(m, w, mono_ms());
+        inotify_rm_watch(m->inotify_fd, w->wd);
+        free(w->id);
+        free(w->log_path);
+        *w = m->runs[--m->nruns];
+    } else {
+        /* Never followed (e.g. it ended before a restart): the log's size still has to be told. */
+        char *log = server_path(m->srv, "runs/%s/" LOG_NAME, run_id);
+        struct stat st;
+        if (stat(log, &st) == 0)
+            events_emitf(m->srv->events, "grew", st.st_size, "runs/%s/log", run_id);
+        free(log);
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* Reads pending inotify events; collects ids whose exit record appeared (lock held). */
+static void read_inotify(monitor *m, char ***ended, size_t *nended)
+{
+    char buf[16 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
+    for (;;) {
+        ssize_t len = read(m->inotify_fd, buf, sizeof buf);
+        if (len <= 0)
+            return;
+        for (char *p = buf; p < buf + len;) {
+            struct inotify_event *ev = (struct inotify_event *)p;
+            p += sizeof *ev + ev->len;
+            watched *w = find_by_wd(m, ev->wd);
+            if (!w || ev->len == 0)
+                continue;
+            if (strcmp(ev->name, LOG_NAME) == 0) {
+                w->dirty = true;
+            } else if (strcmp(ev->name, EXIT_NAME) == 0 && (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))) {
+                *ended = realloc(*ended, (*nended + 1) * sizeof **ended);
+                if (!*ended)
+                    abort();
+                (*ended)[(*nended)++] = util_xstrdup(w->id);
+            }
+        }
+    }
+}
+
+/* Sends the sizes that are due; returns ms until the next one is (or -1 for none). */
+static int64_t flush_sizes(monitor *m, int64_t now)
+{
+    int64_t next = -1;
+    for (size_t i = 0; i < m->nruns; i++) {
+        watched *w = &m->runs[i];
+        if (!w->dirty)
+            continue;
+        int64_t due = w->sent_ms + COALESCE_MS;
+        if (due <= now) {
+            send_size(m, w, now);
+        } else if (next < 0 || due - now < next) {
+            next = due - now;
+        }
+    }
+    return next;
+}
+
+static void check_ended(monitor *m, char **ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        amlfs_err err = {0};
+        if (run_check_end(m->srv, ids[i], &err) < 0)
+            fprintf(stderr, "amlfs-server: checking run %s: %s\n", ids[i], err.msg);
+        free(ids[i]);
+    }
+}
+
+/* Every active run, whatever the monitor follows: the store is the truth. */
+static void sweep(monitor *m, int64_t now)
+{
+    store_run *runs;
+    size_t n;
+    amlfs_err err = {0};
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->nruns; i++)
+        if (m->runs[i].sent_ms + COALESCE_MS <= now)
+            send_size(m, &m->runs[i], now); /* catches a missed inotify event */
+    pthread_mutex_unlock(&m->lock);
+    if (store_run_list_by_status(m->srv->store, SWEEP_MASK, NULL, 0, &runs, &n, &err) < 0) {
+        fprintf(stderr, "amlfs-server: sweep: %s\n", err.msg);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        amlfs_err why = {0};
+        if (run_check_end(m->srv, runs[i].id, &why) < 0)
+            fprintf(stderr, "amlfs-server: checking run %s: %s\n", runs[i].id, why.msg);
+    }
+    store_run_list_free(runs, n);
+}
+
+static void *monitor_main(void *arg)
+{
+    monitor *m = arg;
+    int64_t next_sweep = mono_ms() + SWEEP_MS;
+    for (;;) {
+        int64_t now = mono_ms();
+        pthread_mutex_lock(&m->lock);
+        bool stopping = m->stopping;
+        int64_t flush_in = flush_sizes(m, now);
+        pthread_mutex_unlock(&m->lock);
+        if (stopping)
+            break;
+        if (now >= next_sweep) {
+            sweep(m, now);
+            next_sweep = mono_ms() + SWEEP_MS;
+            continue;
+        }
+        int64_t timeout = next_sweep - now;
+        if (flush_in >= 0 && flush_in < timeout)
+            timeout = flush_in;
+        struct pollfd fds[2] = {{.fd = m->inotify_fd, .events = POLLIN}, {.fd = m->wake[0], .events = POLLIN}};
+        int ready = poll(fds, 2, (int)timeout);
+        if (ready < 0 && errno != EINTR) {
+            fprintf(stderr, "amlfs-server: monitor: poll: %s\n", strerror(errno));
+            break;
+        }
+        if (fds[1].revents & POLLIN) {
+            char drain[64];
+            while (read(m->wake[0], drain, sizeof drain) > 0) {
+            }
+        }
+        char **ended = NULL;
+        size_t nended = 0;
+        pthread_mutex_lock(&m->lock);
+        if (fds[0].revents & POLLIN)
+            read_inotify(m, &ended, &nended);
+        flush_sizes(m, mono_ms());
+        pthread_mutex_unlock(&m->lock);
+        check_ended(m, ended, nended);
+        free(ended);
+    }
+    return NULL;
+}
+
+int monitor_open(server *srv, amlfs_err *err)
+{
+    monitor *m = util_xcalloc(1, sizeof *m);
+    m->srv = srv;
+    m->wake[0] = m->wake[1] = -1;
+    pthread_mutex_init(&m->lock, NULL);
+    m->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (m->inotify_fd < 0) {
+        int r = amlfs_fail(err, errno, "inotify: %s (raise fs.inotify.max_user_instances?)",
+                           strerror(errno));
+        pthread_mutex_destroy(&m->lock);
+        free(m);
+        return r;
+    }
+    if (pipe2(m->wake, O_NONBLOCK | O_CLOEXEC) < 0) {
+        int r = amlfs_fail(err, errno, "monitor: pipe: %s", strerror(errno));
+        close(m->inotify_fd);
+        pthread_mutex_destroy(&m->lock);
+        free(m);
+        return r;
+    }
+    srv->monitor = m;
+    return 0;
+}
+
+int monitor_start(monitor *m, amlfs_err *err)
+{
+    int rc = pthread_create(&m->thread, NULL, monitor_main, m);
+    if (rc != 0)
+        return amlfs_fail(err, rc, "starting the monitor thread: %s", strerror(rc));
+    m->started = true;
+    return 0;
+}
+
+void monitor_stop(server *srv)
+{
+    monitor *m = srv->monitor;
+    if (!m)
+        return;
+    if (m->started) {
+        pthread_mutex_lock(&m->lock);
+        m->stopping = true;
+        pthread_mutex_unlock(&m->lock);
+        (void)!write(m->wake[1], "q", 1);
+        pthread_join(m->thread, NULL);
+    }
+    for (size_t i = 0; i < m->nruns; i++) {
+        free(m->runs[i].id);
+        free(m->runs[i].log_path);
+    }
+    free(m->runs);
+    close(m->inotify_fd);
+    close(m->wake[0]);
+    close(m->wake[1]);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+    srv->monitor = NULL;
+}

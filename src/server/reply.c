@@ -1,0 +1,161 @@
+/* reply.c: building libmicrohttpd responses (JSON bodies, raw bytes, errors in the docs/api.md
+ * shape, log ranges) and reading query arguments and JSON request bodies. */
+#include "amlfs/server.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "amlfs/util.h"
+
+/* A log request without `length` gets at most this much; clients page with offset. */
+#define LOG_CHUNK_MAX (1024 * 1024)
+
+static void set_response(http_reply *out, unsigned status, struct MHD_Response *resp, const char *ctype)
+{
+    if (!resp) {
+        fprintf(stderr, "amlfs-server: out of memory building a response\n");
+        abort();
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (out->response)
+        MHD_destroy_response(out->response);
+    out->status = status;
+    out->response = resp;
+}
+
+void reply_json(http_reply *out, unsigned status, cJSON *json)
+{
+    char *text = cJSON_PrintUnformatted(json);
+    cJSON_Delete(json);
+    if (!text) {
+        fprintf(stderr, "amlfs-server: out of memory encoding JSON\n");
+        abort();
+    }
+    set_response(out, status, MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE),
+                 "application/json");
+}
+
+void reply_bytes(http_reply *out, unsigned status, const void *data, size_t len, const char *content_type)
+{
+    set_response(out, status, MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY),
+                 content_type ? content_type : "application/octet-stream");
+}
+
+void reply_empty(http_reply *out, unsigned status)
+{
+    set_response(out, status, MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT),
+                 "application/json");
+}
+
+void reply_error(http_reply *out, unsigned status, const amlfs_err *err)
+{
+    int num = err && err->code > 0 ? err->code : EIO;
+    reply_json(out, status ? status : (unsigned)api_http_status_for(num), api_error_json(err));
+}
+
+const char *http_query(const http_request *req, const char *key)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+int http_query_i64(const http_request *req, const char *key, int64_t dflt, int64_t *out, amlfs_err *err)
+{
+    const char *v = http_query(req, key);
+    if (!v || !*v) {
+        *out = dflt;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno || *end || n < 0 || v[0] == '-' || v[0] == '+')
+        return amlfs_fail(err, EINVAL, "query argument %s=%s: expected a whole number, 0 or more", key, v);
+    *out = n;
+    return 0;
+}
+
+int http_body_json(const http_request *req, cJSON **out, amlfs_err *err)
+{
+    if (!req->body || req->body_len == 0)
+        return amlfs_fail(err, EINVAL, "%s %s needs a JSON object as its body", req->method, req->url);
+    cJSON *root = cJSON_ParseWithLength(req->body, req->body_len);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return amlfs_fail(err, EINVAL, "%s %s: the body is not a JSON object", req->method, req->url);
+    }
+    *out = root;
+    return 0;
+}
+
+const char *json_str(const cJSON *obj, const char *key, const char *dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(v) && v->valuestring ? v->valuestring : dflt;
+}
+
+void json_add_time(cJSON *obj, const char *key, int64_t ms)
+{
+    if (ms <= 0) {
+        cJSON_AddNullToObject(obj, key);
+        return;
+    }
+    char buf[40];
+    util_iso8601(ms, buf, sizeof buf);
+    cJSON_AddStringToObject(obj, key, buf);
+}
+
+int reply_log(http_reply *out, const char *path, const http_request *req, amlfs_err *err)
+{
+    int64_t offset, length;
+    int r = http_query_i64(req, "offset", 0, &offset, err);
+    if (r == 0)
+        r = http_query_i64(req, "length", LOG_CHUNK_MAX, &length, err);
+    if (r < 0)
+        return r;
+    if (length > LOG_CHUNK_MAX)
+        length = LOG_CHUNK_MAX;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int64_t size = 0;
+    char *buf = NULL;
+    size_t got = 0;
+    if (fd < 0 && errno != ENOENT)
+        return amlfs_fail(err, EIO, "reading %s: %s", path, strerror(errno));
+    if (fd >= 0) {
+        struct stat st;
+        if (fstat(fd, &st) < 0) {
+            r = amlfs_fail(err, EIO, "reading %s: %s", path, strerror(errno));
+            close(fd);
+            return r;
+        }
+        /* Bytes up to the size announced in X-Log-Size, never beyond: the two always agree. */
+        size = st.st_size;
+        int64_t avail = offset < size ? size - offset : 0;
+        size_t want = (size_t)(length < avail ? length : avail);
+        buf = malloc(want ? want : 1);
+        if (!buf) {
+            close(fd);
+            return amlfs_fail(err, ENOMEM, "out of memory reading %s", path);
+        }
+        while (got < want) {
+            ssize_t k = pread(fd, buf + got, want - got, (off_t)(offset + (int64_t)got));
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0)
+                break;
+            got += (size_t)k;
+        }
+        close(fd);
+    }
+    set_response(out, 200, MHD_create_response_from_buffer(got, buf ? buf : (void *)"",
+                                                           buf ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT),
+                 "application/octet-stream");
+    char size_text[32];
+    snprintf(size_text, sizeof size_text, "%" PRId64, size);
+    MHD_add_response_header(out->response, "X-Log-Size", size_text);
+    return 0;
+}

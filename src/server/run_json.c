@@ -1,0 +1,53 @@
+/* run_json.c: the run object of docs/api.md. Secrets in the kept job.yaml are redacted here. */
+#include "amlfs/server.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "amlfs/util.h"
+
+cJSON *run_json(server *srv, const store_run *r, bool with_job_yaml)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", r->id);
+    cJSON_AddStringToObject(o, "experiment", r->experiment);
+    if (r->display_name)
+        cJSON_AddStringToObject(o, "display_name", r->display_name);
+    else
+        cJSON_AddNullToObject(o, "display_name");
+    cJSON_AddStringToObject(o, "status", run_status_name(r->status));
+    cJSON_AddStringToObject(o, "compute", r->compute);
+    if (r->environment) {
+        cJSON_AddStringToObject(o, "environment", r->environment);
+        cJSON_AddNumberToObject(o, "environment_version", r->environment_version);
+    } else {
+        cJSON_AddNullToObject(o, "environment");
+        cJSON_AddNullToObject(o, "environment_version");
+    }
+    json_add_time(o, "created", r->created);
+    json_add_time(o, "started", r->started);
+    json_add_time(o, "ended", r->ended);
+    if (r->has_exit_code)
+        cJSON_AddNumberToObject(o, "exit_code", r->exit_code);
+    else
+        cJSON_AddNullToObject(o, "exit_code");
+    if (r->error)
+        cJSON_AddStringToObject(o, "error", r->error);
+    else
+        cJSON_AddNullToObject(o, "error");
+    char *log = server_path(srv, "runs/%s/log", r->id);
+    struct stat st;
+    cJSON_AddNumberToObject(o, "log_size", stat(log, &st) == 0 ? (double)st.st_size : 0);
+    free(log);
+    if (r->timeout_s > 0)
+        cJSON_AddNumberToObject(o, "timeout_s", (double)r->timeout_s);
+    else
+        cJSON_AddNullToObject(o, "timeout_s");
+    if (with_job_yaml && r->job_yaml) {
+        char *redacted = spec_redact_yaml(r->job_yaml, strlen(r->job_yaml));
+        cJSON_AddStringToObject(o, "job_yaml", redacted ? redacted : "");
+        free(redacted);
+    }
+    return o;
+}

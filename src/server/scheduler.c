@@ -1,0 +1,128 @@
+/* scheduler.c: the dispatcher thread. Per compute, at most max_instances runs are active
+ * (Preparing, Running, Finalizing, CancelRequested); the others wait Queued and start in submission
+ * order. It sleeps until kicked (a submission, an end, a new max_instances). */
+#include "amlfs/server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "amlfs/util.h"
+
+#define ACTIVE_MASK                                                                                \
+    ((1u << RUN_PREPARING) | (1u << RUN_RUNNING) | (1u << RUN_FINALIZING) |                        \
+     (1u << RUN_CANCEL_REQUESTED))
+
+struct scheduler {
+    server *srv;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool kicked;
+    bool stopping;
+};
+
+void scheduler_kick(scheduler *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->kicked = true;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static bool stopping(scheduler *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bool stop = s->stopping;
+    pthread_mutex_unlock(&s->lock);
+    return stop;
+}
+
+/* Starts what fits on one compute; returns how many runs it took out of the queue (started or
+ * failed: either way their place is settled). */
+static size_t dispatch(scheduler *s, compute *c)
+{
+    server *srv = s->srv;
+    long active = store_run_count_by_status(srv->store, ACTIVE_MASK, c->name);
+    int max = server_compute_max(srv, c);
+    if (active < 0 || active >= max)
+        return 0;
+    store_run *queued;
+    size_t n;
+    amlfs_err err = {0};
+    if (store_run_list_by_status(srv->store, 1u << RUN_QUEUED, c->name, (size_t)(max - active), &queued,
+                                 &n, &err) < 0) {
+        fprintf(stderr, "amlfs-server: scheduler: %s\n", err.msg);
+        return 0;
+    }
+    size_t took = 0;
+    for (size_t i = 0; i < n && !stopping(s); i++) {
+        amlfs_err why = {0};
+        if (run_prepare_and_start(srv, queued[i].id, &why) < 0)
+            fprintf(stderr, "amlfs-server: starting run %s: %s\n", queued[i].id, why.msg);
+        else
+            took++;
+    }
+    store_run_list_free(queued, n);
+    return took;
+}
+
+static void *scheduler_main(void *arg)
+{
+    scheduler *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        while (!s->kicked && !s->stopping)
+            pthread_cond_wait(&s->wake, &s->lock);
+        s->kicked = false;
+        bool stop = s->stopping;
+        pthread_mutex_unlock(&s->lock);
+        if (stop)
+            break;
+        /* Runs that fail at once free their place: go round until nothing more starts. */
+        size_t took;
+        do {
+            took = 0;
+            for (size_t i = 0; i < s->srv->ncomputes && !stopping(s); i++)
+                took += dispatch(s, s->srv->computes[i]);
+        } while (took > 0 && !stopping(s));
+    }
+    return NULL;
+}
+
+int scheduler_start(server *srv, amlfs_err *err)
+{
+    scheduler *s = util_xcalloc(1, sizeof *s);
+    s->srv = srv;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    s->kicked = true; /* runs queued before a restart */
+    srv->scheduler = s;
+    int rc = pthread_create(&s->thread, NULL, scheduler_main, s);
+    if (rc != 0) {
+        srv->scheduler = NULL;
+        pthread_cond_destroy(&s->wake);
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return amlfs_fail(err, rc, "starting the scheduler thread: %s", strerror(rc));
+    }
+    return 0;
+}
+
+void scheduler_stop(server *srv)
+{
+    scheduler *s = srv->scheduler;
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->thread, NULL);
+    pthread_cond_destroy(&s->wake);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+    srv->scheduler = NULL;
+}

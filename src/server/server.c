@@ -1,0 +1,153 @@
+/* server.c: the workspace service as one object: data folder, store, change feed, computes, and
+ * the monitor and scheduler threads, opened in the order that lets runs be re-attached after a
+ * restart before anything new happens. */
+#include "amlfs/server.h"
+
+#include <dirent.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "amlfs/util.h"
+
+char *server_path(const server *srv, const char *fmt, ...)
+{
+    char rel[PATH_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rel, sizeof rel, fmt, ap);
+    va_end(ap);
+    return util_strdupf("%s/%s", srv->data_dir, rel);
+}
+
+void server_folder_status(server *srv, const char *key, const amlfs_err *why)
+{
+    amlfs_err ignored = {0};
+    char *old = NULL;
+    char *line = why ? util_strdupf("Rejected: %s", why->msg) : util_xstrdup("");
+    if (store_folder_status_get(srv->store, key, &old, &ignored) == 0 && strcmp(old, line) == 0)
+        goto out; /* nothing changed: no event */
+    if (store_folder_status_set(srv->store, key, line, &ignored) < 0)
+        fprintf(stderr, "amlfs-server: %s\n", ignored.msg);
+    events_emit(srv->events, key, "changed", -1);
+out:
+    free(old);
+    free(line);
+}
+
+static int make_dirs(server *srv, amlfs_err *err)
+{
+    int r = util_mkdir_p(srv->data_dir, 0700, err);
+    if (r < 0)
+        return amlfs_wrap(err, "data folder: ");
+    static const char *const subdirs[] = {"experiments", "environments", "runs"};
+    for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0]; i++) {
+        char *p = server_path(srv, "%s", subdirs[i]);
+        r = util_mkdir_p(p, 0700, err);
+        free(p);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int load_workspace_name(server *srv, amlfs_err *err)
+{
+    int r = store_meta_get(srv->store, "workspace_name", &srv->workspace_name, err);
+    if (r != -ENOENT)
+        return r;
+    const char *slash = strrchr(srv->data_dir, '/');
+    srv->workspace_name = util_xstrdup(slash && slash[1] ? slash + 1 : "workspace");
+    return store_meta_set(srv->store, "workspace_name", srv->workspace_name, err);
+}
+
+/* A submission that crashed between claiming its run folder and storing the run leaves a folder
+ * with a code copy and nothing else; such folders would block their id forever. */
+static void remove_unclaimed_run_dirs(server *srv)
+{
+    char *runs = server_path(srv, "runs");
+    DIR *d = opendir(runs);
+    free(runs);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' || store_run_exists(srv->store, de->d_name))
+            continue;
+        char *log = server_path(srv, "runs/%s/log", de->d_name);
+        struct stat st;
+        if (stat(log, &st) < 0 && errno == ENOENT) {
+            char *dir = server_path(srv, "runs/%s", de->d_name);
+            amlfs_err err = {0};
+            if (util_rm_rf(dir, &err) < 0)
+                fprintf(stderr, "amlfs-server: %s\n", err.msg);
+            free(dir);
+        }
+        free(log);
+    }
+    closedir(d);
+}
+
+int server_open(const server_config *cfg, server **out, amlfs_err *err)
+{
+    server *srv = util_xcalloc(1, sizeof *srv);
+    pthread_mutex_init(&srv->lifecycle_lock, NULL);
+    pthread_mutex_init(&srv->computes_lock, NULL);
+    srv->data_dir = util_xstrdup(cfg->data_dir);
+    int r = make_dirs(srv, err);
+    if (r < 0)
+        goto fail;
+    char *real = realpath(cfg->data_dir, NULL);
+    if (real) { /* the compute and messages want absolute paths */
+        free(srv->data_dir);
+        srv->data_dir = real;
+    }
+    srv->socket_path = util_socket_path(srv->data_dir);
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n < 0) {
+        r = amlfs_fail(err, errno, "cannot find this program (/proc/self/exe): %s", strerror(errno));
+        goto fail;
+    }
+    exe[n] = '\0';
+    srv->exe = util_xstrdup(exe);
+    char *db = server_path(srv, "workspace.db");
+    r = store_open(db, &srv->store, err);
+    free(db);
+    if (r < 0 || (r = load_workspace_name(srv, err)) < 0 || (r = events_open(srv->store, &srv->events, err)) < 0 ||
+        (r = server_computes_open(srv, cfg->max_instances, err)) < 0 || (r = monitor_open(srv, err)) < 0)
+        goto fail;
+    remove_unclaimed_run_dirs(srv);
+    if ((r = run_restore_all(srv, err)) < 0 || (r = scheduler_start(srv, err)) < 0 ||
+        (r = monitor_start(srv->monitor, err)) < 0)
+        goto fail;
+    *out = srv;
+    return 0;
+fail:
+    server_close(srv);
+    return r;
+}
+
+void server_close(server *srv)
+{
+    if (!srv)
+        return;
+    if (srv->events)
+        events_shutdown(srv->events);
+    scheduler_stop(srv);
+    monitor_stop(srv);
+    server_computes_close(srv);
+    events_close(srv->events);
+    store_close(srv->store);
+    pthread_mutex_destroy(&srv->lifecycle_lock);
+    pthread_mutex_destroy(&srv->computes_lock);
+    free(srv->data_dir);
+    free(srv->socket_path);
+    free(srv->exe);
+    free(srv->workspace_name);
+    free(srv);
+}

@@ -1,0 +1,382 @@
+/* submit.c: POST /v1/experiments/NAME/runs: a job.yaml becomes a queued run. Validate, resolve the
+ * environment and compute, render the command, snapshot the code; any rejection leaves nothing behind
+ * and is written in the experiment's status line with the file, line and column. */
+#include "amlfs/server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "amlfs/util.h"
+
+/* Environment variables every job gets; PYTHONUNBUFFERED makes python's output reach the log (and
+ * `tail -f`) as it is printed instead of in 4 KiB blocks. Users may override it. */
+#define DEFAULT_ENV "PYTHONUNBUFFERED=1"
+
+typedef struct submission {
+    server *srv;
+    const char *experiment;
+    const char *yaml;
+    size_t len;
+    const char *filename;
+    const char *dir;
+    job_spec job;
+    char *environment;          /* NULL: inline */
+    int environment_version;
+    const char *compute;
+    char *command;
+    char *id;
+    char *code_dir;             /* absolute, inside the experiment's files */
+    char *run_dir;
+} submission;
+
+static void submission_free(submission *s)
+{
+    spec_job_free(&s->job);
+    free(s->environment);
+    free(s->command);
+    free(s->id);
+    free(s->code_dir);
+    free(s->run_dir);
+}
+
+/* "a, b" of the environments, or a hint when there are none. */
+static char *environment_names(server *srv)
+{
+    store_env *list = NULL;
+    size_t n = 0;
+    amlfs_err ignored = {0};
+    if (store_env_list(srv->store, &list, &n, &ignored) < 0 || n == 0) {
+        store_env_list_free(list, n);
+        return util_xstrdup("none yet: mkdir environments/NAME and write its environment.yaml");
+    }
+    size_t cap = 1;
+    for (size_t i = 0; i < n; i++)
+        cap += strlen(list[i].name) + 2;
+    char *names = util_xcalloc(1, cap);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            strcat(names, ", ");
+        strcat(names, list[i].name);
+    }
+    store_env_list_free(list, n);
+    return names;
+}
+
+static char *version_list(const store_env *e)
+{
+    size_t cap = 1 + e->nversions * 12;
+    char *s = util_xcalloc(1, cap);
+    for (size_t i = 0; i < e->nversions; i++)
+        snprintf(s + strlen(s), cap - strlen(s), "%s%d", i ? ", " : "", e->versions[i]);
+    return s;
+}
+
+/* @latest: the newest Ready version; if none is Ready, the newest (its failure then shows on the run). */
+static int latest_usable(server *srv, const store_env *e)
+{
+    for (size_t i = e->nversions; i-- > 0;) {
+        store_env_version v;
+        amlfs_err ignored = {0};
+        if (store_env_version_get(srv->store, e->name, e->versions[i], &v, &ignored) == 0) {
+            bool ready = strcmp(v.status, "Ready") == 0;
+            store_env_version_free(&v);
+            if (ready)
+                return e->versions[i];
+        }
+    }
+    return e->versions[e->nversions - 1];
+}
+
+static int resolve_environment(submission *s, amlfs_err *err)
+{
+    const job_spec *job = &s->job;
+    if (!job->environment_name)
+        return 0; /* inline: its setup happens when the run is prepared */
+    store_env e;
+    int rc = store_env_get(s->srv->store, job->environment_name, &e, err);
+    if (rc == -ENOENT) {
+        char *known = environment_names(s->srv);
+        rc = spec_fail_at(err, ENOENT, s->filename, job->environment_pos,
+                          "environment '%s' not found (known: %s)", job->environment_name, known);
+        free(known);
+        return rc;
+    }
+    if (rc < 0)
+        return rc;
+    if (e.nversions == 0) {
+        rc = spec_fail_at(err, ENOENT, s->filename, job->environment_pos,
+                          "environment '%s' has no version yet: write environments/%s/environment.yaml",
+                          e.name, e.name);
+        store_env_free(&e);
+        return rc;
+    }
+    int version = 0;
+    if (job->environment_version) {
+        char *end;
+        long v = strtol(job->environment_version, &end, 10);
+        bool known = false;
+        for (size_t i = 0; *end == '\0' && i < e.nversions; i++)
+            known = known || e.versions[i] == v;
+        if (!known) {
+            char *versions = version_list(&e);
+            rc = spec_fail_at(err, ENOENT, s->filename, job->environment_pos,
+                              "environment '%s' has no version '%s' (known: %s)", e.name,
+                              job->environment_version, versions);
+            free(versions);
+            store_env_free(&e);
+            return rc;
+        }
+        version = (int)v;
+    } else {
+        version = latest_usable(s->srv, &e);
+    }
+    s->environment = util_xstrdup(e.name);
+    s->environment_version = version;
+    store_env_free(&e);
+    return 0;
+}
+
+static int resolve_compute(submission *s, amlfs_err *err)
+{
+    s->compute = s->job.compute ? s->job.compute : "local";
+    if (server_compute(s->srv, s->compute))
+        return 0;
+    char *known = server_compute_names(s->srv);
+    int rc = spec_fail_at(err, ENOENT, s->filename, s->job.compute_pos, "compute '%s' not found (known: %s)",
+                          s->compute, known);
+    free(known);
+    return rc;
+}
+
+/* dir + code, with "." and ".." worked out; ".." may not climb above the experiment's folder. */
+static int code_relpath(submission *s, char **out, amlfs_err *err)
+{
+    const char *code = s->job.code ? s->job.code : ".";
+    if (code[0] == '/')
+        return spec_fail_at(err, EINVAL, s->filename, s->job.code_pos,
+                            "code: absolute local folders are packed and uploaded by the amlfs mount "
+                            "(not yet supported: use a folder inside the experiment)");
+    char *joined = util_strdupf("%s/%s", s->dir, code);
+    char *result = util_xcalloc(1, strlen(joined) + 1);
+    char *save = NULL;
+    int rc = 0;
+    for (char *part = strtok_r(joined, "/", &save); part; part = strtok_r(NULL, "/", &save)) {
+        if (strcmp(part, ".") == 0)
+            continue;
+        if (strcmp(part, "..") == 0) {
+            char *slash = strrchr(result, '/');
+            if (!result[0]) {
+                rc = spec_fail_at(err, EINVAL, s->filename, s->job.code_pos,
+                                  "code '%s' leads outside the experiment folder", code);
+                break;
+            }
+            *(slash ? slash : result) = '\0';
+            continue;
+        }
+        if (result[0])
+            strcat(result, "/");
+        strcat(result, part);
+    }
+    free(joined);
+    if (rc < 0) {
+        free(result);
+        return rc;
+    }
+    *out = result;
+    return 0;
+}
+
+static int resolve_code(submission *s, amlfs_err *err)
+{
+    char *rel = NULL;
+    int rc = code_relpath(s, &rel, err);
+    if (rc < 0)
+        return rc;
+    char *root = server_path(s->srv, "experiments/%s/files", s->experiment);
+    amlfs_err why = {0};
+    rc = folder_resolve_dir(root, rel, &s->code_dir, &why);
+    if (rc < 0) {
+        const char *shown = rel[0] ? rel : ".";
+        if (rc == -ENOENT)
+            rc = spec_fail_at(err, ENOENT, s->filename, s->job.code_pos,
+                              "code folder '%s' not found in experiment '%s'", shown, s->experiment);
+        else if (rc == -ENOTDIR)
+            rc = spec_fail_at(err, EINVAL, s->filename, s->job.code_pos, "code '%s' is not a folder", shown);
+        else
+            rc = spec_fail_at(err, rc == -EACCES ? EINVAL : -rc, s->filename, s->job.code_pos, "code: %s",
+                              why.msg);
+    }
+    free(root);
+    free(rel);
+    return rc;
+}
+
+/* `name:` when given (a new run id), else EXPERIMENT_UNIXTIME_8HEX. Claims the id by creating the
+ * run's folder: two submissions can never get the same one. */
+static int claim_id(submission *s, amlfs_err *err)
+{
+    amlfs_err why = {0};
+    char *runs = server_path(s->srv, "runs");
+    int rc = util_mkdir_p(runs, 0700, err);
+    free(runs);
+    if (rc < 0)
+        return rc;
+    if (s->job.name) {
+        spec_pos pos = job_yaml_key_pos(s->yaml, s->len, "name");
+        if (util_check_name("run", s->job.name, &why) < 0)
+            return spec_fail_at(err, EINVAL, s->filename, pos, "%s", why.msg);
+        s->id = util_xstrdup(s->job.name);
+        s->run_dir = server_path(s->srv, "runs/%s", s->id);
+        if (store_run_exists(s->srv->store, s->id) || mkdir(s->run_dir, 0700) < 0)
+            return spec_fail_at(err, EEXIST, s->filename, pos,
+                                "run '%s' exists already: remove `name:` to get a new run id, or choose "
+                                "another name", s->id);
+        return 0;
+    }
+    for (int attempt = 0; attempt < 8; attempt++) {
+        uint32_t rnd;
+        if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+            return amlfs_fail(err, EIO, "getrandom: %s", strerror(errno));
+        /* Keep the id within the 255-byte name limit: 1 + 10 + 1 + 8 bytes follow the experiment. */
+        s->id = util_strdupf("%.235s_%lld_%08x", s->experiment, (long long)time(NULL), rnd);
+        s->run_dir = server_path(s->srv, "runs/%s", s->id);
+        if (!store_run_exists(s->srv->store, s->id) && mkdir(s->run_dir, 0700) == 0)
+            return 0;
+        free(s->id);
+        free(s->run_dir);
+        s->id = s->run_dir = NULL;
+    }
+    return amlfs_fail(err, EIO, "could not find a free run id under %s", s->srv->data_dir);
+}
+
+static int snapshot_code(submission *s, amlfs_err *err)
+{
+    char *work = util_strdupf("%s/work", s->run_dir);
+    char *outputs = util_strdupf("%s/outputs", work);
+    int rc = util_copy_tree(s->code_dir, work, err);
+    if (rc == 0)
+        rc = util_mkdir_p(outputs, 0755, err);
+    if (rc < 0)
+        amlfs_wrap(err, "copying the code of run %s: ", s->id);
+    free(work);
+    free(outputs);
+    return rc;
+}
+
+/* ["PYTHONUNBUFFERED=1", user variables..., the run's ids] as JSON text. */
+static int job_env_json(submission *s, char **out, amlfs_err *err)
+{
+    cJSON *arr = cJSON_CreateArray();
+    cJSON_AddItemToArray(arr, cJSON_CreateString(DEFAULT_ENV));
+    for (size_t i = 0; i < s->job.environment_variables.count; i++) {
+        const spec_kv *kv = &s->job.environment_variables.items[i];
+        if (!kv->key[0] || strchr(kv->key, '=')) {
+            cJSON_Delete(arr);
+            return spec_fail_at(err, EINVAL, s->filename, kv->pos,
+                                "environment variable name '%s' cannot be empty or hold '='", kv->key);
+        }
+        char *entry = util_strdupf("%s=%s", kv->key, kv->value ? kv->value : "");
+        cJSON_AddItemToArray(arr, cJSON_CreateString(entry));
+        free(entry);
+    }
+    const char *ids[][2] = {{"AZUREML_RUN_ID", s->id}, {"AZUREML_EXPERIMENT_NAME", s->experiment},
+                            {"AMLFS_RUN_ID", s->id}};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        char *entry = util_strdupf("%s=%s", ids[i][0], ids[i][1]);
+        cJSON_AddItemToArray(arr, cJSON_CreateString(entry));
+        free(entry);
+    }
+    *out = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    return 0;
+}
+
+static int store_and_queue(submission *s, amlfs_err *err)
+{
+    char *resolved = NULL, *env_json = NULL, *spec_json = NULL;
+    int rc = job_yaml_resolve(s->yaml, s->len, s->environment, s->environment_version, s->compute,
+                              &resolved, err);
+    if (rc == 0)
+        rc = job_env_json(s, &env_json, err);
+    if (rc == 0) {
+        cJSON *spec = spec_job_to_json(&s->job);
+        spec_json = cJSON_PrintUnformatted(spec);
+        cJSON_Delete(spec);
+        store_run r = {
+            .id = s->id,
+            .experiment = (char *)s->experiment,
+            .display_name = s->job.display_name ? s->job.display_name : s->id,
+            .compute = (char *)s->compute,
+            .environment = s->environment,
+            .environment_version = s->environment_version,
+            .job_yaml = resolved,
+            .spec_json = spec_json,
+            .command = s->command,
+            .job_env = env_json,
+            .created = util_now_ms(),
+            .timeout_s = s->job.timeout_s,
+        };
+        rc = run_create(s->srv, &r, err);
+    }
+    free(resolved);
+    free(env_json);
+    free(spec_json);
+    return rc;
+}
+
+static int submit_checked(submission *s, amlfs_err *err)
+{
+    int rc;
+    if (s->dir[0] && (rc = util_check_relpath(s->dir, err)) < 0)
+        return amlfs_wrap(err, "dir: ");
+    if ((rc = spec_parse_job(s->yaml, s->len, s->filename, &s->job, err)) < 0)
+        return rc;
+    if (s->job.experiment_name && strcmp(s->job.experiment_name, s->experiment) != 0)
+        return spec_fail_at(err, EINVAL, s->filename, job_yaml_key_pos(s->yaml, s->len, "experiment_name"),
+                            "experiment_name '%s' differs from the experiment folder '%s': remove it, or "
+                            "submit in experiments/%s/", s->job.experiment_name, s->experiment,
+                            s->job.experiment_name);
+    if ((rc = resolve_environment(s, err)) < 0 || (rc = resolve_compute(s, err)) < 0 ||
+        (rc = spec_job_render_command(&s->job, s->filename, &s->command, err)) < 0 ||
+        (rc = resolve_code(s, err)) < 0 || (rc = claim_id(s, err)) < 0)
+        return rc;
+    if ((rc = snapshot_code(s, err)) < 0 || (rc = store_and_queue(s, err)) < 0) {
+        amlfs_err ignored = {0};
+        util_rm_rf(s->run_dir, &ignored);
+        return rc;
+    }
+    return 0;
+}
+
+int run_submit(server *srv, const char *experiment, const char *yaml, size_t len,
+               const char *filename, const char *dir, char **out_id, amlfs_err *err)
+{
+    store_experiment e;
+    int rc = store_experiment_get(srv->store, experiment, &e, err);
+    if (rc < 0)
+        return rc;
+    store_experiment_free(&e);
+    submission s = {
+        .srv = srv,
+        .experiment = experiment,
+        .yaml = yaml,
+        .len = len,
+        .filename = filename && filename[0] ? filename : "job.yaml",
+        .dir = dir ? dir : "",
+    };
+    rc = submit_checked(&s, err);
+    char *line = rc < 0 ? util_strdupf("Rejected: %s", err->msg) : util_strdupf("submitted %s", s.id);
+    amlfs_err why = {0};
+    if (store_experiment_set_status_line(srv->store, experiment, line, &why) < 0)
+        fprintf(stderr, "amlfs-server: %s\n", why.msg);
+    events_emitf(srv->events, "changed", -1, "experiments/%s", experiment);
+    free(line);
+    if (rc == 0)
+        *out_id = util_xstrdup(s.id);
+    submission_free(&s);
+    return rc;
+}

@@ -1,0 +1,103 @@
+/* computes.c: compute targets in the store: name, type, the YAML that defines them and how many
+ * runs they take at once. */
+#include "db.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void store_compute_free(store_compute *c)
+{
+    if (!c)
+        return;
+    free(c->name);
+    free(c->type);
+    free(c->yaml);
+    memset(c, 0, sizeof *c);
+}
+
+void store_compute_list_free(store_compute *list, size_t n)
+{
+    for (size_t i = 0; list && i < n; i++)
+        store_compute_free(&list[i]);
+    free(list);
+}
+
+int store_compute_put(store *s, const store_compute *c, amlfs_err *err)
+{
+    db_lock(s);
+    int r = -EIO;
+    sqlite3_stmt *st = db_stmt(s, "INSERT INTO computes(name, type, yaml, max_instances) "
+                                  "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(name) DO UPDATE SET "
+                                  "type = excluded.type, yaml = excluded.yaml, "
+                                  "max_instances = excluded.max_instances", err);
+    if (st) {
+        db_bind_text(st, 1, c->name);
+        db_bind_text(st, 2, c->type);
+        db_bind_text(st, 3, c->yaml);
+        sqlite3_bind_int(st, 4, c->max_instances);
+        r = db_step_done(s, st, err, "storing a compute");
+    }
+    db_unlock(s);
+    return r;
+}
+
+static void read_row(sqlite3_stmt *st, store_compute *c)
+{
+    c->name = db_col_text(st, 0);
+    c->type = db_col_text(st, 1);
+    c->yaml = db_col_text(st, 2);
+    c->max_instances = sqlite3_column_int(st, 3);
+}
+
+int store_compute_get(store *s, const char *name, store_compute *out, amlfs_err *err)
+{
+    memset(out, 0, sizeof *out);
+    db_lock(s);
+    int r = -EIO;
+    sqlite3_stmt *st = db_stmt(s, "SELECT name, type, yaml, max_instances FROM computes WHERE name = ?1",
+                               err);
+    if (st) {
+        db_bind_text(st, 1, name);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            read_row(st, out);
+            r = 0;
+        } else {
+            r = rc == SQLITE_DONE ? amlfs_fail(err, ENOENT, "compute '%s' not found", name)
+                                  : db_fail(s, rc, err, "reading a compute");
+        }
+        sqlite3_reset(st);
+    }
+    db_unlock(s);
+    return r;
+}
+
+int store_compute_list(store *s, store_compute **out, size_t *n, amlfs_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    db_lock(s);
+    int r = -EIO;
+    store_compute *list = NULL;
+    size_t count = 0, cap = 0;
+    sqlite3_stmt *st = db_stmt(s, "SELECT name, type, yaml, max_instances FROM computes ORDER BY name",
+                               err);
+    if (st) {
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            list = db_grow(list, count, &cap, sizeof *list);
+            memset(&list[count], 0, sizeof list[count]);
+            read_row(st, &list[count++]);
+        }
+        sqlite3_reset(st);
+        r = rc == SQLITE_DONE ? 0 : db_fail(s, rc, err, "listing computes");
+    }
+    db_unlock(s);
+    if (r < 0) {
+        store_compute_list_free(list, count);
+        return r;
+    }
+    *out = list;
+    *n = count;
+    return 0;
+}

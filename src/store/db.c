@@ -1,0 +1,200 @@
+/* db.c: opening workspace.db (WAL, synchronous=NORMAL, busy timeout), creating the schema, and
+ * the statement cache and error mapping the other store files use. */
+#include "db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "amlfs/util.h"
+
+/* Bump when the schema changes; older files are upgraded in store_open. */
+#define SCHEMA_VERSION 1
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS meta("
+    "  key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS folder_status("
+    "  folder TEXT PRIMARY KEY, status_line TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS environments("
+    "  name TEXT PRIMARY KEY, created INTEGER NOT NULL, updated INTEGER NOT NULL, rejected TEXT);"
+    "CREATE TABLE IF NOT EXISTS env_versions("
+    "  name TEXT NOT NULL, version INTEGER NOT NULL, yaml TEXT NOT NULL, spec_json TEXT NOT NULL,"
+    "  status TEXT NOT NULL, reason TEXT, created INTEGER NOT NULL, PRIMARY KEY(name, version));"
+    "CREATE TABLE IF NOT EXISTS computes("
+    "  name TEXT PRIMARY KEY, type TEXT NOT NULL, yaml TEXT NOT NULL, max_instances INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS experiments("
+    "  name TEXT PRIMARY KEY, created INTEGER NOT NULL, status_line TEXT NOT NULL DEFAULT '');"
+    "CREATE TABLE IF NOT EXISTS runs("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, experiment TEXT NOT NULL,"
+    "  display_name TEXT, status TEXT NOT NULL, compute TEXT NOT NULL, environment TEXT,"
+    "  environment_version INTEGER, job_yaml TEXT NOT NULL, spec_json TEXT NOT NULL,"
+    "  command TEXT NOT NULL, job_env TEXT NOT NULL, created INTEGER NOT NULL, started INTEGER,"
+    "  ended INTEGER, exit_code INTEGER, error TEXT, timeout_s INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment, seq);"
+    "CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, seq);"
+    "CREATE INDEX IF NOT EXISTS runs_by_environment ON runs(environment);";
+
+void db_lock(store *s)
+{
+    pthread_mutex_lock(&s->lock);
+}
+
+void db_unlock(store *s)
+{
+    pthread_mutex_unlock(&s->lock);
+}
+
+int db_fail(store *s, int sqlite_rc, amlfs_err *err, const char *doing)
+{
+    int errnum = (sqlite_rc & 0xff) == SQLITE_FULL ? ENOSPC : EIO;
+    return amlfs_fail(err, errnum, "workspace database: %s: %s", doing,
+                      s && s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(sqlite_rc));
+}
+
+sqlite3_stmt *db_stmt(store *s, const char *sql, amlfs_err *err)
+{
+    for (size_t i = 0; i < s->ncache; i++) {
+        if (s->cache[i].sql == sql) {
+            sqlite3_reset(s->cache[i].st);
+            sqlite3_clear_bindings(s->cache[i].st);
+            return s->cache[i].st;
+        }
+    }
+    if (s->ncache == DB_STMT_CACHE) {
+        amlfs_fail(err, EIO, "workspace database: more than %d distinct queries (raise DB_STMT_CACHE)",
+                   DB_STMT_CACHE);
+        return NULL;
+    }
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    if (rc != SQLITE_OK) {
+        db_fail(s, rc, err, "preparing a query");
+        return NULL;
+    }
+    s->cache[s->ncache].sql = sql;
+    s->cache[s->ncache].st = st;
+    s->ncache++;
+    return st;
+}
+
+int db_exec(store *s, const char *sql, amlfs_err *err)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        int errnum = (rc & 0xff) == SQLITE_FULL ? ENOSPC : EIO;
+        amlfs_fail(err, errnum, "workspace database: %s", msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        return -errnum;
+    }
+    return 0;
+}
+
+int db_bind_text(sqlite3_stmt *st, int idx, const char *text)
+{
+    if (!text)
+        return sqlite3_bind_null(st, idx);
+    return sqlite3_bind_text(st, idx, text, -1, SQLITE_TRANSIENT);
+}
+
+char *db_col_text(sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    return t ? util_xstrdup((const char *)t) : NULL;
+}
+
+int db_step_done(store *s, sqlite3_stmt *st, amlfs_err *err, const char *doing)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return db_fail(s, rc, err, doing);
+    return 0;
+}
+
+void *db_grow(void *array, size_t count, size_t *cap, size_t elem)
+{
+    if (count < *cap)
+        return array;
+    size_t want = *cap ? *cap * 2 : 8;
+    void *grown = realloc(array, want * elem);
+    if (!grown) {
+        fprintf(stderr, "amlfs-server: out of memory\n");
+        abort();
+    }
+    *cap = want;
+    return grown;
+}
+
+static int configure(store *s, amlfs_err *err)
+{
+    int rc = sqlite3_busy_timeout(s->db, 5000);
+    if (rc != SQLITE_OK)
+        return db_fail(s, rc, err, "setting the busy timeout");
+    /* WAL: readers never block the writer; NORMAL: durable at checkpoints, never corrupt. */
+    int r = db_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", err);
+    if (r < 0)
+        return r;
+    sqlite3_stmt *st = NULL;
+    rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return db_fail(s, rc, err, "reading the schema version");
+    int version = 0;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return db_fail(s, rc, err, "reading the schema version");
+    if (version > SCHEMA_VERSION)
+        return amlfs_fail(err, EINVAL,
+                          "workspace database has schema %d, newer than this amlfs-server knows (%d): "
+                          "use a newer amlfs-server", version, SCHEMA_VERSION);
+    if ((r = db_exec(s, "BEGIN IMMEDIATE", err)) < 0)
+        return r;
+    if ((r = db_exec(s, schema_sql, err)) < 0 ||
+        (r = db_exec(s, "PRAGMA user_version = 1", err)) < 0) {
+        db_exec(s, "ROLLBACK", NULL);
+        return r;
+    }
+    return db_exec(s, "COMMIT", err);
+}
+
+int store_open(const char *db_path, store **out, amlfs_err *err)
+{
+    store *s = util_xcalloc(1, sizeof *s);
+    pthread_mutex_init(&s->lock, NULL);
+    int rc = sqlite3_open_v2(db_path, &s->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        amlfs_fail(err, EIO, "cannot open the workspace database %s: %s", db_path,
+                   s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        store_close(s);
+        return -EIO;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    int r = configure(s, err);
+    if (r < 0) {
+        amlfs_wrap(err, "%s: ", db_path);
+        store_close(s);
+        return r;
+    }
+    *out = s;
+    return 0;
+}
+
+void store_close(store *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->ncache; i++)
+        sqlite3_finalize(s->cache[i].st);
+    if (s->db) {
+        int rc = sqlite3_close(s->db);
+        if (rc != SQLITE_OK)
+            fprintf(stderr, "amlfs-server: closing the workspace database: %s\n", sqlite3_errstr(rc));
+    }
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}

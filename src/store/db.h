@@ -1,0 +1,43 @@
+/* db.h: the store's own plumbing shared by the store files (not part of the public store.h):
+ * the connection, its mutex, cached prepared statements and SQLite error mapping. */
+#ifndef AMLFS_STORE_DB_H
+#define AMLFS_STORE_DB_H
+
+#include <pthread.h>
+
+#include <sqlite3.h>
+
+#include "amlfs/store.h"
+
+#define DB_STMT_CACHE 96
+
+struct store {
+    sqlite3 *db;
+    /* One connection for the whole server: statements and transactions are serialised here. */
+    pthread_mutex_t lock;
+    struct {
+        const char *sql; /* identity of a string literal: each query text is one statement */
+        sqlite3_stmt *st;
+    } cache[DB_STMT_CACHE];
+    size_t ncache;
+};
+
+void db_lock(store *s);
+void db_unlock(store *s);
+/* The prepared statement for sql, reset and unbound; NULL with err filled on failure.
+ * Call with the lock held. */
+sqlite3_stmt *db_stmt(store *s, const char *sql, amlfs_err *err);
+/* err from SQLite's last error on this connection: -ENOSPC when the disk is full, else -EIO. */
+int db_fail(store *s, int sqlite_rc, amlfs_err *err, const char *doing);
+/* Run statements without results (schema, BEGIN/COMMIT). Lock held. */
+int db_exec(store *s, const char *sql, amlfs_err *err);
+/* Bind helpers: NULL text binds NULL. Return the SQLite code. */
+int db_bind_text(sqlite3_stmt *st, int idx, const char *text);
+/* Column as a malloc'd string, NULL for SQL NULL. */
+char *db_col_text(sqlite3_stmt *st, int col);
+/* Step a statement that returns no rows (INSERT/UPDATE/DELETE), then reset it. */
+int db_step_done(store *s, sqlite3_stmt *st, amlfs_err *err, const char *doing);
+/* Room for one more element in a growing array (aborts on out-of-memory, like util_xcalloc). */
+void *db_grow(void *array, size_t count, size_t *cap, size_t elem);
+
+#endif

@@ -1,0 +1,354 @@
+/* environments.c: environments and their numbered versions in the store.
+ * The YAML of a version is kept as written (secrets too); only redacted forms leave the server. */
+#include "db.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "amlfs/util.h"
+
+#define NOT_ENDED "status NOT IN ('Completed', 'Failed', 'Canceled')"
+
+void store_env_free(store_env *e)
+{
+    if (!e)
+        return;
+    free(e->name);
+    free(e->rejected);
+    free(e->versions);
+    free(e->latest_status);
+    free(e->latest_reason);
+    memset(e, 0, sizeof *e);
+}
+
+void store_env_list_free(store_env *list, size_t n)
+{
+    for (size_t i = 0; list && i < n; i++)
+        store_env_free(&list[i]);
+    free(list);
+}
+
+void store_env_version_free(store_env_version *v)
+{
+    if (!v)
+        return;
+    free(v->yaml);
+    free(v->spec_json);
+    free(v->status);
+    free(v->reason);
+    memset(v, 0, sizeof *v);
+}
+
+int store_env_create(store *s, const char *name, int64_t now_ms, amlfs_err *err)
+{
+    db_lock(s);
+    int r = -EIO;
+    sqlite3_stmt *st = db_stmt(s, "INSERT INTO environments(name, created, updated) VALUES(?1, ?2, ?2)",
+                               err);
+    if (st) {
+        db_bind_text(st, 1, name);
+        sqlite3_bind_int64(st, 2, now_ms);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc == SQLITE_DONE)
+            r = 0;
+        else if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+            r = amlfs_fail(err, EEXIST, "environment '%s' exists already", name);
+        else
+            r = db_fail(s, rc, err, "creating an environment");
+    }
+    db_unlock(s);
+    return r;
+}
+
+/* Fills versions and the latest version's status of e (lock held). */
+static int load_versions(store *s, store_env *e, amlfs_err *err)
+{
+    sqlite3_stmt *st = db_stmt(s, "SELECT version, status, reason FROM env_versions WHERE name = ?1 "
+                                  "ORDER BY version", err);
+    if (!st)
+        return -EIO;
+    db_bind_text(st, 1, e->name);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        e->versions = db_grow(e->versions, e->nversions, &cap, sizeof *e->versions);
+        e->versions[e->nversions++] = sqlite3_column_int(st, 0);
+        free(e->latest_status);
+        free(e->latest_reason);
+        e->latest_status = db_col_text(st, 1);
+        e->latest_reason = db_col_text(st, 2);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_fail(s, rc, err, "listing environment versions");
+}
+
+static void read_env_row(sqlite3_stmt *st, store_env *e)
+{
+    memset(e, 0, sizeof *e);
+    e->name = db_col_text(st, 0);
+    e->created = sqlite3_column_int64(st, 1);
+    e->updated = sqlite3_column_int64(st, 2);
+    e->rejected = db_col_text(st, 3);
+}
+
+int store_env_get(store *s, const char *name, store_env *out, amlfs_err *err)
+{
+    memset(out, 0, sizeof *out);
+    db_lock(s);
+    int r = -EIO;
+    sqlite3_stmt *st = db_stmt(s, "SELECT name, created, updated, rejected FROM environments "
+                                  "WHERE name = ?1", err);
+    if (st) {
+        db_bind_text(st, 1, name);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            read_env_row(st, out);
+            sqlite3_reset(st);
+            r = load_versions(s, out, err);
+        } else {
+            sqlite3_reset(st);
+            r = rc == SQLITE_DONE ? amlfs_fail(err, ENOENT, "environment '%s' not found", name)
+                                  : db_fail(s, rc, err, "reading an environment");
+        }
+    }
+    db_unlock(s);
+    if (r < 0)
+        store_env_free(out);
+    return r;
+}
+
+int store_env_list(store *s, store_env **out, size_t *n, amlfs_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    db_lock(s);
+    int r = -EIO;
+    store_env *list = NULL;
+    size_t count = 0, cap = 0;
+    sqlite3_stmt *st = db_stmt(s, "SELECT name, created, updated, rejected FROM environments "
+                                  "ORDER BY name", err);
+    if (st) {
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            list = db_grow(list, count, &cap, sizeof *list);
+            read_env_row(st, &list[count++]);
+        }
+        sqlite3_reset(st);
+        r = rc == SQLITE_DONE ? 0 : db_fail(s, rc, err, "listing environments");
+        for (size_t i = 0; r == 0 && i < count; i++)
+            r = load_versions(s, &list[i], err);
+    }
+    db_unlock(s);
+    if (r < 0) {
+        store_env_list_free(list, count);
+        return r;
+    }
+    *out = list;
+    *n = count;
+    return 0;
+}
+
+int store_env_delete(store *s, const char *name, amlfs_err *err)
+{
+    db_lock(s);
+    int r = db_exec(s, "BEGIN IMMEDIATE", err);
+    if (r < 0)
+        goto out;
+    sqlite3_stmt *st = db_stmt(s, "SELECT id, status FROM runs WHERE environment = ?1 AND " NOT_ENDED
+                                  " ORDER BY seq LIMIT 1", err);
+    if (!st) {
+        r = -EIO;
+        goto rollback;
+    }
+    db_bind_text(st, 1, name);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        r = amlfs_fail(err, EBUSY, "environment '%s' is used by run %s (%s); delete it when the run "
+                       "has ended", name, sqlite3_column_text(st, 0), sqlite3_column_text(st, 1));
+        sqlite3_reset(st);
+        goto rollback;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        r = db_fail(s, rc, err, "checking the runs of an environment");
+        goto rollback;
+    }
+    st = db_stmt(s, "DELETE FROM env_versions WHERE name = ?1", err);
+    if (!st) {
+        r = -EIO;
+        goto rollback;
+    }
+    db_bind_text(st, 1, name);
+    if ((r = db_step_done(s, st, err, "deleting environment versions")) < 0)
+        goto rollback;
+    st = db_stmt(s, "DELETE FROM environments WHERE name = ?1", err);
+    if (!st) {
+        r = -EIO;
+        goto rollback;
+    }
+    db_bind_text(st, 1, name);
+    if ((r = db_step_done(s, st, err, "deleting an environment")) < 0)
+        goto rollback;
+    if (sqlite3_changes(s->db) == 0) {
+        r = amlfs_fail(err, ENOENT, "environment '%s' not found", name);
+        goto rollback;
+    }
+    r = db_exec(s, "COMMIT", err);
+    if (r < 0)
+        goto rollback;
+    goto out;
+rollback:
+    db_exec(s, "ROLLBACK", NULL);
+out:
+    db_unlock(s);
+    return r;
+}
+
+int store_env_set_rejected(store *s, const char *name, const char *why, int64_t now_ms, amlfs_err *err)
+{
+    db_lock(s);
+    int r = -EIO;
+    sqlite3_stmt *st = db_stmt(s, "UPDATE environments SET rejected = ?2, updated = ?3 WHERE name = ?1",
+                               err);
+    if (st) {
+        db_bind_text(st, 1, name);
+        db_bind_text(st, 2, why);
+        sqlite3_bind_int64(st, 3, now_ms);
+        r = db_step_done(s, st, err, "recording a rejection");
+        if (r == 0 && sqlite3_changes(s->db) == 0)
+            r = amlfs_fail(err, ENOENT, "environment '%s' not found", name);
+    }
+    db_unlock(s);
+    return r;
+}
+
+/* The highest version of an environment, 0 without versions (lock held). */
+static int latest_version(store *s, const char *name, int *out, amlfs_err *err)
+{
+    sqlite3_stmt *st = db_stmt(s, "SELECT coalesce(max(version), 0) FROM env_versions WHERE name = ?1",
+                               err);
+    if (!st)
+        return -EIO;
+    db_bind_text(st, 1, name);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : db_fail(s, rc, err, "reading the latest version");
+}
+
+int store_env_version_add(store *s, const char *name, int version, const char *yaml,
+                          const char *spec_json, const char *status, const char *reason,
+                          int64_t now_ms, int *out_version, amlfs_err *err)
+{
+    db_lock(s);
+    int r = db_exec(s, "BEGIN IMMEDIATE", err), latest = 0;
+    if (r < 0)
+        goto out;
+    sqlite3_stmt *st = db_stmt(s, "UPDATE environments SET updated = ?2, rejected = NULL "
+                                  "WHERE name = ?1", err);
+    if (!st) {
+        r = -EIO;
+        goto rollback;
+    }
+    db_bind_text(st, 1, name);
+    sqlite3_bind_int64(st, 2, now_ms);
+    if ((r = db_step_done(s, st, err, "updating an environment")) < 0)
+        goto rollback;
+    if (sqlite3_changes(s->db) == 0) {
+        r = amlfs_fail(err, ENOENT, "environment '%s' not found", name);
+        goto rollback;
+    }
+    if ((r = latest_version(s, name, &latest, err)) < 0)
+        goto rollback;
+    if (version == 0)
+        version = latest + 1;
+    st = db_stmt(s, "INSERT INTO env_versions(name, version, yaml, spec_json, status, reason, created) "
+                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", err);
+    if (!st) {
+        r = -EIO;
+        goto rollback;
+    }
+    db_bind_text(st, 1, name);
+    sqlite3_bind_int(st, 2, version);
+    db_bind_text(st, 3, yaml);
+    db_bind_text(st, 4, spec_json);
+    db_bind_text(st, 5, status);
+    db_bind_text(st, 6, reason);
+    sqlite3_bind_int64(st, 7, now_ms);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        r = amlfs_fail(err, EEXIST, "environment '%s' already has version %d (latest: %d); change "
+                       "`version:` or remove it to register version %d", name, version, latest,
+                       latest + 1);
+        goto rollback;
+    }
+    if (rc != SQLITE_DONE) {
+        r = db_fail(s, rc, err, "adding an environment version");
+        goto rollback;
+    }
+    if ((r = db_exec(s, "COMMIT", err)) < 0)
+        goto rollback;
+    *out_version = version;
+    goto out;
+rollback:
+    db_exec(s, "ROLLBACK", NULL);
+out:
+    db_unlock(s);
+    return r;
+}
+
+int store_env_version_get(store *s, const char *name, int version, store_env_version *out,
+                          amlfs_err *err)
+{
+    memset(out, 0, sizeof *out);
+    db_lock(s);
+    int r = -EIO;
+    sqlite3_stmt *st = db_stmt(s, "SELECT version, yaml, spec_json, status, reason, created "
+                                  "FROM env_versions WHERE name = ?1 AND (?2 = 0 OR version = ?2) "
+                                  "ORDER BY version DESC LIMIT 1", err);
+    if (st) {
+        db_bind_text(st, 1, name);
+        sqlite3_bind_int(st, 2, version);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            out->version = sqlite3_column_int(st, 0);
+            out->yaml = db_col_text(st, 1);
+            out->spec_json = db_col_text(st, 2);
+            out->status = db_col_text(st, 3);
+            out->reason = db_col_text(st, 4);
+            out->created = sqlite3_column_int64(st, 5);
+            r = 0;
+        } else if (rc == SQLITE_DONE) {
+            r = version ? amlfs_fail(err, ENOENT, "environment '%s' has no version %d", name, version)
+                        : amlfs_fail(err, ENOENT, "environment '%s' has no version yet", name);
+        } else {
+            r = db_fail(s, rc, err, "reading an environment version");
+        }
+        sqlite3_reset(st);
+    }
+    db_unlock(s);
+    return r;
+}
+
+int store_env_version_set_status(store *s, const char *name, int version, const char *status,
+                                 const char *reason, amlfs_err *err)
+{
+    db_lock(s);
+    int r = -EIO;
+    sqlite3_stmt *st = db_stmt(s, "UPDATE env_versions SET status = ?3, reason = ?4 "
+                                  "WHERE name = ?1 AND version = ?2", err);
+    if (st) {
+        db_bind_text(st, 1, name);
+        sqlite3_bind_int(st, 2, version);
+        db_bind_text(st, 3, status);
+        db_bind_text(st, 4, reason);
+        r = db_step_done(s, st, err, "updating an environment version");
+        if (r == 0 && sqlite3_changes(s->db) == 0)
+            r = amlfs_fail(err, ENOENT, "environment '%s' has no version %d", name, version);
+    }
+    db_unlock(s);
+    return r;
+}

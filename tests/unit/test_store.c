@@ -1,0 +1,238 @@
+/* test_store.c: the server's store without a server: SQLite objects and their rules (EEXIST, EBUSY,
+ * ENOTEMPTY, version numbering, run order), the change feed's numbers across a reopen, and the
+ * folder-of-files module's atomic writes and symlink containment. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "amlfs/server.h"
+#include "amlfs/store.h"
+#include "amlfs/util.h"
+
+static int passed, failed;
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            passed++;                                                                              \
+        } else {                                                                                   \
+            failed++;                                                                              \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
+            printf(__VA_ARGS__);                                                                   \
+            printf("\n");                                                                          \
+        }                                                                                          \
+    } while (0)
+
+static char dir[64];
+
+static store *open_store(void)
+{
+    char *path = util_strdupf("%s/workspace.db", dir);
+    store *s = NULL;
+    amlfs_err err = {0};
+    int rc = store_open(path, &s, &err);
+    CHECK(rc == 0, "store_open: %s", err.msg);
+    free(path);
+    return s;
+}
+
+static void add_run(store *s, const char *id, const char *exp, const char *env, int64_t created)
+{
+    store_run r = {.id = (char *)id, .experiment = (char *)exp, .compute = "local", .environment = (char *)env,
+                   .environment_version = env ? 1 : 0, .created = created, .status = RUN_NOT_STARTED};
+    amlfs_err err = {0};
+    CHECK(store_run_insert(s, &r, &err) == 0 && r.seq > 0, "insert run %s: %s", id, err.msg);
+}
+
+static void test_objects(void)
+{
+    store *s = open_store();
+    if (!s)
+        return;
+    amlfs_err err = {0};
+    CHECK(store_experiment_create(s, "e1", 1000, &err) == 0, "create e1");
+    CHECK(store_experiment_create(s, "e1", 1000, &err) == -EEXIST, "duplicate experiment: %s", err.msg);
+    CHECK(store_env_create(s, "py", 1000, &err) == 0, "create env");
+    int v = 0;
+    CHECK(store_env_version_add(s, "py", 0, "name: py\n", "{}", "Ready", NULL, 1000, &v, &err) == 0 && v == 1,
+          "first version is 1: %d", v);
+    CHECK(store_env_version_add(s, "py", 5, "version: 5\n", "{}", "Ready", NULL, 1000, &v, &err) == 0 && v == 5,
+          "explicit version 5: %d", v);
+    CHECK(store_env_version_add(s, "py", 5, "version: 5\n", "{}", "Ready", NULL, 1000, &v, &err) == -EEXIST &&
+              strstr(err.msg, "version 6"),
+          "version 5 again: %s", err.msg);
+    CHECK(store_env_version_add(s, "py", 0, "x", "{}", "Ready", NULL, 1000, &v, &err) == 0 && v == 6,
+          "next after 5 is 6: %d", v);
+    CHECK(store_env_version_add(s, "nope", 0, "x", "{}", "Ready", NULL, 1000, &v, &err) == -ENOENT,
+          "version of a missing environment");
+    store_env e;
+    CHECK(store_env_get(s, "py", &e, &err) == 0 && e.nversions == 3 && e.versions[2] == 6 &&
+              strcmp(e.latest_status, "Ready") == 0,
+          "environment versions");
+    store_env_free(&e);
+
+    add_run(s, "r1", "e1", "py", 1);
+    add_run(s, "r2", "e1", "py", 2);
+    add_run(s, "r3", "e1", NULL, 3);
+    store_run dup = {.id = "r1", .experiment = "e1", .compute = "local", .created = 4};
+    CHECK(store_run_insert(s, &dup, &err) == -EEXIST, "duplicate run id");
+    store_run orphan = {.id = "r9", .experiment = "gone", .compute = "local", .created = 4};
+    CHECK(store_run_insert(s, &orphan, &err) == -ENOENT, "run of a missing experiment");
+    store_run_change started = {.started = 5000};
+    CHECK(store_run_set_status(s, "r2", RUN_RUNNING, &started, &err) == 0, "set status");
+    store_run_change ended = {.ended = 6000, .set_exit_code = true, .exit_code = 3, .error = "boom"};
+    CHECK(store_run_set_status(s, "r1", RUN_FAILED, &ended, &err) == 0, "set ended");
+    store_run r;
+    CHECK(store_run_get(s, "r1", &r, &err) == 0 && r.status == RUN_FAILED && r.has_exit_code && r.exit_code == 3 &&
+              strcmp(r.error, "boom") == 0 && r.ended == 6000 && r.started == 0,
+          "run fields");
+    store_run_free(&r);
+    CHECK(store_run_get(s, "r3", &r, &err) == 0 && !r.has_exit_code && !r.environment, "fresh run fields");
+    store_run_free(&r);
+    store_run *list;
+    size_t n;
+    CHECK(store_run_list(s, "e1", &list, &n, &err) == 0 && n == 3 && strcmp(list[0].id, "r1") == 0 &&
+              strcmp(list[2].id, "r3") == 0,
+          "runs in submission order");
+    store_run_list_free(list, n);
+    unsigned live = (1u << RUN_NOT_STARTED) | (1u << RUN_RUNNING);
+    CHECK(store_run_list_by_status(s, live, "local", 1, &list, &n, &err) == 0 && n == 1 &&
+              strcmp(list[0].id, "r2") == 0,
+          "by status with a limit, in order");
+    store_run_list_free(list, n);
+    CHECK(store_run_count_by_status(s, live, NULL) == 2, "count live");
+    CHECK(store_run_count_by_status(s, live, "other") == 0, "count on another compute");
+
+    CHECK(store_env_delete(s, "py", &err) == -EBUSY && strstr(err.msg, "r2"), "env in use: %s", err.msg);
+    CHECK(store_run_set_status(s, "r2", RUN_COMPLETED, NULL, &err) == 0, "end r2");
+    CHECK(store_env_delete(s, "py", &err) == 0, "env no longer in use: %s", err.msg);
+    CHECK(store_env_get(s, "py", &e, &err) == -ENOENT, "env gone");
+    CHECK(store_experiment_delete(s, "e1", &err) == -ENOTEMPTY, "experiment with runs: %s", err.msg);
+    store_experiment x;
+    CHECK(store_experiment_get(s, "e1", &x, &err) == 0 && x.run_count == 3 && strcmp(x.latest_run, "r3") == 0,
+          "experiment listing fields");
+    store_experiment_free(&x);
+
+    char *line = NULL;
+    CHECK(store_folder_status_get(s, "experiments", &line, &err) == 0 && line[0] == '\0', "empty folder status");
+    free(line);
+    store_close(s);
+}
+
+static void test_event_numbers(void)
+{
+    store *s = open_store();
+    if (!s)
+        return;
+    events *ev;
+    amlfs_err err = {0};
+    CHECK(events_open(s, &ev, &err) == 0, "events_open: %s", err.msg);
+    uint64_t first = events_emit(ev, "experiments/a", "created", -1);
+    for (int i = 0; i < 10; i++)
+        events_emit(ev, "runs/x/log", "grew", i * 10);
+    uint64_t last = events_last_seq(ev);
+    CHECK(last == first + 10, "numbers are consecutive in one process");
+    cJSON *a = events_wait_json(ev, first, 0);
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(a, "events")) == 10 &&
+              cJSON_GetObjectItem(a, "seq")->valuedouble == (double)last,
+          "answer from first");
+    cJSON *e0 = cJSON_GetArrayItem(cJSON_GetObjectItem(a, "events"), 0);
+    CHECK(cJSON_GetObjectItem(e0, "size") && cJSON_GetObjectItem(e0, "size")->valuedouble == 0, "grew carries size");
+    cJSON_Delete(a);
+    events_close(ev);
+    store_close(s);
+
+    /* A new process (reopened store) starts above anything the previous one gave. */
+    s = open_store();
+    CHECK(events_open(s, &ev, &err) == 0, "events_open again: %s", err.msg);
+    uint64_t next = events_emit(ev, "experiments/b", "created", -1);
+    CHECK(next > last, "numbers grow across a reopen: %llu after %llu", (unsigned long long)next,
+          (unsigned long long)last);
+    a = events_wait_json(ev, last, 0);
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(a, "reset")), "events of the previous process are gone: reset");
+    cJSON_Delete(a);
+    /* Overrunning the ring also resets clients that fell behind. */
+    for (int i = 0; i < EVENTS_RING + 10; i++)
+        events_emit(ev, "runs/x/log", "grew", i);
+    a = events_wait_json(ev, next, 0);
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(a, "reset")), "behind the ring: reset");
+    cJSON_Delete(a);
+    a = events_wait_json(ev, events_last_seq(ev) - 5, 0);
+    CHECK(!cJSON_IsTrue(cJSON_GetObjectItem(a, "reset")) && cJSON_GetArraySize(cJSON_GetObjectItem(a, "events")) == 5,
+          "recent events still answered");
+    cJSON_Delete(a);
+    events_close(ev);
+    store_close(s);
+}
+
+static void test_folder(void)
+{
+    char *root = util_strdupf("%s/files", dir);
+    amlfs_err err = {0};
+    CHECK(util_mkdir_p(root, 0700, &err) == 0, "mkdir root");
+    bool created = false;
+    CHECK(folder_write(root, "a.txt", "hello", 5, 0640, &created, &err) == 0 && created, "write: %s", err.msg);
+    CHECK(folder_write(root, "a.txt", "bye", 3, 0600, &created, &err) == 0 && !created, "replace");
+    char *data;
+    size_t len;
+    CHECK(folder_read(root, "a.txt", 0, -1, &data, &len, &err) == 0 && len == 3 && memcmp(data, "bye", 3) == 0,
+          "read back");
+    free(data);
+    CHECK(folder_read(root, "a.txt", 10, 5, &data, &len, &err) == 0 && len == 0, "read past the end");
+    free(data);
+    folder_entry e;
+    CHECK(folder_stat(root, "a.txt", &e, &err) == 0 && e.mode == 0600 && e.size == 3 && e.type == 'f', "stat");
+    folder_entry_free(&e);
+    CHECK(folder_mkdir(root, "d", &err) == 0 && folder_mkdir(root, "d", &err) == -EEXIST, "mkdir twice");
+    CHECK(folder_write(root, "d/x", "1", 1, 0644, &created, &err) == 0, "nested write");
+    CHECK(folder_remove(root, "d", &err) == -ENOTEMPTY, "rmdir non-empty: %s", err.msg);
+    CHECK(folder_rename(root, "d/x", "y", &err) == 0 && folder_remove(root, "d", &err) == 0, "rename out, rmdir");
+    CHECK(folder_rename(root, "nope", "z", &err) == -ENOENT && strstr(err.msg, "nope"), "rename missing: %s", err.msg);
+    CHECK(folder_write(root, "..", "x", 1, 0644, &created, &err) == -EINVAL, "'..' refused");
+    CHECK(folder_write(root, "no/such", "x", 1, 0644, &created, &err) == -ENOENT, "missing parent");
+    /* Symlinks inside the folder work; none leads out. */
+    CHECK(folder_mkdir(root, "real", &err) == 0 && folder_symlink(root, "alias", "real", &err) == 0,
+          "inner symlink");
+    CHECK(folder_write(root, "alias/in.txt", "i", 1, 0644, &created, &err) == 0, "write through an inner symlink");
+    CHECK(folder_symlink(root, "out", "/etc", &err) == 0, "outer symlink can exist");
+    CHECK(folder_read(root, "out/passwd", 0, -1, &data, &len, &err) == -EACCES, "read through it refused: %s",
+          err.msg);
+    CHECK(folder_write(root, "out/x", "x", 1, 0644, &created, &err) == -EACCES, "write through it refused");
+    char *abs = NULL;
+    CHECK(folder_resolve_dir(root, "out", &abs, &err) < 0 && !abs, "snapshot through it refused");
+    CHECK(folder_resolve_dir(root, "alias", &abs, &err) == 0 && strstr(abs, "/files/real"), "inner resolves");
+    free(abs);
+    /* An unfinished write's temp file is invisible. */
+    char *tmp = util_strdupf("%s/.amlfs-tmp-0000", root);
+    int fd = open(tmp, O_CREAT | O_WRONLY, 0600);
+    if (fd >= 0)
+        close(fd);
+    folder_entry *list;
+    size_t n;
+    CHECK(folder_list(root, "", &list, &n, &err) == 0 && n == 5 && strcmp(list[0].name, "a.txt") == 0,
+          "listing: %zu entries", n);
+    for (size_t i = 0; i < n; i++)
+        CHECK(strncmp(list[i].name, ".amlfs-tmp-", 11) != 0, "temp file listed");
+    folder_list_free(list, n);
+    free(tmp);
+    free(root);
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/amlfs-test-store.XXXXXX");
+    if (!mkdtemp(dir)) {
+        printf("FAIL mkdtemp\n0 passed, 1 failed\n");
+        return 1;
+    }
+    test_objects();
+    test_event_numbers();
+    test_folder();
+    amlfs_err err = {0};
+    if (util_rm_rf(dir, &err) < 0)
+        printf("cleanup: %s\n", err.msg);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
