@@ -6,7 +6,8 @@ PKGS    := fuse3 libcurl libcjson libarchive yaml-0.1 libmicrohttpd sqlite3 libc
 BUILD   ?= build
 SAN     ?=
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude $(SAN)
+# Our flags live apart from CFLAGS so `make CFLAGS=...` (and `make asan`) can change optimisation only.
+AMLFS_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude $(SAN)
 LDFLAGS += $(SAN)
 LDLIBS  += -lpthread
 
@@ -26,9 +27,9 @@ deps:
 deps-check:
 	@pkg-config --exists $(PKGS) || scripts/deps.sh
 
-$(BUILD)/%.o: %.c $(wildcard include/amlfs/*.h)
+$(BUILD)/%.o: %.c $(wildcard include/amlfs/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(PKGS)) -c -o $@ $<
+	$(CC) $(AMLFS_CFLAGS) $(shell pkg-config --cflags $(PKGS)) -c -o $@ $<
 
 $(BUILD)/libamlfs.a: $(LIB_OBJS)
 	@rm -f $@

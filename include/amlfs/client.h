@@ -1,0 +1,73 @@
+/* client.h: amlfs's side of the HTTP API (docs/api.md): libcurl requests to amlfs-server, a short-lived
+ * cache of JSON answers, and the change-feed thread that keeps that cache (and the mount) honest. */
+#ifndef AMLFS_CLIENT_H
+#define AMLFS_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <cjson/cJSON.h>
+
+#include "amlfs/err.h"
+
+typedef struct amlfs_client amlfs_client;
+
+/* `server` is "unix:PATH" or "http://HOST:PORT" / "https://HOST:PORT". `token_file` (TCP only, may
+ * be NULL) holds the bearer token. No connection is made here. */
+int client_new(const char *server, const char *token_file, amlfs_client **out, amlfs_err *err);
+void client_free(amlfs_client *c);
+/* The address as given, for messages. */
+const char *client_address(const amlfs_client *c);
+
+/* Every `url_path` below is an API path with its query ("/v1/runs/ID?x=1"), already escaped.
+ * All return 0 or a negative errno: the server's errno and message for an HTTP error
+ * (api_error_from_body), -EIO "cannot reach amlfs-server at ADDRESS: ..." when it does not answer. */
+
+/* GET a JSON object. With use_cache, an answer younger than the cache's TTL may be returned. */
+int client_get_json(amlfs_client *c, const char *url_path, bool use_cache, cJSON **out, amlfs_err *err);
+/* GET raw bytes [offset, offset+length) (length 0: to the end); *data is malloc'd (NUL-terminated).
+ * *total (may be NULL) gets the X-Log-Size header, or -1 without one. */
+int client_get_bytes(amlfs_client *c, const char *url_path, off_t offset, size_t length, char **data,
+                     size_t *len, long long *total, amlfs_err *err);
+/* PUT raw bytes from memory or from the first `size` bytes of fd; *out (may be NULL) gets the JSON
+ * answer. */
+int client_put_bytes(amlfs_client *c, const char *url_path, const void *data, size_t len, cJSON **out,
+                     amlfs_err *err);
+int client_put_fd(amlfs_client *c, const char *url_path, int fd, off_t size, cJSON **out,
+                  amlfs_err *err);
+/* POST or PUT a JSON body (body may be NULL: an empty body); *out (may be NULL) gets the answer. */
+int client_send_json(amlfs_client *c, const char *method, const char *url_path, const cJSON *body,
+                     cJSON **out, amlfs_err *err);
+int client_delete(amlfs_client *c, const char *url_path, amlfs_err *err);
+
+/* Percent-encoding for building url_paths: one path segment or query value ('/' encoded), or a
+ * relative path whose segments are encoded and whose '/' are kept. malloc'd. */
+char *client_escape(const char *s);
+char *client_escape_path(const char *relpath);
+
+/* Forget cached answers: the one for url_path and its queries ("?..."), and with subtree also
+ * everything below it ("/..."). Every change this client makes clears the whole cache. */
+void client_cache_invalidate(amlfs_client *c, const char *url_path, bool subtree);
+void client_cache_clear(amlfs_client *c);
+
+/* One change from GET /v1/events. `path` is where it shows in the mount ("runs/ID/log"), `what` one
+ * of created, deleted, changed, files, grew; `size` is the new size for grew, else -1. */
+typedef struct client_event {
+    long long seq;
+    const char *path;
+    const char *what;
+    long long size;
+} client_event;
+
+/* Called on the feed thread after the cache has dropped what the event touches. `ev` is NULL with
+ * reset true when events were lost (the server said reset, or it was unreachable for a while):
+ * everything must be considered changed. */
+typedef void (*client_event_fn)(void *ctx, const client_event *ev, bool reset);
+
+/* Follow the change feed from sequence number `since` on a thread of its own until
+ * client_events_stop; connection failures are retried with backoff, forever. */
+int client_events_start(amlfs_client *c, long long since, client_event_fn fn, void *ctx, amlfs_err *err);
+void client_events_stop(amlfs_client *c);
+
+#endif

@@ -1,0 +1,103 @@
+/* fs.h: the FUSE side of amlfs: what each path of the mount is (the tree of the mount contract), and
+ * the low-level FUSE file system that shows a workspace through an amlfs_client. */
+#ifndef AMLFS_FS_H
+#define AMLFS_FS_H
+
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION 35
+#endif
+
+#include <stdbool.h>
+
+#include <fuse_lowlevel.h>
+
+#include "amlfs/client.h"
+#include "amlfs/err.h"
+
+/* Every kind of node in the mount. *_FILE are entries of a stored folder (files API): a file, a
+ * folder or a symlink, as the server says. */
+typedef enum node_kind {
+    NODE_NONE = 0,              /* no such place in the tree */
+    NODE_ROOT,
+    NODE_WORKSPACE_JSON,
+    NODE_ENVS_DIR,              /* environments/ */
+    NODE_ENVS_STATUS,           /* environments/status */
+    NODE_ENV_DIR,               /* environments/NAME */
+    NODE_ENV_STATUS,
+    NODE_ENV_BUILD_LOG,
+    NODE_ENV_VERSIONS_DIR,      /* environments/NAME/versions */
+    NODE_ENV_VERSION_DIR,       /* environments/NAME/versions/N */
+    NODE_ENV_VERSION_YAML,      /* environments/NAME/versions/N/environment.yaml */
+    NODE_ENV_FILE,              /* environments/NAME/REL (environment.yaml, Dockerfile, ...) */
+    NODE_COMPUTES_DIR,
+    NODE_COMPUTE_DIR,           /* computes/NAME */
+    NODE_COMPUTE_YAML,
+    NODE_COMPUTE_STATUS,
+    NODE_EXPS_DIR,              /* experiments/ */
+    NODE_EXPS_STATUS,
+    NODE_EXP_DIR,               /* experiments/NAME */
+    NODE_EXP_STATUS,
+    NODE_EXP_RUNS_DIR,          /* experiments/NAME/runs */
+    NODE_EXP_RUN_LINK,          /* experiments/NAME/runs/ID or .../runs/latest */
+    NODE_EXP_FILE,              /* experiments/NAME/REL (job.yaml, train.py, src/...) */
+    NODE_RUNS_DIR,
+    NODE_RUN_DIR,               /* runs/ID */
+    NODE_RUN_STATUS,
+    NODE_RUN_LOG,
+    NODE_RUN_JOB_YAML,
+    NODE_RUN_INFO,
+    NODE_RUN_CTL,
+} node_kind;
+
+/* The spec files whose finished write is an action. */
+typedef enum spec_kind {
+    SPEC_NONE = 0,
+    SPEC_JOB,                   /* experiments/NAME/[DIR/]job.yaml: submit a run */
+    SPEC_ENVIRONMENT,           /* environments/NAME/environment.yaml: register a version */
+    SPEC_COMPUTE,               /* computes/NAME/compute.yaml: create or update the compute */
+} spec_kind;
+
+#define NODE_NAME_MAX 256
+
+/* A classified mount path. Pointers point into the path given to node_classify. */
+typedef struct node_path {
+    node_kind kind;
+    char name[NODE_NAME_MAX];   /* the object: environment, compute, experiment or run id */
+    const char *rel;            /* *_FILE: the path inside the stored folder; EXP_RUN_LINK: the link */
+    long version;               /* ENV_VERSION_*: N */
+} node_path;
+
+/* What `path` (relative to the mount root, "" for the root, no leading or trailing '/') is, from its
+ * shape alone: nothing here asks the server whether it exists. NODE_NONE for a path outside the tree
+ * (including names the API reserves, and object names that are not valid names). */
+node_kind node_classify(const char *path, node_path *out);
+
+/* Read-only nodes: generated files and fixed folders. Writing them is EACCES. */
+bool node_is_read_only(node_kind kind);
+/* Files whose content is small text made from an API object at open (status, info.json, ...). */
+bool node_is_generated_text(node_kind kind);
+/* Generated text rewritten in place as state changes: opened with direct_io, never kept cached. */
+bool node_is_live_text(node_kind kind);
+bool node_is_stored(node_kind kind);
+bool node_is_fixed_dir(node_kind kind);
+
+/* The spec a file is, SPEC_NONE for everything else (editors' scratch files included). For SPEC_JOB,
+ * *dir (may be NULL) gets a malloc'd folder of the job file inside the experiment ("" at its root). */
+spec_kind node_spec_kind(const node_path *np, char **dir);
+
+/* Editors' scratch names: .NAME.swp .NAME.swx (and vim's other swap letters), NAME~, 4913, .#NAME,
+ * #NAME#. They are ordinary files: never acted on. */
+bool node_is_scratch_name(const char *basename);
+
+/* The mount. */
+typedef struct fs_state fs_state;
+
+fs_state *fs_new(amlfs_client *client);
+void fs_free(fs_state *fs);
+/* The session the mount runs in: notifications to the kernel go through it. */
+void fs_set_session(fs_state *fs, struct fuse_session *se);
+const struct fuse_lowlevel_ops *fs_lowlevel_ops(void);
+/* The change-feed callback (client_event_fn): invalidates exactly the inodes an event touches. */
+void fs_on_event(void *ctx, const client_event *ev, bool reset);
+
+#endif

@@ -1,0 +1,433 @@
+/* actions.c: THE place where a file action becomes an API call that changes the workspace: mkdir,
+ * rmdir, unlink, create, symlink, rename, a finished write (store, then act on a spec), ctl commands. */
+#include "fs_internal.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "amlfs/util.h"
+
+void fs_log(const char *fmt, ...)
+{
+    char line[1400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "amlfs: %s\n", line);
+}
+
+static char *object_url(const char *kind, const char *name, const char *suffix)
+{
+    char *escaped = client_escape(name);
+    char *url = util_strdupf("/v1/%s/%s%s", kind, escaped, suffix ? suffix : "");
+    free(escaped);
+    return url;
+}
+
+static int json_call(fs_state *fs, const char *method, const char *url, cJSON *body, amlfs_err *err)
+{
+    int rc = client_send_json(fs->client, method, url, body, NULL, err);
+    cJSON_Delete(body);
+    return rc;
+}
+
+/* ---- collections: environments/ and experiments/ ---- */
+
+static void set_collection_status(fs_state *fs, bool envs, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_collection_status(fs_state *fs, bool envs, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&fs->status_mu);
+    char *line = envs ? fs->envs_status : fs->exps_status;
+    vsnprintf(line, sizeof fs->envs_status, fmt, ap);
+    pthread_mutex_unlock(&fs->status_mu);
+    va_end(ap);
+    /* The status file is read with direct_io; its size in `ls -l` catches up within the attr timeout. */
+}
+
+/* What a collection's status says about a refused mkdir/rmdir; an unreachable server is no verdict. */
+static int collection_result(fs_state *fs, bool envs, const char *verb, const char *name, int rc,
+                             amlfs_err *err)
+{
+    if (rc == 0)
+        set_collection_status(fs, envs, "%s %s", strcmp(verb, "mkdir") == 0 ? "created" : "deleted", name);
+    else if (rc != -EIO)
+        set_collection_status(fs, envs, "Rejected: %s %s: %s", verb, name, err ? err->msg : "");
+    return rc;
+}
+
+static int make_object(fs_state *fs, bool envs, const char *name, amlfs_err *err)
+{
+    amlfs_err local = {0};
+    if (!err)
+        err = &local;
+    int rc = util_check_name(envs ? "environment" : "experiment", name, err);
+    if (rc == 0) {
+        cJSON *body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "name", name);
+        rc = json_call(fs, "POST", envs ? "/v1/environments" : "/v1/experiments", body, err);
+    }
+    return collection_result(fs, envs, "mkdir", name, rc, err);
+}
+
+static int delete_object(fs_state *fs, bool envs, const char *name, amlfs_err *err)
+{
+    amlfs_err local = {0};
+    if (!err)
+        err = &local;
+    char *url = object_url(envs ? "environments" : "experiments", name, NULL);
+    int rc = client_delete(fs->client, url, err);
+    free(url);
+    return collection_result(fs, envs, "rmdir", name, rc, err);
+}
+
+/* A name directly inside environments/ or experiments/ that the tree refused (not a valid name). */
+static int collection_of(const char *path, const char **name)
+{
+    static const char *const prefixes[] = {"environments/", "experiments/"};
+    for (int i = 0; i < 2; i++) {
+        size_t n = strlen(prefixes[i]);
+        if (strncmp(path, prefixes[i], n) == 0 && path[n] && !strchr(path + n, '/')) {
+            *name = path + n;
+            return i;
+        }
+    }
+    return -1;
+}
+
+int action_mkdir(fs_state *fs, const char *path, const node_path *np, amlfs_err *err)
+{
+    const char *name = NULL;
+    switch (np->kind) {
+    case NODE_ENV_DIR:
+        return make_object(fs, true, np->name, err);
+    case NODE_EXP_DIR:
+        return make_object(fs, false, np->name, err);
+    case NODE_COMPUTE_DIR:
+        return amlfs_fail(err, EPERM, "computes other than local come with their compute targets");
+    case NODE_ENV_FILE:
+    case NODE_EXP_FILE: {
+        char *url = view_files_url(np);
+        char *dir_url = util_strdupf("%s?type=dir", url);
+        int rc = client_put_bytes(fs->client, dir_url, "", 0, NULL, err);
+        free(dir_url);
+        free(url);
+        return rc;
+    }
+    case NODE_NONE: {
+        int which = collection_of(path, &name);
+        if (which >= 0)
+            return make_object(fs, which == 0, name, err);
+        return amlfs_fail(err, EACCES, "%s: nothing can be made here", path);
+    }
+    default:
+        /* The kernel asks only after a lookup found nothing: a place whose objects come from
+         * elsewhere (runs from job.yaml, versions from environment.yaml). */
+        return amlfs_fail(err, EPERM, "%s: folders here are made by the workspace, not by mkdir", path);
+    }
+}
+
+int action_rmdir(fs_state *fs, const node_path *np, amlfs_err *err)
+{
+    switch (np->kind) {
+    case NODE_ENV_DIR:
+        return delete_object(fs, true, np->name, err);
+    case NODE_EXP_DIR:
+        return delete_object(fs, false, np->name, err);
+    case NODE_ENV_FILE:
+    case NODE_EXP_FILE: {
+        char *url = view_files_url(np);
+        int rc = client_delete(fs->client, url, err);
+        free(url);
+        return rc;
+    }
+    case NODE_NONE:
+        return amlfs_fail(err, ENOENT, "no such folder");
+    default:
+        if (node_is_fixed_dir(np->kind))
+            return amlfs_fail(err, EACCES, "this folder is part of the mount and cannot be removed");
+        return amlfs_fail(err, ENOTDIR, "not a folder");
+    }
+}
+
+int action_unlink(fs_state *fs, const node_path *np, amlfs_err *err)
+{
+    if (node_is_stored(np->kind)) {
+        char *url = view_files_url(np);
+        int rc = client_delete(fs->client, url, err);
+        free(url);
+        return rc;
+    }
+    if (np->kind == NODE_NONE)
+        return amlfs_fail(err, ENOENT, "no such file");
+    if (node_is_fixed_dir(np->kind))
+        return amlfs_fail(err, EISDIR, "a folder");
+    return amlfs_fail(err, EACCES, "this file is part of the mount and cannot be removed");
+}
+
+int action_create(fs_state *fs, const node_path *np, mode_t mode, cJSON **entry, amlfs_err *err)
+{
+    *entry = NULL;
+    if (!node_is_stored(np->kind))
+        return amlfs_fail(err, EACCES, "files cannot be made here");
+    char *url = view_files_url(np);
+    char *put_url = util_strdupf("%s?mode=0%o", url, (unsigned)(mode & 07777));
+    int rc = client_put_bytes(fs->client, put_url, "", 0, entry, err);
+    free(put_url);
+    free(url);
+    return rc;
+}
+
+int action_symlink(fs_state *fs, const node_path *np, const char *target, amlfs_err *err)
+{
+    if (!node_is_stored(np->kind))
+        return amlfs_fail(err, EACCES, "symlinks cannot be made here");
+    char *url = view_files_url(np);
+    char *escaped = client_escape(target);
+    char *put_url = util_strdupf("%s?type=symlink&target=%s", url, escaped);
+    int rc = client_put_bytes(fs->client, put_url, "", 0, NULL, err);
+    free(put_url);
+    free(escaped);
+    free(url);
+    return rc;
+}
+
+/* ---- specs: the actions a finished write takes ---- */
+
+static const char *spec_filename(spec_kind spec)
+{
+    return spec == SPEC_JOB ? "job.yaml" : spec == SPEC_ENVIRONMENT ? "environment.yaml" : "compute.yaml";
+}
+
+/* Submit a run, register an environment version, or create/update a compute from the text written.
+ * A refusal comes back as the server's errno; the server also records it in the folder's status. */
+static int apply_spec(fs_state *fs, const node_path *np, const char *text, size_t len, amlfs_err *err)
+{
+    char *dir = NULL;
+    spec_kind spec = node_spec_kind(np, &dir);
+    if (spec == SPEC_NONE)
+        return 0;
+    cJSON *body = cJSON_CreateObject();
+    char *yaml = util_strdupf("%.*s", (int)len, text);
+    cJSON_AddStringToObject(body, "yaml", yaml);
+    cJSON_AddStringToObject(body, "filename", spec_filename(spec));
+    free(yaml);
+    char *url;
+    const char *method = "POST";
+    if (spec == SPEC_JOB) {
+        cJSON_AddStringToObject(body, "dir", dir ? dir : "");
+        url = object_url("experiments", np->name, "/runs");
+    } else if (spec == SPEC_ENVIRONMENT) {
+        url = object_url("environments", np->name, "/versions");
+    } else {
+        url = object_url("computes", np->name, NULL);
+        method = "PUT";
+    }
+    int rc = json_call(fs, method, url, body, err);
+    if (rc < 0)
+        fs_log("%s of %s %s refused: %s", spec_filename(spec),
+               spec == SPEC_COMPUTE ? "compute" : spec == SPEC_JOB ? "experiment" : "environment",
+               np->name, err ? err->msg : "");
+    free(url);
+    free(dir);
+    return rc;
+}
+
+static int put_stored(fs_state *fs, const node_path *np, int fd, off_t size, mode_t mode, amlfs_err *err)
+{
+    char *url = view_files_url(np);
+    char *put_url = util_strdupf("%s?mode=0%o", url, (unsigned)(mode ? mode & 07777 : 0644));
+    int rc = client_put_fd(fs->client, put_url, fd, size, NULL, err);
+    free(put_url);
+    free(url);
+    return rc;
+}
+
+int action_finish_write(fs_state *fs, const node_path *np, wbuf *b, bool act, amlfs_err *err)
+{
+    int rc = 0;
+    char *text = NULL;
+    size_t len = 0;
+    pthread_mutex_lock(&b->mu);
+    if (node_is_stored(np->kind)) {
+        /* Always store first: a refused spec keeps the text the user wrote. */
+        rc = put_stored(fs, np, b->fd, wbuf_size(b), b->mode, err);
+        if (rc == 0)
+            b->mode_changed = false;
+    } else if (np->kind != NODE_COMPUTE_YAML) {
+        rc = amlfs_fail(err, EACCES, "this file cannot be written");
+    }
+    if (rc == 0 && act && node_spec_kind(np, NULL) != SPEC_NONE)
+        rc = wbuf_read_all(b, &text, &len, err);
+    pthread_mutex_unlock(&b->mu);
+    if (rc == 0 && text)
+        rc = apply_spec(fs, np, text, len, err);
+    free(text);
+    return rc;
+}
+
+/* The whole current content of a stored file or compute.yaml. */
+static int current_content(fs_state *fs, const node_path *np, char **data, size_t *len, amlfs_err *err)
+{
+    if (np->kind == NODE_COMPUTE_YAML) {
+        cJSON *obj = NULL;
+        char *url = object_url("computes", np->name, NULL);
+        int rc = client_get_json(fs->client, url, false, &obj, err);
+        free(url);
+        if (rc < 0)
+            return rc;
+        const cJSON *yaml = cJSON_GetObjectItemCaseSensitive(obj, "yaml");
+        *data = util_xstrdup(cJSON_IsString(yaml) ? yaml->valuestring : "");
+        *len = strlen(*data);
+        cJSON_Delete(obj);
+        return 0;
+    }
+    char *url = view_files_url(np);
+    int rc = client_get_bytes(fs->client, url, 0, 0, data, len, NULL, err);
+    free(url);
+    return rc;
+}
+
+int action_truncate(fs_state *fs, const node_path *np, off_t size, amlfs_err *err)
+{
+    if (np->kind == NODE_RUN_CTL)
+        return 0;
+    if (!node_is_stored(np->kind) && np->kind != NODE_COMPUTE_YAML)
+        return amlfs_fail(err, EACCES, "this file is read-only");
+    char *data = NULL;
+    size_t len = 0;
+    int rc = current_content(fs, np, &data, &len, err);
+    if (rc < 0)
+        return rc;
+    if ((size_t)size != len) {
+        char *resized = util_xcalloc(1, (size_t)size + 1);
+        memcpy(resized, data, len < (size_t)size ? len : (size_t)size);
+        free(data);
+        data = resized;
+        len = (size_t)size;
+    }
+    wbuf *b = NULL;
+    rc = wbuf_new(data, len, 0, &b, err);
+    if (rc == 0) {
+        if (node_is_stored(np->kind)) {
+            cJSON *entry = NULL;
+            if (view_stored_entry(fs, np, true, &entry, NULL) == 0) {
+                const cJSON *mode = cJSON_GetObjectItemCaseSensitive(entry, "mode");
+                if (cJSON_IsNumber(mode))
+                    b->mode = (mode_t)mode->valuedouble & 07777;
+            }
+            cJSON_Delete(entry);
+        }
+        rc = action_finish_write(fs, np, b, true, err);
+        wbuf_free(b);
+    }
+    free(data);
+    return rc;
+}
+
+int action_chmod(fs_state *fs, const node_path *np, mode_t mode, amlfs_err *err)
+{
+    if (!node_is_stored(np->kind))
+        return amlfs_fail(err, EPERM, "the mode of this file is fixed");
+    cJSON *entry = NULL;
+    int rc = view_stored_entry(fs, np, true, &entry, err);
+    if (rc < 0)
+        return rc;
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(entry, "type");
+    const cJSON *cur = cJSON_GetObjectItemCaseSensitive(entry, "mode");
+    bool is_file = cJSON_IsString(type) && strcmp(type->valuestring, "file") == 0;
+    bool same = cJSON_IsNumber(cur) && ((mode_t)cur->valuedouble & 07777) == (mode & 07777);
+    cJSON_Delete(entry);
+    if (!is_file || same)
+        return 0; /* folders and symlinks have no stored mode */
+    /* The files API stores a mode with content: store the same content again with the new mode. */
+    char *data = NULL;
+    size_t len = 0;
+    rc = current_content(fs, np, &data, &len, err);
+    if (rc < 0)
+        return rc;
+    char *url = view_files_url(np);
+    char *put_url = util_strdupf("%s?mode=0%o", url, (unsigned)(mode & 07777));
+    rc = client_put_bytes(fs->client, put_url, data, len, NULL, err);
+    free(put_url);
+    free(url);
+    free(data);
+    return rc;
+}
+
+/* ---- rename ---- */
+
+static bool same_folder(const node_path *a, const node_path *b)
+{
+    return a->kind == b->kind && node_is_stored(a->kind) && strcmp(a->name, b->name) == 0;
+}
+
+int action_rename(fs_state *fs, const node_path *from, const node_path *to, unsigned flags, bool *renamed,
+                  amlfs_err *err)
+{
+    *renamed = false;
+    if (!node_is_stored(from->kind) || !node_is_stored(to->kind)) {
+        if (from->kind == NODE_NONE)
+            return amlfs_fail(err, ENOENT, "no such file");
+        if (node_is_stored(from->kind) && to->kind == NODE_NONE)
+            return amlfs_fail(err, EACCES, "nothing can be made there");
+        return amlfs_fail(err, node_is_stored(from->kind) ? EACCES : EPERM,
+                          "only files in experiment and environment folders can be renamed");
+    }
+    if (!same_folder(from, to))
+        return amlfs_fail(err, EXDEV, "rename across folders of different objects");
+    if (flags & RENAME_EXCHANGE)
+        return amlfs_fail(err, EINVAL, "exchanging files is not supported");
+    if (flags & RENAME_NOREPLACE) {
+        cJSON *entry = NULL;
+        int rc = view_stored_entry(fs, to, true, &entry, NULL);
+        cJSON_Delete(entry);
+        if (rc == 0)
+            return amlfs_fail(err, EEXIST, "%s exists", to->rel);
+    }
+    char *url = view_files_url(from);
+    char *target = client_escape(to->rel);
+    char *post_url = util_strdupf("%s?rename_to=%s", url, target);
+    int rc = client_send_json(fs->client, "POST", post_url, NULL, NULL, err);
+    free(post_url);
+    free(target);
+    free(url);
+    *renamed = rc == 0;
+    if (rc < 0 || node_spec_kind(to, NULL) == SPEC_NONE)
+        return rc;
+    /* Renamed onto a spec name (an editor's save): act on the content it now has. */
+    char *data = NULL;
+    size_t len = 0;
+    rc = current_content(fs, to, &data, &len, err);
+    if (rc == 0)
+        rc = apply_spec(fs, to, data, len, err);
+    free(data);
+    return rc;
+}
+
+/* ---- ctl ---- */
+
+int action_ctl(fs_state *fs, const node_path *np, const char *text, size_t len, amlfs_err *err)
+{
+    while (len > 0 && (text[0] == ' ' || text[0] == '\t' || text[0] == '\n' || text[0] == '\r'))
+        text++, len--;
+    while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\t' || text[len - 1] == '\n' ||
+                       text[len - 1] == '\r'))
+        len--;
+    if (len == 0)
+        return 0;
+    if (len == 6 && strncmp(text, "cancel", 6) == 0) {
+        char *url = object_url("runs", np->name, "/cancel");
+        int rc = client_send_json(fs->client, "POST", url, NULL, NULL, err);
+        free(url);
+        return rc;
+    }
+    return amlfs_fail(err, EINVAL, "ctl of run %s: unknown command '%.*s' (known: cancel)", np->name,
+                      (int)(len > 64 ? 64 : len), text);
+}

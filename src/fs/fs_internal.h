@@ -1,0 +1,145 @@
+/* fs_internal.h: what the fs layer's files share: mount state, inode table, write buffers, and the
+ * adapter's two halves: views (what a path shows, by GETs) and actions (every call that changes). */
+#ifndef AMLFS_FS_INTERNAL_H
+#define AMLFS_FS_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "amlfs/fs.h"
+
+/* Kernel caching: short timeouts, made prompt by invalidations from the change feed. */
+#define FS_ENTRY_TIMEOUT 1.0
+#define FS_ATTR_TIMEOUT 1.0
+
+/* A file being written: its content lives in an unlinked temp file until close() stores it.
+ * Shared by every handle open for writing on the same inode. */
+typedef struct wbuf {
+    pthread_mutex_t mu;         /* one writer or one upload at a time */
+    int fd;
+    int refs;                   /* handles using it; guarded by the inode table's lock */
+    mode_t mode;                /* permission bits to store with the content */
+    bool mode_changed;          /* chmod since the last upload */
+} wbuf;
+
+int wbuf_new(const char *initial, size_t len, mode_t mode, wbuf **out, amlfs_err *err);
+void wbuf_free(wbuf *b);
+off_t wbuf_size(wbuf *b);
+/* The whole content, NUL-terminated (spec files are small). */
+int wbuf_read_all(wbuf *b, char **text, size_t *len, amlfs_err *err);
+
+/* Inode numbers for mount paths, with the kernel's lookup counts (see passthrough_ll's forget). */
+typedef struct inode_table inode_table;
+
+inode_table *inode_table_new(void);
+void inode_table_free(inode_table *t);
+/* The inode of path, made if needed; its lookup count goes up by one. */
+fuse_ino_t inode_ref(inode_table *t, const char *path, off_t size);
+void inode_forget(inode_table *t, fuse_ino_t ino, uint64_t nlookup);
+/* malloc'd copy of the inode's path; NULL when unknown or no longer in the tree (unlinked). */
+char *inode_path(inode_table *t, fuse_ino_t ino);
+/* parent's path + "/" + name; NULL when the parent is unknown. */
+char *inode_child_path(inode_table *t, fuse_ino_t parent, const char *name);
+/* 0 when path has no inode. */
+fuse_ino_t inode_find(inode_table *t, const char *path);
+/* The size last reported to the kernel (growing logs invalidate from there). */
+void inode_set_size(inode_table *t, fuse_ino_t ino, off_t size);
+/* After unlink/rmdir: the path is gone; the inode lives on until forgotten. */
+void inode_detach(inode_table *t, const char *path);
+/* After rename: from (and everything below it) now lives at to; what was at to is detached. */
+void inode_rename(inode_table *t, const char *from, const char *to);
+
+/* The write buffer of an inode, with a reference taken, or NULL when none is attached. */
+wbuf *inode_wbuf_get(inode_table *t, fuse_ino_t ino);
+/* Attach fresh (made by the caller) unless another is attached already: then fresh is freed and the
+ * attached one returned. Takes a reference either way. */
+wbuf *inode_wbuf_attach(inode_table *t, fuse_ino_t ino, wbuf *fresh);
+/* Drop a reference; the last one detaches and frees the buffer. */
+void inode_wbuf_put(inode_table *t, fuse_ino_t ino, wbuf *b);
+
+/* What the change feed needs: inodes at a path or below it. */
+typedef struct inode_hit {
+    fuse_ino_t ino;
+    char *path;
+    off_t size;
+} inode_hit;
+/* Inodes whose path is prefix or under prefix/ (all inodes with prefix ""); caller frees with
+ * inode_hits_free. */
+size_t inode_collect(inode_table *t, const char *prefix, inode_hit **out);
+void inode_hits_free(inode_hit *hits, size_t n);
+
+/* The mount. */
+struct fs_state {
+    amlfs_client *client;
+    struct fuse_session *se;
+    inode_table *inodes;
+    uid_t uid;
+    gid_t gid;
+    int64_t mount_ms;
+    /* The collections' status lines (last mkdir/rmdir refused or done): the API has no such thing,
+     * so the mount keeps them. */
+    pthread_mutex_t status_mu;
+    char envs_status[1100];
+    char exps_status[1100];
+};
+
+void fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- views.c: what a path shows (GETs only) ---- */
+
+/* Attributes of the node at np (st_ino left 0). ENOENT when the object does not exist. */
+int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err);
+/* Attributes of a stored entry from the files API's JSON entry. */
+void view_stat_from_entry(fs_state *fs, const cJSON *entry, struct stat *st);
+/* The content of a generated text node. */
+int view_text(fs_state *fs, const node_path *np, char **text, size_t *len, amlfs_err *err);
+/* Bytes of a log or stored file. */
+int view_read(fs_state *fs, const node_path *np, off_t offset, size_t size, char **data, size_t *len,
+              amlfs_err *err);
+int view_readlink(fs_state *fs, const node_path *np, char **target, amlfs_err *err);
+/* The stored entry at np (files API ?stat=1), fresh or from the short cache. */
+int view_stored_entry(fs_state *fs, const node_path *np, bool fresh, cJSON **entry, amlfs_err *err);
+
+typedef struct dir_entry {
+    char *name;
+    unsigned char type;         /* DT_DIR, DT_REG, DT_LNK */
+} dir_entry;
+typedef struct dir_list {
+    dir_entry *items;
+    size_t count, cap;
+} dir_list;
+int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err);
+void dir_list_add(dir_list *l, const char *name, unsigned char type);
+void dir_list_free(dir_list *l);
+
+/* The files API base of a stored node's object: "/v1/experiments/NAME/files" (malloc'd), and the url
+ * of the entry itself (base + "/" + escaped rel). */
+char *view_files_base(const node_path *np);
+char *view_files_url(const node_path *np);
+
+/* ---- actions.c: every file action that changes the workspace ---- */
+
+/* mkdir at path (np: its classification, NODE_NONE for a name the tree refuses, which a collection
+ * still answers with a reason in its status). */
+int action_mkdir(fs_state *fs, const char *path, const node_path *np, amlfs_err *err);
+int action_rmdir(fs_state *fs, const node_path *np, amlfs_err *err);
+int action_unlink(fs_state *fs, const node_path *np, amlfs_err *err);
+/* An empty stored file (create). */
+int action_create(fs_state *fs, const node_path *np, mode_t mode, cJSON **entry, amlfs_err *err);
+int action_symlink(fs_state *fs, const node_path *np, const char *target, amlfs_err *err);
+/* rename(2) inside one stored folder; onto a spec name it then acts on the renamed content, and the
+ * action's refusal is the result. *renamed tells whether the file moved (even when the action failed). */
+int action_rename(fs_state *fs, const node_path *from, const node_path *to, unsigned flags, bool *renamed,
+                  amlfs_err *err);
+/* A finished write (close): store the buffer's content, then act if the file is a spec. */
+int action_finish_write(fs_state *fs, const node_path *np, wbuf *b, bool act, amlfs_err *err);
+/* truncate(2) by path with no open writer: store the shortened content and act like a write. */
+int action_truncate(fs_state *fs, const node_path *np, off_t size, amlfs_err *err);
+/* chmod of a stored file with no open writer. */
+int action_chmod(fs_state *fs, const node_path *np, mode_t mode, amlfs_err *err);
+/* A write to a run's ctl file. */
+int action_ctl(fs_state *fs, const node_path *np, const char *text, size_t len, amlfs_err *err);
+
+#endif

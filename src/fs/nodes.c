@@ -1,0 +1,302 @@
+/* nodes.c: what a path of the mount is, from its shape alone: the tree of the mount contract in one
+ * place, plus which files are specs (whose finished write is an action) and which are editor scratch. */
+#include "amlfs/fs.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "amlfs/util.h"
+
+#define MAX_PARTS 4 /* enough to tell every fixed node apart; deeper paths are stored files */
+
+typedef struct parts {
+    size_t n;                   /* parts seen, up to MAX_PARTS + 1 ("more") */
+    const char *start[MAX_PARTS + 1];
+    size_t len[MAX_PARTS + 1];
+} parts;
+
+static void split(const char *path, parts *p)
+{
+    memset(p, 0, sizeof *p);
+    const char *s = path;
+    while (*s && p->n <= MAX_PARTS) {
+        const char *slash = strchr(s, '/');
+        size_t n = slash ? (size_t)(slash - s) : strlen(s);
+        p->start[p->n] = s;
+        p->len[p->n] = n;
+        p->n++;
+        if (!slash)
+            break;
+        s = slash + 1;
+    }
+}
+
+static bool is(const parts *p, size_t i, const char *word)
+{
+    return i < p->n && p->len[i] == strlen(word) && strncmp(p->start[i], word, p->len[i]) == 0;
+}
+
+/* Copy part i into out->name if it is a valid object name. */
+static bool take_name(const parts *p, size_t i, node_path *out, bool strict)
+{
+    if (i >= p->n || p->len[i] == 0 || p->len[i] >= NODE_NAME_MAX)
+        return false;
+    memcpy(out->name, p->start[i], p->len[i]);
+    out->name[p->len[i]] = '\0';
+    if (strcmp(out->name, ".") == 0 || strcmp(out->name, "..") == 0)
+        return false;
+    return !strict || util_check_name("object", out->name, NULL) == 0;
+}
+
+/* A stored-folder path must be made of real names (no empty, '.' or '..' parts). */
+static bool stored_rel_ok(const char *rel)
+{
+    return util_check_relpath(rel, NULL) == 0;
+}
+
+static node_kind classify_environments(const parts *p, node_path *out)
+{
+    if (p->n == 1)
+        return NODE_ENVS_DIR;
+    if (p->n == 2 && is(p, 1, "status"))
+        return NODE_ENVS_STATUS;
+    if (!take_name(p, 1, out, true))
+        return NODE_NONE;
+    if (p->n == 2)
+        return NODE_ENV_DIR;
+    if (p->n == 3 && is(p, 2, "status"))
+        return NODE_ENV_STATUS;
+    if (p->n == 3 && is(p, 2, "build.log"))
+        return NODE_ENV_BUILD_LOG;
+    if (is(p, 2, "status") || is(p, 2, "build.log") || is(p, 2, "ctl"))
+        return NODE_NONE; /* reserved names: nothing lives below them */
+    if (is(p, 2, "versions")) {
+        if (p->n == 3)
+            return NODE_ENV_VERSIONS_DIR;
+        char digits[24];
+        if (p->len[3] == 0 || p->len[3] >= sizeof digits)
+            return NODE_NONE;
+        memcpy(digits, p->start[3], p->len[3]);
+        digits[p->len[3]] = '\0';
+        char *end;
+        long v = strtol(digits, &end, 10);
+        if (*end || v <= 0 || digits[0] == '0')
+            return NODE_NONE;
+        out->version = v;
+        if (p->n == 4)
+            return NODE_ENV_VERSION_DIR;
+        if (p->n == 5 && is(p, 4, "environment.yaml") && !strchr(p->start[4], '/'))
+            return NODE_ENV_VERSION_YAML;
+        return NODE_NONE;
+    }
+    out->rel = p->start[2];
+    return stored_rel_ok(out->rel) ? NODE_ENV_FILE : NODE_NONE;
+}
+
+static node_kind classify_computes(const parts *p, node_path *out)
+{
+    if (p->n == 1)
+        return NODE_COMPUTES_DIR;
+    if (!take_name(p, 1, out, true))
+        return NODE_NONE;
+    if (p->n == 2)
+        return NODE_COMPUTE_DIR;
+    if (p->n == 3 && is(p, 2, "compute.yaml"))
+        return NODE_COMPUTE_YAML;
+    if (p->n == 3 && is(p, 2, "status"))
+        return NODE_COMPUTE_STATUS;
+    return NODE_NONE;
+}
+
+static node_kind classify_experiments(const parts *p, node_path *out)
+{
+    if (p->n == 1)
+        return NODE_EXPS_DIR;
+    if (p->n == 2 && is(p, 1, "status"))
+        return NODE_EXPS_STATUS;
+    if (!take_name(p, 1, out, true))
+        return NODE_NONE;
+    if (p->n == 2)
+        return NODE_EXP_DIR;
+    if (is(p, 2, "status"))
+        return p->n == 3 ? NODE_EXP_STATUS : NODE_NONE;
+    if (is(p, 2, "runs")) {
+        if (p->n == 3)
+            return NODE_EXP_RUNS_DIR;
+        if (p->n == 4 && p->len[3] > 0 && !is(p, 3, ".") && !is(p, 3, "..")) {
+            out->rel = p->start[3];
+            return NODE_EXP_RUN_LINK;
+        }
+        return NODE_NONE;
+    }
+    out->rel = p->start[2];
+    return stored_rel_ok(out->rel) ? NODE_EXP_FILE : NODE_NONE;
+}
+
+static node_kind classify_runs(const parts *p, node_path *out)
+{
+    if (p->n == 1)
+        return NODE_RUNS_DIR;
+    if (!take_name(p, 1, out, false))
+        return NODE_NONE;
+    if (p->n == 2)
+        return NODE_RUN_DIR;
+    if (p->n != 3)
+        return NODE_NONE;
+    if (is(p, 2, "status"))
+        return NODE_RUN_STATUS;
+    if (is(p, 2, "log"))
+        return NODE_RUN_LOG;
+    if (is(p, 2, "job.yaml"))
+        return NODE_RUN_JOB_YAML;
+    if (is(p, 2, "info.json"))
+        return NODE_RUN_INFO;
+    if (is(p, 2, "ctl"))
+        return NODE_RUN_CTL;
+    return NODE_NONE;
+}
+
+node_kind node_classify(const char *path, node_path *out)
+{
+    memset(out, 0, sizeof *out);
+    parts p;
+    node_kind kind = NODE_NONE;
+    if (!path || path[0] == '/')
+        return out->kind = NODE_NONE;
+    if (path[0] == '\0')
+        return out->kind = NODE_ROOT;
+    split(path, &p);
+    if (is(&p, 0, "workspace.json"))
+        kind = p.n == 1 ? NODE_WORKSPACE_JSON : NODE_NONE;
+    else if (is(&p, 0, "environments"))
+        kind = classify_environments(&p, out);
+    else if (is(&p, 0, "computes"))
+        kind = classify_computes(&p, out);
+    else if (is(&p, 0, "experiments"))
+        kind = classify_experiments(&p, out);
+    else if (is(&p, 0, "runs"))
+        kind = classify_runs(&p, out);
+    /* A trailing '/' or an empty part anywhere is not a path of the tree. */
+    if (kind != NODE_NONE && (strstr(path, "//") || path[strlen(path) - 1] == '/'))
+        kind = NODE_NONE;
+    if (kind == NODE_NONE)
+        memset(out, 0, sizeof *out);
+    out->kind = kind;
+    return kind;
+}
+
+bool node_is_generated_text(node_kind kind)
+{
+    switch (kind) {
+    case NODE_WORKSPACE_JSON:
+    case NODE_ENVS_STATUS:
+    case NODE_ENV_STATUS:
+    case NODE_ENV_VERSION_YAML:
+    case NODE_COMPUTE_STATUS:
+    case NODE_EXPS_STATUS:
+    case NODE_EXP_STATUS:
+    case NODE_RUN_STATUS:
+    case NODE_RUN_JOB_YAML:
+    case NODE_RUN_INFO:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool node_is_live_text(node_kind kind)
+{
+    /* Everything generated except what never changes once it exists. */
+    return node_is_generated_text(kind) && kind != NODE_ENV_VERSION_YAML && kind != NODE_RUN_JOB_YAML;
+}
+
+bool node_is_stored(node_kind kind)
+{
+    return kind == NODE_ENV_FILE || kind == NODE_EXP_FILE;
+}
+
+bool node_is_fixed_dir(node_kind kind)
+{
+    switch (kind) {
+    case NODE_ROOT:
+    case NODE_ENVS_DIR:
+    case NODE_ENV_DIR:
+    case NODE_ENV_VERSIONS_DIR:
+    case NODE_ENV_VERSION_DIR:
+    case NODE_COMPUTES_DIR:
+    case NODE_COMPUTE_DIR:
+    case NODE_EXPS_DIR:
+    case NODE_EXP_DIR:
+    case NODE_EXP_RUNS_DIR:
+    case NODE_RUNS_DIR:
+    case NODE_RUN_DIR:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool node_is_read_only(node_kind kind)
+{
+    return node_is_generated_text(kind) || kind == NODE_ENV_BUILD_LOG || kind == NODE_RUN_LOG ||
+           kind == NODE_EXP_RUN_LINK;
+}
+
+static const char *basename_of(const char *rel)
+{
+    const char *slash = strrchr(rel, '/');
+    return slash ? slash + 1 : rel;
+}
+
+spec_kind node_spec_kind(const node_path *np, char **dir)
+{
+    if (dir)
+        *dir = NULL;
+    /* Said for the reader: the exact spec names below never match a scratch name anyway. */
+    if (np->rel && node_is_scratch_name(basename_of(np->rel)))
+        return SPEC_NONE;
+    switch (np->kind) {
+    case NODE_COMPUTE_YAML:
+        return SPEC_COMPUTE;
+    case NODE_ENV_FILE:
+        return strcmp(np->rel, "environment.yaml") == 0 ? SPEC_ENVIRONMENT : SPEC_NONE;
+    case NODE_EXP_FILE: {
+        const char *base = basename_of(np->rel);
+        if (strcmp(base, "job.yaml") != 0)
+            return SPEC_NONE;
+        if (dir) {
+            size_t n = (size_t)(base - np->rel);
+            *dir = util_strdupf("%.*s", (int)(n > 0 ? n - 1 : 0), np->rel);
+        }
+        return SPEC_JOB;
+    }
+    default:
+        return SPEC_NONE;
+    }
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+bool node_is_scratch_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0)
+        return false;
+    if (strcmp(name, "4913") == 0)
+        return true;
+    if (name[n - 1] == '~' && n > 1)
+        return true;
+    if (n > 2 && name[0] == '#' && name[n - 1] == '#')
+        return true;
+    if (n > 2 && name[0] == '.' && name[1] == '#')
+        return true;
+    /* vim swap files: .NAME.swp, then .swo, .swn, ... down to .saa; .swx is its write test. */
+    if (name[0] == '.' && n > 5 && name[n - 4] == '.' && name[n - 3] == 's' && name[n - 2] >= 'a' &&
+        name[n - 2] <= 'w' && name[n - 1] >= 'a' && name[n - 1] <= 'z')
+        return true;
+    return ends_with(name, ".swx") && name[0] == '.';
+}

@@ -1,0 +1,893 @@
+/* ops.c: the fuse_lowlevel_ops handlers: a thin adapter that turns each kernel request into a node
+ * (nodes.c), asks views.c or actions.c, keeps the inode table and file handles, and replies. */
+#include "fs_internal.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "amlfs/util.h"
+
+typedef enum handle_kind {
+    H_TEXT,                     /* generated text, made at open */
+    H_BYTES,                    /* a log or stored file read from the server by offset */
+    H_WRITE,                    /* a file open for writing: the inode's write buffer */
+    H_CTL,                      /* a run's ctl file */
+    H_DIR,                      /* a listing, made at opendir */
+} handle_kind;
+
+typedef struct fs_handle {
+    handle_kind kind;
+    char *text;
+    size_t len;
+    wbuf *buf;
+    bool wrote;                 /* this handle changed the content since its last flush */
+    dir_list dir;
+} fs_handle;
+
+static fs_state *state(fuse_req_t req)
+{
+    return fuse_req_userdata(req);
+}
+
+static fs_handle *handle_of(const struct fuse_file_info *fi)
+{
+    return fi ? (fs_handle *)(uintptr_t)fi->fh : NULL;
+}
+
+/* A negative errno from a lower layer as the positive one FUSE wants. */
+static int errno_of(int rc)
+{
+    return rc < 0 && rc > -4096 ? -rc : EIO;
+}
+
+static void reply_failure(fuse_req_t req, int rc, const amlfs_err *err, const char *what, const char *path)
+{
+    if (rc == -EIO)
+        fs_log("%s %s: %s", what, path ? path : "?", err->msg);
+    fuse_reply_err(req, errno_of(rc));
+}
+
+static void handle_free(fs_handle *h)
+{
+    if (!h)
+        return;
+    free(h->text);
+    dir_list_free(&h->dir);
+    free(h);
+}
+
+/* Attributes of a file being written come from its buffer: the kernel must see what was written. */
+static void stat_from_wbuf(fs_state *fs, wbuf *b, struct stat *st)
+{
+    memset(st, 0, sizeof *st);
+    st->st_mode = S_IFREG | (b->mode ? b->mode : 0644);
+    st->st_nlink = 1;
+    st->st_uid = fs->uid;
+    st->st_gid = fs->gid;
+    st->st_size = wbuf_size(b);
+    st->st_blksize = 4096;
+    st->st_blocks = (st->st_size + 511) / 512;
+    clock_gettime(CLOCK_REALTIME, &st->st_mtim);
+    st->st_atim = st->st_ctim = st->st_mtim;
+}
+
+/* Attributes of inode ino at path (NULL: no longer in the tree). */
+static int stat_inode(fs_state *fs, fuse_ino_t ino, const char *path, struct stat *st, amlfs_err *err)
+{
+    wbuf *b = ino ? inode_wbuf_get(fs->inodes, ino) : NULL;
+    if (b) {
+        stat_from_wbuf(fs, b, st);
+        inode_wbuf_put(fs->inodes, ino, b);
+    } else if (!path) {
+        return amlfs_fail(err, ENOENT, "the file was removed");
+    } else {
+        node_path np;
+        node_classify(path, &np);
+        int rc = view_stat(fs, &np, st, err);
+        if (rc < 0)
+            return rc;
+    }
+    st->st_ino = ino;
+    return 0;
+}
+
+/* Look up path, take a kernel reference on its inode and answer with its entry. */
+static void reply_entry_for(fuse_req_t req, const char *path)
+{
+    fs_state *fs = state(req);
+    amlfs_err err = {0};
+    node_path np;
+    if (node_classify(path, &np) == NODE_NONE) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    struct fuse_entry_param e;
+    memset(&e, 0, sizeof e);
+    int rc = stat_inode(fs, inode_find(fs->inodes, path), path, &e.attr, &err);
+    if (rc < 0) {
+        reply_failure(req, rc, &err, "lookup", path);
+        return;
+    }
+    e.ino = inode_ref(fs->inodes, path, e.attr.st_size);
+    e.attr.st_ino = e.ino;
+    e.attr_timeout = FS_ATTR_TIMEOUT;
+    e.entry_timeout = FS_ENTRY_TIMEOUT;
+    if (fuse_reply_entry(req, &e) != 0)
+        inode_forget(fs->inodes, e.ino, 1);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+    (void)userdata;
+    /* Writes and their validation errors must reach the daemon synchronously. */
+    conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    char *path = inode_child_path(state(req)->inodes, parent, name);
+    if (!path) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    reply_entry_for(req, path);
+    free(path);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    inode_forget(state(req)->inodes, ino, nlookup);
+    fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+    for (size_t i = 0; i < count; i++)
+        inode_forget(state(req)->inodes, forgets[i].ino, forgets[i].nlookup);
+    fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)fi;
+    fs_state *fs = state(req);
+    amlfs_err err = {0};
+    char *path = inode_path(fs->inodes, ino);
+    struct stat st;
+    int rc = stat_inode(fs, ino, path, &st, &err);
+    if (rc < 0) {
+        reply_failure(req, rc, &err, "stat", path);
+    } else {
+        inode_set_size(fs->inodes, ino, st.st_size);
+        fuse_reply_attr(req, &st, FS_ATTR_TIMEOUT);
+    }
+    free(path);
+}
+
+static int truncate_inode(fs_state *fs, fuse_ino_t ino, const node_path *np, off_t size,
+                          struct fuse_file_info *fi, amlfs_err *err)
+{
+    wbuf *b = inode_wbuf_get(fs->inodes, ino);
+    if (!b)
+        return np->kind == NODE_NONE ? amlfs_fail(err, ENOENT, "the file was removed")
+                                     : action_truncate(fs, np, size, err);
+    int rc = 0;
+    pthread_mutex_lock(&b->mu);
+    if (ftruncate(b->fd, size) != 0)
+        rc = amlfs_fail(err, errno, "cannot resize the write buffer: %s", strerror(errno));
+    pthread_mutex_unlock(&b->mu);
+    fs_handle *h = handle_of(fi);
+    if (rc == 0 && h && h->kind == H_WRITE)
+        h->wrote = true;
+    else if (rc == 0 && np->kind != NODE_NONE)
+        rc = action_finish_write(fs, np, b, false, err); /* truncate(path) by someone else: store it */
+    inode_wbuf_put(fs->inodes, ino, b);
+    return rc;
+}
+
+static int chmod_inode(fs_state *fs, fuse_ino_t ino, const node_path *np, mode_t mode, amlfs_err *err)
+{
+    wbuf *b = inode_wbuf_get(fs->inodes, ino);
+    if (b) {
+        /* Stored with the content when the writer closes (vim: write, fsync, fchmod, close). */
+        pthread_mutex_lock(&b->mu);
+        b->mode = mode & 07777;
+        b->mode_changed = true;
+        pthread_mutex_unlock(&b->mu);
+        inode_wbuf_put(fs->inodes, ino, b);
+        return 0;
+    }
+    if (node_is_fixed_dir(np->kind) || np->kind == NODE_COMPUTE_YAML || np->kind == NODE_RUN_CTL)
+        return amlfs_fail(err, EPERM, "the mode of this file is fixed");
+    return action_chmod(fs, np, mode, err);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi)
+{
+    fs_state *fs = state(req);
+    amlfs_err err = {0};
+    char *path = inode_path(fs->inodes, ino);
+    node_path np;
+    node_classify(path ? path : "/", &np);
+    int rc = 0;
+    if (to_set & FUSE_SET_ATTR_SIZE) {
+        if (node_is_read_only(np.kind) || node_is_fixed_dir(np.kind))
+            rc = amlfs_fail(&err, EACCES, "read-only file");
+        else
+            rc = truncate_inode(fs, ino, &np, attr->st_size, fi, &err);
+    }
+    if (rc == 0 && (to_set & FUSE_SET_ATTR_MODE)) {
+        if (node_is_read_only(np.kind))
+            rc = amlfs_fail(&err, EPERM, "the mode of this file is fixed");
+        else
+            rc = chmod_inode(fs, ino, &np, attr->st_mode, &err);
+    }
+    /* Owners and times are not kept: accepted (cp -p, editors, touch) and left as they are. */
+    struct stat st;
+    if (rc == 0)
+        rc = stat_inode(fs, ino, path, &st, &err);
+    if (rc < 0)
+        reply_failure(req, rc, &err, "setattr", path);
+    else
+        fuse_reply_attr(req, &st, FS_ATTR_TIMEOUT);
+    free(path);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+    fs_state *fs = state(req);
+    amlfs_err err = {0};
+    char *path = inode_path(fs->inodes, ino), *target = NULL;
+    node_path np;
+    node_classify(path ? path : "/", &np);
+    int rc = view_readlink(fs, &np, &target, &err);
+    if (rc < 0)
+        reply_failure(req, rc, &err, "readlink", path);
+    else
+        fuse_reply_readlink(req, target);
+    free(target);
+    free(path);
+}
+
+/* After a successful mkdir/symlink/mknod at path: answer with the new entry. */
+static void reply_made(fuse_req_t req, const char *path)
+{
+    reply_entry_for(req, path);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+    (void)mode;
+    fs_state *fs = state(req);
+    amlfs_err err = {0};
+    char *path = inode_child_path(fs->inodes, parent, name);
+    if (!path) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    node_path np;
+    node_classify(path, &np);
+    int rc = action_mkdir(fs, path, &np, &err);
+    if (rc < 0)
+        reply_failure(req, rc, &err, "mkdir", path);
+    else
+        reply_made(req, path);
+    free(path);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+    (void)rdev;
+    fs_state *fs = state(req);
+    amlfs_err err = {0};
+    if (!S_ISREG(mode)) {
+        fuse_reply_err(req, EPERM);
+        return;
+    }
+    char *path = inode_child_path(fs->inodes, parent, name);
+    if (!path) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    node_path np;
+    node_classify(path, &np);
+    cJSON *entry = NULL;
+    int rc = action_create(fs, &np, mode, &entry, &err);
+    cJSON_Delete(entry);
+    if (rc < 0)
+        reply_failure(req, rc, &err, "mknod", path);
+    else
+        reply_made(req, path);
+    free(path);
+}
+
+static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
+{
+    fs_state *fs = state(req);
+    amlfs_err err = {0};
+    char *path = inode_child_path(fs->inodes, parent, name);
+    if (!path) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    node_path np;
+    node_classify(path, &np);
+    int rc = action_symlink(fs, &np, target, &err);
+    if (rc < 0)
+        reply_failure(req, rc, &err, "symlink", path);
+    else
+        reply_made(req, path);
+    free(path);
+}
+
+static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
+{
+    fs_state *fs = state(req);
+    amlfs_err err = {0};
+    char *path = inode_child_path(fs->inodes, parent, name);
+    if (!path) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    node_path np;
+    node_classify(path, &np);
+    int rc = dir ? action_rmdir(fs, &np, &err) : action_unlink(fs, &np, &err);
+    if (rc < 0) {
+        reply_failure(req, rc, &err, dir ? "rmdir" : "unlink", path);
+    } else {
+        inode_detach(fs->inodes, path);
+        fuse_reply_err(req, 0);
+    }
+    free(path);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    remove_entry(req, parent, name, false);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    remove_entry(req, parent, name, true);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags)
+{
+    fs_state *fs = state(req);
+    amlfs_err err = {0};
+    char *from = inode_child_path(fs->inodes, parent, name);
+    char *to = inode_child_path(fs->inodes, newparent, newname);
+    if (!from || !to) {
+        fuse_reply_err(req, ENOENT);
+    } else {
+        node_path np_from, np_to;
+        node_classify(from, &np_from);
+        node_classify(to, &np_to);
+        bool renamed = false;
+        int rc = action_rename(fs, &np_from, &np_to, flags, &renamed, &err);
+        if (renamed)
+            inode_rename(fs->inodes, from, to);
+        if (rc < 0)
+            reply_failure(req, rc, &err, "rename", from);
+        else
+            fuse_reply_err(req, 0);
+    }
+    free(from);
+    free(to);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+    (void)ino, (void)newparent, (void)newname;
+    fuse_reply_err(req, EPERM);
+}
+
+/* ---- files ---- */
+
+/* The write buffer of ino, made from the current content unless the open truncates. *was_nonempty
+ * tells whether a truncating open threw content away (that is a write). */
+static int open_wbuf(fs_state *fs, fuse_ino_t ino, const node_path *np, bool trunc, wbuf **out,
+                     bool *was_nonempty, amlfs_err *err)
+{
+    *was_nonempty = false;
+    wbuf *b = inode_wbuf_get(fs->inodes, ino);
+    if (b) {
+        if (trunc) {
+            pthread_mutex_lock(&b->mu);
+            *was_nonempty = wbuf_size(b) > 0;
+            int rc = ftruncate(b->fd, 0) == 0 ? 0 : -errno;
+            pthread_mutex_unlock(&b->mu);
+            if (rc < 0) {
+                inode_wbuf_put(fs->inodes, ino, b);
+                return amlfs_fail(err, -rc, "cannot truncate the write buffer: %s", strerror(-rc));
+            }
+        }
+        *out = b;
+        return 0;
+    }
+    mode_t mode = 0;
+    char *data = NULL;
+    size_t len = 0;
+    int rc = 0;
+    if (np->kind == NODE_COMPUTE_YAML) {
+        if (!trunc)
+            rc = view_text(fs, np, &data, &len, err);
+        else
+            *was_nonempty = true; /* compute.yaml always has content */
+    } else {
+        cJSON *entry = NULL;
+        rc = view_stored_entry(fs, np, true, &entry, err);
+        if (rc == 0) {
+            const cJSON *type = cJSON_GetObjectItemCaseSensitive(entry, "type");
+            const cJSON *m = cJSON_GetObjectItemCaseSensitive(entry, "mode");
+            const cJSON *size = cJSON_GetObjectItemCaseSensitive(entry, "size");
+            if (cJSON_IsString(type) && strcmp(type->valuestring, "dir") == 0)
+                rc = amlfs_fail(err, EISDIR, "a folder");
+            mode = cJSON_IsNumber(m) ? (mode_t)m->valuedouble & 07777 : 0644;
+            *was_nonempty = trunc && cJSON_IsNumber(size) && size->valuedouble > 0;
+        }
+        cJSON_Delete(entry);
+        if (rc == 0 && !trunc) {
+            char *url = view_files_url(np);
+            rc = client_get_bytes(fs->client, url, 0, 0, &data, &len, NULL, err);
+            free(url);
+        }
+    }
+    if (rc == 0)
+        rc = wbuf_new(data, len, mode, &b, err);
+    free(data);
+    if (rc < 0)
+        return rc;
+    *out = inode_wbuf_attach(fs->inodes, ino, b);
+    if (*out != b && trunc) {
+        /* Another writer attached first: truncate the shared buffer instead. */
+        inode_wbuf_put(fs->inodes, ino, *out);
+        return open_wbuf(fs, ino, np, trunc, out, was_nonempty, err);
+    }
+    return 0;
+}
+
+static int open_handle(fs_state *fs, fuse_ino_t ino, const node_path *np, struct fuse_file_info *fi,
+                       fs_handle **out, amlfs_err *err)
+{
+    bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
+    bool trunc = (fi->flags & O_TRUNC) != 0;
+    fs_handle *h = util_xcalloc(1, sizeof *h);
+    int rc = 0;
+    fi->direct_io = 0;
+    fi->keep_cache = 0;
+    if (np->kind == NODE_NONE) {
+        rc = amlfs_fail(err, ENOENT, "no such file");
+    } else if (node_is_fixed_dir(np->kind)) {
+        rc = amlfs_fail(err, EISDIR, "a folder");
+    } else if (writing && node_is_read_only(np->kind)) {
+        rc = amlfs_fail(err, EACCES, "read-only file");
+    } else if (node_is_generated_text(np->kind) || (np->kind == NODE_COMPUTE_YAML && !writing)) {
+        h->kind = H_TEXT;
+        rc = view_text(fs, np, &h->text, &h->len, err);
+        /* Rewritten in place as state changes: every read must come from the daemon. */
+        fi->direct_io = np->kind == NODE_COMPUTE_YAML || node_is_live_text(np->kind);
+        fi->keep_cache = !fi->direct_io;
+    } else if (np->kind == NODE_RUN_LOG || np->kind == NODE_ENV_BUILD_LOG) {
+        h->kind = H_BYTES;
+        struct stat st;
+        rc = view_stat(fs, np, &st, err);
+    } else if (np->kind == NODE_RUN_CTL) {
+        h->kind = H_CTL;
+        struct stat st;
+        rc = view_stat(fs, np, &st, err);
+        fi->direct_io = 1;
+    } else if (writing) {
+        bool was_nonempty = false;
+        h->kind = H_WRITE;
+        rc = open_wbuf(fs, ino, np, trunc, &h->buf, &was_nonempty, err);
+        h->wrote = was_nonempty; /* `: > job.yaml` empties a spec: that is a finished write too */
+    } else {
+        h->kind = H_BYTES;
+    }
+    if (rc < 0) {
+        handle_free(h);
+        return rc;
+    }
+    *out = h;
+    return 0;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    fs_state *fs = state(req);
+    amlfs_err err = {0};
+    char *path = inode_path(fs->inodes, ino);
+    node_path np;
+    node_classify(path ? path : "/", &np);
+    fs_handle *h = NULL;
+    int rc = open_handle(fs, ino, &np, fi, &h, &err);
+    if (rc < 0) {
+        reply_failure(req, rc, &err, "open", path);
+    } else {
+        fi->fh = (uint64_t)(uintptr_t)h;
+        if (fuse_reply_open(req, fi) != 0) {
+            if (h->buf)
+                inode_wbuf_put(fs->inodes, ino, h->buf);
+            handle_free(h);
+        }
+    }
+    free(path);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      struct fuse_file_info *fi)
+{
+    fs_state *fs = state(req);
+    amlfs_err err = {0};
+    char *path = inode_child_path(fs->inodes, parent, name);
+    if (!path) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    node_path np;
+    node_classify(path, &np);
+    struct fuse_entry_param e;
+    memset(&e, 0, sizeof e);
+    fs_handle *h = NULL;
+    int rc = 0;
+    bool made = false;
+    if (!node_is_stored(np.kind)) {
+        rc = amlfs_fail(&err, np.kind == NODE_NONE || node_is_read_only(np.kind) ? EACCES : EEXIST,
+                        "files cannot be made here");
+    } else {
+        cJSON *entry = NULL;
+        rc = view_stored_entry(fs, &np, true, &entry, &err);
+        cJSON_Delete(entry);
+        entry = NULL;
+        if (rc == 0 && (fi->flags & O_EXCL)) {
+            rc = amlfs_fail(&err, EEXIST, "%s exists", path);
+        } else if (rc == -ENOENT) {
+            rc = action_create(fs, &np, mode, &entry, &err);
+            if (rc == 0)
+                view_stat_from_entry(fs, entry, &e.attr);
+            made = rc == 0;
+        } else if (rc == 0) {
+            rc = view_stat(fs, &np, &e.attr, &err);
+        }
+        cJSON_Delete(entry);
+    }
+    if (rc == 0) {
+        e.ino = inode_ref(fs->inodes, path, e.attr.st_size);
+        e.attr.st_ino = e.ino;
+        e.attr_timeout = FS_ATTR_TIMEOUT;
+        e.entry_timeout = FS_ENTRY_TIMEOUT;
+        if (made) {
+            /* A new file: its buffer starts empty and nothing is written yet (touch submits nothing). */
+            wbuf *b = NULL;
+            rc = wbuf_new("", 0, mode, &b, &err);
+            if (rc == 0) {
+                h = util_xcalloc(1, sizeof *h);
+                h->kind = H_WRITE;
+                h->buf = inode_wbuf_attach(fs->inodes, e.ino, b);
+            }
+        } else {
+            rc = open_handle(fs, e.ino, &np, fi, &h, &err);
+        }
+        if (rc < 0)
+            inode_forget(fs->inodes, e.ino, 1);
+    }
+    if (rc < 0) {
+        reply_failure(req, rc, &err, "create", path);
+    } else {
+        fi->fh = (uint64_t)(uintptr_t)h;
+        if (fuse_reply_create(req, &e, fi) != 0) {
+            if (h->buf)
+                inode_wbuf_put(fs->inodes, e.ino, h->buf);
+            handle_free(h);
+            inode_forget(fs->inodes, e.ino, 1);
+        }
+    }
+    free(path);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    fs_state *fs = state(req);
+    fs_handle *h = handle_of(fi);
+    amlfs_err err = {0};
+    if (h->kind == H_TEXT || h->kind == H_CTL) {
+        size_t start = h->kind == H_TEXT && (size_t)off < h->len ? (size_t)off : h->len;
+        size_t n = h->kind == H_TEXT ? h->len - start : 0;
+        if (n > size)
+            n = size;
+        /* Reply from a copy: once the reply is written the kernel may release (and we free) the
+         * handle while writev's caller still looks at the buffer (ASan's interceptor does). */
+        char *copy = util_xcalloc(1, n + 1);
+        if (n)
+            memcpy(copy, h->text + start, n);
+        fuse_reply_buf(req, copy, n);
+        free(copy);
+        return;
+    }
+    /* A reader sees what a writer on the same inode wrote so far, as on a local disk. */
+    wbuf *b = h->kind == H_WRITE ? h->buf : inode_wbuf_get(fs->inodes, ino);
+    if (b) {
+        char *buf = util_xcalloc(1, size ? size : 1);
+        ssize_t n = pread(b->fd, buf, size, off);
+        int saved = errno;
+        if (h->kind != H_WRITE)
+            inode_wbuf_put(fs->inodes, ino, b);
+        if (n < 0)
+            fuse_reply_err(req, saved);
+        else
+            fuse_reply_buf(req, buf, (size_t)n);
+        free(buf);
+        return;
+    }
+    char *path = inode_path(fs->inodes, ino);
+    node_path np;
+    node_classify(path ? path : "/", &np);
+    char *data = NULL;
+    size_t len = 0;
+    int rc = view_read(fs, &np, off, size, &data, &len, &err);
+    if (rc < 0)
+        reply_failure(req, rc, &err, "read", path);
+    else
+        fuse_reply_buf(req, data, len);
+    free(data);
+    free(path);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+    fs_state *fs = state(req);
+    fs_handle *h = handle_of(fi);
+    amlfs_err err = {0};
+    if (h->kind == H_CTL) {
+        char *path = inode_path(fs->inodes, ino);
+        node_path np;
+        node_classify(path ? path : "/", &np);
+        int rc = action_ctl(fs, &np, buf, size, &err);
+        if (rc < 0)
+            reply_failure(req, rc, &err, "ctl", path);
+        else
+            fuse_reply_write(req, size);
+        free(path);
+        return;
+    }
+    if (h->kind != H_WRITE) {
+        fuse_reply_err(req, EBADF);
+        return;
+    }
+    wbuf *b = h->buf;
+    pthread_mutex_lock(&b->mu);
+    if (fi->flags & O_APPEND)
+        off = wbuf_size(b);
+    size_t done = 0;
+    int saved = 0;
+    while (done < size) {
+        ssize_t n = pwrite(b->fd, buf + done, size - done, off + (off_t)done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            saved = errno;
+            break;
+        }
+        done += (size_t)n;
+    }
+    pthread_mutex_unlock(&b->mu);
+    h->wrote = h->wrote || done > 0;
+    if (saved && done == 0)
+        fuse_reply_err(req, saved);
+    else
+        fuse_reply_write(req, done);
+}
+
+/* close(): a finished write is stored, and a spec acted on; the action's refusal is close()'s error. */
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    fs_state *fs = state(req);
+    fs_handle *h = handle_of(fi);
+    amlfs_err err = {0};
+    if (h->kind != H_WRITE || (!h->wrote && !h->buf->mode_changed)) {
+        fuse_reply_err(req, 0);
+        return;
+    }
+    char *path = inode_path(fs->inodes, ino);
+    if (!path) { /* removed while open: nothing to store */
+        h->wrote = false;
+        fuse_reply_err(req, 0);
+        return;
+    }
+    node_path np;
+    node_classify(path, &np);
+    int rc = action_finish_write(fs, &np, h->buf, h->wrote, &err);
+    /* One finished write is one action, refused or not; only an unreachable server leaves it pending. */
+    if (rc != -EIO)
+        h->wrote = false;
+    if (rc < 0)
+        reply_failure(req, rc, &err, "close", path);
+    else
+        fuse_reply_err(req, 0);
+    free(path);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    fs_state *fs = state(req);
+    fs_handle *h = handle_of(fi);
+    if (h->kind == H_WRITE) {
+        char *path = h->wrote ? inode_path(fs->inodes, ino) : NULL;
+        if (path) {
+            /* The flush could not reach the server: try once more to keep the text. */
+            amlfs_err err = {0};
+            node_path np;
+            node_classify(path, &np);
+            if (action_finish_write(fs, &np, h->buf, false, &err) < 0)
+                fs_log("%s: the content written could not be stored: %s", path, err.msg);
+            free(path);
+        }
+        inode_wbuf_put(fs->inodes, ino, h->buf);
+    }
+    handle_free(h);
+    fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+    (void)ino, (void)datasync, (void)fi;
+    /* The content is stored at close, as one finished write; fsync alone must not act on half a spec. */
+    fuse_reply_err(req, 0);
+}
+
+/* ---- folders ---- */
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    fs_state *fs = state(req);
+    amlfs_err err = {0};
+    char *path = inode_path(fs->inodes, ino);
+    node_path np;
+    node_classify(path ? path : "/", &np);
+    fs_handle *h = util_xcalloc(1, sizeof *h);
+    h->kind = H_DIR;
+    int rc = view_list(fs, &np, &h->dir, &err);
+    if (rc < 0) {
+        handle_free(h);
+        reply_failure(req, rc, &err, "opendir", path);
+    } else {
+        fi->fh = (uint64_t)(uintptr_t)h;
+        fi->cache_readdir = 0;
+        fi->keep_cache = 0;
+        if (fuse_reply_open(req, fi) != 0)
+            handle_free(h);
+    }
+    free(path);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    fs_handle *h = handle_of(fi);
+    char *buf = util_xcalloc(1, size);
+    size_t used = 0;
+    size_t total = h->dir.count + 2;
+    for (size_t i = (size_t)off; i < total; i++) {
+        const char *name = i == 0 ? "." : i == 1 ? ".." : h->dir.items[i - 2].name;
+        struct stat st;
+        memset(&st, 0, sizeof st);
+        /* Real inode numbers come with lookup; this one only has to be non-zero. */
+        st.st_ino = i < 2 ? ino : 0xffffffffu;
+        st.st_mode = (mode_t)(i < 2 ? DT_DIR : h->dir.items[i - 2].type) << 12;
+        size_t need = fuse_add_direntry(req, buf + used, size - used, name, &st, (off_t)(i + 1));
+        if (need > size - used)
+            break;
+        used += need;
+    }
+    fuse_reply_buf(req, buf, used);
+    free(buf);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    handle_free(handle_of(fi));
+    fuse_reply_err(req, 0);
+}
+
+/* ---- the rest ---- */
+
+static bool dir_accepts_new_entries(node_kind kind)
+{
+    return kind == NODE_ENVS_DIR || kind == NODE_EXPS_DIR || kind == NODE_ENV_DIR || kind == NODE_EXP_DIR ||
+           node_is_stored(kind);
+}
+
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+    fs_state *fs = state(req);
+    char *path = inode_path(fs->inodes, ino);
+    node_path np;
+    node_classify(path ? path : "/", &np);
+    int rc = 0;
+    if ((mask & W_OK) && (node_is_read_only(np.kind) ||
+                          (node_is_fixed_dir(np.kind) && !dir_accepts_new_entries(np.kind))))
+        rc = EACCES;
+    fuse_reply_err(req, rc);
+    free(path);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+    (void)ino;
+    struct statvfs st;
+    memset(&st, 0, sizeof st);
+    st.f_bsize = 4096;
+    st.f_frsize = 4096;
+    st.f_namemax = 255;
+    fuse_reply_statfs(req, &st);
+}
+
+static const struct fuse_lowlevel_ops ops = {
+    .init = op_init,
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .readlink = op_readlink,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .unlink = op_unlink,
+    .rmdir = op_rmdir,
+    .symlink = op_symlink,
+    .rename = op_rename,
+    .link = op_link,
+    .open = op_open,
+    .read = op_read,
+    .write = op_write,
+    .flush = op_flush,
+    .release = op_release,
+    .fsync = op_fsync,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .releasedir = op_releasedir,
+    .statfs = op_statfs,
+    .access = op_access,
+    .create = op_create,
+    /* No xattr handlers: the kernel then answers EOPNOTSUPP (ENOTSUP) itself, without asking. */
+};
+
+const struct fuse_lowlevel_ops *fs_lowlevel_ops(void)
+{
+    return &ops;
+}
+
+fs_state *fs_new(amlfs_client *client)
+{
+    fs_state *fs = util_xcalloc(1, sizeof *fs);
+    fs->client = client;
+    fs->inodes = inode_table_new();
+    fs->uid = getuid();
+    fs->gid = getgid();
+    fs->mount_ms = util_now_ms();
+    pthread_mutex_init(&fs->status_mu, NULL);
+    return fs;
+}
+
+void fs_free(fs_state *fs)
+{
+    if (!fs)
+        return;
+    inode_table_free(fs->inodes);
+    pthread_mutex_destroy(&fs->status_mu);
+    free(fs);
+}
+
+void fs_set_session(fs_state *fs, struct fuse_session *se)
+{
+    fs->se = se;
+}

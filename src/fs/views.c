@@ -1,0 +1,630 @@
+/* views.c: what each node of the mount shows: attributes, listings, generated text, log and file bytes,
+ * all from GETs of the API (docs/api.md). Nothing here changes the workspace; actions.c does. */
+#include "fs_internal.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "amlfs/util.h"
+
+/* ---- small helpers ---- */
+
+static const char *jstr(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static double jnum(const cJSON *obj, const char *key, double dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (cJSON_IsNumber(v))
+        return v->valuedouble;
+    if (cJSON_IsString(v) && v->valuestring[0])
+        return strtod(v->valuestring, NULL);
+    return dflt;
+}
+
+static int64_t iso_ms(const char *iso, int64_t dflt)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (!iso || !*iso || !strptime(iso, "%Y-%m-%dT%H:%M:%S", &tm))
+        return dflt;
+    return (int64_t)timegm(&tm) * 1000;
+}
+
+/* "/v1/KIND/ESCAPED-NAME" + suffix */
+static char *object_url(const char *kind, const char *name, const char *suffix)
+{
+    char *escaped = client_escape(name);
+    char *url = util_strdupf("/v1/%s/%s%s", kind, escaped, suffix ? suffix : "");
+    free(escaped);
+    return url;
+}
+
+static int get_object(fs_state *fs, const char *kind, const char *name, const char *suffix, cJSON **out,
+                      amlfs_err *err)
+{
+    char *url = object_url(kind, name, suffix);
+    int rc = client_get_json(fs->client, url, true, out, err);
+    free(url);
+    return rc;
+}
+
+static void fill_stat(fs_state *fs, struct stat *st, mode_t mode, off_t size, int64_t mtime_ms)
+{
+    memset(st, 0, sizeof *st);
+    st->st_mode = mode;
+    st->st_nlink = S_ISDIR(mode) ? 2 : 1;
+    st->st_uid = fs->uid;
+    st->st_gid = fs->gid;
+    st->st_size = size;
+    st->st_blksize = 4096;
+    st->st_blocks = (size + 511) / 512;
+    if (mtime_ms <= 0)
+        mtime_ms = fs->mount_ms;
+    st->st_mtim.tv_sec = (time_t)(mtime_ms / 1000);
+    st->st_mtim.tv_nsec = (long)(mtime_ms % 1000) * 1000000L;
+    st->st_atim = st->st_mtim;
+    st->st_ctim = st->st_mtim;
+}
+
+/* cJSON_Print indents with tabs and writes ":\t": make it the "key": value shape people (and grep)
+ * expect. Tabs inside strings are escaped by cJSON, so every raw tab here is layout. */
+static char *pretty_json(const cJSON *obj, size_t *len)
+{
+    char *raw = cJSON_Print(obj);
+    if (!raw)
+        abort();
+    size_t tabs = 0;
+    for (const char *p = raw; *p; p++)
+        tabs += *p == '\t';
+    char *out = util_xcalloc(1, strlen(raw) + tabs + 2);
+    size_t n = 0;
+    for (const char *p = raw; *p; p++) {
+        if (*p != '\t') {
+            out[n++] = *p;
+        } else if (p > raw && p[-1] == ':') {
+            out[n++] = ' ';
+        } else {
+            out[n++] = ' ';
+            out[n++] = ' ';
+        }
+    }
+    out[n++] = '\n';
+    out[n] = '\0';
+    free(raw);
+    *len = n;
+    return out;
+}
+
+static char *line_of(const char *text, size_t *len)
+{
+    char *out = *text ? util_strdupf("%s\n", text) : util_xstrdup("");
+    *len = strlen(out);
+    return out;
+}
+
+char *view_files_base(const node_path *np)
+{
+    return object_url(np->kind == NODE_ENV_FILE || np->kind == NODE_ENV_DIR ? "environments" : "experiments",
+                      np->name, "/files");
+}
+
+char *view_files_url(const node_path *np)
+{
+    char *base = view_files_base(np);
+    char *rel = client_escape_path(np->rel);
+    char *url = util_strdupf("%s/%s", base, rel);
+    free(base);
+    free(rel);
+    return url;
+}
+
+void dir_list_add(dir_list *l, const char *name, unsigned char type)
+{
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        dir_entry *grown = realloc(l->items, cap * sizeof *grown);
+        if (!grown)
+            abort();
+        l->items = grown;
+        l->cap = cap;
+    }
+    l->items[l->count].name = util_xstrdup(name);
+    l->items[l->count].type = type;
+    l->count++;
+}
+
+void dir_list_free(dir_list *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        free(l->items[i].name);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+/* ---- generated text ---- */
+
+static char *compute_status_line(const cJSON *c, size_t *len)
+{
+    const char *state = jstr(c, "state");
+    const char *line = jstr(c, "status_line");
+    char *text = util_strdupf("%s: type %s, max_instances %.0f, running %.0f, queued %.0f%s%s\n",
+                              *state ? state : "Unknown", jstr(c, "type"), jnum(c, "max_instances", 0),
+                              jnum(c, "running", 0), jnum(c, "queued", 0),
+                              strncmp(line, "Rejected", 8) == 0 ? "; " : "",
+                              strncmp(line, "Rejected", 8) == 0 ? line : "");
+    *len = strlen(text);
+    return text;
+}
+
+static int64_t run_mtime(const cJSON *run)
+{
+    int64_t t = iso_ms(jstr(run, "ended"), 0);
+    if (!t)
+        t = iso_ms(jstr(run, "started"), 0);
+    if (!t)
+        t = iso_ms(jstr(run, "created"), 0);
+    return t;
+}
+
+static char *collection_status(fs_state *fs, const char *line, size_t *len)
+{
+    pthread_mutex_lock(&fs->status_mu);
+    char *text = line_of(line, len);
+    pthread_mutex_unlock(&fs->status_mu);
+    return text;
+}
+
+/* The text of a generated node and when it last changed. */
+static int text_of(fs_state *fs, const node_path *np, char **text, size_t *len, int64_t *mtime,
+                   amlfs_err *err)
+{
+    cJSON *obj = NULL;
+    int rc = 0;
+    *mtime = 0;
+    switch (np->kind) {
+    case NODE_WORKSPACE_JSON:
+        rc = client_get_json(fs->client, "/v1/workspace", true, &obj, err);
+        if (rc == 0)
+            *text = pretty_json(obj, len);
+        break;
+    case NODE_ENVS_STATUS:
+        *text = collection_status(fs, fs->envs_status, len);
+        break;
+    case NODE_EXPS_STATUS:
+        *text = collection_status(fs, fs->exps_status, len);
+        break;
+    case NODE_ENV_STATUS:
+        rc = get_object(fs, "environments", np->name, NULL, &obj, err);
+        if (rc == 0) {
+            const char *line = jstr(obj, "status_line");
+            *text = line_of(*line ? line : jstr(obj, "status"), len);
+            *mtime = iso_ms(jstr(obj, "updated"), 0);
+        }
+        break;
+    case NODE_ENV_VERSION_YAML: {
+        char suffix[48];
+        snprintf(suffix, sizeof suffix, "/versions/%ld", np->version);
+        rc = get_object(fs, "environments", np->name, suffix, &obj, err);
+        if (rc == 0) {
+            *text = util_xstrdup(jstr(obj, "yaml"));
+            *len = strlen(*text);
+            *mtime = iso_ms(jstr(obj, "created"), 0);
+        }
+        break;
+    }
+    case NODE_COMPUTE_STATUS:
+    case NODE_COMPUTE_YAML:
+        rc = get_object(fs, "computes", np->name, NULL, &obj, err);
+        if (rc == 0 && np->kind == NODE_COMPUTE_STATUS) {
+            *text = compute_status_line(obj, len);
+        } else if (rc == 0) {
+            *text = util_xstrdup(jstr(obj, "yaml"));
+            *len = strlen(*text);
+        }
+        break;
+    case NODE_EXP_STATUS:
+        rc = get_object(fs, "experiments", np->name, NULL, &obj, err);
+        if (rc == 0)
+            *text = line_of(jstr(obj, "status_line"), len);
+        break;
+    case NODE_RUN_STATUS:
+    case NODE_RUN_JOB_YAML:
+    case NODE_RUN_INFO:
+        rc = get_object(fs, "runs", np->name, NULL, &obj, err);
+        if (rc != 0)
+            break;
+        *mtime = run_mtime(obj);
+        if (np->kind == NODE_RUN_STATUS) {
+            *text = line_of(jstr(obj, "status"), len);
+        } else if (np->kind == NODE_RUN_JOB_YAML) {
+            *text = util_xstrdup(jstr(obj, "job_yaml"));
+            *len = strlen(*text);
+            *mtime = iso_ms(jstr(obj, "created"), 0);
+        } else {
+            cJSON_DeleteItemFromObjectCaseSensitive(obj, "job_yaml"); /* it has a file of its own */
+            *text = pretty_json(obj, len);
+        }
+        break;
+    default:
+        rc = amlfs_fail(err, EINVAL, "not a generated file");
+    }
+    cJSON_Delete(obj);
+    return rc;
+}
+
+int view_text(fs_state *fs, const node_path *np, char **text, size_t *len, amlfs_err *err)
+{
+    int64_t mtime;
+    return text_of(fs, np, text, len, &mtime, err);
+}
+
+/* ---- attributes ---- */
+
+void view_stat_from_entry(fs_state *fs, const cJSON *entry, struct stat *st)
+{
+    const char *type = jstr(entry, "type");
+    mode_t perm = (mode_t)jnum(entry, "mode", 0) & 07777;
+    mode_t mode;
+    if (strcmp(type, "dir") == 0)
+        mode = S_IFDIR | (perm ? perm : 0755);
+    else if (strcmp(type, "symlink") == 0)
+        mode = S_IFLNK | 0777;
+    else
+        mode = S_IFREG | (perm ? perm : 0644);
+    off_t size = (off_t)jnum(entry, "size", 0);
+    if (S_ISLNK(mode))
+        size = (off_t)strlen(jstr(entry, "target"));
+    fill_stat(fs, st, mode, size, (int64_t)jnum(entry, "mtime_ms", 0));
+}
+
+int view_stored_entry(fs_state *fs, const node_path *np, bool fresh, cJSON **entry, amlfs_err *err)
+{
+    char *url = view_files_url(np);
+    char *stat_url = util_strdupf("%s?stat=1", url);
+    int rc = client_get_json(fs->client, stat_url, !fresh, entry, err);
+    free(stat_url);
+    free(url);
+    return rc;
+}
+
+static bool has_version(const cJSON *env, long version)
+{
+    const cJSON *v;
+    cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(env, "versions")) {
+        if (cJSON_IsNumber(v) && (long)v->valuedouble == version)
+            return true;
+    }
+    return false;
+}
+
+/* Whether a run link of an experiment exists, and its run id. */
+static int run_link(fs_state *fs, const node_path *np, char **run_id, amlfs_err *err)
+{
+    cJSON *obj = NULL;
+    int rc;
+    *run_id = NULL;
+    if (strcmp(np->rel, "latest") == 0) {
+        rc = get_object(fs, "experiments", np->name, NULL, &obj, err);
+        if (rc == 0 && !*jstr(obj, "latest_run"))
+            rc = amlfs_fail(err, ENOENT, "experiment %s has no runs yet", np->name);
+        if (rc == 0)
+            *run_id = util_xstrdup(jstr(obj, "latest_run"));
+    } else {
+        rc = get_object(fs, "runs", np->rel, NULL, &obj, err);
+        if (rc == 0 && strcmp(jstr(obj, "experiment"), np->name) != 0)
+            rc = amlfs_fail(err, ENOENT, "run %s is not a run of experiment %s", np->rel, np->name);
+        if (rc == 0)
+            *run_id = util_xstrdup(np->rel);
+    }
+    cJSON_Delete(obj);
+    return rc;
+}
+
+int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err)
+{
+    cJSON *obj = NULL;
+    int rc = 0;
+    const mode_t dir = S_IFDIR | 0755, ro = S_IFREG | 0444;
+    switch (np->kind) {
+    case NODE_ROOT:
+    case NODE_ENVS_DIR:
+    case NODE_COMPUTES_DIR:
+    case NODE_EXPS_DIR:
+    case NODE_RUNS_DIR:
+        fill_stat(fs, st, dir, 4096, 0);
+        break;
+    case NODE_ENV_DIR:
+    case NODE_ENV_VERSIONS_DIR:
+    case NODE_ENV_VERSION_DIR:
+    case NODE_ENV_BUILD_LOG:
+        rc = get_object(fs, "environments", np->name, NULL, &obj, err);
+        if (rc != 0)
+            break;
+        if (np->kind == NODE_ENV_VERSION_DIR && !has_version(obj, np->version))
+            rc = amlfs_fail(err, ENOENT, "environment %s has no version %ld", np->name, np->version);
+        else if (np->kind == NODE_ENV_BUILD_LOG)
+            fill_stat(fs, st, ro, (off_t)jnum(obj, "build_log_size", 0), iso_ms(jstr(obj, "updated"), 0));
+        else
+            fill_stat(fs, st, dir, 4096, iso_ms(jstr(obj, "updated"), 0));
+        break;
+    case NODE_COMPUTE_DIR:
+    case NODE_COMPUTE_YAML:
+        rc = get_object(fs, "computes", np->name, NULL, &obj, err);
+        if (rc != 0)
+            break;
+        if (np->kind == NODE_COMPUTE_DIR)
+            fill_stat(fs, st, dir, 4096, 0);
+        else
+            fill_stat(fs, st, S_IFREG | 0644, (off_t)strlen(jstr(obj, "yaml")), 0);
+        break;
+    case NODE_EXP_DIR:
+    case NODE_EXP_RUNS_DIR:
+        rc = get_object(fs, "experiments", np->name, NULL, &obj, err);
+        if (rc == 0)
+            fill_stat(fs, st, dir, 4096, iso_ms(jstr(obj, "created"), 0));
+        break;
+    case NODE_EXP_RUN_LINK: {
+        char *run_id = NULL;
+        rc = run_link(fs, np, &run_id, err);
+        if (rc == 0)
+            fill_stat(fs, st, S_IFLNK | 0777, (off_t)strlen("../../../runs/") + (off_t)strlen(run_id), 0);
+        free(run_id);
+        break;
+    }
+    case NODE_RUN_DIR:
+    case NODE_RUN_LOG:
+    case NODE_RUN_CTL:
+        rc = get_object(fs, "runs", np->name, NULL, &obj, err);
+        if (rc != 0)
+            break;
+        if (np->kind == NODE_RUN_DIR)
+            fill_stat(fs, st, dir, 4096, iso_ms(jstr(obj, "created"), 0));
+        else if (np->kind == NODE_RUN_LOG)
+            fill_stat(fs, st, ro, (off_t)jnum(obj, "log_size", 0), run_mtime(obj));
+        else
+            fill_stat(fs, st, S_IFREG | 0200, 0, run_mtime(obj));
+        break;
+    case NODE_ENV_FILE:
+    case NODE_EXP_FILE:
+        rc = view_stored_entry(fs, np, false, &obj, err);
+        if (rc == 0)
+            view_stat_from_entry(fs, obj, st);
+        break;
+    case NODE_NONE:
+        rc = amlfs_fail(err, ENOENT, "no such place in the mount");
+        break;
+    default: {
+        char *text = NULL;
+        size_t len = 0;
+        int64_t mtime = 0;
+        rc = text_of(fs, np, &text, &len, &mtime, err);
+        if (rc == 0)
+            fill_stat(fs, st, ro, (off_t)len, mtime);
+        free(text);
+    }
+    }
+    cJSON_Delete(obj);
+    return rc;
+}
+
+/* ---- listings ---- */
+
+static int list_names(fs_state *fs, const char *url, const char *array, const char *key, unsigned char type,
+                      dir_list *out, amlfs_err *err)
+{
+    cJSON *obj = NULL;
+    int rc = client_get_json(fs->client, url, true, &obj, err);
+    if (rc < 0)
+        return rc;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(obj, array)) {
+        const char *name = jstr(item, key);
+        if (*name)
+            dir_list_add(out, name, type);
+    }
+    cJSON_Delete(obj);
+    return 0;
+}
+
+static int list_stored(fs_state *fs, const node_path *np, bool root, dir_list *out, amlfs_err *err)
+{
+    char *url;
+    if (root) {
+        char *base = view_files_base(np);
+        url = util_strdupf("%s/", base);
+        free(base);
+    } else {
+        char *entry = view_files_url(np);
+        url = util_strdupf("%s/", entry);
+        free(entry);
+    }
+    cJSON *obj = NULL;
+    int rc = client_get_json(fs->client, url, true, &obj, err);
+    free(url);
+    if (rc < 0)
+        return rc;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(obj, "entries")) {
+        const char *name = jstr(item, "name"), *type = jstr(item, "type");
+        if (*name)
+            dir_list_add(out, name, strcmp(type, "dir") == 0       ? DT_DIR
+                                    : strcmp(type, "symlink") == 0 ? DT_LNK
+                                                                   : DT_REG);
+    }
+    cJSON_Delete(obj);
+    return 0;
+}
+
+int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
+{
+    cJSON *obj = NULL;
+    int rc = 0;
+    memset(out, 0, sizeof *out);
+    switch (np->kind) {
+    case NODE_ROOT:
+        dir_list_add(out, "workspace.json", DT_REG);
+        dir_list_add(out, "environments", DT_DIR);
+        dir_list_add(out, "computes", DT_DIR);
+        dir_list_add(out, "experiments", DT_DIR);
+        dir_list_add(out, "runs", DT_DIR);
+        break;
+    case NODE_ENVS_DIR:
+        dir_list_add(out, "status", DT_REG);
+        rc = list_names(fs, "/v1/environments", "environments", "name", DT_DIR, out, err);
+        break;
+    case NODE_ENV_DIR:
+        rc = get_object(fs, "environments", np->name, NULL, &obj, err);
+        if (rc < 0)
+            break;
+        dir_list_add(out, "status", DT_REG);
+        dir_list_add(out, "build.log", DT_REG);
+        dir_list_add(out, "versions", DT_DIR);
+        rc = list_stored(fs, np, true, out, err);
+        break;
+    case NODE_ENV_VERSIONS_DIR: {
+        rc = get_object(fs, "environments", np->name, NULL, &obj, err);
+        const cJSON *v;
+        cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(obj, "versions")) {
+            char num[32];
+            if (!cJSON_IsNumber(v))
+                continue;
+            snprintf(num, sizeof num, "%ld", (long)v->valuedouble);
+            dir_list_add(out, num, DT_DIR);
+        }
+        break;
+    }
+    case NODE_ENV_VERSION_DIR:
+        dir_list_add(out, "environment.yaml", DT_REG);
+        break;
+    case NODE_COMPUTES_DIR:
+        rc = list_names(fs, "/v1/computes", "computes", "name", DT_DIR, out, err);
+        break;
+    case NODE_COMPUTE_DIR:
+        dir_list_add(out, "compute.yaml", DT_REG);
+        dir_list_add(out, "status", DT_REG);
+        break;
+    case NODE_EXPS_DIR:
+        dir_list_add(out, "status", DT_REG);
+        rc = list_names(fs, "/v1/experiments", "experiments", "name", DT_DIR, out, err);
+        break;
+    case NODE_EXP_DIR:
+        rc = get_object(fs, "experiments", np->name, NULL, &obj, err);
+        if (rc < 0)
+            break;
+        dir_list_add(out, "status", DT_REG);
+        dir_list_add(out, "runs", DT_DIR);
+        rc = list_stored(fs, np, true, out, err);
+        break;
+    case NODE_EXP_RUNS_DIR: {
+        rc = get_object(fs, "experiments", np->name, NULL, &obj, err);
+        if (rc < 0)
+            break;
+        char *name = client_escape(np->name);
+        char *url = util_strdupf("/v1/runs?experiment=%s", name);
+        rc = list_names(fs, url, "runs", "id", DT_LNK, out, err);
+        free(url);
+        free(name);
+        if (rc == 0 && *jstr(obj, "latest_run"))
+            dir_list_add(out, "latest", DT_LNK);
+        break;
+    }
+    case NODE_RUNS_DIR:
+        rc = list_names(fs, "/v1/runs", "runs", "id", DT_DIR, out, err);
+        break;
+    case NODE_RUN_DIR:
+        dir_list_add(out, "status", DT_REG);
+        dir_list_add(out, "log", DT_REG);
+        dir_list_add(out, "job.yaml", DT_REG);
+        dir_list_add(out, "info.json", DT_REG);
+        dir_list_add(out, "ctl", DT_REG);
+        break;
+    case NODE_ENV_FILE:
+    case NODE_EXP_FILE:
+        rc = list_stored(fs, np, false, out, err);
+        break;
+    default:
+        rc = amlfs_fail(err, ENOTDIR, "not a folder");
+    }
+    cJSON_Delete(obj);
+    if (rc < 0)
+        dir_list_free(out);
+    return rc;
+}
+
+/* ---- bytes and links ---- */
+
+int view_read(fs_state *fs, const node_path *np, off_t offset, size_t size, char **data, size_t *len,
+              amlfs_err *err)
+{
+    *data = NULL;
+    *len = 0;
+    if (size == 0) {
+        *data = util_xcalloc(1, 1);
+        return 0;
+    }
+    char *url;
+    if (np->kind == NODE_RUN_LOG)
+        url = object_url("runs", np->name, "/log");
+    else if (np->kind == NODE_ENV_BUILD_LOG)
+        url = object_url("environments", np->name, "/build-log");
+    else if (node_is_stored(np->kind))
+        url = view_files_url(np);
+    else
+        return amlfs_fail(err, EINVAL, "not a file with bytes");
+    /* A short read tells the kernel "end of file" (it may even shrink its idea of the size): when the
+     * server sends less than asked while its X-Log-Size says more exists, ask for the rest. */
+    int rc = 0;
+    char *buf = util_xcalloc(1, size + 1);
+    size_t got = 0;
+    while (got < size) {
+        char *chunk = NULL;
+        size_t n = 0;
+        long long total = -1;
+        rc = client_get_bytes(fs->client, url, offset + (off_t)got, size - got, &chunk, &n, &total, err);
+        if (rc < 0)
+            break;
+        memcpy(buf + got, chunk, n);
+        got += n;
+        free(chunk);
+        if (n == 0 || total < 0 || offset + (off_t)got >= (off_t)total)
+            break;
+    }
+    free(url);
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    *data = buf;
+    *len = got;
+    return 0;
+}
+
+int view_readlink(fs_state *fs, const node_path *np, char **target, amlfs_err *err)
+{
+    *target = NULL;
+    if (np->kind == NODE_EXP_RUN_LINK) {
+        char *run_id = NULL;
+        int rc = run_link(fs, np, &run_id, err);
+        if (rc == 0)
+            *target = util_strdupf("../../../runs/%s", run_id);
+        free(run_id);
+        return rc;
+    }
+    if (!node_is_stored(np->kind))
+        return amlfs_fail(err, EINVAL, "not a symlink");
+    cJSON *entry = NULL;
+    int rc = view_stored_entry(fs, np, false, &entry, err);
+    if (rc == 0 && strcmp(jstr(entry, "type"), "symlink") != 0)
+        rc = amlfs_fail(err, EINVAL, "not a symlink");
+    if (rc == 0)
+        *target = util_xstrdup(jstr(entry, "target"));
+    cJSON_Delete(entry);
+    return rc;
+}

@@ -1,0 +1,355 @@
+/* test_client.c: the HTTP client against a fake amlfs-server (libmicrohttpd, unix socket): JSON, byte
+ * ranges, uploads, error bodies, the cache and events, the feed (reset, restart), no server at all. */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "../../src/client/client_internal.h"
+#include "amlfs/util.h"
+
+static int passed, failed;
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            passed++;                                                                              \
+        } else {                                                                                   \
+            failed++;                                                                              \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
+            printf(__VA_ARGS__);                                                                   \
+            printf("\n");                                                                          \
+        }                                                                                          \
+    } while (0)
+
+/* ---- the fake server ---- */
+
+static atomic_int workspace_hits;
+static atomic_int events_polls;
+
+typedef struct upload {
+    size_t bytes;
+} upload;
+
+static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status, const char *body,
+                              const char *log_size)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    if (log_size)
+        MHD_add_response_header(r, "X-Log-Size", log_size);
+    enum MHD_Result rc = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                              const char *version, const char *data, size_t *data_size, void **con_cls)
+{
+    (void)cls, (void)version, (void)data;
+    if (strcmp(method, "PUT") == 0) {
+        if (!*con_cls) {
+            *con_cls = util_xcalloc(1, sizeof(upload));
+            return MHD_YES;
+        }
+        upload *u = *con_cls;
+        if (*data_size) {
+            u->bytes += *data_size;
+            *data_size = 0;
+            return MHD_YES;
+        }
+        char body[64];
+        snprintf(body, sizeof body, "{\"size\": %zu}", u->bytes);
+        return answer(conn, 200, body, NULL);
+    }
+    if (strcmp(url, "/v1/workspace") == 0) {
+        atomic_fetch_add(&workspace_hits, 1);
+        return answer(conn, 200, "{\"name\": \"w\", \"event_seq\": 5}", NULL);
+    }
+    if (strcmp(url, "/v1/runs/x") == 0)
+        return answer(conn, 404, "{\"error\": {\"code\": \"not_found\", \"errno\": \"ENOENT\", "
+                                 "\"message\": \"run x not found\"}}", NULL);
+    if (strcmp(url, "/v1/log") == 0) {
+        static const char text[] = "hello world";
+        const char *o = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "offset");
+        const char *l = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "length");
+        size_t off = o ? strtoul(o, NULL, 10) : 0, len = l ? strtoul(l, NULL, 10) : sizeof text;
+        if (off > sizeof text - 1)
+            off = sizeof text - 1;
+        if (len > sizeof text - 1 - off)
+            len = sizeof text - 1 - off;
+        char slice[sizeof text];
+        memcpy(slice, text + off, len);
+        slice[len] = '\0';
+        return answer(conn, 200, slice, "11");
+    }
+    if (strcmp(url, "/v1/events") == 0) {
+        atomic_fetch_add(&events_polls, 1);
+        const char *since = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "since");
+        if (since && strcmp(since, "5") == 0)
+            return answer(conn, 200, "{\"seq\": 7, \"reset\": false, \"events\": ["
+                                     "{\"seq\": 6, \"path\": \"runs/x\", \"what\": \"changed\"},"
+                                     "{\"seq\": 7, \"path\": \"runs/x/log\", \"what\": \"grew\", \"size\": 10}]}",
+                          NULL);
+        if (since && strcmp(since, "7") == 0)
+            return answer(conn, 200, "{\"seq\": 8, \"reset\": true, \"events\": []}", NULL);
+        struct timespec pause = {0, 50 * 1000000L}; /* a short long-poll */
+        nanosleep(&pause, NULL);
+        char body[96];
+        snprintf(body, sizeof body, "{\"seq\": %s, \"reset\": false, \"events\": []}", since ? since : "0");
+        return answer(conn, 200, body, NULL);
+    }
+    return answer(conn, 404, "{\"error\": {\"errno\": \"ENOENT\", \"message\": \"no such thing\"}}", NULL);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)conn, (void)toe;
+    free(*con_cls);
+    *con_cls = NULL;
+}
+
+static struct MHD_Daemon *start_fake(const char *socket_path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path);
+    unlink(socket_path);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 16) != 0) {
+        perror("fake server socket");
+        return NULL;
+    }
+    return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL,
+                            handle, NULL, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
+                            completed, NULL, MHD_OPTION_END);
+}
+
+/* ---- the feed's callback ---- */
+
+static pthread_mutex_t seen_mu = PTHREAD_MUTEX_INITIALIZER;
+static char seen[1024];
+static int resets;
+
+static void on_event(void *ctx, const client_event *ev, bool reset)
+{
+    (void)ctx;
+    pthread_mutex_lock(&seen_mu);
+    if (reset) {
+        resets++;
+    } else {
+        char line[160];
+        snprintf(line, sizeof line, "%lld %s %s %lld;", ev->seq, ev->path, ev->what, ev->size);
+        strncat(seen, line, sizeof seen - strlen(seen) - 1);
+    }
+    pthread_mutex_unlock(&seen_mu);
+}
+
+static int resets_seen(void)
+{
+    pthread_mutex_lock(&seen_mu);
+    int n = resets;
+    pthread_mutex_unlock(&seen_mu);
+    return n;
+}
+
+/* Wait up to ms for resets_seen() >= want. */
+static bool wait_resets(int want, int ms)
+{
+    for (int waited = 0; waited < ms; waited += 10) {
+        if (resets_seen() >= want)
+            return true;
+        struct timespec pause = {0, 10 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    return resets_seen() >= want;
+}
+
+/* ---- cases ---- */
+
+static void test_addresses(void)
+{
+    amlfs_client *c = NULL;
+    amlfs_err err = {0};
+    CHECK(client_new("unix:/tmp/x.sock", NULL, &c, &err) == 0 && c, "unix address");
+    client_free(c);
+    CHECK(client_new("https://example.org:8443/", NULL, &c, &err) == 0 && c, "https address");
+    client_free(c);
+    CHECK(client_new("example.org:80", NULL, &c, &err) == -EINVAL && !c && strstr(err.msg, "unix:PATH"),
+          "a bad address is refused with a hint: %s", err.msg);
+    CHECK(client_new("http://h:1", "/nonexistent/token", &c, &err) < 0 && !c, "a missing token file");
+}
+
+static void test_escaping(void)
+{
+    char *a = client_escape("a b/c");
+    CHECK(strcmp(a, "a%20b%2Fc") == 0, "escape: %s", a);
+    free(a);
+    char *p = client_escape_path("src/a b.py");
+    CHECK(strcmp(p, "src/a%20b.py") == 0, "escape path: %s", p);
+    free(p);
+}
+
+static void test_unreachable(void)
+{
+    amlfs_client *c = NULL;
+    amlfs_err err = {0};
+    client_new("unix:/nonexistent/amlfs.sock", NULL, &c, &err);
+    cJSON *obj = NULL;
+    int rc = client_get_json(c, "/v1/workspace", true, &obj, &err);
+    CHECK(rc == -EIO && !obj, "unreachable is EIO (%d)", rc);
+    CHECK(strstr(err.msg, "cannot reach amlfs-server at unix:/nonexistent/amlfs.sock") != NULL, "message: %s",
+          err.msg);
+    client_free(c);
+}
+
+static void test_requests(amlfs_client *c)
+{
+    amlfs_err err = {0};
+    cJSON *obj = NULL;
+    int before = atomic_load(&workspace_hits);
+    CHECK(client_get_json(c, "/v1/workspace", true, &obj, &err) == 0 && obj, "GET JSON: %s", err.msg);
+    cJSON_Delete(obj);
+    CHECK(client_get_json(c, "/v1/workspace", true, &obj, &err) == 0 && obj, "cached GET");
+    cJSON_Delete(obj);
+    CHECK(atomic_load(&workspace_hits) == before + 1, "the second GET came from the cache");
+    CHECK(client_get_json(c, "/v1/workspace", false, &obj, &err) == 0, "uncached GET");
+    cJSON_Delete(obj);
+    CHECK(atomic_load(&workspace_hits) == before + 2, "use_cache=false asks the server");
+    client_cache_invalidate(c, "/v1/workspace", false);
+    CHECK(client_get_json(c, "/v1/workspace", true, &obj, &err) == 0, "GET after invalidation");
+    cJSON_Delete(obj);
+    CHECK(atomic_load(&workspace_hits) == before + 3, "invalidation drops the answer");
+
+    obj = NULL;
+    int rc = client_get_json(c, "/v1/runs/x", true, &obj, &err);
+    CHECK(rc == -ENOENT && !obj && strcmp(err.msg, "run x not found") == 0, "error body: %d %s", rc, err.msg);
+
+    char *data = NULL;
+    size_t len = 0;
+    long long total = 0;
+    rc = client_get_bytes(c, "/v1/log", 6, 5, &data, &len, &total, &err);
+    CHECK(rc == 0 && len == 5 && memcmp(data, "world", 5) == 0 && total == 11, "bytes by range: %d %zu %lld",
+          rc, len, total);
+    free(data);
+
+    char tmpl[] = "/tmp/test_client.XXXXXX";
+    int fd = mkstemp(tmpl);
+    unlink(tmpl);
+    char block[4096];
+    memset(block, 'x', sizeof block);
+    for (int i = 0; i < 25; i++)
+        CHECK(write(fd, block, sizeof block) == (ssize_t)sizeof block, "fill temp file");
+    rc = client_put_fd(c, "/v1/files/a", fd, 100000, &obj, &err);
+    cJSON *size = cJSON_GetObjectItemCaseSensitive(obj, "size");
+    CHECK(rc == 0 && cJSON_IsNumber(size) && size->valuedouble == 100000, "PUT from fd: %d %s", rc, err.msg);
+    cJSON_Delete(obj);
+    close(fd);
+    rc = client_put_bytes(c, "/v1/files/b", "abc", 3, &obj, &err);
+    size = cJSON_GetObjectItemCaseSensitive(obj, "size");
+    CHECK(rc == 0 && cJSON_IsNumber(size) && size->valuedouble == 3, "PUT bytes");
+    cJSON_Delete(obj);
+}
+
+static void test_cache_rules(void)
+{
+    client_cache *cache = cache_new(60000);
+    const char *keys[] = {"/v1/runs/x", "/v1/runs/xy", "/v1/runs", "/v1/runs?experiment=e",
+                          "/v1/experiments/e/files/a?stat=1", "/v1/runs/x/log"};
+    for (size_t i = 0; i < 6; i++)
+        cache_put(cache, keys[i], "{}", cache_generation(cache));
+    cache_invalidate_event(cache, "runs/x", "changed");
+    char *v;
+    CHECK(!(v = cache_get(cache, "/v1/runs/x")), "the run is dropped");
+    free(v);
+    CHECK(!(v = cache_get(cache, "/v1/runs/x/log")), "below the run is dropped");
+    free(v);
+    CHECK(!(v = cache_get(cache, "/v1/runs")), "the list is dropped");
+    free(v);
+    CHECK(!(v = cache_get(cache, "/v1/runs?experiment=e")), "the filtered list is dropped");
+    free(v);
+    CHECK((v = cache_get(cache, "/v1/runs/xy")) != NULL, "another run whose id starts alike is kept");
+    free(v);
+    CHECK((v = cache_get(cache, "/v1/experiments/e/files/a?stat=1")) != NULL, "other objects are kept");
+    free(v);
+
+    uint64_t g = cache_generation(cache);
+    cache_invalidate(cache, "/v1/other", false);
+    cache_put(cache, "/v1/late", "{}", g);
+    CHECK(!(v = cache_get(cache, "/v1/late")), "an answer that raced with an invalidation is not kept");
+    free(v);
+    cache_free(cache);
+
+    cache = cache_new(0);
+    cache_put(cache, "/v1/a", "{}", cache_generation(cache));
+    CHECK(!(v = cache_get(cache, "/v1/a")), "an expired answer is not served");
+    free(v);
+    cache_free(cache);
+}
+
+static void test_feed(amlfs_client *c)
+{
+    amlfs_err err = {0};
+    CHECK(client_events_start(c, 5, on_event, NULL, &err) == 0, "feed starts");
+    CHECK(wait_resets(1, 5000), "the server's reset arrives");
+    pthread_mutex_lock(&seen_mu);
+    CHECK(strcmp(seen, "6 runs/x changed -1;7 runs/x/log grew 10;") == 0, "events in order: %s", seen);
+    pthread_mutex_unlock(&seen_mu);
+    client_events_stop(c);
+    CHECK(!c->ev_running, "feed stops");
+
+    /* No server yet (as after a crash): the feed keeps trying, and says reset once one answers. */
+    char late_socket[64], *address;
+    snprintf(late_socket, sizeof late_socket, "/tmp/test_client.%d.late.sock", (int)getpid());
+    address = util_strdupf("unix:%s", late_socket);
+    amlfs_client *lost = NULL;
+    CHECK(client_new(address, NULL, &lost, &err) == 0, "client of a socket nobody serves yet");
+    free(address);
+    int resets_before = resets_seen();
+    CHECK(client_events_start(lost, 8, on_event, NULL, &err) == 0, "feed on a dead socket starts");
+    struct timespec pause = {0, 300 * 1000000L};
+    nanosleep(&pause, NULL); /* lets it fail a few times; the check below waits with a deadline */
+    struct MHD_Daemon *late = start_fake(late_socket);
+    CHECK(late != NULL, "the server comes up");
+    CHECK(wait_resets(resets_before + 1, 5000), "a reset once the server answers");
+    client_free(lost);
+    if (late)
+        MHD_stop_daemon(late);
+    unlink(late_socket);
+}
+
+int main(void)
+{
+    char socket_path[64];
+    snprintf(socket_path, sizeof socket_path, "/tmp/test_client.%d.sock", (int)getpid());
+    test_addresses();
+    test_escaping();
+    test_unreachable();
+    test_cache_rules();
+
+    struct MHD_Daemon *fake = start_fake(socket_path);
+    CHECK(fake != NULL, "fake server starts");
+    if (fake) {
+        amlfs_client *c = NULL;
+        amlfs_err err = {0};
+        char *address = util_strdupf("unix:%s", socket_path);
+        CHECK(client_new(address, NULL, &c, &err) == 0, "client");
+        free(address);
+        test_requests(c);
+        test_feed(c);
+        client_free(c);
+        MHD_stop_daemon(fake);
+    }
+    unlink(socket_path);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
