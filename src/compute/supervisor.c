@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -139,11 +140,27 @@ static void child_fail(int report_fd, int32_t step)
 /* In the job child: own process group, default signals, work_dir, stdin /dev/null, stdout+stderr
  * appended straight to RUN_DIR/log, then the shell. This exec step is where a container image would
  * turn into `podman run`. */
+/* glibc keeps the first real-time signals (32, 33) for itself and refuses to change them, so one
+ * ignored by whoever started the server (make does) would reach the job. The kernel call resets them;
+ * a job built on another libc may use them. */
+static void reset_libc_reserved_signals(void)
+{
+    struct {
+        void (*handler)(int);
+        unsigned long flags;
+        void (*restorer)(void);
+        uint64_t mask;
+    } dfl = {SIG_DFL, 0, NULL, 0};
+    for (int sig = 32; sig < SIGRTMIN; sig++)
+        syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
+}
+
 static void become_job(const compute_launch *launch, int log_fd, int report_fd)
 {
     setpgid(0, 0);
     signal(SIGHUP, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
+    reset_libc_reserved_signals();
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
