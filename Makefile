@@ -17,7 +17,7 @@ LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps deps-check run test demo clean asan
+.PHONY: all deps deps-check run test demo demo-image clean asan
 all: deps-check $(BUILD)/amlfs-server $(BUILD)/amlfs $(UNIT_BINS)
 
 # deps: install missing Debian packages (as root), or say exactly what to install.
@@ -53,6 +53,11 @@ test: deps all
 
 demo: deps all
 	@scripts/demo.sh
+
+# Opt-in, not part of `make test`: a Debian image built from a Dockerfile (debootstrap base, ~2 min
+# the first time), the digits training run inside it.
+demo-image: deps all
+	@scripts/demo_image.sh
 
 # ASan/UBSan build in its own folder: make asan && BUILD=build-asan tests/run.sh
 asan:

@@ -8,6 +8,11 @@ build_pkgs=(gcc make pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libcjson
             libyaml-dev libmicrohttpd-dev libsqlite3-dev libssl-dev)
 # Tests and the demo: real tools on a real mount, and a real training script's libraries.
 test_pkgs=(vim tmux curl python3 python3-sklearn procps psmisc)
+# Image environments: rootful podman with runc (crun cannot run on cgroup v1 hosts), its overlay,
+# network and init helpers (recommends of podman, named since recommends are not installed), and
+# busybox-static for the tests' offline base image.
+test_pkgs+=(podman runc fuse-overlayfs slirp4netns uidmap catatonit netavark aardvark-dns iptables
+            busybox-static)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--build-only" ] || want+=("${test_pkgs[@]}")

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "amlfs/err.h"
+#include "amlfs/snapshot.h"
 
 typedef struct amlfs_client amlfs_client;
 
@@ -36,10 +37,21 @@ int client_put_bytes(amlfs_client *c, const char *url_path, const void *data, si
                      amlfs_err *err);
 int client_put_fd(amlfs_client *c, const char *url_path, int fd, off_t size, cJSON **out,
                   amlfs_err *err);
+/* POST the first `size` bytes of fd with the given content type (an upload: a tar of snapshot
+ * contents); *out (may be NULL) gets the JSON answer. */
+int client_post_fd(amlfs_client *c, const char *url_path, int fd, off_t size, const char *content_type,
+                   cJSON **out, amlfs_err *err);
 /* POST or PUT a JSON body (body may be NULL: an empty body); *out (may be NULL) gets the answer. */
 int client_send_json(amlfs_client *c, const char *method, const char *url_path, const cJSON *body,
                      cJSON **out, amlfs_err *err);
 int client_delete(amlfs_client *c, const char *url_path, amlfs_err *err);
+
+/* Snapshots a local code folder (ignore rules, limits; include/amlfs/snapshot.h) and uploads it:
+ * the manifest to POST /v1/snapshots, then only the contents the server lacks to POST /v1/blobs.
+ * hash gets the snapshot's name. Over the limits: -EFBIG with the message naming what to ignore,
+ * before anything is read or sent. */
+int client_snapshot_upload(amlfs_client *c, const char *root, const snapshot_limits *limits,
+                           char hash[SNAPSHOT_SHA_HEX], amlfs_err *err);
 
 /* Percent-encoding for building url_paths: one path segment or query value ('/' encoded), or a
  * relative path whose segments are encoded and whose '/' are kept. malloc'd. */

@@ -20,6 +20,12 @@ typedef struct compute_job {
     long timeout_s;             /* 0 = none */
     long cancel_grace_s;        /* TERM -> KILL delay */
     const char *image;          /* container image for image environments; NULL = on the host */
+    /* Container runs only (image set): how podman is run, and the container's limits. */
+    const char *const *podman;  /* podman program and its global options, NULL-terminated */
+    const char *const *podman_env; /* KEY=VALUE entries podman itself needs (CONTAINERS_CONF) */
+    bool network;               /* false: --network=none */
+    const char *memory;         /* podman --memory ("2g"); NULL: no limit */
+    const char *cpus;           /* podman --cpus ("1.5"); NULL: no limit */
 } compute_job;
 
 /* How a job ended, read back from its compute. */

@@ -27,11 +27,26 @@ typedef struct compute_launch {
     char *work_dir;
     long timeout_s;             /* 0 = none */
     long cancel_grace_s;
+    /* A container run (image not NULL): the job runs as `podman run` of the image (container.c). */
+    char *image;
+    char **podman;              /* NULL-terminated */
+    char **podman_env;          /* NULL-terminated */
+    bool network;
+    char *memory, *cpus;        /* NULL: no limit */
 } compute_launch;
 
 int compute_launch_write(const compute_job *job, amlfs_err *err);
 int compute_launch_read(const char *run_dir, compute_launch *out, amlfs_err *err);
 void compute_launch_free(compute_launch *launch);
+
+/* container.c: a container run's pieces. The container's name ("amlfs-RUN_ID"), malloc'd. */
+char *compute_container_name(const char *run_id);
+/* Writes the job's environment as RUN_DIR/container.env (mode 0600; podman --env-file), so values
+ * never show on a command line. -EINVAL for a value podman's format cannot hold (a newline). */
+int compute_container_env_file(const char *run_dir, const compute_launch *launch, char **path, amlfs_err *err);
+/* `podman ... run ...` for the launch, NULL-terminated, malloc'd strings (compute_strings_free). */
+char **compute_container_argv(const compute_launch *launch, const char *env_file);
+void compute_strings_free(char **v);
 
 /* exit.json. `start_errno` is non-zero when the job could not be started at all.
  * compute_exit_read returns 1 when read, 0 when there is no exit.json yet, or a negative errno. */

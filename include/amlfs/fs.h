@@ -25,6 +25,7 @@ typedef enum node_kind {
     NODE_ENV_DIR,               /* environments/NAME */
     NODE_ENV_STATUS,
     NODE_ENV_BUILD_LOG,
+    NODE_ENV_CTL,               /* environments/NAME/ctl: `rebuild` */
     NODE_ENV_VERSIONS_DIR,      /* environments/NAME/versions */
     NODE_ENV_VERSION_DIR,       /* environments/NAME/versions/N */
     NODE_ENV_VERSION_YAML,      /* environments/NAME/versions/N/environment.yaml */
@@ -47,6 +48,8 @@ typedef enum node_kind {
     NODE_RUN_JOB_YAML,
     NODE_RUN_INFO,
     NODE_RUN_CTL,
+    NODE_RUN_SNAPSHOT_DIR,      /* runs/ID/snapshot: the code the run started with, read-only */
+    NODE_RUN_SNAPSHOT_FILE,     /* runs/ID/snapshot/REL: a file, folder or symlink of it */
 } node_kind;
 
 /* The spec files whose finished write is an action. */
@@ -63,7 +66,8 @@ typedef enum spec_kind {
 typedef struct node_path {
     node_kind kind;
     char name[NODE_NAME_MAX];   /* the object: environment, compute, experiment or run id */
-    const char *rel;            /* *_FILE: the path inside the stored folder; EXP_RUN_LINK: the link */
+    const char *rel;            /* *_FILE: the path inside the stored folder or snapshot; EXP_RUN_LINK:
+                                   the link */
     long version;               /* ENV_VERSION_*: N */
 } node_path;
 
@@ -80,6 +84,8 @@ bool node_is_generated_text(node_kind kind);
 bool node_is_live_text(node_kind kind);
 bool node_is_stored(node_kind kind);
 bool node_is_fixed_dir(node_kind kind);
+/* A run's snapshot and everything in it: read-only, and never changes once the run exists. */
+bool node_is_snapshot(node_kind kind);
 
 /* The spec a file is, SPEC_NONE for everything else (editors' scratch files included). For SPEC_JOB,
  * *dir (may be NULL) gets a malloc'd folder of the job file inside the experiment ("" at its root). */

@@ -16,6 +16,7 @@
 #include "amlfs/api.h"
 #include "amlfs/compute.h"
 #include "amlfs/err.h"
+#include "amlfs/snapshot.h"
 #include "amlfs/spec.h"
 #include "amlfs/store.h"
 
@@ -23,12 +24,18 @@
 typedef struct server_config {
     const char *data_dir;
     int max_instances;          /* local compute; 0: as stored (nproc the first time) */
+    /* podman --root / --runroot for image environments and their runs; NULL: podman's own. */
+    const char *podman_root, *podman_runroot;
+    /* Code snapshot limits of the workspace; 0: as stored (300 MB and 2000 files the first time). */
+    uint64_t snapshot_max_mb, snapshot_max_files;
 } server_config;
 
 typedef struct events events;
 typedef struct monitor monitor;
 typedef struct scheduler scheduler;
 typedef struct http_server http_server;
+typedef struct env_images env_images;
+typedef struct snapshot_cache snapshot_cache;
 
 typedef struct server {
     char *data_dir;
@@ -46,6 +53,13 @@ typedef struct server {
     pthread_mutex_t computes_lock;
     compute **computes;
     size_t ncomputes;
+    /* Image environments: podman's settings and the builder thread (env_versions.c). */
+    env_images *images;
+    /* Code snapshots (snapshots.c): the blob store DATA_DIR/snapshots, the workspace's limits (set
+     * at open, read-only after), and the manifests recently read. */
+    char *snapshot_dir;
+    uint64_t snapshot_max_mb, snapshot_max_files;
+    snapshot_cache *snapshots;
 } server;
 
 /* ---- server.c: the whole service without its transport ---- */
@@ -90,6 +104,9 @@ compute *server_compute(server *srv, const char *name);
 int server_compute_max(server *srv, compute *c);
 /* "local, slurm" for messages (malloc'd). */
 char *server_compute_names(server *srv);
+/* The limits each container run on compute NAME gets (its compute.yaml's container_memory and
+ * container_cpus), malloc'd, NULL where none is set. */
+int server_compute_container_limits(server *srv, const char *name, char **memory, char **cpus);
 /* PUT /v1/computes/NAME: validate the compute.yaml and apply it. */
 int server_compute_put(server *srv, const char *name, const char *yaml, size_t len,
                        const char *filename, amlfs_err *err);
@@ -122,6 +139,61 @@ int run_restore_all(server *srv, amlfs_err *err);
  * line either way. *out_id: the new run's id. */
 int run_submit(server *srv, const char *experiment, const char *yaml, size_t len,
                const char *filename, const char *dir, char **out_id, amlfs_err *err);
+
+/* What the submitter says about an absolute `code:` folder (the mount snapshots it where it is). */
+typedef struct submit_code {
+    const char *snapshot;       /* the hash of the snapshot it uploaded (POST /v1/snapshots), or NULL */
+    int error_errno;            /* > 0: the folder could not be snapshotted, and why */
+    const char *error_message;
+} submit_code;
+/* run_submit with what the client did for an absolute `code:` (code may be NULL). */
+int run_submit_code(server *srv, const char *experiment, const char *yaml, size_t len, const char *filename,
+                    const char *dir, const submit_code *code, char **out_id, amlfs_err *err);
+
+/* ---- snapshots.c: code snapshots kept in DATA_DIR/snapshots (include/amlfs/snapshot.h) ---- */
+/* Opens the blob store and settles the workspace's limits (flags given win and are kept in meta). */
+int server_snapshots_open(server *srv, const server_config *cfg, amlfs_err *err);
+void server_snapshots_close(server *srv);
+/* The limits a job's snapshot must keep: its `amlfs.snapshot_*` properties, else the workspace's. */
+snapshot_limits server_snapshot_limits(server *srv, const job_spec *job);
+/* The ignore file a limit message should name for m: the one at its root, else .amlignore. */
+const char *server_snapshot_ignore_file(const snapshot_manifest *m);
+/* A folder of the server's own (an experiment's code) to a stored snapshot: walked with its ignore
+ * rules and the limits, every content stored once, the manifest kept. Fills m (finished). */
+int server_snapshot_folder(server *srv, const char *dir, const snapshot_limits *limits, snapshot_manifest *m,
+                           amlfs_err *err);
+/* Keeps a finished manifest in the store (once: a manifest is named by its content). */
+int server_snapshot_keep(server *srv, const snapshot_manifest *m, amlfs_err *err);
+/* A stored manifest, shared and read-only, from a small cache (manifests never change). Release it. */
+int server_snapshot_get(server *srv, const char *hash, const snapshot_manifest **m, amlfs_err *err);
+void server_snapshot_release(server *srv, const snapshot_manifest *m);
+/* The workspace's upload counters (POST /v1/blobs): bytes received, blobs stored, requests. */
+void server_uploads_count(server *srv, int64_t bytes, int64_t blobs);
+int server_uploads_get(server *srv, int64_t *bytes, int64_t *blobs, int64_t *requests, amlfs_err *err);
+
+/* ---- env_versions.c: environment versions and their setup (include/amlfs/env.h) ---- */
+/* Opens the image builder (podman with DATA_DIR/containers.conf and cfg's storage folders). */
+int server_envs_open(server *srv, const server_config *cfg, amlfs_err *err);
+/* After a restart (the scheduler runs): versions left Building are set up again. */
+void server_envs_resume(server *srv);
+/* Stops the builder; a build in progress is taken up again at the next start. */
+void server_envs_close(server *srv);
+/* POST /v1/environments/NAME/versions: validate and store a version, then start its setup. */
+int env_version_register(server *srv, const char *name, const char *yaml, size_t len, const char *filename,
+                         int *version, amlfs_err *err);
+/* POST /v1/environments/NAME/rebuild: the latest version set up again, without cache. */
+int env_version_rebuild(server *srv, const char *name, int *version, amlfs_err *err);
+/* A job's inline `environment:` as a version of the anonymous environment anon-HASH12 (HASH of its
+ * content, secrets left out): the existing version when one with that content is usable, else a new
+ * one. */
+int env_inline_register(server *srv, const char *job_yaml, size_t len, const char *filename, char **name,
+                        int *version, amlfs_err *err);
+/* An environment version's spec from its stored YAML; a password written as *** is the one an
+ * earlier version of the environment has for the same registry. */
+int env_version_spec(server *srv, const char *name, int version, const char *yaml, env_spec *out,
+                     amlfs_err *err);
+/* DATA_DIR/environments/NAME/setup: where image versions' records are. malloc'd. */
+char *env_setup_dir(server *srv, const char *name);
 
 /* ---- job_yaml.c: the job.yaml kept with a run ---- */
 /* The YAML with `environment:` pinned to azureml:NAME:VERSION (unless environment is NULL: inline)
@@ -172,6 +244,10 @@ typedef struct http_request {
     bool trailing_slash;        /* the URL ended with '/' */
     const char *body;
     size_t body_len;
+    /* Uploads (POST /v1/blobs) go to an unlinked temp file instead of memory: then body is NULL,
+     * body_fd reads the body_len bytes from offset 0. */
+    bool body_spooled;
+    int body_fd;
 } http_request;
 
 typedef struct http_reply {
@@ -180,6 +256,10 @@ typedef struct http_reply {
 } http_reply;
 
 typedef int (*http_handler)(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+
+/* h_snapshots.c: whether a request's body is spooled to a file (see http_request), and how large it
+ * may be: 0 for an ordinary request (in memory). Asked when the request starts. */
+uint64_t http_spool_limit(server *srv, struct MHD_Connection *conn, const char *method, const char *url);
 
 /* router.c: finds the handler for a request and fills params/tail; NULL with *status 404 or 405.
  * scratch[0..1] receive buffers the request then points into: free both after answering. */
@@ -227,6 +307,7 @@ int h_environment_delete(server *srv, const http_request *req, http_reply *out, 
 int h_environment_add_version(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_environment_version(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_environment_build_log(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_environment_rebuild(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_computes_list(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_compute_get(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_compute_put(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
@@ -234,6 +315,11 @@ int h_runs_list(server *srv, const http_request *req, http_reply *out, amlfs_err
 int h_run_get(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_run_log(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_run_cancel(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+/* Snapshots: POST /v1/snapshots (a manifest), POST /v1/blobs (their contents), and a run's snapshot
+ * as a read-only folder (GET /v1/runs/ID/snapshot/PATH). */
+int h_snapshots_create(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_blobs_upload(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_run_snapshot(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 /* Files of experiments (params[0] = NAME) and environments, GET/PUT/DELETE/POST. */
 int h_experiment_files(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_environment_files(server *srv, const http_request *req, http_reply *out, amlfs_err *err);

@@ -46,6 +46,10 @@ typedef struct env_spec {
     spec_pos name_pos, image_pos, build_pos;
 } env_spec;
 
+/* The largest snapshot limits a job or a workspace may ask for (1 TiB, ten million files). */
+#define SPEC_SNAPSHOT_MAX_MB 1048576L
+#define SPEC_SNAPSHOT_MAX_FILES 10000000L
+
 /* job.yaml: a command job. */
 typedef struct job_spec {
     char *command;
@@ -63,6 +67,12 @@ typedef struct job_spec {
     spec_kvlist tags;
     long timeout_s;             /* limits.timeout; 0 = none */
     int instance_count;         /* resources.instance_count; default 1 */
+    spec_kvlist properties;     /* properties: free-form strings, as az ml keeps them */
+    /* properties `amlfs.snapshot_max_mb` / `amlfs.snapshot_max_files`: this job's code snapshot
+     * limits; 0 = the workspace's. Other `amlfs.` properties are refused (typos must not pass). */
+    unsigned long long snapshot_max_mb, snapshot_max_files;
+    /* property `amlfs.network: true`: a container run gets the network (default: --network=none). */
+    int network;
     spec_pos command_pos, code_pos, environment_pos, compute_pos;
 } job_spec;
 
@@ -107,6 +117,10 @@ int spec_fail_at(amlfs_err *err, int errnum, const char *filename, spec_pos pos,
 cJSON *spec_env_to_json(const env_spec *s);
 cJSON *spec_job_to_json(const job_spec *s);
 cJSON *spec_compute_to_json(const compute_spec *s);
+
+/* The inline `environment:` mapping of a job.yaml as a standalone environment.yaml text (secrets
+ * kept). -EINVAL when the job names its environment instead. */
+int spec_job_inline_env_yaml(const char *text, size_t len, const char *filename, char **out, amlfs_err *err);
 
 /* YAML text with the value of every secret key (image_registry.password) replaced by ***,
  * positions and everything else kept. */

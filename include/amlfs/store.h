@@ -23,6 +23,9 @@ void store_close(store *s);
 /* meta: small key/value facts (workspace name, event sequence reservation). -ENOENT when absent. */
 int store_meta_get(store *s, const char *key, char **value, amlfs_err *err);
 int store_meta_set(store *s, const char *key, const char *value, amlfs_err *err);
+/* Adds delta to the whole number kept under key (absent: 0), atomically; *total (may be NULL) gets
+ * the sum. For counters. */
+int store_meta_add(store *s, const char *key, int64_t delta, int64_t *total, amlfs_err *err);
 
 /* The status line of a top-level folder ("experiments", "environments", "computes"): why the last
  * mkdir there was refused, or "" (also when never set). */
@@ -126,6 +129,7 @@ typedef struct store_run {
     int exit_code;
     char *error;                  /* NULL when none */
     long timeout_s;               /* 0 = none */
+    char *snapshot;               /* the hash of the code snapshot it started with; NULL for none */
 } store_run;
 
 /* What a status change also records; a field left 0/NULL/false is kept as it is. */

@@ -19,6 +19,7 @@ static const struct {
     {ENOTDIR, "ENOTDIR", 400, "invalid"}, {EISDIR, "EISDIR", 400, "invalid"},
     {ENAMETOOLONG, "ENAMETOOLONG", 400, "invalid"},
     {ENOTSUP, "ENOTSUP", 400, "invalid"}, {ETIMEDOUT, "ETIMEDOUT", 504, "timeout"},
+    {EAGAIN, "EAGAIN", 409, "busy"}, /* a code folder changed while its snapshot was taken: try again */
     {EIO, "EIO", 500, "internal"},        {ENOMEM, "ENOMEM", 500, "internal"},
 };
 #define NTABLE (sizeof table / sizeof table[0])

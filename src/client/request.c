@@ -287,6 +287,15 @@ int client_put_fd(amlfs_client *c, const char *url_path, int fd, off_t size, cJS
     return finish_change(c, rc, &a, url_path, out, err);
 }
 
+int client_post_fd(amlfs_client *c, const char *url_path, int fd, off_t size, const char *content_type,
+                   cJSON **out, amlfs_err *err)
+{
+    http_body body = {.fd = fd, .size = size, .content_type = content_type};
+    http_answer a;
+    int rc = exchange(c, "POST", url_path, &body, &a, err);
+    return finish_change(c, rc, &a, url_path, out, err);
+}
+
 int client_send_json(amlfs_client *c, const char *method, const char *url_path, const cJSON *json,
                      cJSON **out, amlfs_err *err)
 {

@@ -129,9 +129,8 @@ static int local_start(compute *c, const compute_job *job, amlfs_err *err)
     local_compute *lc = c->impl;
     if (!job || !job->run_dir || !job->work_dir || !job->command)
         return amlfs_fail(err, EINVAL, "a job needs a run folder, a working folder and a command");
-    if (job->image)
-        return amlfs_fail(err, ENOTSUP, "container images are not supported on the local compute yet "
-                          "(run %s asks for image %s); use an environment without an image",
+    if (job->image && (!job->podman || !job->podman[0]))
+        return amlfs_fail(err, EINVAL, "run %s asks for image %s but no podman command was given",
                           run_name(job), job->image);
     /* The supervisor leaves the server's working folder (it must not pin it), so it gets full paths. */
     compute_job resolved = *job;

@@ -53,6 +53,28 @@ static int check_env_entry(const char *entry, amlfs_err *err)
     return 0;
 }
 
+static cJSON *string_array(const char *const *v)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; v && v[i]; i++)
+        cJSON_AddItemToArray(arr, cJSON_CreateString(v[i]));
+    return arr;
+}
+
+static cJSON *container_json(const compute_job *job)
+{
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "image", job->image);
+    cJSON_AddItemToObject(c, "podman", string_array(job->podman));
+    cJSON_AddItemToObject(c, "podman_env", string_array(job->podman_env));
+    cJSON_AddBoolToObject(c, "network", job->network);
+    if (job->memory)
+        cJSON_AddStringToObject(c, "memory", job->memory);
+    if (job->cpus)
+        cJSON_AddStringToObject(c, "cpus", job->cpus);
+    return c;
+}
+
 int compute_launch_write(const compute_job *job, amlfs_err *err)
 {
     cJSON *root = cJSON_CreateObject();
@@ -70,6 +92,8 @@ int compute_launch_write(const compute_job *job, amlfs_err *err)
         cJSON_AddStringToObject(root, "work_dir", job->work_dir);
         cJSON_AddNumberToObject(root, "timeout_s", (double)job->timeout_s);
         cJSON_AddNumberToObject(root, "cancel_grace_s", (double)job->cancel_grace_s);
+        if (job->image)
+            cJSON_AddItemToObject(root, "container", container_json(job));
         rc = write_json(job->run_dir, COMPUTE_LAUNCH_FILE, root, 0600, err);
     }
     cJSON_Delete(root);
@@ -88,6 +112,33 @@ static long take_long(const cJSON *root, const char *key)
     return cJSON_IsNumber(item) && item->valuedouble > 0 ? (long)item->valuedouble : 0;
 }
 
+static char **take_strings(const cJSON *obj, const char *key)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(obj, key);
+    int count = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
+    char **v = util_xcalloc((size_t)count + 1, sizeof *v);
+    int k = 0;
+    for (int i = 0; i < count; i++) {
+        const cJSON *item = cJSON_GetArrayItem(arr, i);
+        if (cJSON_IsString(item))
+            v[k++] = util_xstrdup(item->valuestring);
+    }
+    return v;
+}
+
+static void take_container(const cJSON *root, compute_launch *out)
+{
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "container");
+    if (!cJSON_IsObject(c))
+        return;
+    out->image = take_string(c, "image");
+    out->podman = take_strings(c, "podman");
+    out->podman_env = take_strings(c, "podman_env");
+    out->network = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "network"));
+    out->memory = take_string(c, "memory");
+    out->cpus = take_string(c, "cpus");
+}
+
 int compute_launch_read(const char *run_dir, compute_launch *out, amlfs_err *err)
 {
     memset(out, 0, sizeof *out);
@@ -100,6 +151,7 @@ int compute_launch_read(const char *run_dir, compute_launch *out, amlfs_err *err
     out->work_dir = take_string(root, "work_dir");
     out->timeout_s = take_long(root, "timeout_s");
     out->cancel_grace_s = take_long(root, "cancel_grace_s");
+    take_container(root, out);
     const cJSON *env = cJSON_GetObjectItemCaseSensitive(root, "env");
     int count = cJSON_IsArray(env) ? cJSON_GetArraySize(env) : 0;
     out->env = util_xcalloc((size_t)count + 1, sizeof *out->env);
@@ -111,6 +163,9 @@ int compute_launch_read(const char *run_dir, compute_launch *out, amlfs_err *err
     }
     if (rc == 0 && (!out->command || !out->work_dir))
         rc = amlfs_fail(err, EINVAL, "%s/%s lacks \"command\" or \"work_dir\"", run_dir,
+                        COMPUTE_LAUNCH_FILE);
+    if (rc == 0 && cJSON_GetObjectItemCaseSensitive(root, "container") && (!out->image || !out->podman[0]))
+        rc = amlfs_fail(err, EINVAL, "%s/%s: \"container\" lacks its image or podman command", run_dir,
                         COMPUTE_LAUNCH_FILE);
     cJSON_Delete(root);
     if (rc < 0)
@@ -128,6 +183,15 @@ void compute_launch_free(compute_launch *launch)
     free(launch->run_id);
     free(launch->command);
     free(launch->work_dir);
+    free(launch->image);
+    for (size_t i = 0; launch->podman && launch->podman[i]; i++)
+        free(launch->podman[i]);
+    free(launch->podman);
+    for (size_t i = 0; launch->podman_env && launch->podman_env[i]; i++)
+        free(launch->podman_env[i]);
+    free(launch->podman_env);
+    free(launch->memory);
+    free(launch->cpus);
     memset(launch, 0, sizeof *launch);
 }
 

@@ -1,5 +1,6 @@
-/* supervisor.c: `amlfs-server supervise RUN_DIR`, the process that owns one local job: it starts the job in
- * its own process group writing RUN_DIR/log directly, enforces cancel and timeout, records exit.json. */
+/* supervisor.c: `amlfs-server supervise RUN_DIR`, the process that owns one local job: it starts the job (a
+ * shell, or `podman run` of the job's image) in its own process group writing RUN_DIR/log directly,
+ * enforces cancel and timeout (stopping the container too), records exit.json. */
 #include "amlfs/compute.h"
 #include "amlfs/compute_local.h"
 #include "amlfs/util.h"
@@ -24,6 +25,8 @@
 /* How long to wait for the job's killed process group to disappear before recording the end anyway
  * (a process stuck in uninterruptible sleep cannot be waited for forever). */
 #define GROUP_GONE_WAIT_MS 5000
+/* How long the supervisor waits for `podman rm` to make sure a container is gone. */
+#define CONTAINER_RM_WAIT_MS 30000
 
 typedef struct supervisor {
     const char *run_dir;
@@ -33,6 +36,10 @@ typedef struct supervisor {
     bool term_sent, kill_sent;
     int64_t kill_at_ms;         /* monotonic; when TERM's grace runs out */
     compute_exit exit;
+    /* Container runs only (launch.image set). */
+    char **container_argv;      /* podman run ... */
+    char *container_name;
+    char *env_file;
 } supervisor;
 
 static int64_t monotonic_ms(void)
@@ -137,9 +144,6 @@ static void child_fail(int report_fd, int32_t step)
     _exit(127);
 }
 
-/* In the job child: own process group, default signals, work_dir, stdin /dev/null, stdout+stderr
- * appended straight to RUN_DIR/log, then the shell. This exec step is where a container image would
- * turn into `podman run`. */
 /* glibc keeps the first real-time signals (32, 33) for itself and refuses to change them, so one
  * ignored by whoever started the server (make does) would reach the job. The kernel call resets them;
  * a job built on another libc may use them. */
@@ -155,7 +159,9 @@ static void reset_libc_reserved_signals(void)
         syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
 }
 
-static void become_job(const compute_launch *launch, int log_fd, int report_fd)
+/* In the job child: own process group, default signals, work_dir, stdin /dev/null, stdout+stderr
+ * appended straight to RUN_DIR/log, then the shell, or for a container run `podman run`. */
+static void become_job(const compute_launch *launch, char **container_argv, int log_fd, int report_fd)
 {
     setpgid(0, 0);
     signal(SIGHUP, SIG_DFL);
@@ -176,17 +182,109 @@ static void become_job(const compute_launch *launch, int log_fd, int report_fd)
     /* Whatever else this process was handed must not leak into the job (the report pipe closes too,
      * on a successful exec). Kernels before 5.11 lack the flag; everything opened here is O_CLOEXEC. */
     close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-    execl("/bin/sh", "sh", "-c", launch->command, (char *)NULL);
+    if (container_argv)
+        execvp(container_argv[0], container_argv);
+    else
+        execl("/bin/sh", "sh", "-c", launch->command, (char *)NULL);
     child_fail(report_fd, STEP_EXEC);
+}
+
+/* A podman command about the run's container (stop, kill, rm), in its own process group so that
+ * stopping the job's group never hits it; output to supervisor.log. With wait_ms > 0 it is waited
+ * for (and killed after wait_ms); otherwise the child is reaped with the job's orphans. */
+static void podman_helper(supervisor *s, const char *const *verb_args, int64_t wait_ms)
+{
+    size_t nprefix = 0, nargs = 0;
+    while (s->launch.podman[nprefix])
+        nprefix++;
+    while (verb_args[nargs])
+        nargs++;
+    char **argv = util_xcalloc(nprefix + nargs + 1, sizeof *argv);
+    for (size_t i = 0; i < nprefix; i++)
+        argv[i] = s->launch.podman[i];
+    for (size_t i = 0; i < nargs; i++)
+        argv[nprefix + i] = (char *)verb_args[i];
+    pid_t pid = fork();
+    if (pid == 0) {
+        setpgid(0, 0);
+        signal(SIGHUP, SIG_DFL);
+        signal(SIGPIPE, SIG_DFL);
+        reset_libc_reserved_signals();
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        int null_fd = open("/dev/null", O_RDONLY);
+        if (null_fd >= 0 && null_fd != STDIN_FILENO) {
+            dup2(null_fd, STDIN_FILENO);
+            close(null_fd);
+        }
+        dup2(STDERR_FILENO, STDOUT_FILENO);
+        close_range(3, ~0U, 0);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    free(argv);
+    if (pid < 0) {
+        diag("cannot fork for podman %s: %s", verb_args[0], strerror(errno));
+        return;
+    }
+    if (wait_ms <= 0)
+        return;
+    int64_t give_up = monotonic_ms() + wait_ms;
+    for (;;) {
+        pid_t w = waitpid(pid, NULL, WNOHANG);
+        if (w == pid || (w < 0 && errno != EINTR))
+            return;
+        if (monotonic_ms() > give_up) {
+            diag("podman %s did not end within %lld ms; killed", verb_args[0], (long long)wait_ms);
+            kill(pid, SIGKILL);
+            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+            return;
+        }
+        struct timespec pause = {0, 20 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+}
+
+/* For a container run: the --env-file, the podman command line, and podman's own environment
+ * (CONTAINERS_CONF). The job's variables go only into the file. Returns 0, or what start_job
+ * returns for a start failure (0 recorded, 1 not even that). */
+static int prepare_container(supervisor *s, bool *failed)
+{
+    amlfs_err err = {0};
+    *failed = false;
+    if (compute_container_env_file(s->run_dir, &s->launch, &s->env_file, &err) < 0) {
+        *failed = true;
+        return record_start_failure(s, err.code, err.msg);
+    }
+    for (size_t i = 0; s->launch.podman_env && s->launch.podman_env[i]; i++) {
+        char *entry = s->launch.podman_env[i];
+        char *eq = strchr(entry, '=');
+        if (!eq)
+            continue;
+        *eq = '\0';
+        setenv(entry, eq + 1, 1);
+        *eq = '=';
+    }
+    s->container_name = compute_container_name(s->launch.run_id);
+    s->container_argv = compute_container_argv(&s->launch, s->env_file);
+    return 0;
 }
 
 /* Sets s->job once the job runs. Otherwise the reason is in exit.json: returns 0, or 1 when even
  * exit.json could not be written. */
 static int start_job(supervisor *s)
 {
+    if (s->launch.image) {
+        bool failed;
+        int rc = prepare_container(s, &failed);
+        if (failed)
+            return rc;
+    }
     /* This process is single-threaded, so changing its own environment before fork is safe; the job
      * inherits the supervisor's environment with the run's entries on top (later entries win). */
-    for (size_t i = 0; s->launch.env[i]; i++) {
+    for (size_t i = 0; !s->launch.image && s->launch.env[i]; i++) {
         char *entry = s->launch.env[i];
         char *eq = strchr(entry, '=');
         *eq = '\0';
@@ -219,7 +317,7 @@ static int start_job(supervisor *s)
     pid_t pid = fork();
     if (pid == 0) {
         close(pipefd[0]);
-        become_job(&s->launch, log_fd, pipefd[1]);
+        become_job(&s->launch, s->container_argv, log_fd, pipefd[1]);
     }
     int fork_errno = errno;
     close(pipefd[1]);
@@ -246,7 +344,8 @@ static int start_job(supervisor *s)
             snprintf(msg, sizeof msg, "cannot enter the job's working folder %.400s: %s",
                      s->launch.work_dir, strerror(f.errnum));
         else if (f.step == STEP_EXEC)
-            snprintf(msg, sizeof msg, "cannot run /bin/sh for the job: %s", strerror(f.errnum));
+            snprintf(msg, sizeof msg, "cannot run %s for the job: %s",
+                     s->container_argv ? s->container_argv[0] : "/bin/sh", strerror(f.errnum));
         else
             snprintf(msg, sizeof msg, "cannot connect the job's stdin/stdout/stderr: %s",
                      strerror(f.errnum));
@@ -262,8 +361,8 @@ static int start_job(supervisor *s)
         s->job = 0;
         return record_start_failure(s, err.code, err.msg);
     }
-    diag("run %s: job started, pid %d, in %s", s->launch.run_id ? s->launch.run_id : "?", (int)pid,
-         s->launch.work_dir);
+    diag("run %s: job started, pid %d, in %s%s%s", s->launch.run_id ? s->launch.run_id : "?", (int)pid,
+         s->launch.work_dir, s->launch.image ? ", container image " : "", s->launch.image ? s->launch.image : "");
     return 0;
 }
 
@@ -275,6 +374,14 @@ static void stop_group(supervisor *s, const char *why)
     diag("%s: TERM to process group %d, KILL in %ld s", why, (int)s->job, s->launch.cancel_grace_s);
     killpg(s->job, SIGTERM);
     killpg(s->job, SIGCONT); /* a stopped job would otherwise never act on TERM */
+    if (s->container_name) {
+        /* podman run passes TERM on, but the container outlives a killed podman client: podman stop
+         * (TERM, then KILL after the grace period) ends the container itself. */
+        char grace[32];
+        snprintf(grace, sizeof grace, "%ld", s->launch.cancel_grace_s > 0 ? s->launch.cancel_grace_s : 0);
+        const char *args[] = {"stop", "--time", grace, s->container_name, NULL};
+        podman_helper(s, args, 0);
+    }
     if (s->launch.cancel_grace_s <= 0) {
         killpg(s->job, SIGKILL);
         s->kill_sent = true;
@@ -337,6 +444,10 @@ static void wait_for_job(supervisor *s)
         }
         if (s->term_sent && !s->kill_sent && now >= s->kill_at_ms) {
             diag("grace period over: KILL to process group %d", (int)s->job);
+            if (s->container_name) {
+                const char *args[] = {"kill", s->container_name, NULL};
+                podman_helper(s, args, 0);
+            }
             killpg(s->job, SIGKILL);
             s->kill_sent = true;
         }
@@ -357,6 +468,16 @@ static void finish_job(supervisor *s)
     } else {
         s->exit.exit_code = -1;
         s->exit.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    }
+    if (s->container_name) {
+        /* Whatever became of the podman client, no container of this run may stay. */
+        const char *args[] = {"rm", "--force", "--time", "0", "--ignore", s->container_name, NULL};
+        podman_helper(s, args, CONTAINER_RM_WAIT_MS);
+        unlink(s->env_file);
+        if (s->exit.exit_code == 125 && !s->exit.canceled && !s->exit.timed_out)
+            snprintf(s->exit.error, sizeof s->exit.error,
+                     "podman could not run the container of image %.300s (exit code 125); the run's log "
+                     "says why", s->launch.image);
     }
     int64_t give_up = monotonic_ms() + GROUP_GONE_WAIT_MS;
     for (;;) {
@@ -410,6 +531,9 @@ int compute_supervise_main(const char *run_dir)
         }
     }
     compute_launch_free(&s.launch);
+    compute_strings_free(s.container_argv);
+    free(s.container_name);
+    free(s.env_file);
     close(s.signal_fd);
     return rc;
 }

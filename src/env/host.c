@@ -26,8 +26,17 @@ static int host_prepare_run(const env_version_ref *v, env_runtime *rt, amlfs_err
     return refuse_conda(v, err);
 }
 
+static int host_rebuild(const env_version_ref *v, env_status *status, amlfs_err *reason)
+{
+    (void)status;
+    return amlfs_fail(reason, EINVAL, "environment '%s' uses this machine's tools as they are: there is no "
+                      "image to rebuild", v->name);
+}
+
 const env_setup_ops env_setup_host = {
     .kind = "host",
     .register_version = host_register_version,
     .prepare_run = host_prepare_run,
+    .rebuild = host_rebuild,
+    .resume = host_register_version, /* nothing was in progress: decide again */
 };

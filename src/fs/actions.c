@@ -1,5 +1,6 @@
 /* actions.c: THE place where a file action becomes an API call that changes the workspace: mkdir,
- * rmdir, unlink, create, symlink, rename, a finished write (store, then act on a spec), ctl commands. */
+ * rmdir, unlink, create, symlink, rename, a finished write (store, then act on a spec; a job's local
+ * code folder is uploaded as a snapshot first), ctl commands. */
 #include "fs_internal.h"
 
 #include <fcntl.h>
@@ -8,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "amlfs/api.h"
+#include "amlfs/spec.h"
 #include "amlfs/util.h"
 
 void fs_log(const char *fmt, ...)
@@ -111,6 +114,8 @@ int action_mkdir(fs_state *fs, const char *path, const node_path *np, amlfs_err 
         return make_object(fs, false, np->name, err);
     case NODE_COMPUTE_DIR:
         return amlfs_fail(err, EPERM, "computes other than local come with their compute targets");
+    case NODE_RUN_SNAPSHOT_FILE:
+        return amlfs_fail(err, EACCES, "%s: the snapshot of a run is read-only", path);
     case NODE_ENV_FILE:
     case NODE_EXP_FILE: {
         char *url = view_files_url(np);
@@ -149,6 +154,8 @@ int action_rmdir(fs_state *fs, const node_path *np, amlfs_err *err)
     }
     case NODE_NONE:
         return amlfs_fail(err, ENOENT, "no such folder");
+    case NODE_RUN_SNAPSHOT_FILE:
+        return amlfs_fail(err, EACCES, "the snapshot of a run is read-only");
     default:
         if (node_is_fixed_dir(np->kind))
             return amlfs_fail(err, EACCES, "this folder is part of the mount and cannot be removed");
@@ -205,6 +212,55 @@ static const char *spec_filename(spec_kind spec)
     return spec == SPEC_JOB ? "job.yaml" : spec == SPEC_ENVIRONMENT ? "environment.yaml" : "compute.yaml";
 }
 
+/* The snapshot limits of a job: its `amlfs.snapshot_*` properties, else the workspace's. */
+static snapshot_limits job_limits(fs_state *fs, const job_spec *job)
+{
+    uint64_t mb = SNAPSHOT_DEFAULT_MAX_BYTES / (1024 * 1024), files = SNAPSHOT_DEFAULT_MAX_FILES;
+    cJSON *ws = NULL;
+    amlfs_err ignored = {0};
+    if (client_get_json(fs->client, "/v1/workspace", true, &ws, &ignored) == 0) {
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(ws, "snapshot_limits");
+        const cJSON *jmb = cJSON_GetObjectItemCaseSensitive(l, "max_mb");
+        const cJSON *jfiles = cJSON_GetObjectItemCaseSensitive(l, "max_files");
+        if (cJSON_IsNumber(jmb) && jmb->valuedouble >= 1)
+            mb = (uint64_t)jmb->valuedouble;
+        if (cJSON_IsNumber(jfiles) && jfiles->valuedouble >= 1)
+            files = (uint64_t)jfiles->valuedouble;
+    }
+    cJSON_Delete(ws);
+    if (job->snapshot_max_mb)
+        mb = job->snapshot_max_mb;
+    if (job->snapshot_max_files)
+        files = job->snapshot_max_files;
+    return (snapshot_limits){.max_bytes = mb * 1024 * 1024, .max_files = files};
+}
+
+/* An absolute code: folder is on this machine: snapshot it here and upload only what the server
+ * lacks, then send the snapshot's hash. When it cannot be snapshotted (over the limits, unreadable,
+ * a symlink leading out), send why instead: the server refuses the job with that reason in the
+ * experiment's status, like any other problem of the file, and nothing is created. */
+static void add_local_code(fs_state *fs, const char *text, size_t len, const char *filename, cJSON *body)
+{
+    job_spec job;
+    amlfs_err ignored = {0};
+    if (spec_parse_job(text, len, filename, &job, &ignored) < 0)
+        return; /* the server says what is wrong with the file */
+    if (job.code && job.code[0] == '/') {
+        snapshot_limits limits = job_limits(fs, &job);
+        char hash[SNAPSHOT_SHA_HEX];
+        amlfs_err why = {0};
+        int rc = client_snapshot_upload(fs->client, job.code, &limits, hash, &why);
+        if (rc == 0) {
+            cJSON_AddStringToObject(body, "snapshot", hash);
+        } else {
+            cJSON *e = cJSON_AddObjectToObject(body, "code_error");
+            cJSON_AddStringToObject(e, "errno", api_errno_name(-rc));
+            cJSON_AddStringToObject(e, "message", why.msg);
+        }
+    }
+    spec_job_free(&job);
+}
+
 /* Submit a run, register an environment version, or create/update a compute from the text written.
  * A refusal comes back as the server's errno; the server also records it in the folder's status. */
 static int apply_spec(fs_state *fs, const node_path *np, const char *text, size_t len, amlfs_err *err)
@@ -222,6 +278,7 @@ static int apply_spec(fs_state *fs, const node_path *np, const char *text, size_
     const char *method = "POST";
     if (spec == SPEC_JOB) {
         cJSON_AddStringToObject(body, "dir", dir ? dir : "");
+        add_local_code(fs, text, len, spec_filename(spec), body);
         url = object_url("experiments", np->name, "/runs");
     } else if (spec == SPEC_ENVIRONMENT) {
         url = object_url("environments", np->name, "/versions");
@@ -296,7 +353,7 @@ static int current_content(fs_state *fs, const node_path *np, char **data, size_
 
 int action_truncate(fs_state *fs, const node_path *np, off_t size, amlfs_err *err)
 {
-    if (np->kind == NODE_RUN_CTL)
+    if (np->kind == NODE_RUN_CTL || np->kind == NODE_ENV_CTL)
         return 0;
     if (!node_is_stored(np->kind) && np->kind != NODE_COMPUTE_YAML)
         return amlfs_fail(err, EACCES, "this file is read-only");
@@ -391,6 +448,12 @@ int action_rename(fs_state *fs, const node_path *from, const node_path *to, unsi
         if (rc == 0)
             return amlfs_fail(err, EEXIST, "%s exists", to->rel);
     }
+    /* Renamed onto a spec name (an editor's save): act on the content it has. Read before the rename:
+     * stored under the spec's name, a registry password reads back as *** (the server hides it). */
+    bool spec = node_spec_kind(to, NULL) != SPEC_NONE;
+    char *data = NULL;
+    size_t len = 0;
+    bool have = spec && current_content(fs, from, &data, &len, NULL) == 0;
     char *url = view_files_url(from);
     char *target = client_escape(to->rel);
     char *post_url = util_strdupf("%s?rename_to=%s", url, target);
@@ -399,13 +462,9 @@ int action_rename(fs_state *fs, const node_path *from, const node_path *to, unsi
     free(target);
     free(url);
     *renamed = rc == 0;
-    if (rc < 0 || node_spec_kind(to, NULL) == SPEC_NONE)
-        return rc;
-    /* Renamed onto a spec name (an editor's save): act on the content it now has. */
-    char *data = NULL;
-    size_t len = 0;
-    rc = current_content(fs, to, &data, &len, err);
-    if (rc == 0)
+    if (rc == 0 && spec && !have)
+        rc = current_content(fs, to, &data, &len, err);
+    if (rc == 0 && spec)
         rc = apply_spec(fs, to, data, len, err);
     free(data);
     return rc;
@@ -422,6 +481,16 @@ int action_ctl(fs_state *fs, const node_path *np, const char *text, size_t len, 
         len--;
     if (len == 0)
         return 0;
+    if (np->kind == NODE_ENV_CTL) {
+        if (len == 7 && strncmp(text, "rebuild", 7) == 0) {
+            char *url = object_url("environments", np->name, "/rebuild");
+            int rc = client_send_json(fs->client, "POST", url, NULL, NULL, err);
+            free(url);
+            return rc;
+        }
+        return amlfs_fail(err, EINVAL, "ctl of environment %s: unknown command '%.*s' (known: rebuild)",
+                          np->name, (int)(len > 64 ? 64 : len), text);
+    }
     if (len == 6 && strncmp(text, "cancel", 6) == 0) {
         char *url = object_url("runs", np->name, "/cancel");
         int rc = client_send_json(fs->client, "POST", url, NULL, NULL, err);

@@ -70,9 +70,11 @@ static void subtree(fs_state *fs, notices *n, const char *prefix, bool (*want)(n
     inode_hits_free(hits, count);
 }
 
+/* What a state change may touch: not stored files, and not a run's snapshot (it never changes, and
+ * its pages stay cached). */
 static bool not_stored(node_kind kind)
 {
-    return !node_is_stored(kind);
+    return !node_is_stored(kind) && !node_is_snapshot(kind);
 }
 
 static bool stored_or_folder(node_kind kind)

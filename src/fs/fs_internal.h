@@ -139,7 +139,7 @@ int action_finish_write(fs_state *fs, const node_path *np, wbuf *b, bool act, am
 int action_truncate(fs_state *fs, const node_path *np, off_t size, amlfs_err *err);
 /* chmod of a stored file with no open writer. */
 int action_chmod(fs_state *fs, const node_path *np, mode_t mode, amlfs_err *err);
-/* A write to a run's ctl file. */
+/* A write to a ctl file: a run's (cancel) or an environment's (rebuild). */
 int action_ctl(fs_state *fs, const node_path *np, const char *text, size_t len, amlfs_err *err);
 
 #endif

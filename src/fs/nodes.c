@@ -68,6 +68,8 @@ static node_kind classify_environments(const parts *p, node_path *out)
         return NODE_ENV_STATUS;
     if (p->n == 3 && is(p, 2, "build.log"))
         return NODE_ENV_BUILD_LOG;
+    if (p->n == 3 && is(p, 2, "ctl"))
+        return NODE_ENV_CTL;
     if (is(p, 2, "status") || is(p, 2, "build.log") || is(p, 2, "ctl"))
         return NODE_NONE; /* reserved names: nothing lives below them */
     if (is(p, 2, "versions")) {
@@ -141,6 +143,12 @@ static node_kind classify_runs(const parts *p, node_path *out)
         return NODE_NONE;
     if (p->n == 2)
         return NODE_RUN_DIR;
+    if (is(p, 2, "snapshot")) {
+        if (p->n == 3)
+            return NODE_RUN_SNAPSHOT_DIR;
+        out->rel = p->start[3];
+        return stored_rel_ok(out->rel) ? NODE_RUN_SNAPSHOT_FILE : NODE_NONE;
+    }
     if (p->n != 3)
         return NODE_NONE;
     if (is(p, 2, "status"))
@@ -230,16 +238,22 @@ bool node_is_fixed_dir(node_kind kind)
     case NODE_EXP_RUNS_DIR:
     case NODE_RUNS_DIR:
     case NODE_RUN_DIR:
+    case NODE_RUN_SNAPSHOT_DIR:
         return true;
     default:
         return false;
     }
 }
 
+bool node_is_snapshot(node_kind kind)
+{
+    return kind == NODE_RUN_SNAPSHOT_DIR || kind == NODE_RUN_SNAPSHOT_FILE;
+}
+
 bool node_is_read_only(node_kind kind)
 {
     return node_is_generated_text(kind) || kind == NODE_ENV_BUILD_LOG || kind == NODE_RUN_LOG ||
-           kind == NODE_EXP_RUN_LINK;
+           kind == NODE_EXP_RUN_LINK || node_is_snapshot(kind);
 }
 
 static const char *basename_of(const char *rel)

@@ -202,7 +202,8 @@ static int chmod_inode(fs_state *fs, fuse_ino_t ino, const node_path *np, mode_t
         inode_wbuf_put(fs->inodes, ino, b);
         return 0;
     }
-    if (node_is_fixed_dir(np->kind) || np->kind == NODE_COMPUTE_YAML || np->kind == NODE_RUN_CTL)
+    if (node_is_fixed_dir(np->kind) || np->kind == NODE_COMPUTE_YAML || np->kind == NODE_RUN_CTL ||
+        np->kind == NODE_ENV_CTL)
         return amlfs_fail(err, EPERM, "the mode of this file is fixed");
     return action_chmod(fs, np, mode, err);
 }
@@ -479,7 +480,7 @@ static int open_handle(fs_state *fs, fuse_ino_t ino, const node_path *np, struct
         h->kind = H_BYTES;
         struct stat st;
         rc = view_stat(fs, np, &st, err);
-    } else if (np->kind == NODE_RUN_CTL) {
+    } else if (np->kind == NODE_RUN_CTL || np->kind == NODE_ENV_CTL) {
         h->kind = H_CTL;
         struct stat st;
         rc = view_stat(fs, np, &st, err);
@@ -491,6 +492,7 @@ static int open_handle(fs_state *fs, fuse_ino_t ino, const node_path *np, struct
         h->wrote = was_nonempty; /* `: > job.yaml` empties a spec: that is a finished write too */
     } else {
         h->kind = H_BYTES;
+        fi->keep_cache = np->kind == NODE_RUN_SNAPSHOT_FILE; /* a snapshot never changes */
     }
     if (rc < 0) {
         handle_free(h);

@@ -125,6 +125,25 @@ char *view_files_url(const node_path *np)
     return url;
 }
 
+/* /v1/runs/ID/snapshot/REL (REL "" for the snapshot's root) + suffix */
+static char *snapshot_url(const node_path *np, const char *suffix)
+{
+    char *id = client_escape(np->name);
+    char *rel = np->kind == NODE_RUN_SNAPSHOT_FILE ? client_escape_path(np->rel) : util_xstrdup("");
+    char *url = util_strdupf("/v1/runs/%s/snapshot/%s%s", id, rel, suffix);
+    free(id);
+    free(rel);
+    return url;
+}
+
+static int snapshot_stat_entry(fs_state *fs, const node_path *np, cJSON **entry, amlfs_err *err)
+{
+    char *url = snapshot_url(np, "?stat=1");
+    int rc = client_get_json(fs->client, url, true, entry, err);
+    free(url);
+    return rc;
+}
+
 void dir_list_add(dir_list *l, const char *name, unsigned char type)
 {
     if (l->count == l->cap) {
@@ -344,6 +363,7 @@ int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err
     case NODE_ENV_VERSIONS_DIR:
     case NODE_ENV_VERSION_DIR:
     case NODE_ENV_BUILD_LOG:
+    case NODE_ENV_CTL:
         rc = get_object(fs, "environments", np->name, NULL, &obj, err);
         if (rc != 0)
             break;
@@ -351,6 +371,8 @@ int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err
             rc = amlfs_fail(err, ENOENT, "environment %s has no version %ld", np->name, np->version);
         else if (np->kind == NODE_ENV_BUILD_LOG)
             fill_stat(fs, st, ro, (off_t)jnum(obj, "build_log_size", 0), iso_ms(jstr(obj, "updated"), 0));
+        else if (np->kind == NODE_ENV_CTL)
+            fill_stat(fs, st, S_IFREG | 0200, 0, iso_ms(jstr(obj, "updated"), 0));
         else
             fill_stat(fs, st, dir, 4096, iso_ms(jstr(obj, "updated"), 0));
         break;
@@ -397,6 +419,12 @@ int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err
         if (rc == 0)
             view_stat_from_entry(fs, obj, st);
         break;
+    case NODE_RUN_SNAPSHOT_DIR:
+    case NODE_RUN_SNAPSHOT_FILE:
+        rc = snapshot_stat_entry(fs, np, &obj, err);
+        if (rc == 0)
+            view_stat_from_entry(fs, obj, st);
+        break;
     case NODE_NONE:
         rc = amlfs_fail(err, ENOENT, "no such place in the mount");
         break;
@@ -433,21 +461,11 @@ static int list_names(fs_state *fs, const char *url, const char *array, const ch
     return 0;
 }
 
-static int list_stored(fs_state *fs, const node_path *np, bool root, dir_list *out, amlfs_err *err)
+/* A listing in the files API's shape ({"entries": [...]}) into out. */
+static int list_entries(fs_state *fs, const char *url, dir_list *out, amlfs_err *err)
 {
-    char *url;
-    if (root) {
-        char *base = view_files_base(np);
-        url = util_strdupf("%s/", base);
-        free(base);
-    } else {
-        char *entry = view_files_url(np);
-        url = util_strdupf("%s/", entry);
-        free(entry);
-    }
     cJSON *obj = NULL;
     int rc = client_get_json(fs->client, url, true, &obj, err);
-    free(url);
     if (rc < 0)
         return rc;
     const cJSON *item;
@@ -460,6 +478,23 @@ static int list_stored(fs_state *fs, const node_path *np, bool root, dir_list *o
     }
     cJSON_Delete(obj);
     return 0;
+}
+
+static int list_stored(fs_state *fs, const node_path *np, bool root, dir_list *out, amlfs_err *err)
+{
+    char *url;
+    if (root) {
+        char *base = view_files_base(np);
+        url = util_strdupf("%s/", base);
+        free(base);
+    } else {
+        char *entry = view_files_url(np);
+        url = util_strdupf("%s/", entry);
+        free(entry);
+    }
+    int rc = list_entries(fs, url, out, err);
+    free(url);
+    return rc;
 }
 
 int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
@@ -485,6 +520,7 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
             break;
         dir_list_add(out, "status", DT_REG);
         dir_list_add(out, "build.log", DT_REG);
+        dir_list_add(out, "ctl", DT_REG);
         dir_list_add(out, "versions", DT_DIR);
         rc = list_stored(fs, np, true, out, err);
         break;
@@ -544,7 +580,18 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
         dir_list_add(out, "job.yaml", DT_REG);
         dir_list_add(out, "info.json", DT_REG);
         dir_list_add(out, "ctl", DT_REG);
+        /* Runs from before snapshots were kept have none. */
+        if (get_object(fs, "runs", np->name, NULL, &obj, err) == 0 &&
+            cJSON_IsString(cJSON_GetObjectItemCaseSensitive(obj, "snapshot")))
+            dir_list_add(out, "snapshot", DT_DIR);
         break;
+    case NODE_RUN_SNAPSHOT_DIR:
+    case NODE_RUN_SNAPSHOT_FILE: {
+        char *url = snapshot_url(np, np->kind == NODE_RUN_SNAPSHOT_FILE ? "/" : "");
+        rc = list_entries(fs, url, out, err);
+        free(url);
+        break;
+    }
     case NODE_ENV_FILE:
     case NODE_EXP_FILE:
         rc = list_stored(fs, np, false, out, err);
@@ -576,6 +623,8 @@ int view_read(fs_state *fs, const node_path *np, off_t offset, size_t size, char
         url = object_url("environments", np->name, "/build-log");
     else if (node_is_stored(np->kind))
         url = view_files_url(np);
+    else if (np->kind == NODE_RUN_SNAPSHOT_FILE)
+        url = snapshot_url(np, "");
     else
         return amlfs_fail(err, EINVAL, "not a file with bytes");
     /* A short read tells the kernel "end of file" (it may even shrink its idea of the size): when the
@@ -617,10 +666,11 @@ int view_readlink(fs_state *fs, const node_path *np, char **target, amlfs_err *e
         free(run_id);
         return rc;
     }
-    if (!node_is_stored(np->kind))
+    if (!node_is_stored(np->kind) && np->kind != NODE_RUN_SNAPSHOT_FILE)
         return amlfs_fail(err, EINVAL, "not a symlink");
     cJSON *entry = NULL;
-    int rc = view_stored_entry(fs, np, false, &entry, err);
+    int rc = np->kind == NODE_RUN_SNAPSHOT_FILE ? snapshot_stat_entry(fs, np, &entry, err)
+                                                : view_stored_entry(fs, np, false, &entry, err);
     if (rc == 0 && strcmp(jstr(entry, "type"), "symlink") != 0)
         rc = amlfs_fail(err, EINVAL, "not a symlink");
     if (rc == 0)

@@ -95,6 +95,63 @@ char *server_compute_names(server *srv)
     return names;
 }
 
+/* Keys of a local compute.yaml beyond the common ones: limits for each container run. */
+static const char *const local_extra_keys[] = {"container_memory", "container_cpus", NULL};
+
+/* "512m", "2g", "1073741824": what podman --memory takes. */
+static bool memory_ok(const char *v)
+{
+    size_t digits = strspn(v, "0123456789");
+    return digits > 0 && (v[digits] == '\0' || (strchr("bkmgBKMG", v[digits]) && v[digits + 1] == '\0'));
+}
+
+/* "1", "0.5", "1.5": what podman --cpus takes, above 0. */
+static bool cpus_ok(const char *v)
+{
+    char *end;
+    double d = strtod(v, &end);
+    return *v && *end == '\0' && strspn(v, "0123456789.") == strlen(v) && d > 0;
+}
+
+static int validate_local_extras(const compute_spec *spec, const char *filename, amlfs_err *err)
+{
+    for (size_t i = 0; i < spec->extra.count; i++) {
+        const spec_kv *kv = &spec->extra.items[i];
+        bool memory = strcmp(kv->key, local_extra_keys[0]) == 0, cpus = strcmp(kv->key, local_extra_keys[1]) == 0;
+        if (!memory && !cpus)
+            return spec_fail_at(err, EINVAL, filename, kv->pos,
+                                "unknown key '%s' for a local compute (known beyond the common keys: "
+                                "container_memory, container_cpus)", kv->key);
+        if (memory && !memory_ok(kv->value))
+            return spec_fail_at(err, EINVAL, filename, kv->pos,
+                                "container_memory must be a size like 512m or 2g, not '%s'", kv->value);
+        if (cpus && !cpus_ok(kv->value))
+            return spec_fail_at(err, EINVAL, filename, kv->pos,
+                                "container_cpus must be a number of CPUs above 0 like 1 or 0.5, not '%s'",
+                                kv->value);
+    }
+    return 0;
+}
+
+int server_compute_container_limits(server *srv, const char *name, char **memory, char **cpus)
+{
+    *memory = *cpus = NULL;
+    store_compute stored;
+    amlfs_err ignored = {0};
+    if (store_compute_get(srv->store, name, &stored, &ignored) < 0)
+        return 0; /* no stored settings: no limits */
+    compute_spec spec;
+    if (spec_parse_compute(stored.yaml, strlen(stored.yaml), "compute.yaml", &spec, &ignored) == 0) {
+        const char *m = spec_kvlist_get(&spec.extra, local_extra_keys[0]);
+        const char *c = spec_kvlist_get(&spec.extra, local_extra_keys[1]);
+        *memory = m && *m ? util_xstrdup(m) : NULL;
+        *cpus = c && *c ? util_xstrdup(c) : NULL;
+        spec_compute_free(&spec);
+    }
+    store_compute_free(&stored);
+    return 0;
+}
+
 /* Checks compute.yaml for NAME; only the local compute can be configured in this version. */
 static int validate(server *srv, const char *name, const compute_spec *spec, const char *filename,
                     amlfs_err *err)
@@ -114,7 +171,7 @@ static int validate(server *srv, const char *name, const compute_spec *spec, con
                             "type 'local' is this server's own machine, which is the compute 'local'; "
                             "write local/compute.yaml instead (other compute types are not supported "
                             "yet)");
-    return 0;
+    return validate_local_extras(spec, filename, err);
 }
 
 /* A compute that exists shows a rejection in its own status, a new name in the folder's. */

@@ -1,5 +1,5 @@
 /* h_environments.c: environments: list, create, get, delete, registering a version from an
- * environment.yaml (and starting its setup), reading a version back redacted, and the build log. */
+ * environment.yaml (env_versions.c sets it up), a rebuild, a version read back redacted, the build log. */
 #include "amlfs/server.h"
 
 #include <stdio.h>
@@ -89,70 +89,6 @@ int h_environment_delete(server *srv, const http_request *req, http_reply *out, 
     return 0;
 }
 
-/* `version:` as written: a whole number, 1 or more; 0 when absent (the next one). */
-static int wanted_version(const env_spec *spec, const char *yaml, size_t len, const char *filename,
-                          int *out, amlfs_err *err)
-{
-    *out = 0;
-    if (!spec->version)
-        return 0;
-    char *end;
-    errno = 0;
-    long v = strtol(spec->version, &end, 10);
-    if (errno || *end || end == spec->version || v < 1 || v > 1000000000)
-        return spec_fail_at(err, EINVAL, filename, job_yaml_key_pos(yaml, len, "version"),
-                            "version '%s' must be a whole number, 1 or more (or leave it out for the "
-                            "next one)", spec->version);
-    *out = (int)v;
-    return 0;
-}
-
-/* Validates and stores a new version; *version is its number. Setup starts right after. */
-static int register_version(server *srv, const char *name, const char *yaml, size_t len,
-                            const char *filename, int *version, amlfs_err *err)
-{
-    env_spec spec;
-    memset(&spec, 0, sizeof spec);
-    int want, r = spec_parse_env(yaml, len, filename, &spec, err);
-    if (r == 0 && spec.name && strcmp(spec.name, name) != 0)
-        r = spec_fail_at(err, EINVAL, filename, spec.name_pos, "name '%s' differs from the folder '%s'",
-                         spec.name, name);
-    if (r == 0)
-        r = wanted_version(&spec, yaml, len, filename, &want, err);
-    char *spec_text = NULL;
-    if (r == 0) {
-        cJSON *json = spec_env_to_json(&spec);
-        spec_text = cJSON_PrintUnformatted(json);
-        cJSON_Delete(json);
-        r = store_env_version_add(srv->store, name, want, yaml, spec_text, env_status_name(ENV_BUILDING),
-                                  NULL, util_now_ms(), version, err);
-        if (r == -EEXIST)
-            amlfs_wrap(err, "%s: ", filename);
-    }
-    free(spec_text);
-    if (r < 0) {
-        spec_env_free(&spec);
-        return r;
-    }
-    char *context = server_path(srv, "environments/%s/files", name);
-    char *build_log = server_path(srv, "environments/%s/build.log", name);
-    env_version_ref ref = {
-        .name = name, .version = *version, .spec = &spec, .context_dir = context, .build_log = build_log,
-    };
-    env_status status = ENV_FAILED;
-    amlfs_err reason = {0};
-    if (env_setup_for(&spec)->register_version(&ref, &status, &reason) < 0)
-        status = ENV_FAILED; /* reason says how the server failed */
-    amlfs_err ignored = {0};
-    if (store_env_version_set_status(srv->store, name, *version, env_status_name(status),
-                                     status == ENV_FAILED ? reason.msg : NULL, &ignored) < 0)
-        fprintf(stderr, "amlfs-server: %s\n", ignored.msg);
-    free(context);
-    free(build_log);
-    spec_env_free(&spec);
-    return 0;
-}
-
 int h_environment_add_version(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
 {
     const char *name = req->params[0];
@@ -169,8 +105,8 @@ int h_environment_add_version(server *srv, const http_request *req, http_reply *
     if (!cJSON_IsString(yaml)) {
         r = amlfs_fail(err, EINVAL, "the body needs \"yaml\": the text of environment.yaml");
     } else {
-        r = register_version(srv, name, yaml->valuestring, strlen(yaml->valuestring),
-                             json_str(body, "filename", "environment.yaml"), &version, err);
+        r = env_version_register(srv, name, yaml->valuestring, strlen(yaml->valuestring),
+                                 json_str(body, "filename", "environment.yaml"), &version, err);
         amlfs_err ignored = {0};
         /* A rejected file shows in the status line; a good one clears it (store_env_version_add). */
         if (r < 0 && store_env_set_rejected(srv->store, name, err->msg, util_now_ms(), &ignored) < 0)
@@ -229,4 +165,22 @@ int h_environment_build_log(server *srv, const http_request *req, http_reply *ou
     r = reply_log(out, path, req, err);
     free(path);
     return r;
+}
+
+int h_environment_rebuild(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    const char *name = req->params[0];
+    int version = 0;
+    int r = env_version_rebuild(srv, name, &version, err);
+    if (r < 0)
+        return r;
+    store_env e;
+    if ((r = store_env_get(srv->store, name, &e, err)) < 0)
+        return r;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "version", version);
+    cJSON_AddItemToObject(o, "environment", environment_json(srv, &e));
+    store_env_free(&e);
+    reply_json(out, 202, o);
+    return 0;
 }

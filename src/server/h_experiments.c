@@ -103,12 +103,21 @@ int h_experiment_submit(server *srv, const http_request *req, http_reply *out, a
     if (r < 0)
         return r;
     const cJSON *yaml = cJSON_GetObjectItemCaseSensitive(body, "yaml");
+    const cJSON *code_error = cJSON_GetObjectItemCaseSensitive(body, "code_error");
     char *id = NULL;
+    /* An absolute code: folder: the snapshot the client uploaded, or why it could not make one. */
+    submit_code code = {.snapshot = json_str(body, "snapshot", NULL)};
+    if (cJSON_IsObject(code_error)) {
+        code.error_errno = api_errno_from_name(json_str(code_error, "errno", "EINVAL"));
+        code.error_message = json_str(code_error, "message", "");
+    }
     if (!cJSON_IsString(yaml))
         r = amlfs_fail(err, EINVAL, "the body needs \"yaml\": the text of the job file");
+    else if (code_error && !cJSON_IsNull(code_error) && !cJSON_IsObject(code_error))
+        r = amlfs_fail(err, EINVAL, "\"code_error\" must be {\"errno\": NAME, \"message\": TEXT}");
     else
-        r = run_submit(srv, req->params[0], yaml->valuestring, strlen(yaml->valuestring),
-                       json_str(body, "filename", "job.yaml"), json_str(body, "dir", ""), &id, err);
+        r = run_submit_code(srv, req->params[0], yaml->valuestring, strlen(yaml->valuestring),
+                            json_str(body, "filename", "job.yaml"), json_str(body, "dir", ""), &code, &id, err);
     cJSON_Delete(body);
     store_run run;
     if (r == 0)

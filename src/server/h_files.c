@@ -42,6 +42,40 @@ static int check_not_reserved(const files_kind *k, const char *path, amlfs_err *
     return 0;
 }
 
+/* Spec files that may hold a registry password (image_registry.password): an environment's
+ * environment.yaml, an experiment's job.yaml (an inline environment). They are kept with the secret
+ * replaced by ***, so no file of the mount ever shows it; the server keeps the secret with the
+ * version it registers from the text the writer sends (and *** in a later version means "the same
+ * password as before"). */
+static bool may_hold_secret(const files_kind *k, const char *path)
+{
+    if (k == &environments)
+        return strcmp(path, "environment.yaml") == 0;
+    const char *slash = strrchr(path, '/');
+    return strcmp(slash ? slash + 1 : path, "job.yaml") == 0;
+}
+
+/* The stored file at path with its secrets hidden (after a rename put it there). */
+static int redact_stored(const char *root, const char *path, amlfs_err *err)
+{
+    folder_entry e;
+    char *data = NULL;
+    size_t len = 0;
+    int r = folder_stat(root, path, &e, err);
+    if (r < 0)
+        return r;
+    if (e.type == 'f' && (r = folder_read(root, path, 0, -1, &data, &len, err)) == 0 && !memchr(data, '\0', len)) {
+        char *redacted = spec_redact_yaml(data, len);
+        bool created;
+        if (strlen(redacted) != len || memcmp(redacted, data, len) != 0)
+            r = folder_write(root, path, redacted, strlen(redacted), e.mode, &created, err);
+        free(redacted);
+    }
+    free(data);
+    folder_entry_free(&e);
+    return r;
+}
+
 static int reply_entry(const char *root, const char *path, unsigned status, http_reply *out, amlfs_err *err)
 {
     folder_entry e;
@@ -111,8 +145,19 @@ static int put(const char *root, const files_kind *k, const http_request *req, h
     if (!type || strcmp(type, "file") == 0) {
         mode_t mode;
         bool created = false;
-        if ((r = parse_mode(http_query(req, "mode"), &mode, err)) < 0 ||
-            (r = folder_write(root, path, req->body ? req->body : "", req->body_len, mode, &created, err)) < 0)
+        const char *body = req->body ? req->body : "";
+        size_t len = req->body_len;
+        char *redacted = NULL;
+        if (may_hold_secret(k, path) && len > 0 && !memchr(body, '\0', len)) { /* text only */
+            redacted = spec_redact_yaml(body, len);
+            body = redacted;
+            len = strlen(redacted);
+        }
+        r = parse_mode(http_query(req, "mode"), &mode, err);
+        if (r == 0)
+            r = folder_write(root, path, body, len, mode, &created, err);
+        free(redacted);
+        if (r < 0)
             return r;
         return reply_entry(root, path, created ? 201 : 200, out, err);
     }
@@ -151,7 +196,8 @@ static int files(server *srv, const files_kind *k, const http_request *req, http
         const char *to = http_query(req, "rename_to");
         if (!to || !req->tail[0])
             r = amlfs_fail(err, EINVAL, "POST on a file needs ?rename_to=NEWPATH");
-        else if ((r = check_not_reserved(k, to, err)) == 0 && (r = folder_rename(root, req->tail, to, err)) == 0)
+        else if ((r = check_not_reserved(k, to, err)) == 0 && (r = folder_rename(root, req->tail, to, err)) == 0 &&
+                 (!may_hold_secret(k, to) || (r = redact_stored(root, to, err)) == 0))
             r = reply_entry(root, to, 200, out, err);
         changed = r == 0;
     } else {

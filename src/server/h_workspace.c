@@ -12,7 +12,10 @@ int h_workspace(server *srv, const http_request *req, http_reply *out, amlfs_err
 {
     (void)req;
     store_counts counts;
+    int64_t up_bytes, up_blobs, up_requests;
     int r = store_count_all(srv->store, &counts, err);
+    if (r == 0)
+        r = server_uploads_get(srv, &up_bytes, &up_blobs, &up_requests, err);
     if (r < 0)
         return r;
     cJSON *o = cJSON_CreateObject();
@@ -29,6 +32,13 @@ int h_workspace(server *srv, const http_request *req, http_reply *out, amlfs_err
     cJSON_AddNumberToObject(c, "computes", (double)counts.computes);
     cJSON_AddNumberToObject(c, "experiments", (double)counts.experiments);
     cJSON_AddNumberToObject(c, "runs", (double)counts.runs);
+    cJSON *limits = cJSON_AddObjectToObject(o, "snapshot_limits");
+    cJSON_AddNumberToObject(limits, "max_mb", (double)srv->snapshot_max_mb);
+    cJSON_AddNumberToObject(limits, "max_files", (double)srv->snapshot_max_files);
+    cJSON *uploads = cJSON_AddObjectToObject(o, "uploads");
+    cJSON_AddNumberToObject(uploads, "bytes", (double)up_bytes);
+    cJSON_AddNumberToObject(uploads, "blobs", (double)up_blobs);
+    cJSON_AddNumberToObject(uploads, "requests", (double)up_requests);
     reply_json(out, 200, o);
     return 0;
 }

@@ -2,11 +2,13 @@
  * per connection so a long-poll may block, request bodies collected, then routed to a handler. */
 #include "amlfs/server.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "amlfs/util.h"
 
@@ -37,6 +39,10 @@ typedef struct request_ctx {
     size_t len, cap;
     bool too_large;
     bool authorized;
+    /* An upload spooled to an unlinked temp file (see http_spool_limit) instead of body: fd >= 0. */
+    int spool_fd;
+    uint64_t spool_max;
+    int spool_errno;            /* writing the temp file failed */
 } request_ctx;
 
 static bool bearer_ok(struct MHD_Connection *conn, const char *token)
@@ -50,10 +56,43 @@ static bool bearer_ok(struct MHD_Connection *conn, const char *token)
     return token_equal(auth, token);
 }
 
+/* An unlinked temp file in the blob store's tmp folder for an upload of at most max bytes. */
+static void spool_start(listener *l, request_ctx *ctx, uint64_t max)
+{
+    char *path = util_strdupf("%s/tmp/upload-XXXXXX", l->srv->snapshot_dir);
+    ctx->spool_fd = mkostemp(path, O_CLOEXEC);
+    if (ctx->spool_fd < 0)
+        ctx->spool_errno = errno;
+    else
+        unlink(path); /* gone with the descriptor, whatever happens to the request */
+    ctx->spool_max = max;
+    free(path);
+}
+
+static void spool(request_ctx *ctx, const char *data, size_t size)
+{
+    if (ctx->len + size > ctx->spool_max) {
+        ctx->too_large = true;
+        return;
+    }
+    for (size_t done = 0; done < size && !ctx->spool_errno;) {
+        ssize_t w = write(ctx->spool_fd, data + done, size - done);
+        if (w < 0 && errno != EINTR)
+            ctx->spool_errno = errno;
+        else if (w > 0)
+            done += (size_t)w;
+    }
+    ctx->len += size;
+}
+
 static void collect(request_ctx *ctx, const char *data, size_t size)
 {
-    if (ctx->too_large || !ctx->authorized)
+    if (ctx->too_large || !ctx->authorized || ctx->spool_errno)
         return; /* read and dropped: the answer is already decided */
+    if (ctx->spool_fd >= 0) {
+        spool(ctx, data, size);
+        return;
+    }
     if (ctx->len + size > BODY_MAX) {
         ctx->too_large = true;
         free(ctx->body);
@@ -99,6 +138,8 @@ static void dispatch(listener *l, struct MHD_Connection *conn, const char *url, 
         .url = url,
         .body = ctx->body,
         .body_len = ctx->len,
+        .body_spooled = ctx->spool_fd >= 0,
+        .body_fd = ctx->spool_fd,
     };
     char *scratch[2] = {NULL, NULL};
     unsigned status = 0;
@@ -132,6 +173,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         pthread_mutex_unlock(&l->owner->lock);
         ctx = util_xcalloc(1, sizeof *ctx);
         ctx->authorized = !l->token || bearer_ok(conn, l->token);
+        ctx->spool_fd = -1;
+        uint64_t spool_max = ctx->authorized ? http_spool_limit(l->srv, conn, method, url) : 0;
+        if (spool_max > 0)
+            spool_start(l, ctx, spool_max);
         *con_cls = ctx;
         return MHD_YES;
     }
@@ -143,9 +188,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     http_reply reply = {0};
     if (!ctx->authorized) {
         unauthorized(&reply);
+    } else if (ctx->spool_errno) {
+        amlfs_err err = {0};
+        amlfs_fail(&err, ctx->spool_errno == ENOSPC ? ENOSPC : EIO, "cannot keep the upload in %s/tmp: %s",
+                   l->srv->snapshot_dir, strerror(ctx->spool_errno));
+        reply_error(&reply, 0, &err);
     } else if (ctx->too_large) {
         amlfs_err err = {0};
-        amlfs_fail(&err, EFBIG, "the request body is larger than %u MiB", BODY_MAX >> 20);
+        if (ctx->spool_fd >= 0)
+            amlfs_fail(&err, EFBIG, "the upload is larger than the %llu bytes the snapshot's contents can take",
+                       (unsigned long long)ctx->spool_max);
+        else
+            amlfs_fail(&err, EFBIG, "the request body is larger than %u MiB", BODY_MAX >> 20);
         reply_error(&reply, 0, &err);
     } else {
         dispatch(l, conn, url, method, ctx, &reply);
@@ -164,6 +218,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     request_ctx *ctx = *con_cls;
     if (ctx) {
         free(ctx->body);
+        if (ctx->spool_fd >= 0)
+            close(ctx->spool_fd);
         free(ctx);
         *con_cls = NULL;
         pthread_mutex_lock(&h->lock);

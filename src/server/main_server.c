@@ -24,6 +24,8 @@ typedef struct options {
     const char *listen;
     const char *token_file;
     int max_instances;
+    uint64_t snapshot_max_mb, snapshot_max_files;
+    const char *podman_root, *podman_runroot;
     bool foreground;
 } options;
 
@@ -31,12 +33,17 @@ static void usage(FILE *to)
 {
     fprintf(to,
             "usage: amlfs-server [--data-dir DIR] [--listen HOST:PORT] [--token-file FILE]\n"
-            "                    [--max-instances N] [-f|--foreground]\n"
+            "                    [--max-instances N] [--snapshot-max-mb N] [--snapshot-max-files N]\n"
+            "                    [--podman-root DIR] [--podman-runroot DIR] [-f|--foreground]\n"
             "       amlfs-server supervise RUN_DIR   (started by the server for each local run)\n"
             "\n"
             "Serves the amlfs workspace API (docs/api.md) on DIR/server.sock, and on HOST:PORT with a\n"
             "bearer token (DIR/token unless --token-file) when --listen is given. Without -f it runs in\n"
-            "the background, logging to DIR/server.log, once it accepts connections.\n");
+            "the background, logging to DIR/server.log, once it accepts connections.\n"
+            "--snapshot-max-mb and --snapshot-max-files set the workspace's code snapshot limits\n"
+            "(default 300 MB and 2000 files); they are kept for later starts without them.\n"
+            "--podman-root and --podman-runroot (or $AMLFS_PODMAN_ROOT, $AMLFS_PODMAN_RUNROOT) give podman\n"
+            "its own image storage for image environments and their runs (default: podman's own).\n");
 }
 
 static int parse_options(int argc, char **argv, options *o)
@@ -44,6 +51,8 @@ static int parse_options(int argc, char **argv, options *o)
     static const struct option longopts[] = {
         {"data-dir", required_argument, NULL, 'd'},   {"listen", required_argument, NULL, 'l'},
         {"token-file", required_argument, NULL, 't'}, {"max-instances", required_argument, NULL, 'm'},
+        {"snapshot-max-mb", required_argument, NULL, 'M'}, {"snapshot-max-files", required_argument, NULL, 'F'},
+        {"podman-root", required_argument, NULL, 'R'}, {"podman-runroot", required_argument, NULL, 'r'},
         {"foreground", no_argument, NULL, 'f'},       {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},          {NULL, 0, NULL, 0},
     };
@@ -70,6 +79,25 @@ static int parse_options(int argc, char **argv, options *o)
             o->max_instances = (int)n;
             break;
         }
+        case 'M':
+        case 'F': {
+            char *end;
+            long long max = c == 'M' ? SPEC_SNAPSHOT_MAX_MB : SPEC_SNAPSHOT_MAX_FILES;
+            long long n = strtoll(optarg, &end, 10);
+            if (*end || !*optarg || n < 1 || n > max) {
+                fprintf(stderr, "amlfs-server: --snapshot-max-%s %s: expected a whole number from 1 to %lld\n",
+                        c == 'M' ? "mb" : "files", optarg, max);
+                return 2;
+            }
+            *(c == 'M' ? &o->snapshot_max_mb : &o->snapshot_max_files) = (uint64_t)n;
+            break;
+        }
+        case 'R':
+            o->podman_root = optarg;
+            break;
+        case 'r':
+            o->podman_runroot = optarg;
+            break;
         case 'f':
             o->foreground = true;
             break;
@@ -222,7 +250,10 @@ int main(int argc, char **argv)
         if (token_load_or_create(token_path, &token, &err) < 0 || listen_tcp(o.listen, &tcp_fd, &err) < 0)
             goto fail;
     }
-    server_config cfg = {.data_dir = real_dir, .max_instances = o.max_instances};
+    server_config cfg = {.data_dir = real_dir, .max_instances = o.max_instances,
+                         .snapshot_max_mb = o.snapshot_max_mb, .snapshot_max_files = o.snapshot_max_files,
+                         .podman_root = o.podman_root ? o.podman_root : getenv("AMLFS_PODMAN_ROOT"),
+                         .podman_runroot = o.podman_runroot ? o.podman_runroot : getenv("AMLFS_PODMAN_RUNROOT")};
     if (server_open(&cfg, &srv, &err) < 0)
         goto fail;
     rc = http_start(srv, unix_fd, tcp_fd, token, &err);

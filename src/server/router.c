@@ -31,6 +31,7 @@ static const route routes[] = {
     {"POST", "/v1/environments/:/versions", h_environment_add_version},
     {"GET", "/v1/environments/:/versions/:", h_environment_version},
     {"GET", "/v1/environments/:/build-log", h_environment_build_log},
+    {"POST", "/v1/environments/:/rebuild", h_environment_rebuild},
     {"*", "/v1/environments/:/files/*", h_environment_files},
 
     {"GET", "/v1/computes", h_computes_list},
@@ -41,6 +42,10 @@ static const route routes[] = {
     {"GET", "/v1/runs/:", h_run_get},
     {"GET", "/v1/runs/:/log", h_run_log},
     {"POST", "/v1/runs/:/cancel", h_run_cancel},
+    {"GET", "/v1/runs/:/snapshot/*", h_run_snapshot},
+
+    {"POST", "/v1/snapshots", h_snapshots_create},
+    {"POST", "/v1/blobs", h_blobs_upload},
 };
 
 #define MAX_PARTS 16

@@ -44,6 +44,10 @@ cJSON *run_json(server *srv, const store_run *r, bool with_job_yaml)
         cJSON_AddNumberToObject(o, "timeout_s", (double)r->timeout_s);
     else
         cJSON_AddNullToObject(o, "timeout_s");
+    if (r->snapshot)
+        cJSON_AddStringToObject(o, "snapshot", r->snapshot);
+    else
+        cJSON_AddNullToObject(o, "snapshot");
     if (with_job_yaml && r->job_yaml) {
         char *redacted = spec_redact_yaml(r->job_yaml, strlen(r->job_yaml));
         cJSON_AddStringToObject(o, "job_yaml", redacted ? redacted : "");

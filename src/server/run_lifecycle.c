@@ -97,7 +97,7 @@ typedef struct run_env {
     env_spec spec;
     job_spec job;               /* for an inline environment, whose spec lives in the job */
     env_version_ref ref;
-    char *context_dir, *build_log;
+    char *context_dir, *build_log, *setup_dir;
 } run_env;
 
 static void run_env_free(run_env *e)
@@ -106,10 +106,13 @@ static void run_env_free(run_env *e)
     spec_job_free(&e->job);
     free(e->context_dir);
     free(e->build_log);
+    free(e->setup_dir);
 }
 
-static int load_env(server *srv, const store_run *r, run_env *out, amlfs_err *err)
+/* *building: the version is still being set up (the run waits in Preparing). */
+static int load_env(server *srv, const store_run *r, run_env *out, bool *building, amlfs_err *err)
 {
+    *building = false;
     memset(out, 0, sizeof *out);
     if (!r->environment) {
         int rc = spec_parse_job(r->job_yaml, strlen(r->job_yaml), "job.yaml", &out->job, err);
@@ -129,18 +132,26 @@ static int load_env(server *srv, const store_run *r, run_env *out, amlfs_err *er
         store_env_version_free(&v);
         return rc;
     }
+    if (strcmp(v.status, "Building") == 0) {
+        *building = true;
+        store_env_version_free(&v);
+        return 0;
+    }
     rc = spec_parse_env(v.yaml, strlen(v.yaml), "environment.yaml", &out->spec, err);
     store_env_version_free(&v);
     if (rc < 0)
         return amlfs_wrap(err, "environment '%s' version %d: ", r->environment, r->environment_version);
     out->context_dir = server_path(srv, "environments/%s/files", r->environment);
     out->build_log = server_path(srv, "environments/%s/build.log", r->environment);
+    out->setup_dir = env_setup_dir(srv, r->environment);
     out->ref = (env_version_ref){
         .name = r->environment,
         .version = r->environment_version,
         .spec = &out->spec,
         .context_dir = out->context_dir,
         .build_log = out->build_log,
+        .setup_dir = out->setup_dir,
+        .images = srv->images,
     };
     return 0;
 }
@@ -168,15 +179,34 @@ static void free_strings(char **v)
     free(v);
 }
 
-/* Lock held; r is Preparing. Sets up the environment and starts the job, or fails the run. */
+/* A job's `amlfs.network: true` property: its container gets the network. */
+static bool job_wants_network(const store_run *r)
+{
+    job_spec job;
+    amlfs_err ignored = {0};
+    if (!r->job_yaml || spec_parse_job(r->job_yaml, strlen(r->job_yaml), "job.yaml", &job, &ignored) < 0)
+        return false;
+    bool network = job.network == 1;
+    spec_job_free(&job);
+    return network;
+}
+
+/* Lock held; r is Preparing. Sets up the environment and starts the job, or fails the run. A run whose
+ * environment version is still being built stays Preparing: the build's end wakes the scheduler,
+ * which comes back here. */
 static void prepare_locked(server *srv, store_run *r)
 {
     amlfs_err err = {0};
     run_env env;
     env_runtime rt = {0};
-    if (load_env(srv, r, &env, &err) < 0) {
+    bool building = false;
+    if (load_env(srv, r, &env, &building, &err) < 0) {
         run_env_free(&env);
         fail_locked(srv, r, err.msg);
+        return;
+    }
+    if (building) {
+        run_env_free(&env);
         return;
     }
     const env_setup_ops *setup = env_setup_for(env.ref.spec);
@@ -207,6 +237,9 @@ static void prepare_locked(server *srv, store_run *r)
     char *run_dir = server_path(srv, "runs/%s", r->id);
     char *work_dir = server_path(srv, "runs/%s/work", r->id);
     char **job_env = job_env_strings(r->job_env);
+    char *memory = NULL, *cpus = NULL;
+    if (rt.image)
+        server_compute_container_limits(srv, r->compute, &memory, &cpus);
     compute_job job = {
         .run_id = r->id,
         .run_dir = run_dir,
@@ -216,6 +249,11 @@ static void prepare_locked(server *srv, store_run *r)
         .timeout_s = r->timeout_s,
         .cancel_grace_s = CANCEL_GRACE_S,
         .image = rt.image,
+        .podman = rt.image && srv->images ? env_images_podman_argv(srv->images) : NULL,
+        .podman_env = rt.image && srv->images ? env_images_podman_env(srv->images) : NULL,
+        .network = rt.image && job_wants_network(r),
+        .memory = memory,
+        .cpus = cpus,
     };
     rc = c->ops->start(c, &job, &err);
     if (rc < 0) {
@@ -223,6 +261,8 @@ static void prepare_locked(server *srv, store_run *r)
         fail_locked(srv, r, err.msg);
     }
     free_strings(job_env);
+    free(memory);
+    free(cpus);
     free(run_dir);
     free(work_dir);
     env_runtime_free(&rt);

@@ -40,11 +40,31 @@ static bool stopping(scheduler *s)
     return stop;
 }
 
+/* Runs left Preparing wait for their environment's image to be built: each goes on now (starts, or
+ * fails with the build's reason) or keeps waiting. */
+static void retry_preparing(scheduler *s, compute *c)
+{
+    store_run *runs;
+    size_t n;
+    amlfs_err err = {0};
+    if (store_run_list_by_status(s->srv->store, 1u << RUN_PREPARING, c->name, 0, &runs, &n, &err) < 0) {
+        fprintf(stderr, "amlfs-server: scheduler: %s\n", err.msg);
+        return;
+    }
+    for (size_t i = 0; i < n && !stopping(s); i++) {
+        amlfs_err why = {0};
+        if (run_prepare_and_start(s->srv, runs[i].id, &why) < 0)
+            fprintf(stderr, "amlfs-server: starting run %s: %s\n", runs[i].id, why.msg);
+    }
+    store_run_list_free(runs, n);
+}
+
 /* Starts what fits on one compute; returns how many runs it took out of the queue (started or
  * failed: either way their place is settled). */
 static size_t dispatch(scheduler *s, compute *c)
 {
     server *srv = s->srv;
+    retry_preparing(s, c);
     long active = store_run_count_by_status(srv->store, ACTIVE_MASK, c->name);
     int max = server_compute_max(srv, c);
     if (active < 0 || active >= max)

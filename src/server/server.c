@@ -119,12 +119,15 @@ int server_open(const server_config *cfg, server **out, amlfs_err *err)
     r = store_open(db, &srv->store, err);
     free(db);
     if (r < 0 || (r = load_workspace_name(srv, err)) < 0 || (r = events_open(srv->store, &srv->events, err)) < 0 ||
-        (r = server_computes_open(srv, cfg->max_instances, err)) < 0 || (r = monitor_open(srv, err)) < 0)
+        (r = server_snapshots_open(srv, cfg, err)) < 0 ||
+        (r = server_computes_open(srv, cfg->max_instances, err)) < 0 || (r = monitor_open(srv, err)) < 0 ||
+        (r = server_envs_open(srv, cfg, err)) < 0)
         goto fail;
     remove_unclaimed_run_dirs(srv);
     if ((r = run_restore_all(srv, err)) < 0 || (r = scheduler_start(srv, err)) < 0 ||
         (r = monitor_start(srv->monitor, err)) < 0)
         goto fail;
+    server_envs_resume(srv); /* after the scheduler: builds that end wake the runs waiting for them */
     *out = srv;
     return 0;
 fail:
@@ -138,9 +141,11 @@ void server_close(server *srv)
         return;
     if (srv->events)
         events_shutdown(srv->events);
+    server_envs_close(srv); /* first: its reports reach the scheduler and the store */
     scheduler_stop(srv);
     monitor_stop(srv);
     server_computes_close(srv);
+    server_snapshots_close(srv);
     events_close(srv->events);
     store_close(srv->store);
     pthread_mutex_destroy(&srv->lifecycle_lock);

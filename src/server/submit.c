@@ -1,6 +1,8 @@
 /* submit.c: POST /v1/experiments/NAME/runs: a job.yaml becomes a queued run. Validate, resolve the
- * environment and compute, render the command, snapshot the code; any rejection leaves nothing behind
- * and is written in the experiment's status line with the file, line and column. */
+ * environment and compute, render the command, snapshot the code (the experiment's own folder here,
+ * an absolute folder as uploaded by the mount) and materialize it as the run's working folder; any
+ * rejection leaves nothing behind and is written in the experiment's status line with the file, line
+ * and column. */
 #include "amlfs/server.h"
 
 #include <stdio.h>
@@ -29,7 +31,9 @@ typedef struct submission {
     const char *compute;
     char *command;
     char *id;
-    char *code_dir;             /* absolute, inside the experiment's files */
+    char *code_dir;             /* absolute, inside the experiment's files (relative code:) */
+    const submit_code *code_in; /* what the client did for an absolute code: (may be NULL) */
+    char snapshot[SNAPSHOT_SHA_HEX]; /* the code's snapshot, once taken or checked */
     char *run_dir;
 } submission;
 
@@ -75,16 +79,17 @@ static char *version_list(const store_env *e)
     return s;
 }
 
-/* @latest: the newest Ready version; if none is Ready, the newest (its failure then shows on the run). */
+/* @latest: the newest version that did not fail (a Building one: the run waits for its image); if
+ * all failed, the newest (its failure then shows on the run). */
 static int latest_usable(server *srv, const store_env *e)
 {
     for (size_t i = e->nversions; i-- > 0;) {
         store_env_version v;
         amlfs_err ignored = {0};
         if (store_env_version_get(srv->store, e->name, e->versions[i], &v, &ignored) == 0) {
-            bool ready = strcmp(v.status, "Ready") == 0;
+            bool usable = strcmp(v.status, "Failed") != 0;
             store_env_version_free(&v);
-            if (ready)
+            if (usable)
                 return e->versions[i];
         }
     }
@@ -95,7 +100,7 @@ static int resolve_environment(submission *s, amlfs_err *err)
 {
     const job_spec *job = &s->job;
     if (!job->environment_name)
-        return 0; /* inline: its setup happens when the run is prepared */
+        return 0; /* inline: registered as an anonymous environment once the job is accepted */
     store_env e;
     int rc = store_env_get(s->srv->store, job->environment_name, &e, err);
     if (rc == -ENOENT) {
@@ -190,8 +195,71 @@ static int code_relpath(submission *s, char **out, amlfs_err *err)
     return 0;
 }
 
+/* A refusal of the code folder `shown` at the code: position. The limit messages say "code folder is
+ * 400 MB ..."; with the folder's name in them the status line stands on its own. */
+static int code_fail(submission *s, int errnum, const char *shown, const char *msg, amlfs_err *err)
+{
+    bool limit = strncmp(msg, "code folder is ", 15) == 0 || strncmp(msg, "code folder has ", 16) == 0;
+    if (limit && strcmp(shown, ".") != 0)
+        return spec_fail_at(err, errnum, s->filename, s->job.code_pos, "code folder %s%s%s %s",
+                            shown[0] == '/' ? "" : "'", shown, shown[0] == '/' ? "" : "'", msg + 12);
+    return spec_fail_at(err, errnum, s->filename, s->job.code_pos, "%s", msg);
+}
+
+/* An absolute code: folder was snapshotted by the client: refuse with its reason, or check the
+ * snapshot it uploaded (this job's limits, every content present). */
+static int resolve_uploaded_code(submission *s, amlfs_err *err)
+{
+    const submit_code *in = s->code_in;
+    spec_pos pos = s->job.code_pos;
+    if (in && in->error_errno > 0)
+        return code_fail(s, in->error_errno, s->job.code,
+                         in->error_message && *in->error_message ? in->error_message : "cannot be snapshotted", err);
+    if (!in || !in->snapshot)
+        return spec_fail_at(err, EINVAL, s->filename, pos,
+                            "code: absolute local folders are uploaded by the amlfs mount; through the API, POST "
+                            "/v1/snapshots, upload what is missing to /v1/blobs and send \"snapshot\": HASH");
+    const snapshot_manifest *m;
+    amlfs_err why = {0};
+    int rc = server_snapshot_get(s->srv, in->snapshot, &m, &why);
+    if (rc < 0)
+        return spec_fail_at(err, -rc, s->filename, pos, "code: %s", why.msg);
+    snapshot_limits limits = server_snapshot_limits(s->srv, &s->job);
+    char **missing = NULL;
+    size_t n = 0;
+    rc = snapshot_limits_check(m, &limits, "code folder", server_snapshot_ignore_file(m), &why);
+    if (rc == 0 && (rc = snapshot_blobs_missing(s->srv->snapshot_dir, m, &missing, &n, &why)) == 0 && n > 0)
+        rc = amlfs_fail(&why, ENOENT, "%zu content%s of snapshot %.12s... %s not uploaded yet (POST /v1/blobs)", n,
+                        n == 1 ? "" : "s", m->hash, n == 1 ? "was" : "were");
+    snapshot_strings_free(missing, n);
+    if (rc == 0)
+        snprintf(s->snapshot, sizeof s->snapshot, "%s", m->hash);
+    server_snapshot_release(s->srv, m);
+    return rc < 0 ? code_fail(s, -rc, s->job.code, why.msg, err) : 0;
+}
+
+/* The experiment's own folder, snapshotted here: no upload. */
+static int snapshot_own_code(submission *s, const char *shown, amlfs_err *err)
+{
+    snapshot_limits limits = server_snapshot_limits(s->srv, &s->job);
+    snapshot_manifest m;
+    amlfs_err why = {0};
+    int rc = server_snapshot_folder(s->srv, s->code_dir, &limits, &m, &why);
+    if (rc < 0)
+        return code_fail(s, -rc, shown, why.msg, err);
+    snprintf(s->snapshot, sizeof s->snapshot, "%s", m.hash);
+    snapshot_manifest_free(&m);
+    return 0;
+}
+
 static int resolve_code(submission *s, amlfs_err *err)
 {
+    if (s->job.code && s->job.code[0] == '/')
+        return resolve_uploaded_code(s, err);
+    if (s->code_in && (s->code_in->snapshot || s->code_in->error_errno > 0))
+        return spec_fail_at(err, EINVAL, s->filename, s->job.code_pos,
+                            "\"snapshot\" and \"code_error\" are for an absolute code: folder; this code is the "
+                            "experiment's own, snapshotted by the server");
     char *rel = NULL;
     int rc = code_relpath(s, &rel, err);
     if (rc < 0)
@@ -210,6 +278,8 @@ static int resolve_code(submission *s, amlfs_err *err)
             rc = spec_fail_at(err, rc == -EACCES ? EINVAL : -rc, s->filename, s->job.code_pos, "code: %s",
                               why.msg);
     }
+    if (rc == 0)
+        rc = snapshot_own_code(s, rel[0] ? rel : ".", err);
     free(root);
     free(rel);
     return rc;
@@ -253,15 +323,20 @@ static int claim_id(submission *s, amlfs_err *err)
     return amlfs_fail(err, EIO, "could not find a free run id under %s", s->srv->data_dir);
 }
 
+/* The run's working folder, built from its snapshot: the run changes its copy, never the snapshot. */
 static int snapshot_code(submission *s, amlfs_err *err)
 {
     char *work = util_strdupf("%s/work", s->run_dir);
     char *outputs = util_strdupf("%s/outputs", work);
-    int rc = util_copy_tree(s->code_dir, work, err);
+    const snapshot_manifest *m = NULL;
+    int rc = server_snapshot_get(s->srv, s->snapshot, &m, err);
+    if (rc == 0)
+        rc = snapshot_materialize(s->srv->snapshot_dir, m, work, err);
+    server_snapshot_release(s->srv, m);
     if (rc == 0)
         rc = util_mkdir_p(outputs, 0755, err);
     if (rc < 0)
-        amlfs_wrap(err, "copying the code of run %s: ", s->id);
+        amlfs_wrap(err, "preparing the code of run %s: ", s->id);
     free(work);
     free(outputs);
     return rc;
@@ -298,7 +373,12 @@ static int job_env_json(submission *s, char **out, amlfs_err *err)
 static int store_and_queue(submission *s, amlfs_err *err)
 {
     char *resolved = NULL, *env_json = NULL, *spec_json = NULL;
-    int rc = job_yaml_resolve(s->yaml, s->len, s->environment, s->environment_version, s->compute,
+    int rc = 0;
+    /* Last of the checks, so a refused job leaves no environment behind. */
+    if (!s->environment && (rc = env_inline_register(s->srv, s->yaml, s->len, s->filename, &s->environment,
+                                                     &s->environment_version, err)) < 0)
+        return rc;
+    rc = job_yaml_resolve(s->yaml, s->len, s->environment, s->environment_version, s->compute,
                               &resolved, err);
     if (rc == 0)
         rc = job_env_json(s, &env_json, err);
@@ -319,6 +399,7 @@ static int store_and_queue(submission *s, amlfs_err *err)
             .job_env = env_json,
             .created = util_now_ms(),
             .timeout_s = s->job.timeout_s,
+            .snapshot = s->snapshot,
         };
         rc = run_create(s->srv, &r, err);
     }
@@ -355,6 +436,12 @@ static int submit_checked(submission *s, amlfs_err *err)
 int run_submit(server *srv, const char *experiment, const char *yaml, size_t len,
                const char *filename, const char *dir, char **out_id, amlfs_err *err)
 {
+    return run_submit_code(srv, experiment, yaml, len, filename, dir, NULL, out_id, err);
+}
+
+int run_submit_code(server *srv, const char *experiment, const char *yaml, size_t len, const char *filename,
+                    const char *dir, const submit_code *code, char **out_id, amlfs_err *err)
+{
     store_experiment e;
     int rc = store_experiment_get(srv->store, experiment, &e, err);
     if (rc < 0)
@@ -367,6 +454,7 @@ int run_submit(server *srv, const char *experiment, const char *yaml, size_t len
         .len = len,
         .filename = filename && filename[0] ? filename : "job.yaml",
         .dir = dir ? dir : "",
+        .code_in = code,
     };
     rc = submit_checked(&s, err);
     char *line = rc < 0 ? util_strdupf("Rejected: %s", err->msg) : util_strdupf("submitted %s", s.id);

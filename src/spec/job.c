@@ -3,13 +3,15 @@
 #include "amlfs/spec_yaml.h"
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "amlfs/util.h"
 
 /* status and log_files are output-only (`az ml job show` prints them): accepted and ignored, as are
- * services, properties, identity and queue_settings, which have no meaning here. */
+ * services, identity and queue_settings, which have no meaning here. properties are kept (az ml keeps
+ * them as free-form strings); the `amlfs.` ones set this job's snapshot limits. */
 static const char *const job_keys[] = {
     "$schema", "type", "command", "code", "environment", "compute", "experiment_name",
     "display_name", "name", "description", "tags", "environment_variables", "inputs", "outputs",
@@ -120,6 +122,43 @@ static int parse_limits_resources(spec_doc *d, yaml_node_t *root, job_spec *out,
     return 0;
 }
 
+static const char *const amlfs_properties[] = {"amlfs.snapshot_max_mb", "amlfs.snapshot_max_files", "amlfs.network",
+                                               NULL};
+
+/* Free-form strings, except the `amlfs.` ones: those are ours, and a typo there must not pass. */
+static int parse_properties(spec_doc *d, yaml_node_t *root, job_spec *out, amlfs_err *err)
+{
+    int rc = spec_get_kvlist(d, root, "properties", &out->properties, err);
+    for (size_t i = 0; rc == 0 && i < out->properties.count; i++) {
+        const spec_kv *kv = &out->properties.items[i];
+        if (strncmp(kv->key, "amlfs.", 6) != 0)
+            continue;
+        if (strcmp(kv->key, "amlfs.network") == 0) {
+            if (spec_parse_bool_text(kv->value, &out->network) < 0)
+                return spec_fail_at(err, EINVAL, d->filename, kv->pos,
+                                    "property 'amlfs.network' must be true or false, not '%s'", kv->value);
+            continue;
+        }
+        unsigned long long *into = strcmp(kv->key, amlfs_properties[0]) == 0   ? &out->snapshot_max_mb
+                                   : strcmp(kv->key, amlfs_properties[1]) == 0 ? &out->snapshot_max_files
+                                                                              : NULL;
+        if (!into) {
+            char hint[200];
+            spec_suggest(kv->key, amlfs_properties, hint, sizeof hint);
+            return spec_fail_at(err, EINVAL, d->filename, kv->pos, "unknown amlfs property '%s'%s", kv->key,
+                                hint);
+        }
+        bool mb = into == &out->snapshot_max_mb;
+        long n = 0, max = mb ? SPEC_SNAPSHOT_MAX_MB : SPEC_SNAPSHOT_MAX_FILES;
+        if (spec_parse_long_text(kv->value, &n) < 0 || n < 1 || n > max)
+            return spec_fail_at(err, EINVAL, d->filename, kv->pos,
+                                "property '%s' must be a whole number of %s from 1 to %ld, not '%s'", kv->key,
+                                mb ? "megabytes" : "files", max, kv->value);
+        *into = (unsigned long long)n;
+    }
+    return rc;
+}
+
 static int parse_distribution(spec_doc *d, yaml_node_t *root, amlfs_err *err)
 {
     yaml_node_t *dist = NULL;
@@ -163,7 +202,8 @@ static int parse_job(spec_doc *d, yaml_node_t *root, job_spec *out, amlfs_err *e
         (rc = spec_get_kvlist(d, root, "tags", &out->tags, err)) < 0 ||
         (rc = parse_variables(d, root, out, err)) < 0 || (rc = spec_job_parse_inputs(d, root, out, err)) < 0 ||
         (rc = spec_job_parse_outputs(d, root, err)) < 0 ||
-        (rc = parse_limits_resources(d, root, out, err)) < 0 || (rc = parse_distribution(d, root, err)) < 0)
+        (rc = parse_limits_resources(d, root, out, err)) < 0 || (rc = parse_distribution(d, root, err)) < 0 ||
+        (rc = parse_properties(d, root, out, err)) < 0)
         return rc;
     return 0;
 }
@@ -202,5 +242,6 @@ void spec_job_free(job_spec *s)
     spec_kvlist_free(&s->environment_variables);
     spec_kvlist_free(&s->inputs);
     spec_kvlist_free(&s->tags);
+    spec_kvlist_free(&s->properties);
     memset(s, 0, sizeof *s);
 }

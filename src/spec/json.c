@@ -71,6 +71,7 @@ cJSON *spec_job_to_json(const job_spec *s)
     add_kv(o, "environment_variables", &s->environment_variables);
     add_kv(o, "inputs", &s->inputs);
     add_kv(o, "tags", &s->tags);
+    add_kv(o, "properties", &s->properties);
     cJSON_AddNumberToObject(o, "timeout_s", (double)s->timeout_s);
     cJSON_AddNumberToObject(o, "instance_count", s->instance_count);
     return o;

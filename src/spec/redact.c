@@ -1,4 +1,4 @@
-/* redact.c: YAML text with secrets (image_registry.password) replaced by ***, every other byte
+/* redact.c: YAML text with secrets (image_registry.password) replaced by "***", every other byte
  * kept, so a spec read back through the mount is the file the user wrote minus its secrets. */
 #include "amlfs/spec_yaml.h"
 
@@ -98,7 +98,8 @@ static char *splice(const char *text, size_t len, range_list *ranges)
         size_t from = byte_offset(text, len, r.start, &cur_b, &cur_c);
         size_t to = byte_offset(text, len, r.end, &cur_b, &cur_c);
         fwrite(text + copied, 1, from - copied, f);
-        fputs("***", f);
+        /* Quoted: a plain *** is a YAML alias, and a file saved as it reads back must still parse. */
+        fputs("\"***\"", f);
         /* A block scalar's range runs to the next key: keep its line breaks so later lines keep
          * their numbers and the text still parses. */
         for (size_t j = from; j < to; j++)
@@ -130,7 +131,7 @@ static char *scrub_lines(const char *text, size_t len)
         const char *colon = strchr(line, ':');
         if (strcasestr(line, "password") && colon) {
             fwrite(line, 1, (size_t)(colon - line) + 1, f);
-            fputs(" ***", f);
+            fputs(" \"***\"", f);
         } else {
             fwrite(p, 1, (size_t)(line_end - p), f);
         }

@@ -9,7 +9,9 @@
 #include "amlfs/util.h"
 
 /* Bump when the schema changes; older files are upgraded in store_open. */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
+#define AMLFS_STR_(x) #x
+#define AMLFS_STR(x) AMLFS_STR_(x)
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta("
@@ -30,7 +32,8 @@ static const char schema_sql[] =
     "  display_name TEXT, status TEXT NOT NULL, compute TEXT NOT NULL, environment TEXT,"
     "  environment_version INTEGER, job_yaml TEXT NOT NULL, spec_json TEXT NOT NULL,"
     "  command TEXT NOT NULL, job_env TEXT NOT NULL, created INTEGER NOT NULL, started INTEGER,"
-    "  ended INTEGER, exit_code INTEGER, error TEXT, timeout_s INTEGER NOT NULL DEFAULT 0);"
+    "  ended INTEGER, exit_code INTEGER, error TEXT, timeout_s INTEGER NOT NULL DEFAULT 0,"
+    "  snapshot TEXT);"
     "CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment, seq);"
     "CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, seq);"
     "CREATE INDEX IF NOT EXISTS runs_by_environment ON runs(environment);";
@@ -153,8 +156,15 @@ static int configure(store *s, amlfs_err *err)
                           "use a newer amlfs-server", version, SCHEMA_VERSION);
     if ((r = db_exec(s, "BEGIN IMMEDIATE", err)) < 0)
         return r;
-    if ((r = db_exec(s, schema_sql, err)) < 0 ||
-        (r = db_exec(s, "PRAGMA user_version = 1", err)) < 0) {
+    /* Upgrades of files made by older servers (a fresh file gets the whole schema_sql). */
+    static const char *const upgrades[SCHEMA_VERSION] = {
+        [1] = "ALTER TABLE runs ADD COLUMN snapshot TEXT;", /* 1 -> 2: code snapshots */
+    };
+    for (int v = version ? version : SCHEMA_VERSION; r == 0 && v < SCHEMA_VERSION; v++)
+        if (upgrades[v])
+            r = db_exec(s, upgrades[v], err);
+    if (r < 0 || (r = db_exec(s, schema_sql, err)) < 0 ||
+        (r = db_exec(s, "PRAGMA user_version = " AMLFS_STR(SCHEMA_VERSION), err)) < 0) {
         db_exec(s, "ROLLBACK", NULL);
         return r;
     }

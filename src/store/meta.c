@@ -57,6 +57,28 @@ int store_meta_set(store *s, const char *key, const char *value, amlfs_err *err)
                     key, value, err);
 }
 
+int store_meta_add(store *s, const char *key, int64_t delta, int64_t *total, amlfs_err *err)
+{
+    db_lock(s);
+    sqlite3_stmt *st = db_stmt(s, "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE "
+                                  "SET value = CAST(value AS INTEGER) + excluded.value RETURNING value", err);
+    int r = -EIO;
+    if (st) {
+        db_bind_text(st, 1, key);
+        sqlite3_bind_int64(st, 2, delta);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            if (total)
+                *total = sqlite3_column_int64(st, 0);
+            rc = sqlite3_step(st);
+        }
+        r = rc == SQLITE_DONE ? 0 : db_fail(s, rc, err, "counting");
+        sqlite3_reset(st);
+    }
+    db_unlock(s);
+    return r;
+}
+
 int store_folder_status_get(store *s, const char *folder, char **line, amlfs_err *err)
 {
     int r = get_text(s, "SELECT status_line FROM folder_status WHERE folder = ?1", folder, line, err);

@@ -9,7 +9,7 @@
 
 #define LIGHT_COLUMNS                                                                              \
     "seq, id, experiment, display_name, status, compute, environment, environment_version, "      \
-    "created, started, ended, exit_code, error, timeout_s"
+    "created, started, ended, exit_code, error, timeout_s, snapshot"
 #define FULL_COLUMNS LIGHT_COLUMNS ", job_yaml, spec_json, command, job_env"
 /* Status filters bind the wanted words to ?1..?9 (NULL for the rest) so the index on status works. */
 #define STATUS_FILTER "status IN (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
@@ -28,6 +28,7 @@ void store_run_free(store_run *r)
     free(r->command);
     free(r->job_env);
     free(r->error);
+    free(r->snapshot);
     memset(r, 0, sizeof *r);
 }
 
@@ -52,8 +53,8 @@ int store_run_insert(store *s, store_run *r, amlfs_err *err)
     int res = -EIO;
     sqlite3_stmt *st = db_stmt(s,
         "INSERT INTO runs(id, experiment, display_name, status, compute, environment, "
-        "environment_version, job_yaml, spec_json, command, job_env, created, timeout_s) "
-        "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13 "
+        "environment_version, job_yaml, spec_json, command, job_env, created, timeout_s, snapshot) "
+        "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14 "
         "WHERE EXISTS (SELECT 1 FROM experiments WHERE name = ?2)", err);
     if (st) {
         db_bind_text(st, 1, r->id);
@@ -70,6 +71,7 @@ int store_run_insert(store *s, store_run *r, amlfs_err *err)
         db_bind_text(st, 11, r->job_env ? r->job_env : "[]");
         sqlite3_bind_int64(st, 12, r->created);
         sqlite3_bind_int64(st, 13, r->timeout_s);
+        db_bind_text(st, 14, r->snapshot);
         int rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc == SQLITE_CONSTRAINT_UNIQUE)
@@ -107,11 +109,12 @@ static void read_row(sqlite3_stmt *st, store_run *r, bool full)
     r->exit_code = sqlite3_column_int(st, 11);
     r->error = db_col_text(st, 12);
     r->timeout_s = (long)sqlite3_column_int64(st, 13);
+    r->snapshot = db_col_text(st, 14);
     if (full) {
-        r->job_yaml = db_col_text(st, 14);
-        r->spec_json = db_col_text(st, 15);
-        r->command = db_col_text(st, 16);
-        r->job_env = db_col_text(st, 17);
+        r->job_yaml = db_col_text(st, 15);
+        r->spec_json = db_col_text(st, 16);
+        r->command = db_col_text(st, 17);
+        r->job_env = db_col_text(st, 18);
     }
 }
 

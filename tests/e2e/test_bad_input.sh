@@ -60,7 +60,8 @@ t_invalid_directory_names() {
     mkdir "$MNT/environments/-x" 2>/dev/null && fail "mkdir of '-x' succeeded"
     grep -q "not a valid environment name" "$MNT/environments/status" ||
         fail "environments/status: $(cat "$MNT/environments/status")"
-    mkdir "$MNT/experiments/b1" 2>/dev/null && fail "a second mkdir of an existing experiment succeeded"
+    mkdir "$MNT/experiments/twice" || fail "first mkdir"
+    mkdir "$MNT/experiments/twice" 2>/dev/null && fail "a second mkdir of an existing experiment succeeded"
     return 0
 }
 

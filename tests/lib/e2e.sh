@@ -92,7 +92,8 @@ make_host_env() {
         > "$MNT/environments/$1/environment.yaml"
 }
 
-fail() { echo "    $*"; return 1; }
+# Each case runs in its own subshell: failing ends the case there, with the reason.
+fail() { echo "    $*"; exit 1; }
 
 run_cases() {
     local name out

@@ -49,6 +49,7 @@ static void test_the_tree(void)
     expect("environments/host/versions/3/environment.yaml", NODE_ENV_VERSION_YAML, "host", NULL);
     expect("environments/host/environment.yaml", NODE_ENV_FILE, "host", "environment.yaml");
     expect("environments/host/Dockerfile", NODE_ENV_FILE, "host", "Dockerfile");
+    expect("environments/host/ctl", NODE_ENV_CTL, "host", NULL);
     expect("environments/host/ctx/requirements.txt", NODE_ENV_FILE, "host", "ctx/requirements.txt");
 
     expect("computes", NODE_COMPUTES_DIR, NULL, NULL);
@@ -76,18 +77,25 @@ static void test_the_tree(void)
     expect("runs/r1/job.yaml", NODE_RUN_JOB_YAML, "r1", NULL);
     expect("runs/r1/info.json", NODE_RUN_INFO, "r1", NULL);
     expect("runs/r1/ctl", NODE_RUN_CTL, "r1", NULL);
+    expect("runs/r1/snapshot", NODE_RUN_SNAPSHOT_DIR, "r1", NULL);
+    expect("runs/r1/snapshot/train.py", NODE_RUN_SNAPSHOT_FILE, "r1", "train.py");
+    expect("runs/r1/snapshot/src/a/b/c.py", NODE_RUN_SNAPSHOT_FILE, "r1", "src/a/b/c.py");
+    CHECK(node_is_read_only(NODE_RUN_SNAPSHOT_FILE) && node_is_read_only(NODE_RUN_SNAPSHOT_DIR) &&
+              node_is_fixed_dir(NODE_RUN_SNAPSHOT_DIR) && !node_is_stored(NODE_RUN_SNAPSHOT_FILE),
+          "a run's snapshot is read-only and not a stored folder");
 }
 
 static void test_paths_outside_the_tree(void)
 {
     const char *outside[] = {
-        "nothing", "workspace.json/x", "environments/bad name", "environments/-x", "environments/host/ctl",
+        "nothing", "workspace.json/x", "environments/bad name", "environments/-x", "environments/host/ctl/x",
         "environments/host/status/x", "environments/host/versions/0", "environments/host/versions/01",
         "environments/host/versions/x", "environments/host/versions/3/other",
         "environments/host/versions/3/environment.yaml/x", "environments/host/./x", "environments/host/a/../b",
         "computes/local/other", "computes/local/compute.yaml/x", "experiments/bad name",
         "experiments/x/status/y", "experiments/x/runs/a/b", "experiments/x/a//b", "experiments/x/a/",
         "runs/r1/other", "runs/r1/log/x", "runs/..", "/runs", "experiments/.hidden",
+        "runs/r1/snapshot/../x", "runs/r1/snapshot/a/./b", "runs/r1/snapshot/", "runs/r1/snapshot//x",
     };
     for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++) {
         node_path np;

@@ -547,8 +547,9 @@ static void test_environments(void)
     call("POST", "/v1/environments/img/versions", body, &r);
     free(body);
     env = cJSON_GetObjectItem(r.json, "environment");
-    CHECK(r.status == 201 && strcmp(jstr(env, "status") ? jstr(env, "status") : "", "Failed") == 0 &&
-              strstr(jstr(env, "status_line") ? jstr(env, "status_line") : "", "Failed: container images"),
+    /* Set up by podman (offline here: it ends Failed, or Failed at once without podman). */
+    const char *img_status = jstr(env, "status") ? jstr(env, "status") : "";
+    CHECK(r.status == 201 && (strcmp(img_status, "Building") == 0 || strcmp(img_status, "Failed") == 0),
           "image environment: %ld %s", r.status, r.body);
     resp_free(&r);
     call("GET", "/v1/environments/img/versions/1", NULL, &r);
@@ -556,8 +557,7 @@ static void test_environments(void)
           "secret redacted: %s", r.body);
     resp_free(&r);
     call("GET", "/v1/environments/img/build-log", NULL, &r);
-    CHECK(r.status == 200 && r.log_size == 0, "build-log of an environment without one: %ld %lld", r.status,
-          r.log_size);
+    CHECK(r.status == 200 && r.log_size > 0, "build-log of an image environment: %ld %lld", r.status, r.log_size);
     resp_free(&r);
     call("PUT", "/v1/environments/img/files/build.log", "x", &r);
     CHECK(r.status == 403, "build.log is reserved in environments: %ld", r.status);

@@ -463,17 +463,17 @@ static void test_redact(void)
         const char *what, *in, *out;
     } r[] = {
         {"plain", "image: x\nimage_registry:\n  address: r.io\n  password: s3cret # keep\n  username: u\n",
-         "image: x\nimage_registry:\n  address: r.io\n  password: *** # keep\n  username: u\n"},
+         "image: x\nimage_registry:\n  address: r.io\n  password: \"***\" # keep\n  username: u\n"},
         {"quoted after UTF-8", "description: café ☕\nimage_registry: {address: r, password: \"p@ss word\"}\n",
-         "description: café ☕\nimage_registry: {address: r, password: ***}\n"},
+         "description: café ☕\nimage_registry: {address: r, password: \"***\"}\n"},
         {"block scalar keeps lines", "image_registry:\n  password: |\n    line1\n    line2\n  address: r\n",
-         "image_registry:\n  password: ***\n\n\n  address: r\n"},
+         "image_registry:\n  password: \"***\"\n\n\n  address: r\n"},
         {"inline env in a job", "command: x\nenvironment:\n  image: x\n  image_registry:\n    password: hunter2\n",
-         "command: x\nenvironment:\n  image: x\n  image_registry:\n    password: ***\n"},
-        {"BOM", "\xEF\xBB\xBFimage_registry: {password: p}\n", "\xEF\xBB\xBFimage_registry: {password: ***}\n"},
+         "command: x\nenvironment:\n  image: x\n  image_registry:\n    password: \"***\"\n"},
+        {"BOM", "\xEF\xBB\xBFimage_registry: {password: p}\n", "\xEF\xBB\xBFimage_registry: {password: \"***\"}\n"},
         {"no secret", "image: x\npassword: not-a-registry-one\n", "image: x\npassword: not-a-registry-one\n"},
         {"broken YAML still hidden", "image_registry:\n  password: s3cret\n  [oops\n",
-         "image_registry:\n  password: ***\n  [oops\n"},
+         "image_registry:\n  password: \"***\"\n  [oops\n"},
     };
     for (size_t i = 0; i < sizeof r / sizeof r[0]; i++) {
         char *out = spec_redact_yaml(r[i].in, strlen(r[i].in));

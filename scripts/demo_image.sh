@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# demo_image.sh (make demo-image, not part of make test): a Debian base imported offline, a Dockerfile
+# that installs scikit-learn built and followed live, the digits training inside the image, twice.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+DEMO=$(mktemp -d /tmp/amlfs-demo-image.XXXXXX)
+DATA=$DEMO/data          # a workspace of its own, so the demo never touches yours
+MNT=$DEMO/mnt
+BASE=localhost/amlfs-demo/debian:bookworm
+mkdir -p "$MNT"
+tail_pid=
+
+cleanup() {
+    [ -n "$tail_pid" ] && kill "$tail_pid" 2>/dev/null || true
+    fusermount3 -u "$MNT" 2>/dev/null || true
+    if [ -f "$DATA/server.pid" ]; then kill "$(cat "$DATA/server.pid")" 2>/dev/null || true; fi
+    rm -rf "$DEMO"
+}
+trap cleanup EXIT
+
+say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+run() { say "$*"; eval "$@"; }
+# Follows FILE with tail -f until STATUS_FILE holds one of the words given.
+follow_until() {
+    local file=$1 status_file=$2
+    shift 2
+    tail -f "$file" &
+    tail_pid=$!
+    while ! grep -qE "^($(IFS='|'; echo "$*"))" "$status_file"; do sleep 0.5; done
+    sleep 1.5 # tail -f looks once a second: let it print the last lines
+    kill "$tail_pid"
+    tail_pid=
+}
+
+"$ROOT/scripts/deps.sh"
+[ "$(id -u)" -eq 0 ] || { echo "demo-image runs rootful podman: run it as root" >&2; exit 1; }
+if ! command -v debootstrap >/dev/null; then
+    echo "installing debootstrap"
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -q install -y debootstrap >/dev/null
+fi
+
+# The base image, made without any image registry: a Debian root made by debootstrap from this
+# machine's own package mirror, imported into podman. Kept in podman's storage for the next demo.
+if podman image exists "$BASE"; then
+    say "podman image exists $BASE      # made by an earlier demo"
+else
+    mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+    [ -n "$mirror" ] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+    mirror=${mirror:-http://deb.debian.org/debian}
+    run "debootstrap --variant=minbase bookworm $DEMO/rootfs $mirror > $DEMO/debootstrap.log"
+    run "tar -C $DEMO/rootfs -cf $DEMO/rootfs.tar . && podman import -q $DEMO/rootfs.tar $BASE"
+    rm -rf "$DEMO/rootfs" "$DEMO/rootfs.tar"
+fi
+
+run "$BUILD/amlfs --data-dir $DATA $MNT"
+cd "$MNT"
+run mkdir environments/sklearn-image
+run cp "$ROOT/examples/digits-image/Dockerfile" environments/sklearn-image/
+run cp "$ROOT/examples/digits-image/environment.yaml" environments/sklearn-image/   # starts the build
+run cat environments/sklearn-image/status
+say "tail -f environments/sklearn-image/build.log      # live, while podman builds"
+follow_until environments/sklearn-image/build.log environments/sklearn-image/status Ready Failed
+run cat environments/sklearn-image/status
+grep -q '^Ready' environments/sklearn-image/status
+
+run mkdir experiments/digits-image
+run cp "$ROOT/examples/digits/train.py" experiments/digits-image/
+run cp "$ROOT/examples/digits-image/job.yaml" experiments/digits-image/   # submits the run
+run cat experiments/digits-image/status
+run_dir=experiments/digits-image/runs/latest
+say "tail -f $run_dir/log      # training inside the image, live"
+follow_until "$run_dir/log" "$run_dir/status" Completed Failed Canceled
+run cat "$run_dir/status"
+run cat "$run_dir/info.json"
+[ "$(cat "$run_dir/status")" = Completed ]
+
+say "a second submission: the image is there, no build"
+run cp "$ROOT/examples/digits-image/job.yaml" experiments/digits-image/
+follow_until "$run_dir/log" "$run_dir/status" Completed Failed Canceled
+run cat "$run_dir/status"
+run "tail -n 2 environments/sklearn-image/build.log"
+[ "$(cat "$run_dir/status")" = Completed ]
+cd /

@@ -1,0 +1,167 @@
+/* podman.c: running podman from the (multithreaded) server: posix_spawn into its own process group
+ * with default signals, a deadline, a stop when the builder shuts down, and a tick for log growth. */
+#include "amlfs/env_podman.h"
+#include "amlfs/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* After TERM, how long podman gets to clean up its build containers before KILL. */
+#define STOP_GRACE_MS 10000
+#define TICK_MS 100
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The server's environment with podman's own entries on top (later entries win in getenv). */
+static char **podman_environ(const env_images *im)
+{
+    size_t n = 0, extra = 0;
+    while (environ && environ[n])
+        n++;
+    while (im->env[extra])
+        extra++;
+    char **envp = util_xcalloc(n + extra + 1, sizeof *envp);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool overridden = false;
+        for (size_t j = 0; j < extra && !overridden; j++) {
+            size_t key = strcspn(im->env[j], "=") + 1;
+            overridden = strncmp(environ[i], im->env[j], key) == 0;
+        }
+        if (!overridden)
+            envp[k++] = environ[i];
+    }
+    for (size_t j = 0; j < extra; j++)
+        envp[k++] = im->env[j];
+    return envp;
+}
+
+static bool builder_stopping(env_images *im)
+{
+    pthread_mutex_lock(&im->lock);
+    bool stop = im->stopping;
+    pthread_mutex_unlock(&im->lock);
+    return stop;
+}
+
+static int spawn(env_images *im, const char *const *args, int out_fd, pid_t *pid, amlfs_err *err)
+{
+    size_t nprefix = 0, nargs = 0;
+    while (im->argv[nprefix])
+        nprefix++;
+    while (args[nargs])
+        nargs++;
+    char **argv = util_xcalloc(nprefix + nargs + 1, sizeof *argv);
+    memcpy(argv, im->argv, nprefix * sizeof *argv);
+    memcpy(argv + nprefix, args, nargs * sizeof *argv);
+    char **envp = podman_environ(im);
+
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    if (out_fd >= 0) {
+        posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
+        posix_spawn_file_actions_adddup2(&fa, out_fd, STDERR_FILENO);
+    } else {
+        posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+    }
+    /* Nothing else of the server's (sockets, the database) may reach podman and its containers. */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    /* The server blocks its stop signals in every thread and ignores SIGPIPE: podman must get
+     * neither, or it could not be stopped. Its own process group lets a stop reach its children. */
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+    int rc = posix_spawn(pid, argv[0], &fa, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    free(envp);
+    free(argv);
+    if (rc != 0)
+        return amlfs_fail(err, rc, "cannot run %s: %s", im->argv[0], strerror(rc));
+    return 0;
+}
+
+int env_podman_exec(env_images *im, const char *const *args, int out_fd, long timeout_s, env_tick_fn tick,
+                    void *tick_ctx, amlfs_err *err)
+{
+    if (im->unusable)
+        return amlfs_fail(err, ENOENT, "%s", im->unusable);
+    pid_t pid;
+    int rc = spawn(im, args, out_fd, &pid, err);
+    if (rc < 0)
+        return rc;
+    int64_t start = mono_ms(), next_tick = start + TICK_MS, kill_at = -1;
+    int64_t deadline = timeout_s > 0 ? start + timeout_s * 1000 : -1;
+    int64_t pause = 2; /* short commands (image exists) end in milliseconds: look often at first */
+    int stopped = 0, status = 0;
+    for (;;) {
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid)
+            break;
+        if (w < 0 && errno != EINTR) {
+            int e = errno;
+            return amlfs_fail(err, e, "waiting for podman: %s", strerror(e));
+        }
+        int64_t now = mono_ms();
+        if (!stopped && ((deadline >= 0 && now >= deadline) || builder_stopping(im))) {
+            stopped = deadline >= 0 && now >= deadline ? ETIMEDOUT : ECANCELED;
+            killpg(pid, SIGTERM);
+            kill_at = now + STOP_GRACE_MS;
+        }
+        if (kill_at >= 0 && now >= kill_at) {
+            killpg(pid, SIGKILL);
+            kill_at = -1;
+        }
+        if (tick && now >= next_tick) {
+            tick(tick_ctx);
+            next_tick = now + TICK_MS;
+        }
+        sleep_ms(pause);
+        if (pause < TICK_MS)
+            pause *= 2;
+    }
+    if (tick)
+        tick(tick_ctx);
+    if (stopped == ETIMEDOUT)
+        return amlfs_fail(err, ETIMEDOUT, "podman took longer than %ld s and was stopped", timeout_s);
+    if (stopped == ECANCELED)
+        return amlfs_fail(err, ECANCELED, "podman was stopped: the server is shutting down");
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+bool env_podman_image_exists(env_images *im, const char *ref)
+{
+    const char *args[] = {"image", "exists", ref, NULL};
+    return env_podman_exec(im, args, -1, 60, NULL, NULL, NULL) == 0;
+}
