@@ -27,7 +27,7 @@ deps:
 deps-check:
 	@pkg-config --exists $(PKGS) || scripts/deps.sh
 
-$(BUILD)/%.o: %.c $(wildcard include/amlfs/*.h src/*/*.h)
+$(BUILD)/%.o: %.c $(wildcard include/amlfs/*.h src/*/*.h tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(AMLFS_CFLAGS) $(shell pkg-config --cflags $(PKGS)) -c -o $@ $<
 

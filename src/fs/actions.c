@@ -38,56 +38,23 @@ static int json_call(fs_state *fs, const char *method, const char *url, cJSON *b
     return rc;
 }
 
-/* ---- collections: environments/ and experiments/ ---- */
-
-static void set_collection_status(fs_state *fs, bool envs, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_collection_status(fs_state *fs, bool envs, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    pthread_mutex_lock(&fs->status_mu);
-    char *line = envs ? fs->envs_status : fs->exps_status;
-    vsnprintf(line, sizeof fs->envs_status, fmt, ap);
-    pthread_mutex_unlock(&fs->status_mu);
-    va_end(ap);
-    /* The status file is read with direct_io; its size in `ls -l` catches up within the attr timeout. */
-}
-
-/* What a collection's status says about a refused mkdir/rmdir; an unreachable server is no verdict. */
-static int collection_result(fs_state *fs, bool envs, const char *verb, const char *name, int rc,
-                             amlfs_err *err)
-{
-    if (rc == 0)
-        set_collection_status(fs, envs, "%s %s", strcmp(verb, "mkdir") == 0 ? "created" : "deleted", name);
-    else if (rc != -EIO)
-        set_collection_status(fs, envs, "Rejected: %s %s: %s", verb, name, err ? err->msg : "");
-    return rc;
-}
+/* ---- collections: environments/ and experiments/ ----
+ * The server checks names and keeps each collection's status line (shown in its `status` file), so
+ * every mount of the workspace tells the same story; the mount only forwards. */
 
 static int make_object(fs_state *fs, bool envs, const char *name, amlfs_err *err)
 {
-    amlfs_err local = {0};
-    if (!err)
-        err = &local;
-    int rc = util_check_name(envs ? "environment" : "experiment", name, err);
-    if (rc == 0) {
-        cJSON *body = cJSON_CreateObject();
-        cJSON_AddStringToObject(body, "name", name);
-        rc = json_call(fs, "POST", envs ? "/v1/environments" : "/v1/experiments", body, err);
-    }
-    return collection_result(fs, envs, "mkdir", name, rc, err);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "name", name);
+    return json_call(fs, "POST", envs ? "/v1/environments" : "/v1/experiments", body, err);
 }
 
 static int delete_object(fs_state *fs, bool envs, const char *name, amlfs_err *err)
 {
-    amlfs_err local = {0};
-    if (!err)
-        err = &local;
     char *url = object_url(envs ? "environments" : "experiments", name, NULL);
     int rc = client_delete(fs->client, url, err);
     free(url);
-    return collection_result(fs, envs, "rmdir", name, rc, err);
+    return rc;
 }
 
 /* A name directly inside environments/ or experiments/ that the tree refused (not a valid name). */

@@ -78,11 +78,6 @@ struct fs_state {
     uid_t uid;
     gid_t gid;
     int64_t mount_ms;
-    /* The collections' status lines (last mkdir/rmdir refused or done): the API has no such thing,
-     * so the mount keeps them. */
-    pthread_mutex_t status_mu;
-    char envs_status[1100];
-    char exps_status[1100];
 };
 
 void fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -876,7 +876,6 @@ fs_state *fs_new(amlfs_client *client)
     fs->uid = getuid();
     fs->gid = getgid();
     fs->mount_ms = util_now_ms();
-    pthread_mutex_init(&fs->status_mu, NULL);
     return fs;
 }
 
@@ -885,7 +884,6 @@ void fs_free(fs_state *fs)
     if (!fs)
         return;
     inode_table_free(fs->inodes);
-    pthread_mutex_destroy(&fs->status_mu);
     free(fs);
 }
 

@@ -192,12 +192,15 @@ static int64_t run_mtime(const cJSON *run)
     return t;
 }
 
-static char *collection_status(fs_state *fs, const char *line, size_t *len)
+/* A collection's status line, as the server keeps it (the last refused mkdir/rmdir, or empty). */
+static int collection_status(fs_state *fs, const char *url, char **text, size_t *len, amlfs_err *err)
 {
-    pthread_mutex_lock(&fs->status_mu);
-    char *text = line_of(line, len);
-    pthread_mutex_unlock(&fs->status_mu);
-    return text;
+    cJSON *list = NULL;
+    int rc = client_get_json(fs->client, url, true, &list, err);
+    if (rc == 0)
+        *text = line_of(jstr(list, "status_line"), len);
+    cJSON_Delete(list);
+    return rc;
 }
 
 /* The text of a generated node and when it last changed. */
@@ -214,10 +217,10 @@ static int text_of(fs_state *fs, const node_path *np, char **text, size_t *len, 
             *text = pretty_json(obj, len);
         break;
     case NODE_ENVS_STATUS:
-        *text = collection_status(fs, fs->envs_status, len);
+        rc = collection_status(fs, "/v1/environments", text, len, err);
         break;
     case NODE_EXPS_STATUS:
-        *text = collection_status(fs, fs->exps_status, len);
+        rc = collection_status(fs, "/v1/experiments", text, len, err);
         break;
     case NODE_ENV_STATUS:
         rc = get_object(fs, "environments", np->name, NULL, &obj, err);
