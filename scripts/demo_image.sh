@@ -47,7 +47,7 @@ if podman image exists "$BASE"; then
 else
     mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
     [ -n "$mirror" ] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-    mirror=${mirror:-http://deb.debian.org/debian}
+    [ -n "$mirror" ] || { echo "no Debian mirror found in /etc/apt: debootstrap needs one" >&2; exit 1; }
     run "debootstrap --variant=minbase bookworm $DEMO/rootfs $mirror > $DEMO/debootstrap.log"
     run "tar -C $DEMO/rootfs -cf $DEMO/rootfs.tar . && podman import -q $DEMO/rootfs.tar $BASE"
     rm -rf "$DEMO/rootfs" "$DEMO/rootfs.tar"

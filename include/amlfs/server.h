@@ -195,14 +195,6 @@ int env_version_spec(server *srv, const char *name, int version, const char *yam
 /* DATA_DIR/environments/NAME/setup: where image versions' records are. malloc'd. */
 char *env_setup_dir(server *srv, const char *name);
 
-/* ---- job_yaml.c: the job.yaml kept with a run ---- */
-/* The YAML with `environment:` pinned to azureml:NAME:VERSION (unless environment is NULL: inline)
- * and `compute:` to azureml:NAME. */
-int job_yaml_resolve(const char *yaml, size_t len, const char *environment, int environment_version,
-                     const char *compute, char **out, amlfs_err *err);
-/* Where the value of a top-level key is ({0, 0} when absent or the text does not parse). */
-spec_pos job_yaml_key_pos(const char *yaml, size_t len, const char *key);
-
 /* ---- scheduler.c: per compute, at most max_instances active runs; the rest wait Queued ---- */
 int scheduler_start(server *srv, amlfs_err *err);
 void scheduler_kick(scheduler *s);

@@ -109,6 +109,13 @@ void spec_compute_free(compute_spec *s);
  * the command's position. ${{outputs.NAME}} becomes ./outputs/NAME. */
 int spec_job_render_command(const job_spec *s, const char *filename, char **out, amlfs_err *err);
 
+/* The job.yaml kept with a run: the submitted text with `environment:` pinned to azureml:NAME:VERSION
+ * (unless environment is NULL: an inline one stays as written) and `compute:` to azureml:NAME. */
+int spec_job_pin_references(const char *yaml, size_t len, const char *environment, int environment_version,
+                            const char *compute, char **out, amlfs_err *err);
+/* Where the value of a top-level key is ({0, 0} when absent or the text does not parse). */
+spec_pos spec_key_pos(const char *yaml, size_t len, const char *key);
+
 /* A message for a spec problem at a position: "FILE line L column C: MESSAGE". */
 int spec_fail_at(amlfs_err *err, int errnum, const char *filename, spec_pos pos, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

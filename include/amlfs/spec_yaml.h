@@ -62,6 +62,14 @@ int spec_get_kvlist(spec_doc *d, yaml_node_t *map, const char *key, spec_kvlist 
 int spec_parse_long_text(const char *text, long *out);
 int spec_parse_bool_text(const char *text, int *out);
 
+/* Where libyaml's emitter writes: a growing NUL-terminated buffer (spec_yaml_buf_write is its
+ * yaml_write_handler_t; the caller frees data). */
+typedef struct spec_yaml_buf {
+    char *data;
+    size_t len, cap;
+} spec_yaml_buf;
+int spec_yaml_buf_write(void *ctx, unsigned char *bytes, size_t size);
+
 /* The node re-emitted as a standalone block YAML document (for inline conda files, compute extras). */
 int spec_node_to_yaml(spec_doc *d, yaml_node_t *n, char **out, amlfs_err *err);
 

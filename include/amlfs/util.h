@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "amlfs/err.h"
 
@@ -37,6 +38,8 @@ size_t util_levenshtein(const char *a, const char *b);
 
 /* Wall clock in milliseconds and ISO-8601 UTC ("2026-11-26T13:02:26Z") into buf (>= 32 bytes). */
 int64_t util_now_ms(void);
+/* The absolute time `ms` from now on `clock`, for pthread_cond_timedwait and friends. */
+struct timespec util_deadline_after_ms(int clock, int64_t ms);
 void util_iso8601(int64_t ms, char *buf, size_t len);
 
 /* Default places: data dir ($AMLFS_DATA_DIR, else $XDG_DATA_HOME/amlfs, else ~/.local/share/amlfs)

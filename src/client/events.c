@@ -16,14 +16,7 @@
 /* Sleep up to ms, waking early when the feed is being stopped. */
 static void backoff_wait(amlfs_client *c, int ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = util_deadline_after_ms(CLOCK_REALTIME, ms);
     pthread_mutex_lock(&c->ev_mu);
     while (!atomic_load(&c->ev_stop)) {
         if (pthread_cond_timedwait(&c->ev_cond, &c->ev_mu, &until) != 0)

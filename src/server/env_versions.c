@@ -147,7 +147,7 @@ static int wanted_version(const env_spec *spec, const char *yaml, size_t len, co
     errno = 0;
     long v = strtol(spec->version, &end, 10);
     if (errno || *end || end == spec->version || v < 1 || v > 1000000000)
-        return spec_fail_at(err, EINVAL, filename, job_yaml_key_pos(yaml, len, "version"),
+        return spec_fail_at(err, EINVAL, filename, spec_key_pos(yaml, len, "version"),
                             "version '%s' must be a whole number, 1 or more (or leave it out for the "
                             "next one)", spec->version);
     *out = (int)v;
@@ -162,7 +162,7 @@ static int check_masked_password(server *srv, const char *name, env_spec *spec, 
         return 0;
     char *real = earlier_password(srv, name, 0, spec->registry_address);
     if (!real)
-        return spec_fail_at(err, EINVAL, filename, job_yaml_key_pos(yaml, len, "image_registry"),
+        return spec_fail_at(err, EINVAL, filename, spec_key_pos(yaml, len, "image_registry"),
                             "image_registry password is %s, but no earlier version of '%s' has a password "
                             "for %s: write the password itself (it is kept by the server and reads back as "
                             "%s)", SECRET_MASK, name, spec->registry_address ? spec->registry_address : "it",

@@ -153,14 +153,7 @@ static cJSON *answer(uint64_t seq, bool reset, cJSON *list)
 
 cJSON *events_wait_json(events *ev, uint64_t since, int timeout_ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = util_deadline_after_ms(CLOCK_MONOTONIC, timeout_ms);
     pthread_mutex_lock(&ev->lock);
     uint64_t last = ev->next_seq - 1;
     /* Events after `since` are gone (older than the ring, or sent by an earlier process), or the

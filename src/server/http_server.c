@@ -232,14 +232,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 /* Lets the requests in flight finish (the stop has already woken the long-polls). */
 static void drain(http_server *h)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += DRAIN_MS / 1000;
-    deadline.tv_nsec += (long)(DRAIN_MS % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = util_deadline_after_ms(CLOCK_MONOTONIC, DRAIN_MS);
     pthread_mutex_lock(&h->lock);
     while (h->in_flight > 0)
         if (pthread_cond_timedwait(&h->idle, &h->lock, &deadline) == ETIMEDOUT)

@@ -296,7 +296,7 @@ static int claim_id(submission *s, amlfs_err *err)
     if (rc < 0)
         return rc;
     if (s->job.name) {
-        spec_pos pos = job_yaml_key_pos(s->yaml, s->len, "name");
+        spec_pos pos = spec_key_pos(s->yaml, s->len, "name");
         if (util_check_name("run", s->job.name, &why) < 0)
             return spec_fail_at(err, EINVAL, s->filename, pos, "%s", why.msg);
         s->id = util_xstrdup(s->job.name);
@@ -378,7 +378,7 @@ static int store_and_queue(submission *s, amlfs_err *err)
     if (!s->environment && (rc = env_inline_register(s->srv, s->yaml, s->len, s->filename, &s->environment,
                                                      &s->environment_version, err)) < 0)
         return rc;
-    rc = job_yaml_resolve(s->yaml, s->len, s->environment, s->environment_version, s->compute,
+    rc = spec_job_pin_references(s->yaml, s->len, s->environment, s->environment_version, s->compute,
                               &resolved, err);
     if (rc == 0)
         rc = job_env_json(s, &env_json, err);
@@ -417,7 +417,7 @@ static int submit_checked(submission *s, amlfs_err *err)
     if ((rc = spec_parse_job(s->yaml, s->len, s->filename, &s->job, err)) < 0)
         return rc;
     if (s->job.experiment_name && strcmp(s->job.experiment_name, s->experiment) != 0)
-        return spec_fail_at(err, EINVAL, s->filename, job_yaml_key_pos(s->yaml, s->len, "experiment_name"),
+        return spec_fail_at(err, EINVAL, s->filename, spec_key_pos(s->yaml, s->len, "experiment_name"),
                             "experiment_name '%s' differs from the experiment folder '%s': remove it, or "
                             "submit in experiments/%s/", s->job.experiment_name, s->experiment,
                             s->job.experiment_name);

@@ -12,14 +12,9 @@
 #define EMIT_MAX_DEPTH 64
 #define EMIT_MAX_NODES 100000
 
-typedef struct emit_buf {
-    char *data;
-    size_t len, cap;
-} emit_buf;
-
-static int write_out(void *ctx, unsigned char *bytes, size_t size)
+int spec_yaml_buf_write(void *ctx, unsigned char *bytes, size_t size)
 {
-    emit_buf *b = ctx;
+    spec_yaml_buf *b = ctx;
     if (b->len + size + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + size + 1)
@@ -105,10 +100,10 @@ int spec_node_to_yaml(spec_doc *d, yaml_node_t *n, char **out, amlfs_err *err)
 {
     *out = NULL;
     emit_state s = {.d = d};
-    emit_buf buf = {0};
+    spec_yaml_buf buf = {0};
     if (!yaml_emitter_initialize(&s.emitter))
         return spec_fail_at(err, ENOMEM, d->filename, spec_node_pos(n), "out of memory writing YAML");
-    yaml_emitter_set_output(&s.emitter, write_out, &buf);
+    yaml_emitter_set_output(&s.emitter, spec_yaml_buf_write, &buf);
     yaml_emitter_set_unicode(&s.emitter, 1);
     yaml_emitter_set_width(&s.emitter, -1);
     int rc = emit_document(&s, n);

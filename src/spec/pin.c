@@ -1,8 +1,9 @@
-/* job_yaml.c: the job.yaml kept with a run: the submitted document with its references pinned
- * (environment: azureml:NAME:VERSION, compute: azureml:NAME), re-emitted with libyaml; and where a
- * top-level key sits, for messages about values the spec layer does not position. */
-#include "amlfs/server.h"
+/* pin.c: the job.yaml kept with a run, references pinned (azureml:NAME:VERSION, azureml:COMPUTE) and
+ * re-emitted with libyaml; and where a top-level key's value sits, for messages about it. */
+#include "amlfs/spec.h"
+#include "amlfs/spec_yaml.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,30 +12,6 @@
 #include "amlfs/util.h"
 
 #define MAX_DEPTH 64
-
-typedef struct out_buf {
-    char *data;
-    size_t len, cap;
-} out_buf;
-
-static int write_out(void *ctx, unsigned char *bytes, size_t size)
-{
-    out_buf *b = ctx;
-    if (b->len + size + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + size + 1)
-            cap *= 2;
-        char *grown = realloc(b->data, cap);
-        if (!grown)
-            return 0;
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, bytes, size);
-    b->len += size;
-    b->data[b->len] = '\0';
-    return 1;
-}
 
 static int load(const char *yaml, size_t len, yaml_document_t *doc)
 {
@@ -122,12 +99,12 @@ static int add_pair(yaml_document_t *dst, int map, const char *key, const char *
 static int emit(yaml_document_t *doc, char **out)
 {
     yaml_emitter_t emitter;
-    out_buf buf = {0};
+    spec_yaml_buf buf = {0};
     if (!yaml_emitter_initialize(&emitter)) {
         yaml_document_delete(doc);
         return -ENOMEM;
     }
-    yaml_emitter_set_output(&emitter, write_out, &buf);
+    yaml_emitter_set_output(&emitter, spec_yaml_buf_write, &buf);
     yaml_emitter_set_unicode(&emitter, 1);
     yaml_emitter_set_width(&emitter, 120);
     /* yaml_emitter_dump takes the document, also when it fails. */
@@ -142,7 +119,7 @@ static int emit(yaml_document_t *doc, char **out)
     return 0;
 }
 
-int job_yaml_resolve(const char *yaml, size_t len, const char *environment, int environment_version,
+int spec_job_pin_references(const char *yaml, size_t len, const char *environment, int environment_version,
                      const char *compute, char **out, amlfs_err *err)
 {
     *out = NULL;
@@ -175,7 +152,7 @@ out:
     return rc;
 }
 
-spec_pos job_yaml_key_pos(const char *yaml, size_t len, const char *key)
+spec_pos spec_key_pos(const char *yaml, size_t len, const char *key)
 {
     spec_pos pos = {0, 0};
     yaml_document_t doc;
