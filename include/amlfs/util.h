@@ -42,6 +42,10 @@ int64_t util_now_ms(void);
 struct timespec util_deadline_after_ms(int clock, int64_t ms);
 void util_iso8601(int64_t ms, char *buf, size_t len);
 
+/* Open /dev/null on whichever of fds 0, 1, 2 is closed (a program started with stdin closed, as
+ * CI may): otherwise the next file opened becomes "stdin" and a child's set-up clobbers it. */
+void util_ensure_std_fds(void);
+
 /* Default places: data dir ($AMLFS_DATA_DIR, else $XDG_DATA_HOME/amlfs, else ~/.local/share/amlfs)
  * and the server socket inside it. malloc'd. */
 char *util_default_data_dir(void);

@@ -81,6 +81,11 @@ static int spawn(env_images *im, const char *const *args, int out_fd, pid_t *pid
     posix_spawnattr_t attr;
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&attr);
+    /* A server started with stdin closed can hold its log at fd 0-2: the child's stdin/stdout set-up
+     * below would overwrite it first, so podman gets a copy above them. */
+    int high_fd = out_fd >= 0 && out_fd <= STDERR_FILENO ? fcntl(out_fd, F_DUPFD_CLOEXEC, 3) : -1;
+    if (high_fd >= 0)
+        out_fd = high_fd;
     posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     if (out_fd >= 0) {
         posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
@@ -103,6 +108,8 @@ static int spawn(env_images *im, const char *const *args, int out_fd, pid_t *pid
     int rc = posix_spawn(pid, argv[0], &fa, &attr, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
+    if (high_fd >= 0)
+        close(high_fd);
     free(envp);
     free(argv);
     if (rc != 0)

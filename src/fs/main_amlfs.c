@@ -100,6 +100,7 @@ static int serve(struct fuse_session *se, const struct fuse_cmdline_opts *opts)
 
 int main(int argc, char **argv)
 {
+    util_ensure_std_fds();
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     amlfs_options o = {0};
     struct fuse_cmdline_opts opts = {0};

@@ -205,6 +205,7 @@ static int write_pid_file(const char *data_dir, amlfs_err *err)
 
 int main(int argc, char **argv)
 {
+    util_ensure_std_fds();
     if (argc >= 2 && strcmp(argv[1], "supervise") == 0) {
         if (argc != 3) {
             fprintf(stderr, "usage: amlfs-server supervise RUN_DIR\n");
