@@ -18,6 +18,9 @@ UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps deps-check run test demo demo-image clean asan
+# Keep every object (test objects are intermediates): nothing is deleted, and nothing is printed
+# after the closing line of the tests.
+.SECONDARY:
 all: deps-check $(BUILD)/amlfs-server $(BUILD)/amlfs $(UNIT_BINS)
 
 # deps: install missing Debian packages (as root), or say exactly what to install.
