@@ -3,23 +3,8 @@
 # environment, create an experiment, copy in a real training script, submit it, follow the log live.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD:-$ROOT/build}
-DEMO=$(mktemp -d /tmp/amlfs-demo.XXXXXX)
-DATA=$DEMO/data          # a workspace of its own, so the demo never touches yours
-MNT=$DEMO/mnt
-mkdir -p "$MNT"
-tail_pid=
-
-cleanup() {
-    [ -n "$tail_pid" ] && kill "$tail_pid" 2>/dev/null || true
-    fusermount3 -u "$MNT" 2>/dev/null || true
-    if [ -f "$DATA/server.pid" ]; then kill "$(cat "$DATA/server.pid")" 2>/dev/null || true; fi
-    rm -rf "$DEMO"
-}
-trap cleanup EXIT
-
-say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
-run() { say "$*"; eval "$@"; }
+. "$ROOT/scripts/lib/demo.sh"
+demo_setup amlfs-demo
 
 "$ROOT/scripts/deps.sh"
 run "$BUILD/amlfs --data-dir $DATA $MNT"
@@ -34,14 +19,7 @@ run cp "$ROOT/examples/digits/job.yaml" experiments/digits/      # writing job.y
 run cat experiments/digits/status
 run_dir=experiments/digits/runs/latest
 say "tail -f $run_dir/log      # live, while it trains"
-tail -f "$run_dir/log" &
-tail_pid=$!
-while :; do
-    case "$(cat "$run_dir/status")" in Completed|Failed|Canceled) break ;; esac
-    sleep 0.5
-done
-sleep 1.5   # tail -f polls once a second: let it print the last lines
-kill "$tail_pid"; tail_pid=
+follow_until "$run_dir/log" "$run_dir/status" Completed Failed Canceled
 run cat "$run_dir/status"
 run cat "$run_dir/info.json"
 [ "$(cat "$run_dir/status")" = Completed ]

@@ -3,35 +3,9 @@
 # that installs scikit-learn built and followed live, the digits training inside the image, twice.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD:-$ROOT/build}
-DEMO=$(mktemp -d /tmp/amlfs-demo-image.XXXXXX)
-DATA=$DEMO/data          # a workspace of its own, so the demo never touches yours
-MNT=$DEMO/mnt
+. "$ROOT/scripts/lib/demo.sh"
+demo_setup amlfs-demo-image
 BASE=localhost/amlfs-demo/debian:bookworm
-mkdir -p "$MNT"
-tail_pid=
-
-cleanup() {
-    [ -n "$tail_pid" ] && kill "$tail_pid" 2>/dev/null || true
-    fusermount3 -u "$MNT" 2>/dev/null || true
-    if [ -f "$DATA/server.pid" ]; then kill "$(cat "$DATA/server.pid")" 2>/dev/null || true; fi
-    rm -rf "$DEMO"
-}
-trap cleanup EXIT
-
-say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
-run() { say "$*"; eval "$@"; }
-# Follows FILE with tail -f until STATUS_FILE holds one of the words given.
-follow_until() {
-    local file=$1 status_file=$2
-    shift 2
-    tail -f "$file" &
-    tail_pid=$!
-    while ! grep -qE "^($(IFS='|'; echo "$*"))" "$status_file"; do sleep 0.5; done
-    sleep 1.5 # tail -f looks once a second: let it print the last lines
-    kill "$tail_pid"
-    tail_pid=
-}
 
 "$ROOT/scripts/deps.sh"
 [ "$(id -u)" -eq 0 ] || { echo "demo-image runs rootful podman: run it as root" >&2; exit 1; }

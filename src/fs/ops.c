@@ -52,6 +52,28 @@ static void reply_failure(fuse_req_t req, int rc, const amlfs_err *err, const ch
     fuse_reply_err(req, errno_of(rc));
 }
 
+/* The path of ino (malloc'd; NULL once unlinked) with its classification in np, which points into it.
+ * np must always be valid, so an inode no longer in the tree is classified as the root ("/"). */
+static char *inode_node(fs_state *fs, fuse_ino_t ino, node_path *np)
+{
+    char *path = inode_path(fs->inodes, ino);
+    node_classify(path ? path : "/", np);
+    return path;
+}
+
+/* The path of parent/name (malloc'd) with its classification in np, which points into it. NULL when
+ * the parent is unknown (forgotten or removed): the request is then already answered with ENOENT. */
+static char *child_node_or_reply(fuse_req_t req, fuse_ino_t parent, const char *name, node_path *np)
+{
+    char *path = inode_child_path(state(req)->inodes, parent, name);
+    if (!path) {
+        fuse_reply_err(req, ENOENT);
+        return NULL;
+    }
+    node_classify(path, np);
+    return path;
+}
+
 static void handle_free(fs_handle *h)
 {
     if (!h)
@@ -59,6 +81,15 @@ static void handle_free(fs_handle *h)
     free(h->text);
     dir_list_free(&h->dir);
     free(h);
+}
+
+/* A handle the kernel never received (its open reply failed): nothing will release it, so its write
+ * buffer reference goes back here. */
+static void handle_discard(fs_state *fs, fuse_ino_t ino, fs_handle *h)
+{
+    if (h->buf)
+        inode_wbuf_put(fs->inodes, ino, h->buf);
+    handle_free(h);
 }
 
 /* Attributes of a file being written come from its buffer: the kernel must see what was written. */
@@ -96,6 +127,16 @@ static int stat_inode(fs_state *fs, fuse_ino_t ino, const char *path, struct sta
     return 0;
 }
 
+/* Take a kernel reference on path's inode (e->attr filled) and set the entry's inode and timeouts; the
+ * caller drops the reference with inode_forget if the reply fails. */
+static void entry_ref(fs_state *fs, const char *path, struct fuse_entry_param *e)
+{
+    e->ino = inode_ref(fs->inodes, path, e->attr.st_size);
+    e->attr.st_ino = e->ino;
+    e->attr_timeout = FS_ATTR_TIMEOUT;
+    e->entry_timeout = FS_ENTRY_TIMEOUT;
+}
+
 /* Look up path, take a kernel reference on its inode and answer with its entry. */
 static void reply_entry_for(fuse_req_t req, const char *path)
 {
@@ -113,10 +154,7 @@ static void reply_entry_for(fuse_req_t req, const char *path)
         reply_failure(req, rc, &err, "lookup", path);
         return;
     }
-    e.ino = inode_ref(fs->inodes, path, e.attr.st_size);
-    e.attr.st_ino = e.ino;
-    e.attr_timeout = FS_ATTR_TIMEOUT;
-    e.entry_timeout = FS_ENTRY_TIMEOUT;
+    entry_ref(fs, path, &e);
     if (fuse_reply_entry(req, &e) != 0)
         inode_forget(fs->inodes, e.ino, 1);
 }
@@ -213,9 +251,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 {
     fs_state *fs = state(req);
     amlfs_err err = {0};
-    char *path = inode_path(fs->inodes, ino);
     node_path np;
-    node_classify(path ? path : "/", &np);
+    char *path = inode_node(fs, ino, &np);
     int rc = 0;
     if (to_set & FUSE_SET_ATTR_SIZE) {
         if (node_is_read_only(np.kind) || node_is_fixed_dir(np.kind))
@@ -244,9 +281,9 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
     fs_state *fs = state(req);
     amlfs_err err = {0};
-    char *path = inode_path(fs->inodes, ino), *target = NULL;
+    char *target = NULL;
     node_path np;
-    node_classify(path ? path : "/", &np);
+    char *path = inode_node(fs, ino, &np);
     int rc = view_readlink(fs, &np, &target, &err);
     if (rc < 0)
         reply_failure(req, rc, &err, "readlink", path);
@@ -256,10 +293,13 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
     free(path);
 }
 
-/* After a successful mkdir/symlink/mknod at path: answer with the new entry. */
-static void reply_made(fuse_req_t req, const char *path)
+/* The answer to mkdir/symlink/mknod at path: the new entry, or why it could not be made. */
+static void reply_made(fuse_req_t req, int rc, const amlfs_err *err, const char *what, const char *path)
 {
-    reply_entry_for(req, path);
+    if (rc < 0)
+        reply_failure(req, rc, err, what, path);
+    else
+        reply_entry_for(req, path);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -267,18 +307,12 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
     (void)mode;
     fs_state *fs = state(req);
     amlfs_err err = {0};
-    char *path = inode_child_path(fs->inodes, parent, name);
-    if (!path) {
-        fuse_reply_err(req, ENOENT);
-        return;
-    }
     node_path np;
-    node_classify(path, &np);
+    char *path = child_node_or_reply(req, parent, name, &np);
+    if (!path)
+        return;
     int rc = action_mkdir(fs, path, &np, &err);
-    if (rc < 0)
-        reply_failure(req, rc, &err, "mkdir", path);
-    else
-        reply_made(req, path);
+    reply_made(req, rc, &err, "mkdir", path);
     free(path);
 }
 
@@ -291,20 +325,14 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
         fuse_reply_err(req, EPERM);
         return;
     }
-    char *path = inode_child_path(fs->inodes, parent, name);
-    if (!path) {
-        fuse_reply_err(req, ENOENT);
-        return;
-    }
     node_path np;
-    node_classify(path, &np);
+    char *path = child_node_or_reply(req, parent, name, &np);
+    if (!path)
+        return;
     cJSON *entry = NULL;
     int rc = action_create(fs, &np, mode, &entry, &err);
     cJSON_Delete(entry);
-    if (rc < 0)
-        reply_failure(req, rc, &err, "mknod", path);
-    else
-        reply_made(req, path);
+    reply_made(req, rc, &err, "mknod", path);
     free(path);
 }
 
@@ -312,18 +340,12 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
 {
     fs_state *fs = state(req);
     amlfs_err err = {0};
-    char *path = inode_child_path(fs->inodes, parent, name);
-    if (!path) {
-        fuse_reply_err(req, ENOENT);
-        return;
-    }
     node_path np;
-    node_classify(path, &np);
+    char *path = child_node_or_reply(req, parent, name, &np);
+    if (!path)
+        return;
     int rc = action_symlink(fs, &np, target, &err);
-    if (rc < 0)
-        reply_failure(req, rc, &err, "symlink", path);
-    else
-        reply_made(req, path);
+    reply_made(req, rc, &err, "symlink", path);
     free(path);
 }
 
@@ -331,13 +353,10 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
 {
     fs_state *fs = state(req);
     amlfs_err err = {0};
-    char *path = inode_child_path(fs->inodes, parent, name);
-    if (!path) {
-        fuse_reply_err(req, ENOENT);
-        return;
-    }
     node_path np;
-    node_classify(path, &np);
+    char *path = child_node_or_reply(req, parent, name, &np);
+    if (!path)
+        return;
     int rc = dir ? action_rmdir(fs, &np, &err) : action_unlink(fs, &np, &err);
     if (rc < 0) {
         reply_failure(req, rc, &err, dir ? "rmdir" : "unlink", path);
@@ -506,20 +525,16 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     fs_state *fs = state(req);
     amlfs_err err = {0};
-    char *path = inode_path(fs->inodes, ino);
     node_path np;
-    node_classify(path ? path : "/", &np);
+    char *path = inode_node(fs, ino, &np);
     fs_handle *h = NULL;
     int rc = open_handle(fs, ino, &np, fi, &h, &err);
     if (rc < 0) {
         reply_failure(req, rc, &err, "open", path);
     } else {
         fi->fh = (uint64_t)(uintptr_t)h;
-        if (fuse_reply_open(req, fi) != 0) {
-            if (h->buf)
-                inode_wbuf_put(fs->inodes, ino, h->buf);
-            handle_free(h);
-        }
+        if (fuse_reply_open(req, fi) != 0)
+            handle_discard(fs, ino, h);
     }
     free(path);
 }
@@ -529,13 +544,10 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 {
     fs_state *fs = state(req);
     amlfs_err err = {0};
-    char *path = inode_child_path(fs->inodes, parent, name);
-    if (!path) {
-        fuse_reply_err(req, ENOENT);
-        return;
-    }
     node_path np;
-    node_classify(path, &np);
+    char *path = child_node_or_reply(req, parent, name, &np);
+    if (!path)
+        return;
     struct fuse_entry_param e;
     memset(&e, 0, sizeof e);
     fs_handle *h = NULL;
@@ -562,10 +574,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         cJSON_Delete(entry);
     }
     if (rc == 0) {
-        e.ino = inode_ref(fs->inodes, path, e.attr.st_size);
-        e.attr.st_ino = e.ino;
-        e.attr_timeout = FS_ATTR_TIMEOUT;
-        e.entry_timeout = FS_ENTRY_TIMEOUT;
+        entry_ref(fs, path, &e);
         if (made) {
             /* A new file: its buffer starts empty and nothing is written yet (touch submits nothing). */
             wbuf *b = NULL;
@@ -586,9 +595,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     } else {
         fi->fh = (uint64_t)(uintptr_t)h;
         if (fuse_reply_create(req, &e, fi) != 0) {
-            if (h->buf)
-                inode_wbuf_put(fs->inodes, e.ino, h->buf);
-            handle_free(h);
+            handle_discard(fs, e.ino, h);
             inode_forget(fs->inodes, e.ino, 1);
         }
     }
@@ -629,9 +636,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
         free(buf);
         return;
     }
-    char *path = inode_path(fs->inodes, ino);
     node_path np;
-    node_classify(path ? path : "/", &np);
+    char *path = inode_node(fs, ino, &np);
     char *data = NULL;
     size_t len = 0;
     int rc = view_read(fs, &np, off, size, &data, &len, &err);
@@ -650,9 +656,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
     fs_handle *h = handle_of(fi);
     amlfs_err err = {0};
     if (h->kind == H_CTL) {
-        char *path = inode_path(fs->inodes, ino);
         node_path np;
-        node_classify(path ? path : "/", &np);
+        char *path = inode_node(fs, ino, &np);
         int rc = action_ctl(fs, &np, buf, size, &err);
         if (rc < 0)
             reply_failure(req, rc, &err, "ctl", path);
@@ -752,9 +757,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
     fs_state *fs = state(req);
     amlfs_err err = {0};
-    char *path = inode_path(fs->inodes, ino);
     node_path np;
-    node_classify(path ? path : "/", &np);
+    char *path = inode_node(fs, ino, &np);
     fs_handle *h = util_xcalloc(1, sizeof *h);
     h->kind = H_DIR;
     int rc = view_list(fs, &np, &h->dir, &err);
@@ -811,9 +815,8 @@ static bool dir_accepts_new_entries(node_kind kind)
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
     fs_state *fs = state(req);
-    char *path = inode_path(fs->inodes, ino);
     node_path np;
-    node_classify(path ? path : "/", &np);
+    char *path = inode_node(fs, ino, &np);
     int rc = 0;
     if ((mask & W_OK) && (node_is_read_only(np.kind) ||
                           (node_is_fixed_dir(np.kind) && !dir_accepts_new_entries(np.kind))))

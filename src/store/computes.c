@@ -41,8 +41,9 @@ int store_compute_put(store *s, const store_compute *c, amlfs_err *err)
     return r;
 }
 
-static void read_row(sqlite3_stmt *st, store_compute *c)
+static void read_row(sqlite3_stmt *st, void *row)
 {
+    store_compute *c = row;
     c->name = db_col_text(st, 0);
     c->type = db_col_text(st, 1);
     c->yaml = db_col_text(st, 2);
@@ -58,15 +59,7 @@ int store_compute_get(store *s, const char *name, store_compute *out, amlfs_err 
                                err);
     if (st) {
         db_bind_text(st, 1, name);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            read_row(st, out);
-            r = 0;
-        } else {
-            r = rc == SQLITE_DONE ? amlfs_fail(err, ENOENT, "compute '%s' not found", name)
-                                  : db_fail(s, rc, err, "reading a compute");
-        }
-        sqlite3_reset(st);
+        r = db_get_one(s, st, read_row, out, err, "reading a compute", "compute '%s' not found", name);
     }
     db_unlock(s);
     return r;
@@ -76,22 +69,12 @@ int store_compute_list(store *s, store_compute **out, size_t *n, amlfs_err *err)
 {
     *out = NULL;
     *n = 0;
+    void *list = NULL;
+    size_t count = 0;
     db_lock(s);
-    int r = -EIO;
-    store_compute *list = NULL;
-    size_t count = 0, cap = 0;
     sqlite3_stmt *st = db_stmt(s, "SELECT name, type, yaml, max_instances FROM computes ORDER BY name",
                                err);
-    if (st) {
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            list = db_grow(list, count, &cap, sizeof *list);
-            memset(&list[count], 0, sizeof list[count]);
-            read_row(st, &list[count++]);
-        }
-        sqlite3_reset(st);
-        r = rc == SQLITE_DONE ? 0 : db_fail(s, rc, err, "listing computes");
-    }
+    int r = st ? db_collect(s, st, read_row, sizeof **out, &list, &count, err, "listing computes") : -EIO;
     db_unlock(s);
     if (r < 0) {
         store_compute_list_free(list, count);

@@ -2,6 +2,7 @@
  * the statement cache and error mapping the other store files use. */
 #include "db.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,15 @@ int db_step_done(store *s, sqlite3_stmt *st, amlfs_err *err, const char *doing)
     return 0;
 }
 
+int db_run_text_arg(store *s, const char *sql, const char *text, amlfs_err *err, const char *doing)
+{
+    sqlite3_stmt *st = db_stmt(s, sql, err);
+    if (!st)
+        return -EIO;
+    db_bind_text(st, 1, text);
+    return db_step_done(s, st, err, doing);
+}
+
 void *db_grow(void *array, size_t count, size_t *cap, size_t elem)
 {
     if (count < *cap)
@@ -128,6 +138,43 @@ void *db_grow(void *array, size_t count, size_t *cap, size_t elem)
     }
     *cap = want;
     return grown;
+}
+
+int db_collect(store *s, sqlite3_stmt *st, db_row_reader *read, size_t elem, void **rows,
+               size_t *count, amlfs_err *err, const char *doing)
+{
+    size_t cap = *count;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *rows = db_grow(*rows, *count, &cap, elem);
+        void *row = (char *)*rows + *count * elem;
+        memset(row, 0, elem);
+        read(st, row);
+        (*count)++;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_fail(s, rc, err, doing);
+}
+
+int db_get_one(store *s, sqlite3_stmt *st, db_row_reader *read, void *row, amlfs_err *err,
+               const char *doing, const char *missing_fmt, ...)
+{
+    int r = 0;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        read(st, row);
+    } else if (rc == SQLITE_DONE) {
+        char missing[sizeof ((amlfs_err *)NULL)->msg];
+        va_list ap;
+        va_start(ap, missing_fmt);
+        vsnprintf(missing, sizeof missing, missing_fmt, ap);
+        va_end(ap);
+        r = amlfs_fail(err, ENOENT, "%s", missing);
+    } else {
+        r = db_fail(s, rc, err, doing);
+    }
+    sqlite3_reset(st);
+    return r;
 }
 
 static int configure(store *s, amlfs_err *err)

@@ -37,7 +37,21 @@ int db_bind_text(sqlite3_stmt *st, int idx, const char *text);
 char *db_col_text(sqlite3_stmt *st, int col);
 /* Step a statement that returns no rows (INSERT/UPDATE/DELETE), then reset it. */
 int db_step_done(store *s, sqlite3_stmt *st, amlfs_err *err, const char *doing);
+/* db_step_done for sql with text bound to ?1; -EIO when sql cannot be prepared. */
+int db_run_text_arg(store *s, const char *sql, const char *text, amlfs_err *err, const char *doing);
 /* Room for one more element in a growing array (aborts on out-of-memory, like util_xcalloc). */
 void *db_grow(void *array, size_t count, size_t *cap, size_t elem);
+
+/* Fills the caller's row struct (already zeroed) from the current row of st. */
+typedef void db_row_reader(sqlite3_stmt *st, void *row);
+/* Steps a bound statement (lock held) to its end, appending each row, read by read into a zeroed
+ * elem-sized element, to the growing array *rows; then resets st. On failure *rows and *count
+ * still hold what was read, for the caller to free with its list_free; doing names the listing. */
+int db_collect(store *s, sqlite3_stmt *st, db_row_reader *read, size_t elem, void **rows,
+               size_t *count, amlfs_err *err, const char *doing);
+/* Steps a bound statement (lock held) once: a row is read into row and gives 0; no row gives
+ * -ENOENT with the message missing_fmt; then resets st. doing names the read for SQLite errors. */
+int db_get_one(store *s, sqlite3_stmt *st, db_row_reader *read, void *row, amlfs_err *err,
+               const char *doing, const char *missing_fmt, ...) __attribute__((format(printf, 7, 8)));
 
 #endif

@@ -83,9 +83,9 @@ static int load_versions(store *s, store_env *e, amlfs_err *err)
     return rc == SQLITE_DONE ? 0 : db_fail(s, rc, err, "listing environment versions");
 }
 
-static void read_env_row(sqlite3_stmt *st, store_env *e)
+static void read_env_row(sqlite3_stmt *st, void *row)
 {
-    memset(e, 0, sizeof *e);
+    store_env *e = row;
     e->name = db_col_text(st, 0);
     e->created = sqlite3_column_int64(st, 1);
     e->updated = sqlite3_column_int64(st, 2);
@@ -101,16 +101,10 @@ int store_env_get(store *s, const char *name, store_env *out, amlfs_err *err)
                                   "WHERE name = ?1", err);
     if (st) {
         db_bind_text(st, 1, name);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            read_env_row(st, out);
-            sqlite3_reset(st);
+        r = db_get_one(s, st, read_env_row, out, err, "reading an environment",
+                       "environment '%s' not found", name);
+        if (r == 0)
             r = load_versions(s, out, err);
-        } else {
-            sqlite3_reset(st);
-            r = rc == SQLITE_DONE ? amlfs_fail(err, ENOENT, "environment '%s' not found", name)
-                                  : db_fail(s, rc, err, "reading an environment");
-        }
     }
     db_unlock(s);
     if (r < 0)
@@ -122,23 +116,17 @@ int store_env_list(store *s, store_env **out, size_t *n, amlfs_err *err)
 {
     *out = NULL;
     *n = 0;
+    void *rows = NULL;
+    size_t count = 0;
     db_lock(s);
-    int r = -EIO;
-    store_env *list = NULL;
-    size_t count = 0, cap = 0;
     sqlite3_stmt *st = db_stmt(s, "SELECT name, created, updated, rejected FROM environments "
                                   "ORDER BY name", err);
-    if (st) {
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            list = db_grow(list, count, &cap, sizeof *list);
-            read_env_row(st, &list[count++]);
-        }
-        sqlite3_reset(st);
-        r = rc == SQLITE_DONE ? 0 : db_fail(s, rc, err, "listing environments");
-        for (size_t i = 0; r == 0 && i < count; i++)
-            r = load_versions(s, &list[i], err);
-    }
+    int r = st ? db_collect(s, st, read_env_row, sizeof **out, &rows, &count, err,
+                            "listing environments")
+               : -EIO;
+    store_env *list = rows;
+    for (size_t i = 0; r == 0 && i < count; i++)
+        r = load_versions(s, &list[i], err);
     db_unlock(s);
     if (r < 0) {
         store_env_list_free(list, count);
@@ -174,21 +162,10 @@ int store_env_delete(store *s, const char *name, amlfs_err *err)
         r = db_fail(s, rc, err, "checking the runs of an environment");
         goto rollback;
     }
-    st = db_stmt(s, "DELETE FROM env_versions WHERE name = ?1", err);
-    if (!st) {
-        r = -EIO;
-        goto rollback;
-    }
-    db_bind_text(st, 1, name);
-    if ((r = db_step_done(s, st, err, "deleting environment versions")) < 0)
-        goto rollback;
-    st = db_stmt(s, "DELETE FROM environments WHERE name = ?1", err);
-    if (!st) {
-        r = -EIO;
-        goto rollback;
-    }
-    db_bind_text(st, 1, name);
-    if ((r = db_step_done(s, st, err, "deleting an environment")) < 0)
+    if ((r = db_run_text_arg(s, "DELETE FROM env_versions WHERE name = ?1", name, err,
+                             "deleting environment versions")) < 0 ||
+        (r = db_run_text_arg(s, "DELETE FROM environments WHERE name = ?1", name, err,
+                             "deleting an environment")) < 0)
         goto rollback;
     if (sqlite3_changes(s->db) == 0) {
         r = amlfs_fail(err, ENOENT, "environment '%s' not found", name);
@@ -300,6 +277,17 @@ out:
     return r;
 }
 
+static void read_version_row(sqlite3_stmt *st, void *row)
+{
+    store_env_version *v = row;
+    v->version = sqlite3_column_int(st, 0);
+    v->yaml = db_col_text(st, 1);
+    v->spec_json = db_col_text(st, 2);
+    v->status = db_col_text(st, 3);
+    v->reason = db_col_text(st, 4);
+    v->created = sqlite3_column_int64(st, 5);
+}
+
 int store_env_version_get(store *s, const char *name, int version, store_env_version *out,
                           amlfs_err *err)
 {
@@ -312,22 +300,11 @@ int store_env_version_get(store *s, const char *name, int version, store_env_ver
     if (st) {
         db_bind_text(st, 1, name);
         sqlite3_bind_int(st, 2, version);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            out->version = sqlite3_column_int(st, 0);
-            out->yaml = db_col_text(st, 1);
-            out->spec_json = db_col_text(st, 2);
-            out->status = db_col_text(st, 3);
-            out->reason = db_col_text(st, 4);
-            out->created = sqlite3_column_int64(st, 5);
-            r = 0;
-        } else if (rc == SQLITE_DONE) {
-            r = version ? amlfs_fail(err, ENOENT, "environment '%s' has no version %d", name, version)
-                        : amlfs_fail(err, ENOENT, "environment '%s' has no version yet", name);
-        } else {
-            r = db_fail(s, rc, err, "reading an environment version");
-        }
-        sqlite3_reset(st);
+        static const char doing[] = "reading an environment version";
+        r = version ? db_get_one(s, st, read_version_row, out, err, doing,
+                                 "environment '%s' has no version %d", name, version)
+                    : db_get_one(s, st, read_version_row, out, err, doing,
+                                 "environment '%s' has no version yet", name);
     }
     db_unlock(s);
     return r;

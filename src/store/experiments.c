@@ -51,8 +51,9 @@ int store_experiment_create(store *s, const char *name, int64_t now_ms, amlfs_er
     return r;
 }
 
-static void read_row(sqlite3_stmt *st, store_experiment *e)
+static void read_row(sqlite3_stmt *st, void *row)
 {
+    store_experiment *e = row;
     e->name = db_col_text(st, 0);
     e->created = sqlite3_column_int64(st, 1);
     e->status_line = db_col_text(st, 2);
@@ -70,15 +71,8 @@ int store_experiment_get(store *s, const char *name, store_experiment *out, amlf
     sqlite3_stmt *st = db_stmt(s, EXPERIMENT_COLUMNS "WHERE e.name = ?1", err);
     if (st) {
         db_bind_text(st, 1, name);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            read_row(st, out);
-            r = 0;
-        } else {
-            r = rc == SQLITE_DONE ? amlfs_fail(err, ENOENT, "experiment '%s' not found", name)
-                                  : db_fail(s, rc, err, "reading an experiment");
-        }
-        sqlite3_reset(st);
+        r = db_get_one(s, st, read_row, out, err, "reading an experiment",
+                       "experiment '%s' not found", name);
     }
     db_unlock(s);
     return r;
@@ -88,21 +82,12 @@ int store_experiment_list(store *s, store_experiment **out, size_t *n, amlfs_err
 {
     *out = NULL;
     *n = 0;
+    void *list = NULL;
+    size_t count = 0;
     db_lock(s);
-    int r = -EIO;
-    store_experiment *list = NULL;
-    size_t count = 0, cap = 0;
     sqlite3_stmt *st = db_stmt(s, EXPERIMENT_COLUMNS "ORDER BY e.name", err);
-    if (st) {
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            list = db_grow(list, count, &cap, sizeof *list);
-            memset(&list[count], 0, sizeof list[count]);
-            read_row(st, &list[count++]);
-        }
-        sqlite3_reset(st);
-        r = rc == SQLITE_DONE ? 0 : db_fail(s, rc, err, "listing experiments");
-    }
+    int r = st ? db_collect(s, st, read_row, sizeof **out, &list, &count, err, "listing experiments")
+               : -EIO;
     db_unlock(s);
     if (r < 0) {
         store_experiment_list_free(list, count);
@@ -137,13 +122,8 @@ int store_experiment_delete(store *s, const char *name, amlfs_err *err)
                        "experiment stays", name, runs, runs == 1 ? "" : "s");
         goto rollback;
     }
-    st = db_stmt(s, "DELETE FROM experiments WHERE name = ?1", err);
-    if (!st) {
-        r = -EIO;
-        goto rollback;
-    }
-    db_bind_text(st, 1, name);
-    if ((r = db_step_done(s, st, err, "deleting an experiment")) < 0)
+    if ((r = db_run_text_arg(s, "DELETE FROM experiments WHERE name = ?1", name, err,
+                             "deleting an experiment")) < 0)
         goto rollback;
     if (sqlite3_changes(s->db) == 0) {
         r = amlfs_fail(err, ENOENT, "experiment '%s' not found", name);

@@ -97,35 +97,35 @@ static int open_root(const char *root, amlfs_err *err)
     return fd;
 }
 
+/* Opens relpath (already checked) with flags from the folder's root, failing as doing. */
+static int open_in_folder(const char *root, const char *relpath, int flags, const char *doing,
+                          amlfs_err *err)
+{
+    int rootfd = open_root(root, err);
+    if (rootfd < 0)
+        return rootfd;
+    int fd = open_beneath(rootfd, relpath, flags, 0);
+    int saved = errno;
+    close(rootfd);
+    return fd < 0 ? path_fail(err, saved, relpath, doing) : fd;
+}
+
 /* Opens the folder that holds relpath's last part; *leaf points into relpath. */
 static int open_parent(const char *root, const char *relpath, const char **leaf, amlfs_err *err)
 {
     int r = util_check_relpath(relpath, err);
     if (r < 0)
         return r;
-    int rootfd = open_root(root, err);
-    if (rootfd < 0)
-        return rootfd;
     const char *slash = strrchr(relpath, '/');
-    int dirfd;
     if (!slash) {
         *leaf = relpath;
-        return rootfd;
+        return open_root(root, err);
     }
     *leaf = slash + 1;
     char *parent = strndup(relpath, (size_t)(slash - relpath));
-    if (!parent) {
-        close(rootfd);
+    if (!parent)
         return amlfs_fail(err, ENOMEM, "out of memory");
-    }
-    dirfd = open_beneath(rootfd, parent, O_PATH | O_DIRECTORY, 0);
-    int saved = errno;
-    close(rootfd);
-    if (dirfd < 0) {
-        r = path_fail(err, saved, parent, "opening the folder");
-        free(parent);
-        return r;
-    }
+    int dirfd = open_in_folder(root, parent, O_PATH | O_DIRECTORY, "opening the folder", err);
     free(parent);
     return dirfd;
 }
@@ -169,17 +169,12 @@ int folder_list(const char *root, const char *relpath, folder_entry **out, size_
         if (r < 0)
             return r;
     }
-    int rootfd = open_root(root, err);
-    if (rootfd < 0)
-        return rootfd;
-    int fd = open_beneath(rootfd, relpath, O_RDONLY | O_DIRECTORY, 0);
-    int saved = errno;
-    close(rootfd);
+    int fd = open_in_folder(root, relpath, O_RDONLY | O_DIRECTORY, "listing", err);
     if (fd < 0)
-        return path_fail(err, saved, relpath, "listing");
+        return fd;
     DIR *d = fdopendir(fd);
     if (!d) {
-        saved = errno;
+        int saved = errno;
         close(fd);
         return path_fail(err, saved, relpath, "listing");
     }
@@ -240,17 +235,12 @@ int folder_read(const char *root, const char *relpath, int64_t offset, int64_t l
     int r = util_check_relpath(relpath, err);
     if (r < 0)
         return r;
-    int rootfd = open_root(root, err);
-    if (rootfd < 0)
-        return rootfd;
-    int fd = open_beneath(rootfd, relpath, O_RDONLY, 0);
-    int saved = errno;
-    close(rootfd);
+    int fd = open_in_folder(root, relpath, O_RDONLY, "reading", err);
     if (fd < 0)
-        return path_fail(err, saved, relpath, "reading");
+        return fd;
     struct stat st;
     if (fstat(fd, &st) < 0) {
-        saved = errno;
+        int saved = errno;
         close(fd);
         return path_fail(err, saved, relpath, "reading");
     }
@@ -271,7 +261,7 @@ int folder_read(const char *root, const char *relpath, int64_t offset, int64_t l
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0) {
-            saved = errno;
+            int saved = errno;
             free(buf);
             close(fd);
             return path_fail(err, saved, relpath, "reading");
@@ -351,15 +341,23 @@ int folder_write(const char *root, const char *relpath, const void *data, size_t
     return r;
 }
 
-int folder_mkdir(const char *root, const char *relpath, amlfs_err *err)
+/* Creates relpath's last part in its folder: a folder, or a symlink to target when given. */
+static int create_leaf(const char *root, const char *relpath, const char *target, amlfs_err *err)
 {
     const char *leaf;
     int dirfd = open_parent(root, relpath, &leaf, err);
     if (dirfd < 0)
         return dirfd;
-    int r = mkdirat(dirfd, leaf, 0755) < 0 ? path_fail(err, errno, relpath, "creating the folder") : 0;
+    int r = 0;
+    if (target ? symlinkat(target, dirfd, leaf) < 0 : mkdirat(dirfd, leaf, 0755) < 0)
+        r = path_fail(err, errno, relpath, target ? "creating the symlink" : "creating the folder");
     close(dirfd);
     return r;
+}
+
+int folder_mkdir(const char *root, const char *relpath, amlfs_err *err)
+{
+    return create_leaf(root, relpath, NULL, err);
 }
 
 int folder_symlink(const char *root, const char *relpath, const char *target, amlfs_err *err)
@@ -368,14 +366,7 @@ int folder_symlink(const char *root, const char *relpath, const char *target, am
         return amlfs_fail(err, EINVAL, "%s: a symlink needs a target", relpath);
     if (strlen(target) >= PATH_MAX)
         return amlfs_fail(err, ENAMETOOLONG, "%s: the symlink target is too long", relpath);
-    const char *leaf;
-    int dirfd = open_parent(root, relpath, &leaf, err);
-    if (dirfd < 0)
-        return dirfd;
-    int r = symlinkat(target, dirfd, leaf) < 0 ? path_fail(err, errno, relpath, "creating the symlink")
-                                               : 0;
-    close(dirfd);
-    return r;
+    return create_leaf(root, relpath, target, err);
 }
 
 int folder_remove(const char *root, const char *relpath, amlfs_err *err)

@@ -5,28 +5,25 @@
 
 #include "amlfs/util.h"
 
+/* A text column that may be NULL, read as "" so callers always get a string. */
+static void read_text_row(sqlite3_stmt *st, void *row)
+{
+    char **value = row;
+    *value = db_col_text(st, 0);
+    if (!*value)
+        *value = util_xstrdup("");
+}
+
 /* Runs one SELECT of a single text value bound to key; -ENOENT when there is no row. */
 static int get_text(store *s, const char *sql, const char *key, char **value, amlfs_err *err)
 {
     db_lock(s);
     sqlite3_stmt *st = db_stmt(s, sql, err);
     int r = -EIO;
-    if (!st)
-        goto out;
-    db_bind_text(st, 1, key);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *value = db_col_text(st, 0);
-        if (!*value)
-            *value = util_xstrdup("");
-        r = 0;
-    } else if (rc == SQLITE_DONE) {
-        r = amlfs_fail(err, ENOENT, "no '%s' recorded", key);
-    } else {
-        r = db_fail(s, rc, err, "reading");
+    if (st) {
+        db_bind_text(st, 1, key);
+        r = db_get_one(s, st, read_text_row, value, err, "reading", "no '%s' recorded", key);
     }
-    sqlite3_reset(st);
-out:
     db_unlock(s);
     return r;
 }

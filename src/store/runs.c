@@ -89,9 +89,10 @@ int store_run_insert(store *s, store_run *r, amlfs_err *err)
     return res;
 }
 
-static void read_row(sqlite3_stmt *st, store_run *r, bool full)
+/* The columns of LIGHT_COLUMNS, what listings show. */
+static void read_light_row(sqlite3_stmt *st, void *row)
 {
-    memset(r, 0, sizeof *r);
+    store_run *r = row;
     r->seq = sqlite3_column_int64(st, 0);
     r->id = db_col_text(st, 1);
     r->experiment = db_col_text(st, 2);
@@ -110,12 +111,17 @@ static void read_row(sqlite3_stmt *st, store_run *r, bool full)
     r->error = db_col_text(st, 12);
     r->timeout_s = (long)sqlite3_column_int64(st, 13);
     r->snapshot = db_col_text(st, 14);
-    if (full) {
-        r->job_yaml = db_col_text(st, 15);
-        r->spec_json = db_col_text(st, 16);
-        r->command = db_col_text(st, 17);
-        r->job_env = db_col_text(st, 18);
-    }
+}
+
+/* The columns of FULL_COLUMNS: a listing's plus what the run was submitted with. */
+static void read_full_row(sqlite3_stmt *st, void *row)
+{
+    read_light_row(st, row);
+    store_run *r = row;
+    r->job_yaml = db_col_text(st, 15);
+    r->spec_json = db_col_text(st, 16);
+    r->command = db_col_text(st, 17);
+    r->job_env = db_col_text(st, 18);
 }
 
 int store_run_get(store *s, const char *id, store_run *out, amlfs_err *err)
@@ -126,15 +132,7 @@ int store_run_get(store *s, const char *id, store_run *out, amlfs_err *err)
     sqlite3_stmt *st = db_stmt(s, "SELECT " FULL_COLUMNS " FROM runs WHERE id = ?1", err);
     if (st) {
         db_bind_text(st, 1, id);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            read_row(st, out, true);
-            r = 0;
-        } else {
-            r = rc == SQLITE_DONE ? amlfs_fail(err, ENOENT, "run '%s' not found", id)
-                                  : db_fail(s, rc, err, "reading a run");
-        }
-        sqlite3_reset(st);
+        r = db_get_one(s, st, read_full_row, out, err, "reading a run", "run '%s' not found", id);
     }
     db_unlock(s);
     return r;
@@ -153,17 +151,12 @@ bool store_run_exists(store *s, const char *id)
 /* Reads every row of a prepared listing (lock held). */
 static int collect(store *s, sqlite3_stmt *st, store_run **out, size_t *n, amlfs_err *err)
 {
-    store_run *list = NULL;
-    size_t count = 0, cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        list = db_grow(list, count, &cap, sizeof *list);
-        read_row(st, &list[count++], false);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
+    void *list = NULL;
+    size_t count = 0;
+    int r = db_collect(s, st, read_light_row, sizeof **out, &list, &count, err, "listing runs");
+    if (r < 0) {
         store_run_list_free(list, count);
-        return db_fail(s, rc, err, "listing runs");
+        return r;
     }
     *out = list;
     *n = count;

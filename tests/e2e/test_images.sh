@@ -83,8 +83,8 @@ t_03_a_dockerfile_build_is_followed_live_and_a_run_waits_for_it() {
     [ "$(env_status app)" = Building ] || { kill $tail_pid; open_gate "of app"; fail "not Building: $(env_status app)"; }
     id=$(printf 'command: echo ran in $GREETING\nenvironment: azureml:app@latest\n' | submit early) ||
         { kill $tail_pid; open_gate "of app"; fail "submit"; }
-    sleep 0.5
-    [ "$(cat "$MNT/runs/$id/status")" = Preparing ] ||
+    # The build cannot finish while the gate is closed: the run must reach Preparing and wait there.
+    wait_status 10 "$MNT/runs/$id/status" Preparing ||
         { kill $tail_pid; open_gate "of app"; fail "the run did not wait in Preparing: $(cat "$MNT/runs/$id/status")"; }
     open_gate "of app" || { kill $tail_pid; fail "no gate found under $DATA/images"; }
     wait_status 30 "$e/status" Ready || { kill $tail_pid; fail "status: $(env_status app)"; }
