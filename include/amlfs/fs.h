@@ -50,6 +50,8 @@ typedef enum node_kind {
     NODE_RUN_CTL,
     NODE_RUN_SNAPSHOT_DIR,      /* runs/ID/snapshot: the code the run started with, read-only */
     NODE_RUN_SNAPSHOT_FILE,     /* runs/ID/snapshot/REL: a file, folder or symlink of it */
+    NODE_RUN_OUTPUTS_DIR,       /* runs/ID/outputs: what the job wrote under ./outputs, read-only, live */
+    NODE_RUN_OUTPUTS_FILE,      /* runs/ID/outputs/REL: a file, folder or symlink of it */
 } node_kind;
 
 /* The spec files whose finished write is an action. */
@@ -66,7 +68,7 @@ typedef enum spec_kind {
 typedef struct node_path {
     node_kind kind;
     char name[NODE_NAME_MAX];   /* the object: environment, compute, experiment or run id */
-    const char *rel;            /* *_FILE: the path inside the stored folder or snapshot; EXP_RUN_LINK:
+    const char *rel;            /* *_FILE: the path inside the stored folder, snapshot or outputs; EXP_RUN_LINK:
                                    the link */
     long version;               /* ENV_VERSION_*: N */
 } node_path;
@@ -86,6 +88,9 @@ bool node_is_stored(node_kind kind);
 bool node_is_fixed_dir(node_kind kind);
 /* A run's snapshot and everything in it: read-only, and never changes once the run exists. */
 bool node_is_snapshot(node_kind kind);
+/* A run's outputs and everything in them: read-only, and changing while the run goes (no event says
+ * when: short timeouts, and the run's `changed` events drop them). */
+bool node_is_run_output(node_kind kind);
 
 /* The spec a file is, SPEC_NONE for everything else (editors' scratch files included). For SPEC_JOB,
  * *dir (may be NULL) gets a malloc'd folder of the job file inside the experiment ("" at its root). */

@@ -312,6 +312,8 @@ int h_run_cancel(server *srv, const http_request *req, http_reply *out, amlfs_er
 int h_snapshots_create(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_blobs_upload(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_run_snapshot(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+/* What a run's job wrote under ./outputs, read-only and live (GET /v1/runs/ID/outputs/PATH). */
+int h_run_outputs(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 /* Files of experiments (params[0] = NAME) and environments, GET/PUT/DELETE/POST. */
 int h_experiment_files(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_environment_files(server *srv, const http_request *req, http_reply *out, amlfs_err *err);

@@ -83,6 +83,8 @@ int action_mkdir(fs_state *fs, const char *path, const node_path *np, amlfs_err 
         return amlfs_fail(err, EPERM, "computes other than local come with their compute targets");
     case NODE_RUN_SNAPSHOT_FILE:
         return amlfs_fail(err, EACCES, "%s: the snapshot of a run is read-only", path);
+    case NODE_RUN_OUTPUTS_FILE:
+        return amlfs_fail(err, EACCES, "%s: the outputs of a run are read-only (its job writes them)", path);
     case NODE_ENV_FILE:
     case NODE_EXP_FILE: {
         char *url = view_files_url(np);
@@ -123,6 +125,8 @@ int action_rmdir(fs_state *fs, const node_path *np, amlfs_err *err)
         return amlfs_fail(err, ENOENT, "no such folder");
     case NODE_RUN_SNAPSHOT_FILE:
         return amlfs_fail(err, EACCES, "the snapshot of a run is read-only");
+    case NODE_RUN_OUTPUTS_FILE:
+        return amlfs_fail(err, EACCES, "the outputs of a run are read-only (its job writes them)");
     default:
         if (node_is_fixed_dir(np->kind))
             return amlfs_fail(err, EACCES, "this folder is part of the mount and cannot be removed");

@@ -71,7 +71,9 @@ static void subtree(fs_state *fs, notices *n, const char *prefix, bool (*want)(n
 }
 
 /* What a state change may touch: not stored files, and not a run's snapshot (it never changes, and
- * its pages stay cached). */
+ * its pages stay cached). A run's outputs are touched: nothing announces each write of its job, so
+ * the run's `changed` events (Running, Completed, ...) are when the mount drops their attributes and
+ * bytes; their names go with their short entry timeout (see everything_changed on names). */
 static bool not_stored(node_kind kind)
 {
     return !node_is_stored(kind) && !node_is_snapshot(kind);
@@ -152,7 +154,7 @@ void fs_on_event(void *ctx, const client_event *ev, bool reset)
     } else if (strcmp(ev->what, "files") == 0) {
         subtree(fs, &n, ev->path, stored_or_folder);
     } else {
-        /* changed: status, info, versions, status_line; stored files did not change. */
+        /* changed: status, info, versions, status_line, a run's outputs; stored files did not change. */
         subtree(fs, &n, ev->path, not_stored);
     }
     /* workspace.json shows counts and the event sequence number. */

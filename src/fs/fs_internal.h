@@ -13,6 +13,9 @@
 /* Kernel caching: short timeouts, made prompt by invalidations from the change feed. */
 #define FS_ENTRY_TIMEOUT 1.0
 #define FS_ATTR_TIMEOUT 1.0
+/* A run's outputs change while its job writes them and no event says so: names and attributes are
+ * asked again after this, so a growing file is seen growing and new files appear. */
+#define FS_LIVE_TIMEOUT 0.1
 
 /* A file being written: its content lives in an unlinked temp file until close() stores it.
  * Shared by every handle open for writing on the same inode. */

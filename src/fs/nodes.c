@@ -149,6 +149,12 @@ static node_kind classify_runs(const parts *p, node_path *out)
         out->rel = p->start[3];
         return stored_rel_ok(out->rel) ? NODE_RUN_SNAPSHOT_FILE : NODE_NONE;
     }
+    if (is(p, 2, "outputs")) {
+        if (p->n == 3)
+            return NODE_RUN_OUTPUTS_DIR;
+        out->rel = p->start[3];
+        return stored_rel_ok(out->rel) ? NODE_RUN_OUTPUTS_FILE : NODE_NONE;
+    }
     if (p->n != 3)
         return NODE_NONE;
     if (is(p, 2, "status"))
@@ -239,6 +245,7 @@ bool node_is_fixed_dir(node_kind kind)
     case NODE_RUNS_DIR:
     case NODE_RUN_DIR:
     case NODE_RUN_SNAPSHOT_DIR:
+    case NODE_RUN_OUTPUTS_DIR:
         return true;
     default:
         return false;
@@ -250,10 +257,15 @@ bool node_is_snapshot(node_kind kind)
     return kind == NODE_RUN_SNAPSHOT_DIR || kind == NODE_RUN_SNAPSHOT_FILE;
 }
 
+bool node_is_run_output(node_kind kind)
+{
+    return kind == NODE_RUN_OUTPUTS_DIR || kind == NODE_RUN_OUTPUTS_FILE;
+}
+
 bool node_is_read_only(node_kind kind)
 {
     return node_is_generated_text(kind) || kind == NODE_ENV_BUILD_LOG || kind == NODE_RUN_LOG ||
-           kind == NODE_EXP_RUN_LINK || node_is_snapshot(kind);
+           kind == NODE_EXP_RUN_LINK || node_is_snapshot(kind) || node_is_run_output(kind);
 }
 
 static const char *basename_of(const char *rel)

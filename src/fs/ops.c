@@ -127,14 +127,21 @@ static int stat_inode(fs_state *fs, fuse_ino_t ino, const char *path, struct sta
     return 0;
 }
 
+/* How long the kernel may keep path's attributes (and name): short for what changes unannounced. */
+static double attr_timeout_of(const char *path, double usual)
+{
+    node_path np;
+    return path && node_is_run_output(node_classify(path, &np)) ? FS_LIVE_TIMEOUT : usual;
+}
+
 /* Take a kernel reference on path's inode (e->attr filled) and set the entry's inode and timeouts; the
  * caller drops the reference with inode_forget if the reply fails. */
 static void entry_ref(fs_state *fs, const char *path, struct fuse_entry_param *e)
 {
     e->ino = inode_ref(fs->inodes, path, e->attr.st_size);
     e->attr.st_ino = e->ino;
-    e->attr_timeout = FS_ATTR_TIMEOUT;
-    e->entry_timeout = FS_ENTRY_TIMEOUT;
+    e->attr_timeout = attr_timeout_of(path, FS_ATTR_TIMEOUT);
+    e->entry_timeout = attr_timeout_of(path, FS_ENTRY_TIMEOUT);
 }
 
 /* Look up path, take a kernel reference on its inode and answer with its entry. */
@@ -202,7 +209,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         reply_failure(req, rc, &err, "stat", path);
     } else {
         inode_set_size(fs->inodes, ino, st.st_size);
-        fuse_reply_attr(req, &st, FS_ATTR_TIMEOUT);
+        fuse_reply_attr(req, &st, attr_timeout_of(path, FS_ATTR_TIMEOUT));
     }
     free(path);
 }
@@ -273,7 +280,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     if (rc < 0)
         reply_failure(req, rc, &err, "setattr", path);
     else
-        fuse_reply_attr(req, &st, FS_ATTR_TIMEOUT);
+        fuse_reply_attr(req, &st, attr_timeout_of(path, FS_ATTR_TIMEOUT));
     free(path);
 }
 

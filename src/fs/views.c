@@ -125,21 +125,35 @@ char *view_files_url(const node_path *np)
     return url;
 }
 
-/* /v1/runs/ID/snapshot/REL (REL "" for the snapshot's root) + suffix */
-static char *snapshot_url(const node_path *np, const char *suffix)
+/* A run's read-only folders: its snapshot and its outputs. */
+static bool is_run_folder_file(node_kind kind)
+{
+    return kind == NODE_RUN_SNAPSHOT_FILE || kind == NODE_RUN_OUTPUTS_FILE;
+}
+
+/* /v1/runs/ID/snapshot/REL or /v1/runs/ID/outputs/REL (REL "" for the folder's root) + suffix */
+static char *run_folder_url(const node_path *np, const char *suffix)
 {
     char *id = client_escape(np->name);
-    char *rel = np->kind == NODE_RUN_SNAPSHOT_FILE ? client_escape_path(np->rel) : util_xstrdup("");
-    char *url = util_strdupf("/v1/runs/%s/snapshot/%s%s", id, rel, suffix);
+    char *rel = is_run_folder_file(np->kind) ? client_escape_path(np->rel) : util_xstrdup("");
+    char *url = util_strdupf("/v1/runs/%s/%s/%s%s", id, node_is_run_output(np->kind) ? "outputs" : "snapshot",
+                             rel, suffix);
     free(id);
     free(rel);
     return url;
 }
 
-static int snapshot_stat_entry(fs_state *fs, const node_path *np, cJSON **entry, amlfs_err *err)
+/* Outputs change while the run goes with no event to say so: always asked afresh (the kernel's short
+ * timeouts keep that to one request per look). A snapshot never changes: the short cache is right. */
+static bool cacheable(const node_path *np)
 {
-    char *url = snapshot_url(np, "?stat=1");
-    int rc = client_get_json(fs->client, url, true, entry, err);
+    return !node_is_run_output(np->kind);
+}
+
+static int run_folder_stat_entry(fs_state *fs, const node_path *np, cJSON **entry, amlfs_err *err)
+{
+    char *url = run_folder_url(np, "?stat=1");
+    int rc = client_get_json(fs->client, url, cacheable(np), entry, err);
     free(url);
     return rc;
 }
@@ -424,7 +438,9 @@ int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err
         break;
     case NODE_RUN_SNAPSHOT_DIR:
     case NODE_RUN_SNAPSHOT_FILE:
-        rc = snapshot_stat_entry(fs, np, &obj, err);
+    case NODE_RUN_OUTPUTS_DIR:
+    case NODE_RUN_OUTPUTS_FILE:
+        rc = run_folder_stat_entry(fs, np, &obj, err);
         if (rc == 0)
             view_stat_from_entry(fs, obj, st);
         break;
@@ -465,10 +481,10 @@ static int list_names(fs_state *fs, const char *url, const char *array, const ch
 }
 
 /* A listing in the files API's shape ({"entries": [...]}) into out. */
-static int list_entries(fs_state *fs, const char *url, dir_list *out, amlfs_err *err)
+static int list_entries(fs_state *fs, const char *url, bool use_cache, dir_list *out, amlfs_err *err)
 {
     cJSON *obj = NULL;
-    int rc = client_get_json(fs->client, url, true, &obj, err);
+    int rc = client_get_json(fs->client, url, use_cache, &obj, err);
     if (rc < 0)
         return rc;
     const cJSON *item;
@@ -495,7 +511,7 @@ static int list_stored(fs_state *fs, const node_path *np, bool root, dir_list *o
         url = util_strdupf("%s/", entry);
         free(entry);
     }
-    int rc = list_entries(fs, url, out, err);
+    int rc = list_entries(fs, url, true, out, err);
     free(url);
     return rc;
 }
@@ -583,15 +599,18 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
         dir_list_add(out, "job.yaml", DT_REG);
         dir_list_add(out, "info.json", DT_REG);
         dir_list_add(out, "ctl", DT_REG);
+        dir_list_add(out, "outputs", DT_DIR);
         /* Runs from before snapshots were kept have none. */
         if (get_object(fs, "runs", np->name, NULL, &obj, err) == 0 &&
             cJSON_IsString(cJSON_GetObjectItemCaseSensitive(obj, "snapshot")))
             dir_list_add(out, "snapshot", DT_DIR);
         break;
     case NODE_RUN_SNAPSHOT_DIR:
-    case NODE_RUN_SNAPSHOT_FILE: {
-        char *url = snapshot_url(np, np->kind == NODE_RUN_SNAPSHOT_FILE ? "/" : "");
-        rc = list_entries(fs, url, out, err);
+    case NODE_RUN_SNAPSHOT_FILE:
+    case NODE_RUN_OUTPUTS_DIR:
+    case NODE_RUN_OUTPUTS_FILE: {
+        char *url = run_folder_url(np, is_run_folder_file(np->kind) ? "/" : "");
+        rc = list_entries(fs, url, cacheable(np), out, err);
         free(url);
         break;
     }
@@ -626,8 +645,8 @@ int view_read(fs_state *fs, const node_path *np, off_t offset, size_t size, char
         url = object_url("environments", np->name, "/build-log");
     else if (node_is_stored(np->kind))
         url = view_files_url(np);
-    else if (np->kind == NODE_RUN_SNAPSHOT_FILE)
-        url = snapshot_url(np, "");
+    else if (is_run_folder_file(np->kind))
+        url = run_folder_url(np, "");
     else
         return amlfs_fail(err, EINVAL, "not a file with bytes");
     /* A short read tells the kernel "end of file" (it may even shrink its idea of the size): when the
@@ -669,11 +688,11 @@ int view_readlink(fs_state *fs, const node_path *np, char **target, amlfs_err *e
         free(run_id);
         return rc;
     }
-    if (!node_is_stored(np->kind) && np->kind != NODE_RUN_SNAPSHOT_FILE)
+    if (!node_is_stored(np->kind) && !is_run_folder_file(np->kind))
         return amlfs_fail(err, EINVAL, "not a symlink");
     cJSON *entry = NULL;
-    int rc = np->kind == NODE_RUN_SNAPSHOT_FILE ? snapshot_stat_entry(fs, np, &entry, err)
-                                                : view_stored_entry(fs, np, false, &entry, err);
+    int rc = is_run_folder_file(np->kind) ? run_folder_stat_entry(fs, np, &entry, err)
+                                          : view_stored_entry(fs, np, false, &entry, err);
     if (rc == 0 && strcmp(jstr(entry, "type"), "symlink") != 0)
         rc = amlfs_fail(err, EINVAL, "not a symlink");
     if (rc == 0)

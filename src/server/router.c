@@ -43,6 +43,7 @@ static const route routes[] = {
     {"GET", "/v1/runs/:/log", h_run_log},
     {"POST", "/v1/runs/:/cancel", h_run_cancel},
     {"GET", "/v1/runs/:/snapshot/*", h_run_snapshot},
+    {"GET", "/v1/runs/:/outputs/*", h_run_outputs},
 
     {"POST", "/v1/snapshots", h_snapshots_create},
     {"POST", "/v1/blobs", h_blobs_upload},

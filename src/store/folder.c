@@ -235,7 +235,8 @@ int folder_read(const char *root, const char *relpath, int64_t offset, int64_t l
     int r = util_check_relpath(relpath, err);
     if (r < 0)
         return r;
-    int fd = open_in_folder(root, relpath, O_RDONLY, "reading", err);
+    /* O_NONBLOCK: a fifo (a run's job can make one in its outputs) is refused below, never waited on. */
+    int fd = open_in_folder(root, relpath, O_RDONLY | O_NONBLOCK, "reading", err);
     if (fd < 0)
         return fd;
     struct stat st;
@@ -247,6 +248,10 @@ int folder_read(const char *root, const char *relpath, int64_t offset, int64_t l
     if (S_ISDIR(st.st_mode)) {
         close(fd);
         return path_fail(err, EISDIR, relpath, "reading");
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return amlfs_fail(err, EINVAL, "%s is not a regular file", relpath);
     }
     int64_t avail = offset < st.st_size ? st.st_size - offset : 0;
     size_t want = (size_t)(length < 0 || length > avail ? avail : length);

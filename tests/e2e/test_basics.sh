@@ -84,5 +84,39 @@ t_run_works_on_its_own_copy_of_the_code() {
     [ "$(cat "$MNT/experiments/copy/src/data.txt")" = original ] || fail "the run changed the experiment's files"
 }
 
+t_run_outputs_are_shown_read_only() {
+    make_host_env host4 || fail "environment"
+    mkdir "$MNT/experiments/outs"
+    id=$(submit outs <<'Y'
+command: >-
+  mkdir -p outputs/sub && echo "accuracy 0.97" > outputs/model.txt &&
+  head -c 5000 /dev/urandom > outputs/sub/x.bin && chmod 600 outputs/sub/x.bin &&
+  ln -s sub/x.bin outputs/latest.bin
+environment: host4
+Y
+) || fail "submit"
+    wait_status 20 "$MNT/runs/$id/status" Completed || fail "status: $(cat "$MNT/runs/$id/status")"
+    real="$DATA/runs/$id/work/outputs"
+    out="$MNT/runs/$id/outputs"
+    ls "$MNT/runs/$id" | grep -qx outputs || fail "outputs not listed in the run: $(ls "$MNT/runs/$id")"
+    [ "$(ls "$out" | tr '\n' ' ')" = "latest.bin model.txt sub " ] || fail "ls outputs: $(ls -a "$out")"
+    ls -l "$out/sub/x.bin" | awk '{exit !($1 == "-rw-------" && $5 == 5000)}' ||
+        fail "ls -l x.bin: $(ls -l "$out/sub/x.bin")"
+    ls -l "$out/model.txt" | awk '{exit !($5 == 14)}' || fail "ls -l model.txt: $(ls -l "$out/model.txt")"
+    [ "$(cat "$out/model.txt")" = "accuracy 0.97" ] || fail "cat model.txt: $(cat "$out/model.txt")"
+    cmp "$real/sub/x.bin" "$out/sub/x.bin" || fail "x.bin differs from the run's file"
+    cmp "$real/model.txt" "$out/model.txt" || fail "model.txt differs from the run's file"
+    [ -L "$out/latest.bin" ] && [ "$(readlink "$out/latest.bin")" = sub/x.bin ] ||
+        fail "symlink: $(ls -l "$out/latest.bin")"
+    cmp "$real/sub/x.bin" "$out/latest.bin" || fail "reading through the symlink"
+    got=$(echo x | write_spec "$out/model.txt")
+    [ "$got" = EACCES ] || fail "writing outputs/model.txt gave $got"
+    got=$(echo x | write_spec "$out/new.txt")
+    [ "$got" = EACCES ] || fail "creating outputs/new.txt gave $got"
+    mkdir "$out/d" 2>/dev/null && fail "mkdir in outputs was accepted"
+    rm -f "$out/model.txt" 2>/dev/null && fail "rm in outputs was accepted"
+    [ "$(cat "$real/model.txt")" = "accuracy 0.97" ] || fail "the run's file changed"
+}
+
 mount_ws || { echo "0 passed, 1 failed"; exit 1; }
 run_cases

@@ -71,6 +71,20 @@ static void test_the_tree(void)
     CHECK(node_is_read_only(NODE_RUN_SNAPSHOT_FILE) && node_is_read_only(NODE_RUN_SNAPSHOT_DIR) &&
               node_is_fixed_dir(NODE_RUN_SNAPSHOT_DIR) && !node_is_stored(NODE_RUN_SNAPSHOT_FILE),
           "a run's snapshot is read-only and not a stored folder");
+    expect("runs/r1/outputs", NODE_RUN_OUTPUTS_DIR, "r1", NULL);
+    expect("runs/r1/outputs/model.txt", NODE_RUN_OUTPUTS_FILE, "r1", "model.txt");
+    expect("runs/r1/outputs/sub/x.bin", NODE_RUN_OUTPUTS_FILE, "r1", "sub/x.bin");
+    expect("runs/r1/outputs/a/b/c/d", NODE_RUN_OUTPUTS_FILE, "r1", "a/b/c/d");
+    CHECK(node_is_read_only(NODE_RUN_OUTPUTS_FILE) && node_is_read_only(NODE_RUN_OUTPUTS_DIR) &&
+              node_is_fixed_dir(NODE_RUN_OUTPUTS_DIR) && !node_is_fixed_dir(NODE_RUN_OUTPUTS_FILE) &&
+              !node_is_stored(NODE_RUN_OUTPUTS_FILE) && !node_is_snapshot(NODE_RUN_OUTPUTS_FILE),
+          "a run's outputs are read-only, not a stored folder and not a snapshot");
+    CHECK(node_is_run_output(NODE_RUN_OUTPUTS_DIR) && node_is_run_output(NODE_RUN_OUTPUTS_FILE) &&
+              !node_is_run_output(NODE_RUN_SNAPSHOT_FILE) && !node_is_run_output(NODE_RUN_LOG),
+          "only outputs nodes are run outputs");
+    node_path np;
+    node_classify("runs/r1/outputs/job.yaml", &np);
+    CHECK(node_spec_kind(&np, NULL) == SPEC_NONE, "a job.yaml among outputs is not a spec");
 }
 
 static void test_paths_outside_the_tree(void)
@@ -84,6 +98,8 @@ static void test_paths_outside_the_tree(void)
         "experiments/x/status/y", "experiments/x/runs/a/b", "experiments/x/a//b", "experiments/x/a/",
         "runs/r1/other", "runs/r1/log/x", "runs/..", "/runs", "experiments/.hidden",
         "runs/r1/snapshot/../x", "runs/r1/snapshot/a/./b", "runs/r1/snapshot/", "runs/r1/snapshot//x",
+        "runs/r1/outputs/../x", "runs/r1/outputs/a/./b", "runs/r1/outputs/", "runs/r1/outputs//x",
+        "runs/r1/outputs/..", "runs/r1/output",
     };
     for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++) {
         node_path np;

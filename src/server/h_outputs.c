@@ -1,0 +1,125 @@
+/* h_outputs.c: a run's outputs as a read-only folder (GET /v1/runs/ID/outputs/PATH): what the job wrote
+ * under ./outputs of its working folder (DATA_DIR/runs/ID/work/outputs), live while the run goes. */
+#include "amlfs/server.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "amlfs/util.h"
+
+/* Paths are resolved from the working folder, not from outputs/ itself: a job may replace outputs/
+ * with a symlink, and openat2(RESOLVE_BENEATH) from work/ keeps even that inside the run's own folder
+ * (a link out of it is refused), with no window between a check and an open. */
+static char *rel_in_work(const char *path)
+{
+    return path[0] ? util_strdupf("outputs/%s", path) : util_xstrdup("outputs");
+}
+
+/* The root is a folder whatever the job did to it: absent (not prepared yet, or removed by the job)
+ * it is empty, created when the run was. */
+static bool absent_root(int rc)
+{
+    return rc == -ENOENT || rc == -ENOTDIR;
+}
+
+static void reply_root_entry(const char *work, const store_run *r, http_reply *out)
+{
+    folder_entry e;
+    amlfs_err ignored = {0};
+    int rc = folder_stat(work, "outputs", &e, &ignored);
+    if (rc < 0 || e.type != 'd') {
+        if (rc == 0)
+            folder_entry_free(&e);
+        memset(&e, 0, sizeof e);
+        e.type = 'd';
+        e.size = 4096;
+        e.mode = 0755;
+        e.mtime_ms = r->created;
+    }
+    free(e.name);
+    e.name = util_xstrdup("");
+    reply_json(out, 200, folder_entry_json(&e));
+    folder_entry_free(&e);
+}
+
+static int list(const char *work, const char *path, http_reply *out, amlfs_err *err)
+{
+    char *rel = rel_in_work(path);
+    folder_entry *entries = NULL;
+    size_t n = 0;
+    int rc = folder_list(work, rel, &entries, &n, err);
+    free(rel);
+    if (rc < 0 && !(path[0] == '\0' && absent_root(rc)))
+        return rc;
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, "entries");
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(arr, folder_entry_json(&entries[i]));
+    folder_list_free(entries, n);
+    reply_json(out, 200, o);
+    return 0;
+}
+
+static int read_bytes(const char *work, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    int64_t offset, length;
+    int rc = http_query_i64(req, "offset", 0, &offset, err);
+    if (rc == 0)
+        rc = http_query_i64(req, "length", -1, &length, err);
+    if (rc < 0)
+        return rc;
+    char *rel = rel_in_work(req->tail), *data = NULL;
+    size_t len = 0;
+    rc = folder_read(work, rel, offset, length, &data, &len, err);
+    free(rel);
+    if (rc < 0)
+        return rc;
+    reply_bytes(out, 200, data, len, "application/octet-stream");
+    free(data);
+    return 0;
+}
+
+static int outputs_request(const char *work, const store_run *r, const http_request *req, http_reply *out,
+                           amlfs_err *err)
+{
+    const char *path = req->tail;
+    if (path[0]) {
+        int rc = util_check_relpath(path, err);
+        if (rc < 0)
+            return rc;
+    }
+    const char *stat_arg = http_query(req, "stat");
+    if (stat_arg && strcmp(stat_arg, "0") != 0) {
+        if (!path[0]) {
+            reply_root_entry(work, r, out);
+            return 0;
+        }
+        char *rel = rel_in_work(path);
+        folder_entry e;
+        int rc = folder_stat(work, rel, &e, err);
+        free(rel);
+        if (rc < 0)
+            return rc;
+        reply_json(out, 200, folder_entry_json(&e));
+        folder_entry_free(&e);
+        return 0;
+    }
+    if (!path[0] || req->trailing_slash)
+        return list(work, path, out, err);
+    return read_bytes(work, req, out, err);
+}
+
+int h_run_outputs(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    store_run r;
+    int rc = store_run_get(srv->store, req->params[0], &r, err);
+    if (rc < 0)
+        return rc;
+    char *work = server_path(srv, "runs/%s/work", r.id);
+    rc = outputs_request(work, &r, req, out, err);
+    if (rc < 0)
+        amlfs_wrap(err, "outputs of run %s: ", r.id);
+    free(work);
+    store_run_free(&r);
+    return rc;
+}
