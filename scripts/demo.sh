@@ -22,5 +22,7 @@ say "tail -f $run_dir/log      # live, while it trains"
 follow_until "$run_dir/log" "$run_dir/status" Completed Failed Canceled
 run cat "$run_dir/status"
 run cat "$run_dir/info.json"
+run ls -l "$run_dir/outputs"                                     # what train.py saved
+run cat "$run_dir/outputs/scores.json"
 [ "$(cat "$run_dir/status")" = Completed ]
 cd /
