@@ -77,6 +77,8 @@ int h_environment_delete(server *srv, const http_request *req, http_reply *out, 
 {
     const char *name = req->params[0];
     int r = store_env_delete(srv->store, name, err);
+    /* `environments/status` tells why an rmdir was refused, as it does for mkdir. */
+    server_folder_status(srv, "environments", r < 0 ? err : NULL);
     if (r < 0)
         return r;
     char *dir = server_path(srv, "environments/%s", name);

@@ -83,8 +83,12 @@ int h_experiment_delete(server *srv, const http_request *req, http_reply *out, a
     r = folder_is_empty(files, err);
     free(files);
     if (r == 0)
-        return amlfs_fail(err, ENOTEMPTY, "experiment '%s' still holds files; remove them first", name);
-    if (r < 0 || (r = store_experiment_delete(srv->store, name, err)) < 0)
+        r = amlfs_fail(err, ENOTEMPTY, "experiment '%s' still holds files; remove them first", name);
+    else if (r > 0)
+        r = store_experiment_delete(srv->store, name, err);
+    /* `experiments/status` tells why an rmdir was refused, as it does for mkdir. */
+    server_folder_status(srv, "experiments", r < 0 ? err : NULL);
+    if (r < 0)
         return r;
     char *dir = server_path(srv, "experiments/%s", name);
     amlfs_err why = {0};

@@ -162,6 +162,26 @@ int store_env_delete(store *s, const char *name, amlfs_err *err)
         r = db_fail(s, rc, err, "checking the runs of an environment");
         goto rollback;
     }
+    /* A build in flight reports to NAME + version when it ends: were the name deleted and made again,
+     * that report would land on the new environment. So a building environment stays until it ends. */
+    st = db_stmt(s, "SELECT version FROM env_versions WHERE name = ?1 AND status = 'Building' LIMIT 1", err);
+    if (!st) {
+        r = -EIO;
+        goto rollback;
+    }
+    db_bind_text(st, 1, name);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        r = amlfs_fail(err, EBUSY, "environment '%s' is building version %d; delete it when its status "
+                       "is Ready or Failed", name, sqlite3_column_int(st, 0));
+        sqlite3_reset(st);
+        goto rollback;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        r = db_fail(s, rc, err, "checking the builds of an environment");
+        goto rollback;
+    }
     if ((r = db_run_text_arg(s, "DELETE FROM env_versions WHERE name = ?1", name, err,
                              "deleting environment versions")) < 0 ||
         (r = db_run_text_arg(s, "DELETE FROM environments WHERE name = ?1", name, err,

@@ -65,6 +65,20 @@ t_invalid_directory_names() {
     return 0
 }
 
+t_refused_rmdir_is_explained_in_the_folder_status() {
+    mkdir "$MNT/experiments/keep" && echo data > "$MNT/experiments/keep/train.py" || fail "set-up"
+    rmdir "$MNT/experiments/keep" 2>/dev/null && fail "rmdir of an experiment with files worked"
+    [ -f "$MNT/experiments/keep/train.py" ] || fail "its files are gone"
+    grep -q "^Rejected: experiment 'keep' still holds files" "$MNT/experiments/status" ||
+        fail "experiments/status: $(cat "$MNT/experiments/status")"
+    id=$(printf 'command: sleep 300\nenvironment: host\n' | submit keep) || fail "submit"
+    rmdir "$MNT/environments/host" 2>/dev/null && fail "rmdir of an environment a run uses worked"
+    grep -q "^Rejected: environment 'host' is used by run $id" "$MNT/environments/status" ||
+        fail "environments/status: $(cat "$MNT/environments/status")"
+    echo cancel > "$MNT/runs/$id/ctl"
+    wait_status 15 "$MNT/runs/$id/status" Canceled || fail "cancel"
+}
+
 t_bad_environment_yaml_registers_nothing() {
     mkdir "$MNT/environments/broken"
     got=$(printf 'name: broken\nimagee: python:3.11\n' | write_spec "$MNT/environments/broken/environment.yaml")

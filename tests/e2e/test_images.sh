@@ -81,6 +81,10 @@ t_03_a_dockerfile_build_is_followed_live_and_a_run_waits_for_it() {
         fail "tail -f did not show the first step while building (status $(env_status app)): $(cat "$e/build.log")"
     fi
     [ "$(env_status app)" = Building ] || { kill $tail_pid; open_gate "of app"; fail "not Building: $(env_status app)"; }
+    # A building environment cannot be deleted (its build would report to a new one of that name).
+    rmdir "$e" 2>/dev/null && { kill $tail_pid; open_gate "of app"; fail "rmdir of a building environment worked"; }
+    grep -q "is building version 1" "$MNT/environments/status" ||
+        { kill $tail_pid; open_gate "of app"; fail "environments/status: $(cat "$MNT/environments/status")"; }
     id=$(printf 'command: echo ran in $GREETING\nenvironment: azureml:app@latest\n' | submit early) ||
         { kill $tail_pid; open_gate "of app"; fail "submit"; }
     # The build cannot finish while the gate is closed: the run must reach Preparing and wait there.
