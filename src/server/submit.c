@@ -160,11 +160,7 @@ static int resolve_compute(submission *s, amlfs_err *err)
 /* dir + code, with "." and ".." worked out; ".." may not climb above the experiment's folder. */
 static int code_relpath(submission *s, char **out, amlfs_err *err)
 {
-    const char *code = s->job.code ? s->job.code : ".";
-    if (code[0] == '/')
-        return spec_fail_at(err, EINVAL, s->filename, s->job.code_pos,
-                            "code: absolute local folders are packed and uploaded by the amlfs mount "
-                            "(not yet supported: use a folder inside the experiment)");
+    const char *code = s->job.code ? s->job.code : "."; /* relative: resolve_code took absolute ones */
     char *joined = util_strdupf("%s/%s", s->dir, code);
     char *result = util_xcalloc(1, strlen(joined) + 1);
     char *save = NULL;
