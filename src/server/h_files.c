@@ -87,23 +87,23 @@ static int reply_entry(const char *root, const char *path, unsigned status, http
     return 0;
 }
 
-static int get(const char *root, const http_request *req, http_reply *out, amlfs_err *err)
+int folder_get_reply(const char *root, const char *rel, bool list, const http_request *req, http_reply *out,
+                     amlfs_err *err)
 {
-    const char *path = req->tail;
     const char *stat_arg = http_query(req, "stat");
     if (stat_arg && strcmp(stat_arg, "0") != 0)
-        return reply_entry(root, path, 200, out, err);
-    if (!path[0] || req->trailing_slash) {
-        folder_entry *list;
+        return reply_entry(root, rel, 200, out, err);
+    if (list) {
+        folder_entry *entries;
         size_t n;
-        int r = folder_list(root, path, &list, &n, err);
+        int r = folder_list(root, rel, &entries, &n, err);
         if (r < 0)
             return r;
         cJSON *o = cJSON_CreateObject();
         cJSON *arr = cJSON_AddArrayToObject(o, "entries");
         for (size_t i = 0; i < n; i++)
-            cJSON_AddItemToArray(arr, folder_entry_json(&list[i]));
-        folder_list_free(list, n);
+            cJSON_AddItemToArray(arr, folder_entry_json(&entries[i]));
+        folder_list_free(entries, n);
         reply_json(out, 200, o);
         return 0;
     }
@@ -113,7 +113,7 @@ static int get(const char *root, const http_request *req, http_reply *out, amlfs
         r = http_query_i64(req, "length", -1, &length, err);
     char *data;
     size_t len;
-    if (r < 0 || (r = folder_read(root, path, offset, length, &data, &len, err)) < 0)
+    if (r < 0 || (r = folder_read(root, rel, offset, length, &data, &len, err)) < 0)
         return r;
     reply_bytes(out, 200, data, len, "application/octet-stream");
     free(data);
@@ -181,7 +181,7 @@ static int files(server *srv, const files_kind *k, const http_request *req, http
     char *root = server_path(srv, "%s/%s/files", k->kind, name);
     bool changed = false;
     if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) {
-        r = get(root, req, out, err);
+        r = folder_get_reply(root, req->tail, !req->tail[0] || req->trailing_slash, req, out, err);
     } else if (strcmp(req->method, "PUT") == 0) {
         r = put(root, k, req, out, err);
         changed = r == 0;

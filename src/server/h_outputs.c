@@ -42,43 +42,6 @@ static void reply_root_entry(const char *work, const store_run *r, http_reply *o
     folder_entry_free(&e);
 }
 
-static int list(const char *work, const char *path, http_reply *out, amlfs_err *err)
-{
-    char *rel = rel_in_work(path);
-    folder_entry *entries = NULL;
-    size_t n = 0;
-    int rc = folder_list(work, rel, &entries, &n, err);
-    free(rel);
-    if (rc < 0 && !(path[0] == '\0' && absent_root(rc)))
-        return rc;
-    cJSON *o = cJSON_CreateObject();
-    cJSON *arr = cJSON_AddArrayToObject(o, "entries");
-    for (size_t i = 0; i < n; i++)
-        cJSON_AddItemToArray(arr, folder_entry_json(&entries[i]));
-    folder_list_free(entries, n);
-    reply_json(out, 200, o);
-    return 0;
-}
-
-static int read_bytes(const char *work, const http_request *req, http_reply *out, amlfs_err *err)
-{
-    int64_t offset, length;
-    int rc = http_query_i64(req, "offset", 0, &offset, err);
-    if (rc == 0)
-        rc = http_query_i64(req, "length", -1, &length, err);
-    if (rc < 0)
-        return rc;
-    char *rel = rel_in_work(req->tail), *data = NULL;
-    size_t len = 0;
-    rc = folder_read(work, rel, offset, length, &data, &len, err);
-    free(rel);
-    if (rc < 0)
-        return rc;
-    reply_bytes(out, 200, data, len, "application/octet-stream");
-    free(data);
-    return 0;
-}
-
 static int outputs_request(const char *work, const store_run *r, const http_request *req, http_reply *out,
                            amlfs_err *err)
 {
@@ -89,24 +52,21 @@ static int outputs_request(const char *work, const store_run *r, const http_requ
             return rc;
     }
     const char *stat_arg = http_query(req, "stat");
-    if (stat_arg && strcmp(stat_arg, "0") != 0) {
-        if (!path[0]) {
-            reply_root_entry(work, r, out);
-            return 0;
-        }
-        char *rel = rel_in_work(path);
-        folder_entry e;
-        int rc = folder_stat(work, rel, &e, err);
-        free(rel);
-        if (rc < 0)
-            return rc;
-        reply_json(out, 200, folder_entry_json(&e));
-        folder_entry_free(&e);
+    if (!path[0] && stat_arg && strcmp(stat_arg, "0") != 0) {
+        reply_root_entry(work, r, out);
         return 0;
     }
-    if (!path[0] || req->trailing_slash)
-        return list(work, path, out, err);
-    return read_bytes(work, req, out, err);
+    bool list = !path[0] || req->trailing_slash;
+    char *rel = rel_in_work(path);
+    int rc = folder_get_reply(work, rel, list, req, out, err);
+    free(rel);
+    if (rc < 0 && !path[0] && absent_root(rc)) {
+        cJSON *empty = cJSON_CreateObject();
+        cJSON_AddArrayToObject(empty, "entries");
+        reply_json(out, 200, empty);
+        return 0;
+    }
+    return rc;
 }
 
 int h_run_outputs(server *srv, const http_request *req, http_reply *out, amlfs_err *err)

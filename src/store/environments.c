@@ -137,51 +137,43 @@ int store_env_list(store *s, store_env **out, size_t *n, amlfs_err *err)
     return 0;
 }
 
+/* Lock held. EBUSY with `why` (formatted with NAME and the row's two columns) when the query about
+ * NAME finds a row; 0 when it finds none. */
+static int refuse_if_found(store *s, const char *sql, const char *name, const char *doing, const char *why,
+                           amlfs_err *err)
+{
+    sqlite3_stmt *st = db_stmt(s, sql, err);
+    if (!st)
+        return -EIO;
+    db_bind_text(st, 1, name);
+    int rc = sqlite3_step(st), r = 0;
+    if (rc == SQLITE_ROW)
+        r = amlfs_fail(err, EBUSY, why, name, (const char *)sqlite3_column_text(st, 0),
+                       (const char *)sqlite3_column_text(st, 1));
+    else if (rc != SQLITE_DONE)
+        r = db_fail(s, rc, err, doing);
+    sqlite3_reset(st);
+    return r;
+}
+
 int store_env_delete(store *s, const char *name, amlfs_err *err)
 {
     db_lock(s);
     int r = db_exec(s, "BEGIN IMMEDIATE", err);
     if (r < 0)
         goto out;
-    sqlite3_stmt *st = db_stmt(s, "SELECT id, status FROM runs WHERE environment = ?1 AND " NOT_ENDED
-                                  " ORDER BY seq LIMIT 1", err);
-    if (!st) {
-        r = -EIO;
+    if ((r = refuse_if_found(s, "SELECT id, status FROM runs WHERE environment = ?1 AND " NOT_ENDED
+                                " ORDER BY seq LIMIT 1", name, "checking the runs of an environment",
+                             "environment '%s' is used by run %s (%s); delete it when the run has ended",
+                             err)) < 0)
         goto rollback;
-    }
-    db_bind_text(st, 1, name);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        r = amlfs_fail(err, EBUSY, "environment '%s' is used by run %s (%s); delete it when the run "
-                       "has ended", name, sqlite3_column_text(st, 0), sqlite3_column_text(st, 1));
-        sqlite3_reset(st);
-        goto rollback;
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        r = db_fail(s, rc, err, "checking the runs of an environment");
-        goto rollback;
-    }
     /* A build in flight reports to NAME + version when it ends: were the name deleted and made again,
      * that report would land on the new environment. So a building environment stays until it ends. */
-    st = db_stmt(s, "SELECT version FROM env_versions WHERE name = ?1 AND status = 'Building' LIMIT 1", err);
-    if (!st) {
-        r = -EIO;
+    if ((r = refuse_if_found(s, "SELECT version, status FROM env_versions WHERE name = ?1 AND "
+                                "status = 'Building' LIMIT 1", name, "checking the builds of an environment",
+                             "environment '%1$s' is building version %2$s; delete it when its status is "
+                             "Ready or Failed", err)) < 0)
         goto rollback;
-    }
-    db_bind_text(st, 1, name);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        r = amlfs_fail(err, EBUSY, "environment '%s' is building version %d; delete it when its status "
-                       "is Ready or Failed", name, sqlite3_column_int(st, 0));
-        sqlite3_reset(st);
-        goto rollback;
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        r = db_fail(s, rc, err, "checking the builds of an environment");
-        goto rollback;
-    }
     if ((r = db_run_text_arg(s, "DELETE FROM env_versions WHERE name = ?1", name, err,
                              "deleting environment versions")) < 0 ||
         (r = db_run_text_arg(s, "DELETE FROM environments WHERE name = ?1", name, err,
