@@ -159,9 +159,9 @@ static void reset_libc_reserved_signals(void)
         syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
 }
 
-/* In the job child: own process group, default signals, work_dir, stdin /dev/null, stdout+stderr
- * appended straight to RUN_DIR/log, then the shell, or for a container run `podman run`. */
-static void become_job(const compute_launch *launch, char **container_argv, int log_fd, int report_fd)
+/* A child of the supervisor (the job, or a podman helper): its own process group, and signals as a
+ * fresh program expects them, whatever the supervisor ignores or blocks to watch its job. */
+static void become_own_group_with_default_signals(void)
 {
     setpgid(0, 0);
     signal(SIGHUP, SIG_DFL);
@@ -170,6 +170,13 @@ static void become_job(const compute_launch *launch, char **container_argv, int 
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* In the job child: own process group, default signals, work_dir, stdin /dev/null, stdout+stderr
+ * appended straight to RUN_DIR/log, then the shell, or for a container run `podman run`. */
+static void become_job(const compute_launch *launch, char **container_argv, int log_fd, int report_fd)
+{
+    become_own_group_with_default_signals();
     if (chdir(launch->work_dir) < 0)
         child_fail(report_fd, STEP_CHDIR);
     int null_fd = open("/dev/null", O_RDONLY);
@@ -206,13 +213,7 @@ static void podman_helper(supervisor *s, const char *const *verb_args, int64_t w
         argv[nprefix + i] = (char *)verb_args[i];
     pid_t pid = fork();
     if (pid == 0) {
-        setpgid(0, 0);
-        signal(SIGHUP, SIG_DFL);
-        signal(SIGPIPE, SIG_DFL);
-        reset_libc_reserved_signals();
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
+        become_own_group_with_default_signals();
         int null_fd = open("/dev/null", O_RDONLY);
         if (null_fd >= 0 && null_fd != STDIN_FILENO) {
             dup2(null_fd, STDIN_FILENO);

@@ -91,6 +91,22 @@ int h_environment_delete(server *srv, const http_request *req, http_reply *out, 
     return 0;
 }
 
+/* {"version": N, "environment": ENV}: the answer to registering or rebuilding a version. */
+static int reply_version(server *srv, const char *name, int version, unsigned status, http_reply *out,
+                         amlfs_err *err)
+{
+    store_env e;
+    int r = store_env_get(srv->store, name, &e, err);
+    if (r < 0)
+        return r;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "version", version);
+    cJSON_AddItemToObject(o, "environment", environment_json(srv, &e));
+    store_env_free(&e);
+    reply_json(out, status, o);
+    return 0;
+}
+
 int h_environment_add_version(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
 {
     const char *name = req->params[0];
@@ -116,14 +132,7 @@ int h_environment_add_version(server *srv, const http_request *req, http_reply *
         events_emitf(srv->events, "changed", -1, "environments/%s", name);
     }
     cJSON_Delete(body);
-    if (r < 0 || (r = store_env_get(srv->store, name, &e, err)) < 0)
-        return r;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "version", version);
-    cJSON_AddItemToObject(o, "environment", environment_json(srv, &e));
-    store_env_free(&e);
-    reply_json(out, 201, o);
-    return 0;
+    return r < 0 ? r : reply_version(srv, name, version, 201, out, err);
 }
 
 int h_environment_version(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
@@ -176,13 +185,5 @@ int h_environment_rebuild(server *srv, const http_request *req, http_reply *out,
     int r = env_version_rebuild(srv, name, &version, err);
     if (r < 0)
         return r;
-    store_env e;
-    if ((r = store_env_get(srv->store, name, &e, err)) < 0)
-        return r;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "version", version);
-    cJSON_AddItemToObject(o, "environment", environment_json(srv, &e));
-    store_env_free(&e);
-    reply_json(out, 202, o);
-    return 0;
+    return reply_version(srv, name, version, 202, out, err);
 }
