@@ -33,7 +33,13 @@ typedef struct compute_launch {
     char **podman_env;          /* NULL-terminated */
     bool network;
     char *memory, *cpus;        /* NULL: no limit */
+    /* compute_ranks: one process unless distribution is set or per_node > 1. */
+    char *distribution;
+    int nodes, per_node;
 } compute_launch;
+
+/* The most ranks per node, and nodes, a launch may ask for: bounds what a run file can make us fork. */
+#define COMPUTE_MAX_RANKS 256
 
 int compute_launch_write(const compute_job *job, amlfs_err *err);
 int compute_launch_read(const char *run_dir, compute_launch *out, amlfs_err *err);

@@ -31,6 +31,7 @@ typedef enum node_kind {
     NODE_ENV_VERSION_YAML,      /* environments/NAME/versions/N/environment.yaml */
     NODE_ENV_FILE,              /* environments/NAME/REL (environment.yaml, Dockerfile, ...) */
     NODE_COMPUTES_DIR,
+    NODE_COMPUTES_STATUS,       /* computes/status */
     NODE_COMPUTE_DIR,           /* computes/NAME */
     NODE_COMPUTE_YAML,
     NODE_COMPUTE_STATUS,

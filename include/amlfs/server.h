@@ -28,6 +28,8 @@ typedef struct server_config {
     const char *podman_root, *podman_runroot;
     /* Code snapshot limits of the workspace; 0: as stored (300 MB and 2000 files the first time). */
     uint64_t snapshot_max_mb, snapshot_max_files;
+    /* The Slurm compute amlcompute computes run on; NULL: as stored ("" clears it). */
+    const char *default_cluster;
 } server_config;
 
 typedef struct events events;
@@ -36,6 +38,7 @@ typedef struct scheduler scheduler;
 typedef struct http_server http_server;
 typedef struct env_images env_images;
 typedef struct snapshot_cache snapshot_cache;
+typedef struct compute_slot compute_slot;
 
 typedef struct server {
     char *data_dir;
@@ -47,12 +50,16 @@ typedef struct server {
     monitor *monitor;
     scheduler *scheduler;
     http_server *http;
-    /* Serialises every run status change (run_lifecycle.c): check + store + event are one step. */
+    /* Serialises every run status change (run_lifecycle.c): check + store + event are one step. Never
+     * held across a blocking call; `starting` (the runs being set up and submitted with it let go) is
+     * guarded by it. */
     pthread_mutex_t lifecycle_lock;
-    /* Guards the compute registry and each compute's max_instances. */
+    char **starting;
+    size_t nstarting;
+    /* Guards the compute registry (computes.c) and each compute's max_instances. */
     pthread_mutex_t computes_lock;
-    compute **computes;
-    size_t ncomputes;
+    compute_slot **slots;
+    size_t nslots;
     /* Image environments: podman's settings and the builder thread (env_versions.c). */
     env_images *images;
     /* Code snapshots (snapshots.c): the blob store DATA_DIR/snapshots, the workspace's limits (set
@@ -96,20 +103,42 @@ cJSON *events_wait_json(events *ev, uint64_t since, int timeout_ms);
 /* Wakes every waiter for good (server stop). */
 void events_shutdown(events *ev);
 
-/* ---- computes.c: the compute targets the server runs jobs on ---- */
+/* ---- computes.c: the registry of compute targets ---- */
 int server_computes_open(server *srv, int max_instances_flag, amlfs_err *err);
 void server_computes_close(server *srv);
-/* NULL when there is no such compute. The pointer stays valid until server_close. */
-compute *server_compute(server *srv, const char *name);
+/* The compute NAME, counted as in use until server_compute_release; NULL when there is none (or it has
+ * no usable compute.yaml). */
+compute *server_compute_get(server *srv, const char *name);
+void server_compute_release(server *srv, compute *c);
+/* Lists c under name (NULL: a Draft), replacing what was there (destroyed once no longer in use). */
+void server_compute_install(server *srv, const char *name, compute *c);
+void server_compute_uninstall(server *srv, const char *name);
 int server_compute_max(server *srv, compute *c);
-/* "local, slurm" for messages (malloc'd). */
+/* Why the last poll of NAME's runs failed (NULL: it went through); shown in its status. */
+void server_compute_note(server *srv, const char *name, const char *note);
+char *server_compute_note_get(server *srv, const char *name);
+/* "local, slurm" for messages (malloc'd), and the same as an array of n malloc'd names. */
 char *server_compute_names(server *srv);
+char **server_compute_list_names(server *srv, size_t *n);
+
+/* ---- compute_specs.c: compute.yaml, mkdir/rmdir of computes/NAME, submission checks ---- */
+/* The compute a stored compute.yaml makes (not checked against its cluster). */
+int server_compute_build(server *srv, const char *name, const char *yaml, compute **out, amlfs_err *err);
+/* PUT /v1/computes/NAME: validate the compute.yaml, check its cluster, and apply it (create or attach:
+ * writing the same file again changes nothing, a changed setting is applied). A cluster that does not
+ * answer leaves the compute Failed with the reason; the text is kept either way. */
+int server_compute_put(server *srv, const char *name, const char *yaml, size_t len,
+                       const char *filename, amlfs_err *err);
+/* POST /v1/computes (mkdir): a Draft compute; DELETE (rmdir): one no live run uses. Both explain a
+ * refusal in computes/status. */
+int server_compute_create(server *srv, const char *name, amlfs_err *err);
+int server_compute_delete(server *srv, const char *name, amlfs_err *err);
+/* Can a job spanning `nodes` nodes be submitted to NAME now? -ENOENT (missing, Draft), -EHOSTUNREACH
+ * (Failed), -EINVAL (more nodes than it has), with the reason. */
+int server_compute_usable(server *srv, const char *name, int nodes, amlfs_err *err);
 /* The limits each container run on compute NAME gets (its compute.yaml's container_memory and
  * container_cpus), malloc'd, NULL where none is set. */
 int server_compute_container_limits(server *srv, const char *name, char **memory, char **cpus);
-/* PUT /v1/computes/NAME: validate the compute.yaml and apply it. */
-int server_compute_put(server *srv, const char *name, const char *yaml, size_t len,
-                       const char *filename, amlfs_err *err);
 
 /* ---- run_lifecycle.c: the one place a run changes status ---- */
 typedef struct run_change {
@@ -117,6 +146,7 @@ typedef struct run_change {
     bool set_exit_code;
     int exit_code;
     const char *error;          /* NULL = unchanged */
+    const char *handle;         /* the compute's handle, once submitted; NULL = unchanged */
 } run_change;
 
 /* Stores a new run (NotStarted, emitting runs/ID created and experiments/NAME changed), then moves
@@ -129,8 +159,10 @@ int run_move(server *srv, const char *id, run_status to, const run_change *chg, 
 int run_prepare_and_start(server *srv, const char *id, amlfs_err *err);
 /* POST /v1/runs/ID/cancel. A run that has ended: -EINVAL "run X already Completed". */
 int run_cancel(server *srv, const char *id, amlfs_err *err);
-/* Asks the compute whether a Running/CancelRequested/Finalizing run ended, and finishes it if so. */
+/* Asks the run's compute where it is and follows its word (queued, running, ended) now. */
 int run_check_end(server *srv, const char *id, amlfs_err *err);
+/* The same for every run handed to a compute: one poll_all per compute (the monitor's sweep). */
+void run_poll_all(server *srv);
 /* At start: re-attach to every run that had not ended. */
 int run_restore_all(server *srv, amlfs_err *err);
 
@@ -303,6 +335,8 @@ int h_environment_rebuild(server *srv, const http_request *req, http_reply *out,
 int h_computes_list(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_compute_get(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_compute_put(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_computes_create(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_compute_delete(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_runs_list(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_run_get(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_run_log(server *srv, const http_request *req, http_reply *out, amlfs_err *err);

@@ -67,14 +67,19 @@ typedef struct job_spec {
     spec_kvlist tags;
     long timeout_s;             /* limits.timeout; 0 = none */
     int instance_count;         /* resources.instance_count; default 1 */
+    char *distribution;         /* distribution.type: pytorch | mpi | tensorflow | ray; NULL: none */
+    int process_count_per_instance, worker_count, parameter_server_count; /* 0 = not written */
     spec_kvlist properties;     /* properties: free-form strings, as az ml keeps them */
     /* properties `amlfs.snapshot_max_mb` / `amlfs.snapshot_max_files`: this job's code snapshot
      * limits; 0 = the workspace's. Other `amlfs.` properties are refused (typos must not pass). */
     unsigned long long snapshot_max_mb, snapshot_max_files;
     /* property `amlfs.network: true`: a container run gets the network (default: --network=none). */
     int network;
-    spec_pos command_pos, code_pos, environment_pos, compute_pos;
+    spec_pos command_pos, code_pos, environment_pos, compute_pos, distribution_pos;
 } job_spec;
+
+/* The most processes per node, or nodes, a job may ask for. */
+#define SPEC_MAX_RANKS 256
 
 /* compute.yaml. */
 typedef struct compute_spec {
@@ -87,6 +92,7 @@ typedef struct compute_spec {
     int max_instances;          /* 0 = not written */
     long idle_time_before_scale_down;
     spec_kvlist extra;          /* type-specific keys (e.g. slurm's), validated by the compute */
+    spec_kvlist ignored;        /* provisioning keys written (size, tier, ...): they mean nothing here */
     spec_pos name_pos, type_pos, max_instances_pos;
 } compute_spec;
 
@@ -105,6 +111,11 @@ const char *spec_kvlist_get(const spec_kvlist *l, const char *key);
 void spec_job_free(job_spec *s);
 void spec_compute_free(compute_spec *s);
 
+/* How many nodes the job spans and how many processes each starts (distribution's
+ * process_count_per_instance, or tensorflow's worker_count spread over the nodes). -EINVAL, with the
+ * distribution's position, for what cannot run here (ray, parameter servers, uneven workers). */
+int spec_job_ranks(const job_spec *s, const char *filename, int *nodes, int *per_node, amlfs_err *err);
+
 /* The command with every ${{inputs.NAME}} replaced by its literal; an unknown input is -EINVAL with
  * the command's position. ${{outputs.NAME}} becomes ./outputs/NAME. */
 int spec_job_render_command(const job_spec *s, const char *filename, char **out, amlfs_err *err);
@@ -115,6 +126,13 @@ int spec_job_pin_references(const char *yaml, size_t len, const char *environmen
                             const char *compute, char **out, amlfs_err *err);
 /* Where the value of a top-level key is ({0, 0} when absent or the text does not parse). */
 spec_pos spec_key_pos(const char *yaml, size_t len, const char *key);
+
+/* The closest of `known` (NULL-terminated) to `word` when it is a likely typo, else NULL. Also for a
+ * compute type's own keys, which the compute checks. */
+const char *spec_closest(const char *word, const char *const *known);
+
+/* A whole number written as text ("42"), nothing else around it; -EINVAL otherwise. */
+int spec_parse_long_text(const char *text, long *out);
 
 /* A message for a spec problem at a position: "FILE line L column C: MESSAGE". */
 int spec_fail_at(amlfs_err *err, int errnum, const char *filename, spec_pos pos, const char *fmt, ...)

@@ -59,7 +59,6 @@ int spec_get_map(spec_doc *d, yaml_node_t *map, const char *key, yaml_node_t **o
 int spec_get_kvlist(spec_doc *d, yaml_node_t *map, const char *key, spec_kvlist *out, amlfs_err *err);
 
 /* Scalar helpers used by the getters and by parsers that accept several shapes. */
-int spec_parse_long_text(const char *text, long *out);
 int spec_parse_bool_text(const char *text, int *out);
 
 /* Where libyaml's emitter writes: a growing NUL-terminated buffer (spec_yaml_buf_write is its
@@ -73,8 +72,6 @@ int spec_yaml_buf_write(void *ctx, unsigned char *bytes, size_t size);
 /* The node re-emitted as a standalone block YAML document (for inline conda files, compute extras). */
 int spec_node_to_yaml(spec_doc *d, yaml_node_t *n, char **out, amlfs_err *err);
 
-/* The closest of `known` (NULL-terminated) to `word` when it is a likely typo, else NULL. */
-const char *spec_closest(const char *word, const char *const *known);
 /* " (did you mean 'x'?)" or " (known: a, b, c)" into buf. */
 void spec_suggest(const char *word, const char *const *known, char *buf, size_t len);
 /* The same over the keys of a kvlist; empty list gives " (there are none)". */

@@ -80,13 +80,19 @@ void store_env_version_free(store_env_version *v);
 /* ---- computes ---- */
 typedef struct store_compute {
     char *name;
-    char *type;
-    char *yaml;
+    char *type;                   /* "" while Draft (made by mkdir, no compute.yaml yet) */
+    char *yaml;                   /* "" while Draft */
     int max_instances;
+    char *state;                  /* provisioning state: Draft | Succeeded | Failed */
+    char *reason;                 /* why Failed; NULL otherwise */
 } store_compute;
 
-/* Insert or replace. */
+/* Insert or replace (state NULL: Succeeded). */
 int store_compute_put(store *s, const store_compute *c, amlfs_err *err);
+/* Insert a Draft; -EEXIST when the name is taken. */
+int store_compute_create(store *s, const char *name, amlfs_err *err);
+/* -ENOENT when absent. */
+int store_compute_delete(store *s, const char *name, amlfs_err *err);
 int store_compute_get(store *s, const char *name, store_compute *out, amlfs_err *err);
 int store_compute_list(store *s, store_compute **out, size_t *n, amlfs_err *err);
 void store_compute_free(store_compute *c);
@@ -130,6 +136,7 @@ typedef struct store_run {
     char *error;                  /* NULL when none */
     long timeout_s;               /* 0 = none */
     char *snapshot;               /* the hash of the code snapshot it started with; NULL for none */
+    char *handle;                 /* its compute's handle (a Slurm job id); NULL until submitted */
 } store_run;
 
 /* What a status change also records; a field left 0/NULL/false is kept as it is. */
@@ -138,6 +145,7 @@ typedef struct store_run_change {
     bool set_exit_code;
     int exit_code;
     const char *error;
+    const char *handle;
 } store_run_change;
 
 /* -EEXIST for a taken id, -ENOENT when the experiment is gone. Fills r->seq. */
@@ -146,11 +154,15 @@ int store_run_get(store *s, const char *id, store_run *out, amlfs_err *err);
 bool store_run_exists(store *s, const char *id);
 /* Runs in submission order; experiment NULL = all. Light: without the big text columns. */
 int store_run_list(store *s, const char *experiment, store_run **out, size_t *n, amlfs_err *err);
+/* Which runs a status listing takes: all, those not yet handed to their compute, those handed. */
+#define STORE_ANY (-1)
+#define STORE_UNSUBMITTED 0
+#define STORE_SUBMITTED 1
 /* Runs in one of the given statuses (mask of 1u << status), in submission order, optionally only
- * those of one compute, at most limit (0 = all). Light. */
-int store_run_list_by_status(store *s, unsigned status_mask, const char *compute, size_t limit,
+ * those of one compute, submitted or not (STORE_*), at most limit (0 = all). Light. */
+int store_run_list_by_status(store *s, unsigned status_mask, const char *compute, int submitted, size_t limit,
                              store_run **out, size_t *n, amlfs_err *err);
-long store_run_count_by_status(store *s, unsigned status_mask, const char *compute);
+long store_run_count_by_status(store *s, unsigned status_mask, const char *compute, int submitted);
 int store_run_set_status(store *s, const char *id, run_status to, const store_run_change *chg,
                          amlfs_err *err);
 void store_run_free(store_run *r);

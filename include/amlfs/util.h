@@ -14,10 +14,14 @@
 int util_read_file(const char *path, char **out, size_t *len, amlfs_err *err);
 /* Write atomically: temp file in the same folder, fsync, rename over path. */
 int util_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, amlfs_err *err);
+/* write(2) until every byte is written (EINTR retried): 0 or a negative errno. */
+int util_write_all(int fd, const void *data, size_t len);
 /* mkdir -p with the given mode for each created folder. */
 int util_mkdir_p(const char *path, mode_t mode, amlfs_err *err);
 /* rm -rf; missing is not an error. */
 int util_rm_rf(const char *path, amlfs_err *err);
+/* The same, and when path is a symbolic link, what it points to as well (a run folder kept elsewhere). */
+int util_rm_rf_through_link(const char *path, amlfs_err *err);
 /* cp -a of a folder tree (files, folders, symlinks; modes kept). dst must not exist. */
 int util_copy_tree(const char *src, const char *dst, amlfs_err *err);
 
@@ -25,6 +29,16 @@ int util_copy_tree(const char *src, const char *dst, amlfs_err *err);
 char *util_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *util_xstrdup(const char *s);     /* NULL-safe strdup, aborts on OOM */
 void *util_xcalloc(size_t n, size_t size);
+void *util_xrealloc(void *p, size_t size);      /* aborts on OOM */
+
+/* The one growable byte buffer: always NUL-terminated after len (data may be NULL while empty). */
+typedef struct util_buf {
+    char *data;
+    size_t len, cap;
+} util_buf;
+/* Appends n bytes; -EFBIG (nothing appended) when len would pass limit (0 = no limit). */
+int util_buf_append(util_buf *b, const void *bytes, size_t n, size_t limit);
+void util_buf_free(util_buf *b);
 
 /* Object names (environments, experiments, computes, runs): letters, digits, '-', '_', '.',
  * starting with a letter or digit, at most 255 bytes; `kind` names the object in the message. */
@@ -38,6 +52,8 @@ size_t util_levenshtein(const char *a, const char *b);
 
 /* Wall clock in milliseconds and ISO-8601 UTC ("2026-11-26T13:02:26Z") into buf (>= 32 bytes). */
 int64_t util_now_ms(void);
+/* CLOCK_MONOTONIC in milliseconds: for deadlines and intervals, never for times shown to people. */
+int64_t util_mono_ms(void);
 /* The absolute time `ms` from now on `clock`, for pthread_cond_timedwait and friends. */
 struct timespec util_deadline_after_ms(int clock, int64_t ms);
 void util_iso8601(int64_t ms, char *buf, size_t len);

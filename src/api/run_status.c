@@ -18,9 +18,12 @@ static const char *const status_names[RUN_STATUS_COUNT] = {
 #define ENDS (B(RUN_FAILED) | B(RUN_CANCEL_REQUESTED) | B(RUN_CANCELED))
 static const unsigned moves[RUN_STATUS_COUNT] = {
     [RUN_NOT_STARTED] = B(RUN_QUEUED) | ENDS,
-    [RUN_QUEUED] = B(RUN_PREPARING) | ENDS,
-    [RUN_PREPARING] = B(RUN_RUNNING) | ENDS,
-    [RUN_RUNNING] = B(RUN_FINALIZING) | ENDS,
+    /* A run handed to a cluster waits in its queue (Queued), may be set up there (Preparing), and can
+     * be seen first running or already ending: the engine's word is followed in every direction. */
+    [RUN_QUEUED] = B(RUN_PREPARING) | B(RUN_RUNNING) | B(RUN_FINALIZING) | ENDS,
+    [RUN_PREPARING] = B(RUN_QUEUED) | B(RUN_RUNNING) | B(RUN_FINALIZING) | ENDS,
+    /* Queued again: the engine requeued it (a node failed). */
+    [RUN_RUNNING] = B(RUN_QUEUED) | B(RUN_FINALIZING) | ENDS,
     [RUN_FINALIZING] = B(RUN_COMPLETED) | ENDS,
     /* A job that ends on its own while being cancelled still records how it ended. */
     [RUN_CANCEL_REQUESTED] = B(RUN_FINALIZING) | B(RUN_CANCELED) | B(RUN_FAILED) | B(RUN_COMPLETED),

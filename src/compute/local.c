@@ -20,6 +20,9 @@
 #define START_WAIT_MS 10000
 #define START_CHECK_EVERY_NS (2 * 1000 * 1000)
 
+/* What local_poll answers about one run. */
+enum { COMPUTE_LOCAL_RUNNING = 0, COMPUTE_LOCAL_ENDED = 1 };
+
 #define LOST_ERROR "the run's supervisor exited without recording how the job ended"
 
 typedef struct local_compute {
@@ -129,9 +132,12 @@ static int local_start(compute *c, const compute_job *job, amlfs_err *err)
     local_compute *lc = c->impl;
     if (!job || !job->run_dir || !job->work_dir || !job->command)
         return amlfs_fail(err, EINVAL, "a job needs a run folder, a working folder and a command");
-    if (job->image && (!job->podman || !job->podman[0]))
+    if (job->container && (!job->container->podman || !job->container->podman[0]))
         return amlfs_fail(err, EINVAL, "run %s asks for image %s but no podman command was given",
-                          run_name(job), job->image);
+                          run_name(job), job->container->image);
+    if (job->ranks.nodes > 1)
+        return amlfs_fail(err, EINVAL, "run %s asks for %d nodes; compute %s is this one machine",
+                          run_name(job), job->ranks.nodes, c->name);
     /* The supervisor leaves the server's working folder (it must not pin it), so it gets full paths. */
     compute_job resolved = *job;
     char *run_dir = absolute_path(job->run_dir);
@@ -159,9 +165,22 @@ static int local_start(compute *c, const compute_job *job, amlfs_err *err)
     return 0;
 }
 
-static int local_cancel(compute *c, const char *run_id, const char *run_dir, amlfs_err *err)
+/* The handle is the run id: the supervisor is found again through the run folder's files. */
+static int local_submit(compute *c, const compute_job *job, char **handle, compute_state *state, amlfs_err *err)
+{
+    *handle = NULL;
+    int rc = local_start(c, job, err);
+    if (rc < 0)
+        return rc;
+    *handle = util_xstrdup(run_name(job));
+    *state = COMPUTE_RUNNING;
+    return 0;
+}
+
+static int local_cancel(compute *c, const compute_run *run, amlfs_err *err)
 {
     (void)c;
+    const char *run_id = run->run_id, *run_dir = run->run_dir;
     compute_exit ex;
     int rc = compute_exit_read(run_dir, &ex, NULL, err);
     if (rc != 0)
@@ -211,26 +230,77 @@ static int read_end(const char *run_dir, compute_exit *out, amlfs_err *err)
     return rc;
 }
 
-static int local_poll(compute *c, const char *run_id, const char *run_dir, compute_exit *out, amlfs_err *err)
+static int local_poll(const char *run_id, const char *run_dir, compute_exit *out, amlfs_err *err)
 {
-    (void)c;
     int rc = read_end(run_dir, out, err);
     if (rc != 0)
-        return rc < 0 ? amlfs_wrap(err, "checking run %s: ", run_id) : COMPUTE_ENDED;
+        return rc < 0 ? amlfs_wrap(err, "checking run %s: ", run_id) : COMPUTE_LOCAL_ENDED;
     compute_proc_id id;
     rc = compute_pidfile_read(run_dir, &id, err);
     if (rc == 0 && compute_proc_alive(&id))
-        return COMPUTE_RUNNING;
+        return COMPUTE_LOCAL_RUNNING;
     if (rc == -ENOENT && start_may_be_in_progress(run_dir))
-        return COMPUTE_RUNNING;
+        return COMPUTE_LOCAL_RUNNING;
     /* The supervisor writes exit.json just before it exits: look once more before calling it lost. */
     rc = read_end(run_dir, out, err);
     if (rc != 0)
-        return rc < 0 ? amlfs_wrap(err, "checking run %s: ", run_id) : COMPUTE_ENDED;
+        return rc < 0 ? amlfs_wrap(err, "checking run %s: ", run_id) : COMPUTE_LOCAL_ENDED;
     memset(out, 0, sizeof *out);
     out->exit_code = -1;
     snprintf(out->error, sizeof out->error, "%s", LOST_ERROR);
-    return COMPUTE_ENDED;
+    return COMPUTE_LOCAL_ENDED;
+}
+
+/* Each run's files are read on their own: a local run costs a few stats, no engine to ask. */
+static int local_poll_all(compute *c, const compute_run *runs, size_t n, compute_report *out, amlfs_err *err)
+{
+    (void)c;
+    (void)err;
+    for (size_t i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        amlfs_err why = {0};
+        int rc = local_poll(runs[i].run_id, runs[i].run_dir, &out[i].exit, &why);
+        if (rc < 0) {
+            out[i].state = COMPUTE_UNKNOWN;
+            snprintf(out[i].detail, sizeof out[i].detail, "%.250s", why.msg);
+        } else {
+            out[i].state = rc == COMPUTE_LOCAL_ENDED ? COMPUTE_ENDED : COMPUTE_RUNNING;
+        }
+    }
+    return 0;
+}
+
+static int local_check(compute *c, amlfs_err *err)
+{
+    (void)c;
+    (void)err;
+    return 0;
+}
+
+static int local_describe(compute *c, cJSON *obj, amlfs_err *err)
+{
+    (void)err;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    char host[256] = "this machine";
+    if (gethostname(host, sizeof host) < 0)
+        snprintf(host, sizeof host, "this machine");
+    host[sizeof host - 1] = '\0';
+    cJSON_AddStringToObject(obj, "backed_by", "this machine");
+    cJSON *nodes = cJSON_AddObjectToObject(obj, "nodes");
+    cJSON_AddNumberToObject(nodes, "idle", 1);
+    cJSON_AddNumberToObject(obj, "node_count", 1);
+    cJSON_AddNumberToObject(obj, "cpus_per_node", cpus > 0 ? (double)cpus : 1);
+    cJSON_AddStringToObject(obj, "host", host);
+    (void)c;
+    return 0;
+}
+
+static void local_capacity(compute *c, compute_capacity *out)
+{
+    (void)c;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    out->nodes = 1;
+    out->cpus_per_node = cpus > 0 ? (int)cpus : 0;
 }
 
 static void local_destroy(compute *c)
@@ -245,9 +315,12 @@ static void local_destroy(compute *c)
 
 static const compute_ops local_ops = {
     .type = "local",
-    .start = local_start,
+    .submit = local_submit,
     .cancel = local_cancel,
-    .poll = local_poll,
+    .poll_all = local_poll_all,
+    .check = local_check,
+    .describe = local_describe,
+    .capacity = local_capacity,
     .destroy = local_destroy,
 };
 

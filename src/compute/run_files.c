@@ -61,18 +61,28 @@ static cJSON *string_array(const char *const *v)
     return arr;
 }
 
-static cJSON *container_json(const compute_job *job)
+static cJSON *container_json(const compute_container *ctr)
 {
     cJSON *c = cJSON_CreateObject();
-    cJSON_AddStringToObject(c, "image", job->image);
-    cJSON_AddItemToObject(c, "podman", string_array(job->podman));
-    cJSON_AddItemToObject(c, "podman_env", string_array(job->podman_env));
-    cJSON_AddBoolToObject(c, "network", job->network);
-    if (job->memory)
-        cJSON_AddStringToObject(c, "memory", job->memory);
-    if (job->cpus)
-        cJSON_AddStringToObject(c, "cpus", job->cpus);
+    cJSON_AddStringToObject(c, "image", ctr->image);
+    cJSON_AddItemToObject(c, "podman", string_array(ctr->podman));
+    cJSON_AddItemToObject(c, "podman_env", string_array(ctr->podman_env));
+    cJSON_AddBoolToObject(c, "network", ctr->network);
+    if (ctr->memory)
+        cJSON_AddStringToObject(c, "memory", ctr->memory);
+    if (ctr->cpus)
+        cJSON_AddStringToObject(c, "cpus", ctr->cpus);
     return c;
+}
+
+static cJSON *ranks_json(const compute_ranks *ranks)
+{
+    cJSON *r = cJSON_CreateObject();
+    if (ranks->distribution)
+        cJSON_AddStringToObject(r, "distribution", ranks->distribution);
+    cJSON_AddNumberToObject(r, "nodes", ranks->nodes > 0 ? ranks->nodes : 1);
+    cJSON_AddNumberToObject(r, "per_node", ranks->per_node > 0 ? ranks->per_node : 1);
+    return r;
 }
 
 int compute_launch_write(const compute_job *job, amlfs_err *err)
@@ -92,8 +102,9 @@ int compute_launch_write(const compute_job *job, amlfs_err *err)
         cJSON_AddStringToObject(root, "work_dir", job->work_dir);
         cJSON_AddNumberToObject(root, "timeout_s", (double)job->timeout_s);
         cJSON_AddNumberToObject(root, "cancel_grace_s", (double)job->cancel_grace_s);
-        if (job->image)
-            cJSON_AddItemToObject(root, "container", container_json(job));
+        if (job->container)
+            cJSON_AddItemToObject(root, "container", container_json(job->container));
+        cJSON_AddItemToObject(root, "ranks", ranks_json(&job->ranks));
         rc = write_json(job->run_dir, COMPUTE_LAUNCH_FILE, root, 0600, err);
     }
     cJSON_Delete(root);
@@ -139,6 +150,17 @@ static void take_container(const cJSON *root, compute_launch *out)
     out->cpus = take_string(c, "cpus");
 }
 
+/* A launch written before ranks existed is one process. */
+static void take_ranks(const cJSON *root, compute_launch *out)
+{
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(root, "ranks");
+    out->distribution = cJSON_IsObject(r) ? take_string(r, "distribution") : NULL;
+    long nodes = cJSON_IsObject(r) ? take_long(r, "nodes") : 0;
+    long per_node = cJSON_IsObject(r) ? take_long(r, "per_node") : 0;
+    out->nodes = nodes > 0 && nodes <= COMPUTE_MAX_RANKS ? (int)nodes : 1;
+    out->per_node = per_node > 0 && per_node <= COMPUTE_MAX_RANKS ? (int)per_node : 1;
+}
+
 int compute_launch_read(const char *run_dir, compute_launch *out, amlfs_err *err)
 {
     memset(out, 0, sizeof *out);
@@ -152,6 +174,7 @@ int compute_launch_read(const char *run_dir, compute_launch *out, amlfs_err *err
     out->timeout_s = take_long(root, "timeout_s");
     out->cancel_grace_s = take_long(root, "cancel_grace_s");
     take_container(root, out);
+    take_ranks(root, out);
     const cJSON *env = cJSON_GetObjectItemCaseSensitive(root, "env");
     int count = cJSON_IsArray(env) ? cJSON_GetArraySize(env) : 0;
     out->env = util_xcalloc((size_t)count + 1, sizeof *out->env);
@@ -192,6 +215,7 @@ void compute_launch_free(compute_launch *launch)
     free(launch->podman_env);
     free(launch->memory);
     free(launch->cpus);
+    free(launch->distribution);
     memset(launch, 0, sizeof *launch);
 }
 

@@ -531,6 +531,9 @@ int compute_supervise_main(const char *run_dir)
             }
         }
     }
+    /* An engine running this as its job (a Slurm batch step) reads the job's end from our status. */
+    if (rc == 0)
+        rc = s.exit.exit_code >= 0 ? s.exit.exit_code & 0xff : 128 + s.exit.signal;
     compute_launch_free(&s.launch);
     compute_strings_free(s.container_argv);
     free(s.container_name);

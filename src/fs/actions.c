@@ -38,37 +38,42 @@ static int json_call(fs_state *fs, const char *method, const char *url, cJSON *b
     return rc;
 }
 
-/* ---- collections: environments/ and experiments/ ----
+/* ---- collections: environments/, computes/ and experiments/ ----
  * The server checks names and keeps each collection's status line (shown in its `status` file), so
  * every mount of the workspace tells the same story; the mount only forwards. */
 
-static int make_object(fs_state *fs, bool envs, const char *name, amlfs_err *err)
+static const char *const collections[] = {"environments", "computes", "experiments", NULL};
+
+static int make_object(fs_state *fs, const char *collection, const char *name, amlfs_err *err)
 {
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "name", name);
-    return json_call(fs, "POST", envs ? "/v1/environments" : "/v1/experiments", body, err);
+    char *url = util_strdupf("/v1/%s", collection);
+    int rc = json_call(fs, "POST", url, body, err);
+    free(url);
+    return rc;
 }
 
-static int delete_object(fs_state *fs, bool envs, const char *name, amlfs_err *err)
+static int delete_object(fs_state *fs, const char *collection, const char *name, amlfs_err *err)
 {
-    char *url = object_url(envs ? "environments" : "experiments", name, NULL);
+    char *url = object_url(collection, name, NULL);
     int rc = client_delete(fs->client, url, err);
     free(url);
     return rc;
 }
 
-/* A name directly inside environments/ or experiments/ that the tree refused (not a valid name). */
-static int collection_of(const char *path, const char **name)
+/* The collection a name directly inside it belongs to when the tree refused the name (not a valid
+ * name): the server explains why in the collection's status. NULL for other places. */
+static const char *collection_of(const char *path, const char **name)
 {
-    static const char *const prefixes[] = {"environments/", "experiments/"};
-    for (int i = 0; i < 2; i++) {
-        size_t n = strlen(prefixes[i]);
-        if (strncmp(path, prefixes[i], n) == 0 && path[n] && !strchr(path + n, '/')) {
-            *name = path + n;
-            return i;
+    for (int i = 0; collections[i]; i++) {
+        size_t n = strlen(collections[i]);
+        if (strncmp(path, collections[i], n) == 0 && path[n] == '/' && path[n + 1] && !strchr(path + n + 1, '/')) {
+            *name = path + n + 1;
+            return collections[i];
         }
     }
-    return -1;
+    return NULL;
 }
 
 int action_mkdir(fs_state *fs, const char *path, const node_path *np, amlfs_err *err)
@@ -76,11 +81,11 @@ int action_mkdir(fs_state *fs, const char *path, const node_path *np, amlfs_err 
     const char *name = NULL;
     switch (np->kind) {
     case NODE_ENV_DIR:
-        return make_object(fs, true, np->name, err);
+        return make_object(fs, "environments", np->name, err);
     case NODE_EXP_DIR:
-        return make_object(fs, false, np->name, err);
+        return make_object(fs, "experiments", np->name, err);
     case NODE_COMPUTE_DIR:
-        return amlfs_fail(err, EPERM, "computes other than local come with their compute targets");
+        return make_object(fs, "computes", np->name, err);
     case NODE_RUN_SNAPSHOT_FILE:
         return amlfs_fail(err, EACCES, "%s: the snapshot of a run is read-only", path);
     case NODE_RUN_OUTPUTS_FILE:
@@ -95,9 +100,9 @@ int action_mkdir(fs_state *fs, const char *path, const node_path *np, amlfs_err 
         return rc;
     }
     case NODE_NONE: {
-        int which = collection_of(path, &name);
-        if (which >= 0)
-            return make_object(fs, which == 0, name, err);
+        const char *collection = collection_of(path, &name);
+        if (collection)
+            return make_object(fs, collection, name, err);
         return amlfs_fail(err, EACCES, "%s: nothing can be made here", path);
     }
     default:
@@ -111,9 +116,11 @@ int action_rmdir(fs_state *fs, const node_path *np, amlfs_err *err)
 {
     switch (np->kind) {
     case NODE_ENV_DIR:
-        return delete_object(fs, true, np->name, err);
+        return delete_object(fs, "environments", np->name, err);
     case NODE_EXP_DIR:
-        return delete_object(fs, false, np->name, err);
+        return delete_object(fs, "experiments", np->name, err);
+    case NODE_COMPUTE_DIR:
+        return delete_object(fs, "computes", np->name, err);
     case NODE_ENV_FILE:
     case NODE_EXP_FILE: {
         char *url = view_files_url(np);

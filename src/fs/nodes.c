@@ -99,6 +99,8 @@ static node_kind classify_computes(const parts *p, node_path *out)
 {
     if (p->n == 1)
         return NODE_COMPUTES_DIR;
+    if (p->n == 2 && is(p, 1, "status"))
+        return NODE_COMPUTES_STATUS;
     if (!take_name(p, 1, out, true))
         return NODE_NONE;
     if (p->n == 2)
@@ -207,6 +209,7 @@ bool node_is_generated_text(node_kind kind)
     case NODE_ENV_STATUS:
     case NODE_ENV_VERSION_YAML:
     case NODE_COMPUTE_STATUS:
+    case NODE_COMPUTES_STATUS:
     case NODE_EXPS_STATUS:
     case NODE_EXP_STATUS:
     case NODE_RUN_STATUS:

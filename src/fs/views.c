@@ -183,19 +183,6 @@ void dir_list_free(dir_list *l)
 
 /* ---- generated text ---- */
 
-static char *compute_status_line(const cJSON *c, size_t *len)
-{
-    const char *state = jstr(c, "state");
-    const char *line = jstr(c, "status_line");
-    char *text = util_strdupf("%s: type %s, max_instances %.0f, running %.0f, queued %.0f%s%s\n",
-                              *state ? state : "Unknown", jstr(c, "type"), jnum(c, "max_instances", 0),
-                              jnum(c, "running", 0), jnum(c, "queued", 0),
-                              strncmp(line, "Rejected", 8) == 0 ? "; " : "",
-                              strncmp(line, "Rejected", 8) == 0 ? line : "");
-    *len = strlen(text);
-    return text;
-}
-
 static int64_t run_mtime(const cJSON *run)
 {
     int64_t t = iso_ms(jstr(run, "ended"), 0);
@@ -236,6 +223,9 @@ static int text_of(fs_state *fs, const node_path *np, char **text, size_t *len, 
     case NODE_EXPS_STATUS:
         rc = collection_status(fs, "/v1/experiments", text, len, err);
         break;
+    case NODE_COMPUTES_STATUS:
+        rc = collection_status(fs, "/v1/computes", text, len, err);
+        break;
     case NODE_ENV_STATUS:
         rc = get_object(fs, "environments", np->name, NULL, &obj, err);
         if (rc == 0) {
@@ -259,7 +249,9 @@ static int text_of(fs_state *fs, const node_path *np, char **text, size_t *len, 
     case NODE_COMPUTE_YAML:
         rc = get_object(fs, "computes", np->name, NULL, &obj, err);
         if (rc == 0 && np->kind == NODE_COMPUTE_STATUS) {
-            *text = compute_status_line(obj, len);
+            /* Several lines (state, what backs it, nodes, runs), composed by the server. */
+            *text = util_xstrdup(jstr(obj, "status_line"));
+            *len = strlen(*text);
         } else if (rc == 0) {
             *text = util_xstrdup(jstr(obj, "yaml"));
             *len = strlen(*text);
@@ -559,6 +551,7 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
         dir_list_add(out, "environment.yaml", DT_REG);
         break;
     case NODE_COMPUTES_DIR:
+        dir_list_add(out, "status", DT_REG);
         rc = list_names(fs, "/v1/computes", "computes", "name", DT_DIR, out, err);
         break;
     case NODE_COMPUTE_DIR:

@@ -1,5 +1,6 @@
-/* computes.c: the compute targets the server runs jobs on. `local` (this machine) always exists;
- * its max_instances comes from --max-instances, else the stored compute.yaml, else nproc. */
+/* computes.c: the registry of compute targets the server runs jobs on: `local` (this machine) always,
+ * and the computes made with mkdir + compute.yaml. A compute in use is counted, so a changed or removed
+ * one is destroyed only when its last user lets it go. */
 #include "amlfs/server.h"
 
 #include <stdio.h>
@@ -9,14 +10,166 @@
 
 #include "amlfs/util.h"
 
+struct compute_slot {
+    char *name;
+    compute *c;                 /* NULL while the compute has no usable compute.yaml */
+    int users;                  /* holders from server_compute_get */
+    bool listed;                /* false once replaced or removed: freed with its last user */
+    char *note;                 /* why the last poll of its runs failed; NULL when it went through */
+};
+
 #define LOCAL "local"
 
-static char *local_yaml(int max_instances)
+static compute_slot *find_listed(server *srv, const char *name)
 {
-    return util_strdupf("name: local\ntype: local\nmax_instances: %d\n", max_instances);
+    for (size_t i = 0; name && i < srv->nslots; i++)
+        if (srv->slots[i]->listed && strcmp(srv->slots[i]->name, name) == 0)
+            return srv->slots[i];
+    return NULL;
 }
 
-int server_computes_open(server *srv, int max_instances_flag, amlfs_err *err)
+static void slot_free(compute_slot *slot)
+{
+    compute_destroy(slot->c);
+    free(slot->name);
+    free(slot->note);
+    free(slot);
+}
+
+/* Lock held. Drops slot i from the array when nobody uses it any more. */
+static void reap_slot(server *srv, size_t i)
+{
+    compute_slot *slot = srv->slots[i];
+    if (slot->listed || slot->users > 0)
+        return;
+    srv->slots[i] = srv->slots[--srv->nslots];
+    slot_free(slot);
+}
+
+void server_compute_install(server *srv, const char *name, compute *c)
+{
+    compute_slot *slot = util_xcalloc(1, sizeof *slot);
+    slot->name = util_xstrdup(name);
+    slot->c = c;
+    slot->listed = true;
+    pthread_mutex_lock(&srv->computes_lock);
+    for (size_t i = 0; i < srv->nslots; i++) {
+        if (srv->slots[i]->listed && strcmp(srv->slots[i]->name, name) == 0) {
+            srv->slots[i]->listed = false;
+            if (!slot->note && srv->slots[i]->note)
+                slot->note = util_xstrdup(srv->slots[i]->note);
+            reap_slot(srv, i);
+            break;
+        }
+    }
+    srv->slots = util_xrealloc(srv->slots, (srv->nslots + 1) * sizeof *srv->slots);
+    srv->slots[srv->nslots++] = slot;
+    pthread_mutex_unlock(&srv->computes_lock);
+}
+
+void server_compute_uninstall(server *srv, const char *name)
+{
+    pthread_mutex_lock(&srv->computes_lock);
+    for (size_t i = 0; i < srv->nslots; i++) {
+        if (srv->slots[i]->listed && strcmp(srv->slots[i]->name, name) == 0) {
+            srv->slots[i]->listed = false;
+            reap_slot(srv, i);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&srv->computes_lock);
+}
+
+compute *server_compute_get(server *srv, const char *name)
+{
+    pthread_mutex_lock(&srv->computes_lock);
+    compute_slot *slot = find_listed(srv, name);
+    compute *c = slot && slot->c ? slot->c : NULL;
+    if (c)
+        slot->users++;
+    pthread_mutex_unlock(&srv->computes_lock);
+    return c;
+}
+
+void server_compute_release(server *srv, compute *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&srv->computes_lock);
+    for (size_t i = 0; i < srv->nslots; i++) {
+        if (srv->slots[i]->c == c) {
+            srv->slots[i]->users--;
+            reap_slot(srv, i);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&srv->computes_lock);
+}
+
+void server_compute_note(server *srv, const char *name, const char *note)
+{
+    bool changed = false;
+    pthread_mutex_lock(&srv->computes_lock);
+    compute_slot *slot = find_listed(srv, name);
+    if (slot && !(note && slot->note && strcmp(note, slot->note) == 0) && (note || slot->note)) {
+        free(slot->note);
+        slot->note = note ? util_xstrdup(note) : NULL;
+        changed = true;
+    }
+    pthread_mutex_unlock(&srv->computes_lock);
+    if (changed) {
+        if (note)
+            fprintf(stderr, "amlfs-server: compute %s: %s\n", name, note);
+        events_emitf(srv->events, "changed", -1, "computes/%s", name);
+    }
+}
+
+char *server_compute_note_get(server *srv, const char *name)
+{
+    pthread_mutex_lock(&srv->computes_lock);
+    compute_slot *slot = find_listed(srv, name);
+    char *note = slot && slot->note ? util_xstrdup(slot->note) : NULL;
+    pthread_mutex_unlock(&srv->computes_lock);
+    return note;
+}
+
+int server_compute_max(server *srv, compute *c)
+{
+    pthread_mutex_lock(&srv->computes_lock);
+    int max = c->max_instances;
+    pthread_mutex_unlock(&srv->computes_lock);
+    return max;
+}
+
+char **server_compute_list_names(server *srv, size_t *n)
+{
+    pthread_mutex_lock(&srv->computes_lock);
+    char **names = util_xcalloc(srv->nslots + 1, sizeof *names);
+    size_t k = 0;
+    for (size_t i = 0; i < srv->nslots; i++)
+        if (srv->slots[i]->listed && srv->slots[i]->c)
+            names[k++] = util_xstrdup(srv->slots[i]->name);
+    pthread_mutex_unlock(&srv->computes_lock);
+    *n = k;
+    return names;
+}
+
+char *server_compute_names(server *srv)
+{
+    size_t n;
+    char **names = server_compute_list_names(srv, &n);
+    util_buf b = {0};
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            util_buf_append(&b, ", ", 2, 0);
+        util_buf_append(&b, names[i], strlen(names[i]), 0);
+        free(names[i]);
+    }
+    free(names);
+    return b.data ? b.data : util_xstrdup("");
+}
+
+static int open_local(server *srv, int max_instances_flag, amlfs_err *err)
 {
     store_compute stored;
     int max = 0;
@@ -33,7 +186,7 @@ int server_computes_open(server *srv, int max_instances_flag, amlfs_err *err)
         max = n > 0 ? (int)n : 1;
     }
     if (!exists || stored.max_instances != max) {
-        char *yaml = local_yaml(max);
+        char *yaml = util_strdupf("name: local\ntype: local\nmax_instances: %d\n", max);
         store_compute c = {.name = LOCAL, .type = LOCAL, .yaml = yaml, .max_instances = max};
         r = store_compute_put(srv->store, &c, err);
         free(yaml);
@@ -45,173 +198,41 @@ int server_computes_open(server *srv, int max_instances_flag, amlfs_err *err)
     compute *local = compute_local_new(LOCAL, max, srv->exe, err);
     if (!local)
         return err && err->code ? -err->code : -EIO;
-    srv->computes = util_xcalloc(1, sizeof *srv->computes);
-    srv->computes[0] = local;
-    srv->ncomputes = 1;
+    server_compute_install(srv, LOCAL, local);
+    return 0;
+}
+
+int server_computes_open(server *srv, int max_instances_flag, amlfs_err *err)
+{
+    int r = open_local(srv, max_instances_flag, err);
+    if (r < 0)
+        return r;
+    store_compute *list;
+    size_t n;
+    if ((r = store_compute_list(srv->store, &list, &n, err)) < 0)
+        return r;
+    /* Clusters first: an amlcompute is built on the default cluster's settings. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < n; i++) {
+            bool cluster_pass = strcmp(list[i].type, "amlcompute") != 0;
+            if (strcmp(list[i].name, LOCAL) == 0 || (pass == 0) != cluster_pass)
+                continue;
+            amlfs_err why = {0};
+            compute *c = NULL;
+            if (list[i].yaml[0] && server_compute_build(srv, list[i].name, list[i].yaml, &c, &why) < 0)
+                fprintf(stderr, "amlfs-server: compute %s cannot be set up again: %s\n", list[i].name, why.msg);
+            server_compute_install(srv, list[i].name, c);
+        }
+    }
+    store_compute_list_free(list, n);
     return 0;
 }
 
 void server_computes_close(server *srv)
 {
-    for (size_t i = 0; i < srv->ncomputes; i++)
-        compute_destroy(srv->computes[i]);
-    free(srv->computes);
-    srv->computes = NULL;
-    srv->ncomputes = 0;
-}
-
-compute *server_compute(server *srv, const char *name)
-{
-    compute *found = NULL;
-    pthread_mutex_lock(&srv->computes_lock);
-    for (size_t i = 0; name && i < srv->ncomputes; i++)
-        if (strcmp(srv->computes[i]->name, name) == 0)
-            found = srv->computes[i];
-    pthread_mutex_unlock(&srv->computes_lock);
-    return found;
-}
-
-int server_compute_max(server *srv, compute *c)
-{
-    pthread_mutex_lock(&srv->computes_lock);
-    int max = c->max_instances;
-    pthread_mutex_unlock(&srv->computes_lock);
-    return max;
-}
-
-char *server_compute_names(server *srv)
-{
-    size_t cap = 1;
-    pthread_mutex_lock(&srv->computes_lock);
-    for (size_t i = 0; i < srv->ncomputes; i++)
-        cap += strlen(srv->computes[i]->name) + 2;
-    char *names = util_xcalloc(1, cap);
-    for (size_t i = 0; i < srv->ncomputes; i++) {
-        if (i)
-            strcat(names, ", ");
-        strcat(names, srv->computes[i]->name);
-    }
-    pthread_mutex_unlock(&srv->computes_lock);
-    return names;
-}
-
-/* Keys of a local compute.yaml beyond the common ones: limits for each container run. */
-static const char *const local_extra_keys[] = {"container_memory", "container_cpus", NULL};
-
-/* "512m", "2g", "1073741824": what podman --memory takes. */
-static bool memory_ok(const char *v)
-{
-    size_t digits = strspn(v, "0123456789");
-    return digits > 0 && (v[digits] == '\0' || (strchr("bkmgBKMG", v[digits]) && v[digits + 1] == '\0'));
-}
-
-/* "1", "0.5", "1.5": what podman --cpus takes, above 0. */
-static bool cpus_ok(const char *v)
-{
-    char *end;
-    double d = strtod(v, &end);
-    return *v && *end == '\0' && strspn(v, "0123456789.") == strlen(v) && d > 0;
-}
-
-static int validate_local_extras(const compute_spec *spec, const char *filename, amlfs_err *err)
-{
-    for (size_t i = 0; i < spec->extra.count; i++) {
-        const spec_kv *kv = &spec->extra.items[i];
-        bool memory = strcmp(kv->key, local_extra_keys[0]) == 0, cpus = strcmp(kv->key, local_extra_keys[1]) == 0;
-        if (!memory && !cpus)
-            return spec_fail_at(err, EINVAL, filename, kv->pos,
-                                "unknown key '%s' for a local compute (known beyond the common keys: "
-                                "container_memory, container_cpus)", kv->key);
-        if (memory && !memory_ok(kv->value))
-            return spec_fail_at(err, EINVAL, filename, kv->pos,
-                                "container_memory must be a size like 512m or 2g, not '%s'", kv->value);
-        if (cpus && !cpus_ok(kv->value))
-            return spec_fail_at(err, EINVAL, filename, kv->pos,
-                                "container_cpus must be a number of CPUs above 0 like 1 or 0.5, not '%s'",
-                                kv->value);
-    }
-    return 0;
-}
-
-int server_compute_container_limits(server *srv, const char *name, char **memory, char **cpus)
-{
-    *memory = *cpus = NULL;
-    store_compute stored;
-    amlfs_err ignored = {0};
-    if (store_compute_get(srv->store, name, &stored, &ignored) < 0)
-        return 0; /* no stored settings: no limits */
-    compute_spec spec;
-    if (spec_parse_compute(stored.yaml, strlen(stored.yaml), "compute.yaml", &spec, &ignored) == 0) {
-        const char *m = spec_kvlist_get(&spec.extra, local_extra_keys[0]);
-        const char *c = spec_kvlist_get(&spec.extra, local_extra_keys[1]);
-        *memory = m && *m ? util_xstrdup(m) : NULL;
-        *cpus = c && *c ? util_xstrdup(c) : NULL;
-        spec_compute_free(&spec);
-    }
-    store_compute_free(&stored);
-    return 0;
-}
-
-/* Checks compute.yaml for NAME; only the local compute can be configured in this version. */
-static int validate(server *srv, const char *name, const compute_spec *spec, const char *filename,
-                    amlfs_err *err)
-{
-    if (spec->name && strcmp(spec->name, name) != 0)
-        return spec_fail_at(err, EINVAL, filename, spec->name_pos,
-                            "name '%s' differs from the folder '%s'", spec->name, name);
-    const char *type = spec->type ? spec->type : (strcmp(name, LOCAL) == 0 ? LOCAL : NULL);
-    if (!type)
-        return spec_fail_at(err, EINVAL, filename, (spec_pos){1, 1},
-                            "'type' is missing: write the compute type (supported: local)");
-    if (strcmp(type, LOCAL) != 0)
-        return spec_fail_at(err, EINVAL, filename, spec->type_pos,
-                            "compute type '%s' is not supported yet (supported: local)", type);
-    if (!server_compute(srv, name))
-        return spec_fail_at(err, EINVAL, filename, spec->type_pos,
-                            "type 'local' is this server's own machine, which is the compute 'local'; "
-                            "write local/compute.yaml instead (other compute types are not supported "
-                            "yet)");
-    return validate_local_extras(spec, filename, err);
-}
-
-/* A compute that exists shows a rejection in its own status, a new name in the folder's. */
-static void set_rejection(server *srv, const char *name, compute *c, const amlfs_err *why)
-{
-    char *key = util_strdupf("computes/%s", name);
-    server_folder_status(srv, c ? key : "computes", why);
-    free(key);
-}
-
-int server_compute_put(server *srv, const char *name, const char *yaml, size_t len,
-                       const char *filename, amlfs_err *err)
-{
-    int r = util_check_name("compute", name, err);
-    if (r < 0)
-        return r;
-    compute *c = server_compute(srv, name);
-    compute_spec spec;
-    memset(&spec, 0, sizeof spec);
-    r = spec_parse_compute(yaml, len, filename, &spec, err);
-    if (r == 0)
-        r = validate(srv, name, &spec, filename, err);
-    if (r < 0) {
-        spec_compute_free(&spec);
-        set_rejection(srv, name, c, err);
-        return r;
-    }
-    pthread_mutex_lock(&srv->computes_lock);
-    int max = spec.max_instances > 0 ? spec.max_instances : c->max_instances;
-    pthread_mutex_unlock(&srv->computes_lock);
-    store_compute stored = {.name = (char *)name, .type = LOCAL, .yaml = (char *)yaml, .max_instances = max};
-    r = store_compute_put(srv->store, &stored, err);
-    spec_compute_free(&spec);
-    if (r < 0)
-        return r;
-    pthread_mutex_lock(&srv->computes_lock);
-    c->max_instances = max;
-    pthread_mutex_unlock(&srv->computes_lock);
-    set_rejection(srv, name, c, NULL);
-    events_emitf(srv->events, "changed", -1, "computes/%s", name);
-    scheduler_kick(srv->scheduler);
-    return 0;
+    for (size_t i = 0; i < srv->nslots; i++)
+        slot_free(srv->slots[i]);
+    free(srv->slots);
+    srv->slots = NULL;
+    srv->nslots = 0;
 }

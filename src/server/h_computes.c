@@ -1,4 +1,5 @@
-/* h_computes.c: compute targets: list, get, and PUT of a compute.yaml (validated in computes.c). */
+/* h_computes.c: compute targets: list, get, create (mkdir), PUT of a compute.yaml and delete (rmdir);
+ * what each does is in compute_specs.c. */
 #include "amlfs/server.h"
 
 #include <stdlib.h>
@@ -60,4 +61,31 @@ int h_compute_put(server *srv, const http_request *req, http_reply *out, amlfs_e
     if (r < 0)
         return r;
     return reply_compute(srv, req->params[0], out, err);
+}
+
+int h_computes_create(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    cJSON *body;
+    int r = http_body_json(req, &body, err);
+    if (r < 0)
+        return r;
+    const char *name = json_str(body, "name", NULL);
+    if (!name)
+        r = amlfs_fail(err, EINVAL, "the body needs \"name\": the compute's name");
+    else
+        r = server_compute_create(srv, name, err);
+    if (r == 0)
+        r = reply_compute(srv, name, out, err);
+    if (r == 0)
+        out->status = 201;
+    cJSON_Delete(body);
+    return r;
+}
+
+int h_compute_delete(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    int r = server_compute_delete(srv, req->params[0], err);
+    if (r == 0)
+        reply_empty(out, 204);
+    return r;
 }

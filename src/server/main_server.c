@@ -26,6 +26,7 @@ typedef struct options {
     int max_instances;
     uint64_t snapshot_max_mb, snapshot_max_files;
     const char *podman_root, *podman_runroot;
+    const char *default_cluster;
     bool foreground;
 } options;
 
@@ -34,7 +35,8 @@ static void usage(FILE *to)
     fprintf(to,
             "usage: amlfs-server [--data-dir DIR] [--listen HOST:PORT] [--token-file FILE]\n"
             "                    [--max-instances N] [--snapshot-max-mb N] [--snapshot-max-files N]\n"
-            "                    [--podman-root DIR] [--podman-runroot DIR] [-f|--foreground]\n"
+            "                    [--podman-root DIR] [--podman-runroot DIR] [--default-cluster NAME]\n"
+            "                    [-f|--foreground]\n"
             "       amlfs-server supervise RUN_DIR   (started by the server for each local run)\n"
             "\n"
             "Serves the amlfs workspace API (docs/api.md) on DIR/server.sock, and on HOST:PORT with a\n"
@@ -43,7 +45,9 @@ static void usage(FILE *to)
             "--snapshot-max-mb and --snapshot-max-files set the workspace's code snapshot limits\n"
             "(default 300 MB and 2000 files); they are kept for later starts without them.\n"
             "--podman-root and --podman-runroot (or $AMLFS_PODMAN_ROOT, $AMLFS_PODMAN_RUNROOT) give podman\n"
-            "its own image storage for image environments and their runs (default: podman's own).\n");
+            "its own image storage for image environments and their runs (default: podman's own).\n"
+            "--default-cluster NAME names the Slurm compute that `type: amlcompute` computes run on (kept\n"
+            "for later starts; \"\" clears it); without one they run on this machine.\n");
 }
 
 static int parse_options(int argc, char **argv, options *o)
@@ -54,7 +58,8 @@ static int parse_options(int argc, char **argv, options *o)
         {"snapshot-max-mb", required_argument, NULL, 'M'}, {"snapshot-max-files", required_argument, NULL, 'F'},
         {"podman-root", required_argument, NULL, 'R'}, {"podman-runroot", required_argument, NULL, 'r'},
         {"foreground", no_argument, NULL, 'f'},       {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},          {NULL, 0, NULL, 0},
+        {"version", no_argument, NULL, 'V'},          {"default-cluster", required_argument, NULL, 'C'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
@@ -92,6 +97,9 @@ static int parse_options(int argc, char **argv, options *o)
             *(c == 'M' ? &o->snapshot_max_mb : &o->snapshot_max_files) = (uint64_t)n;
             break;
         }
+        case 'C':
+            o->default_cluster = optarg;
+            break;
         case 'R':
             o->podman_root = optarg;
             break;
@@ -254,7 +262,8 @@ int main(int argc, char **argv)
     server_config cfg = {.data_dir = real_dir, .max_instances = o.max_instances,
                          .snapshot_max_mb = o.snapshot_max_mb, .snapshot_max_files = o.snapshot_max_files,
                          .podman_root = o.podman_root ? o.podman_root : getenv("AMLFS_PODMAN_ROOT"),
-                         .podman_runroot = o.podman_runroot ? o.podman_runroot : getenv("AMLFS_PODMAN_RUNROOT")};
+                         .podman_runroot = o.podman_runroot ? o.podman_runroot : getenv("AMLFS_PODMAN_RUNROOT"),
+                         .default_cluster = o.default_cluster};
     if (server_open(&cfg, &srv, &err) < 0)
         goto fail;
     rc = http_start(srv, unix_fd, tcp_fd, token, &err);

@@ -1,7 +1,7 @@
 /* monitor.c: one thread that follows active runs' folders with inotify: log growth becomes
  * "runs/ID/log grew" events (at most one per run per 100 ms, the final size always), an exit record
- * finishes the run. A sweep every second asks the compute about every active run, to catch a
- * supervisor that died without a word; it is the server's only periodic loop. */
+ * finishes the run at once. A sweep every second asks each compute about all of its runs (a cluster's
+ * queue, a supervisor that died without a word); it is the server's only periodic loop. */
 #include "amlfs/server.h"
 
 #include <fcntl.h>
@@ -21,7 +21,6 @@
 #define SWEEP_MS 1000
 #define LOG_NAME "log"
 #define EXIT_NAME "exit.json"
-#define SWEEP_MASK ((1u << RUN_RUNNING) | (1u << RUN_CANCEL_REQUESTED) | (1u << RUN_FINALIZING))
 
 typedef struct watched {
     char *id;
@@ -43,13 +42,6 @@ struct monitor {
     size_t nruns, cap;
     bool stopping;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static watched *find_by_id(monitor *m, const char *id)
 {
@@ -120,7 +112,7 @@ void monitor_finish(monitor *m, const char *run_id)
     pthread_mutex_lock(&m->lock);
     watched *w = find_by_id(m, run_id);
     if (w) {
-        send_size(m, w, mono_ms());
+        send_size(m, w, util_mono_ms());
         inotify_rm_watch(m->inotify_fd, w->wd);
         free(w->id);
         free(w->log_path);
@@ -190,35 +182,24 @@ static void check_ended(monitor *m, char **ids, size_t n)
     }
 }
 
-/* Every active run, whatever the monitor follows: the store is the truth. */
+/* Every run handed to a compute, whatever the monitor follows: each compute is asked once about all
+ * of its runs (the store is the truth of which runs those are). */
 static void sweep(monitor *m, int64_t now)
 {
-    store_run *runs;
-    size_t n;
-    amlfs_err err = {0};
     pthread_mutex_lock(&m->lock);
     for (size_t i = 0; i < m->nruns; i++)
         if (m->runs[i].sent_ms + COALESCE_MS <= now)
             send_size(m, &m->runs[i], now); /* catches a missed inotify event */
     pthread_mutex_unlock(&m->lock);
-    if (store_run_list_by_status(m->srv->store, SWEEP_MASK, NULL, 0, &runs, &n, &err) < 0) {
-        fprintf(stderr, "amlfs-server: sweep: %s\n", err.msg);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        amlfs_err why = {0};
-        if (run_check_end(m->srv, runs[i].id, &why) < 0)
-            fprintf(stderr, "amlfs-server: checking run %s: %s\n", runs[i].id, why.msg);
-    }
-    store_run_list_free(runs, n);
+    run_poll_all(m->srv);
 }
 
 static void *monitor_main(void *arg)
 {
     monitor *m = arg;
-    int64_t next_sweep = mono_ms() + SWEEP_MS;
+    int64_t next_sweep = util_mono_ms() + SWEEP_MS;
     for (;;) {
-        int64_t now = mono_ms();
+        int64_t now = util_mono_ms();
         pthread_mutex_lock(&m->lock);
         bool stopping = m->stopping;
         int64_t flush_in = flush_sizes(m, now);
@@ -227,7 +208,7 @@ static void *monitor_main(void *arg)
             break;
         if (now >= next_sweep) {
             sweep(m, now);
-            next_sweep = mono_ms() + SWEEP_MS;
+            next_sweep = util_mono_ms() + SWEEP_MS;
             continue;
         }
         int64_t timeout = next_sweep - now;
@@ -249,7 +230,7 @@ static void *monitor_main(void *arg)
         pthread_mutex_lock(&m->lock);
         if (fds[0].revents & POLLIN)
             read_inotify(m, &ended, &nended);
-        flush_sizes(m, mono_ms());
+        flush_sizes(m, util_mono_ms());
         pthread_mutex_unlock(&m->lock);
         check_ended(m, ended, nended);
         free(ended);

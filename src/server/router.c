@@ -36,7 +36,9 @@ static const route routes[] = {
 
     {"GET", "/v1/computes", h_computes_list},
     {"GET", "/v1/computes/:", h_compute_get},
+    {"POST", "/v1/computes", h_computes_create},
     {"PUT", "/v1/computes/:", h_compute_put},
+    {"DELETE", "/v1/computes/:", h_compute_delete},
 
     {"GET", "/v1/runs", h_runs_list},
     {"GET", "/v1/runs/:", h_run_get},

@@ -1,5 +1,7 @@
 /* run_lifecycle.c: the one place a run changes status. Every move is checked against the state
- * machine (api/run_status.c), stored, and announced in the change feed, under one lock. */
+ * machine (api/run_status.c), stored, and announced in the change feed, under one lock that is never
+ * held across a blocking call: environment setup, a compute's submit, cancel and poll run outside it,
+ * and their outcome is applied under it after checking the run is still where it was. */
 #include "amlfs/server.h"
 
 #include <signal.h>
@@ -14,6 +16,9 @@
 #define LIVE_MASK                                                                                  \
     (B(RUN_NOT_STARTED) | B(RUN_QUEUED) | B(RUN_PREPARING) | B(RUN_RUNNING) | B(RUN_FINALIZING) |  \
      B(RUN_CANCEL_REQUESTED))
+/* Runs a compute may have been handed (with a handle): what a poll asks about. */
+#define POLLED_MASK                                                                                \
+    (B(RUN_QUEUED) | B(RUN_PREPARING) | B(RUN_RUNNING) | B(RUN_FINALIZING) | B(RUN_CANCEL_REQUESTED))
 /* How long a canceled job gets between TERM and KILL. */
 #define CANCEL_GRACE_S 10
 
@@ -40,6 +45,7 @@ static int move_locked(server *srv, store_run *r, run_status to, const run_chang
         sc.set_exit_code = chg->set_exit_code;
         sc.exit_code = chg->exit_code;
         sc.error = chg->error;
+        sc.handle = chg->handle;
     }
     if (run_status_terminal(to) && !sc.ended)
         sc.ended = util_now_ms();
@@ -51,7 +57,36 @@ static int move_locked(server *srv, store_run *r, run_status to, const run_chang
     events_emitf(srv->events, "changed", -1, "runs/%s", r->id);
     if (count_bucket(from) != count_bucket(to))
         events_emitf(srv->events, "changed", -1, "computes/%s", r->compute);
+    if (chg && chg->handle && !r->handle)
+        r->handle = util_xstrdup(chg->handle);
     return 0;
+}
+
+/* ---- runs being started: the lock is let go while a run is set up and submitted, so a second
+ * starter and a cancel must see that a start is under way (lock held for all three). ---- */
+static bool starting_has(server *srv, const char *id)
+{
+    for (size_t i = 0; i < srv->nstarting; i++)
+        if (strcmp(srv->starting[i], id) == 0)
+            return true;
+    return false;
+}
+
+static void starting_add(server *srv, const char *id)
+{
+    srv->starting = util_xrealloc(srv->starting, (srv->nstarting + 1) * sizeof *srv->starting);
+    srv->starting[srv->nstarting++] = util_xstrdup(id);
+}
+
+static void starting_remove(server *srv, const char *id)
+{
+    for (size_t i = 0; i < srv->nstarting; i++) {
+        if (strcmp(srv->starting[i], id) == 0) {
+            free(srv->starting[i]);
+            srv->starting[i] = srv->starting[--srv->nstarting];
+            return;
+        }
+    }
 }
 
 /* Failing is the way out of every live state; if even that fails, the store is broken: say so. */
@@ -179,67 +214,69 @@ static void free_strings(char **v)
     free(v);
 }
 
-/* A job's `amlfs.network: true` property: its container gets the network. */
-static bool job_wants_network(const store_run *r)
+/* What the job file asks of the compute beyond the command: the network for a container, and how many
+ * processes on how many nodes. */
+typedef struct run_job_shape {
+    bool network;
+    char *distribution;
+    int nodes, per_node;
+} run_job_shape;
+
+static void job_shape(const store_run *r, run_job_shape *out)
 {
+    memset(out, 0, sizeof *out);
+    out->nodes = out->per_node = 1;
     job_spec job;
     amlfs_err ignored = {0};
     if (!r->job_yaml || spec_parse_job(r->job_yaml, strlen(r->job_yaml), "job.yaml", &job, &ignored) < 0)
-        return false;
-    bool network = job.network == 1;
+        return;
+    out->network = job.network == 1;
+    if (spec_job_ranks(&job, "job.yaml", &out->nodes, &out->per_node, &ignored) == 0 && job.distribution)
+        out->distribution = util_xstrdup(job.distribution);
     spec_job_free(&job);
-    return network;
 }
 
-/* Lock held; r is Preparing. Sets up the environment and starts the job, or fails the run. A run whose
- * environment version is still being built stays Preparing: the build's end wakes the scheduler,
- * which comes back here. */
-static void prepare_locked(server *srv, store_run *r)
+/* Sets up the environment and hands the job to its compute; no lock held. Returns 0 with *handle and
+ * *state when submitted, 1 when the environment is still being built (the run waits in Preparing), or
+ * a negative errno with the reason the run fails. */
+static int set_up_and_submit(server *srv, const store_run *r, char **handle, compute_state *state, amlfs_err *err)
 {
-    amlfs_err err = {0};
     run_env env;
     env_runtime rt = {0};
     bool building = false;
-    if (load_env(srv, r, &env, &building, &err) < 0) {
+    int rc = load_env(srv, r, &env, &building, err);
+    if (rc == 0 && building) {
         run_env_free(&env);
-        fail_locked(srv, r, err.msg);
-        return;
+        return 1;
     }
-    if (building) {
-        run_env_free(&env);
-        return;
-    }
-    const env_setup_ops *setup = env_setup_for(env.ref.spec);
-    int rc = setup->prepare_run(&env.ref, &rt, &err);
+    if (rc == 0)
+        rc = env_setup_for(env.ref.spec)->prepare_run(&env.ref, &rt, err);
     run_env_free(&env);
-    if (rc < 0) {
-        fail_locked(srv, r, err.msg);
-        return;
-    }
-    compute *c = server_compute(srv, r->compute);
+    if (rc < 0)
+        return rc;
+    compute *c = server_compute_get(srv, r->compute);
     if (!c) {
         env_runtime_free(&rt);
-        char *why = util_strdupf("compute '%s' no longer exists", r->compute);
-        fail_locked(srv, r, why);
-        free(why);
-        return;
+        return amlfs_fail(err, ENOENT, "compute '%s' no longer exists", r->compute);
     }
-    /* Running before start: a crash in between leaves a Running run whose compute reports it lost,
-     * never a job started twice. */
-    run_change started = {.started = util_now_ms()};
-    if (move_locked(srv, r, RUN_RUNNING, &started, &err) < 0) {
-        env_runtime_free(&rt);
-        fprintf(stderr, "amlfs-server: %s\n", err.msg);
-        return;
-    }
-    if (monitor_watch(srv->monitor, r->id, &err) < 0)
-        fprintf(stderr, "amlfs-server: %s (the 1 s sweep still follows the run)\n", err.msg);
+    run_job_shape shape;
+    job_shape(r, &shape);
     char *run_dir = server_path(srv, "runs/%s", r->id);
     char *work_dir = server_path(srv, "runs/%s/work", r->id);
     char **job_env = job_env_strings(r->job_env);
     char *memory = NULL, *cpus = NULL;
-    if (rt.image)
+    compute_container container = {0};
+    if (rt.image) {
         server_compute_container_limits(srv, r->compute, &memory, &cpus);
+        container = (compute_container){
+            .image = rt.image,
+            .podman = srv->images ? env_images_podman_argv(srv->images) : NULL,
+            .podman_env = srv->images ? env_images_podman_env(srv->images) : NULL,
+            .network = shape.network,
+            .memory = memory,
+            .cpus = cpus,
+        };
+    }
     compute_job job = {
         .run_id = r->id,
         .run_dir = run_dir,
@@ -248,24 +285,50 @@ static void prepare_locked(server *srv, store_run *r)
         .env = (const char *const *)job_env,
         .timeout_s = r->timeout_s,
         .cancel_grace_s = CANCEL_GRACE_S,
-        .image = rt.image,
-        .podman = rt.image && srv->images ? env_images_podman_argv(srv->images) : NULL,
-        .podman_env = rt.image && srv->images ? env_images_podman_env(srv->images) : NULL,
-        .network = rt.image && job_wants_network(r),
-        .memory = memory,
-        .cpus = cpus,
+        .container = rt.image ? &container : NULL,
+        .ranks = {.distribution = shape.distribution, .nodes = shape.nodes, .per_node = shape.per_node},
     };
-    rc = c->ops->start(c, &job, &err);
-    if (rc < 0) {
-        monitor_finish(srv->monitor, r->id);
-        fail_locked(srv, r, err.msg);
-    }
+    rc = c->ops->submit(c, &job, handle, state, err);
+    server_compute_release(srv, c);
     free_strings(job_env);
+    free(shape.distribution);
     free(memory);
     free(cpus);
     free(run_dir);
     free(work_dir);
     env_runtime_free(&rt);
+    return rc;
+}
+
+/* The run status a compute's word means; -1 for none (unknown, or ended: handled apart). */
+static int status_of(compute_state state)
+{
+    switch (state) {
+    case COMPUTE_QUEUED:
+        return RUN_QUEUED;
+    case COMPUTE_PREPARING:
+        return RUN_PREPARING;
+    case COMPUTE_RUNNING:
+        return RUN_RUNNING;
+    case COMPUTE_FINALIZING:
+        return RUN_FINALIZING;
+    default:
+        return -1;
+    }
+}
+
+static int send_cancel(server *srv, const char *id, const char *compute_name, const char *handle,
+                       amlfs_err *err)
+{
+    compute *c = server_compute_get(srv, compute_name);
+    if (!c)
+        return 0; /* the next poll fails the run: its compute is gone */
+    char *run_dir = server_path(srv, "runs/%s", id);
+    compute_run run = {.run_id = id, .run_dir = run_dir, .handle = handle};
+    int rc = c->ops->cancel(c, &run, err);
+    free(run_dir);
+    server_compute_release(srv, c);
+    return rc;
 }
 
 int run_prepare_and_start(server *srv, const char *id, amlfs_err *err)
@@ -273,30 +336,79 @@ int run_prepare_and_start(server *srv, const char *id, amlfs_err *err)
     store_run r;
     pthread_mutex_lock(&srv->lifecycle_lock);
     int rc = store_run_get(srv->store, id, &r, err);
-    if (rc == 0 && r.status == RUN_QUEUED)
+    bool ours = rc == 0 && !r.handle && !starting_has(srv, id) &&
+                (r.status == RUN_QUEUED || r.status == RUN_PREPARING);
+    if (ours && r.status == RUN_QUEUED)
         rc = move_locked(srv, &r, RUN_PREPARING, NULL, err);
-    /* Anything else (canceled meanwhile) is no longer ours to start. */
-    if (rc == 0 && r.status == RUN_PREPARING)
-        prepare_locked(srv, &r);
+    ours = ours && rc == 0;
+    if (ours)
+        starting_add(srv, id);
     pthread_mutex_unlock(&srv->lifecycle_lock);
-    store_run_free(&r);
-    return rc;
-}
+    if (!ours) { /* canceled meanwhile, started already, or being started by someone else */
+        store_run_free(&r);
+        return rc;
+    }
 
-static int send_cancel(server *srv, const store_run *r, amlfs_err *err)
-{
-    compute *c = server_compute(srv, r->compute);
-    if (!c)
-        return 0; /* the sweep fails the run: its compute is gone */
-    char *run_dir = server_path(srv, "runs/%s", r->id);
-    int rc = c->ops->cancel(c, r->id, run_dir, err);
-    free(run_dir);
-    return rc;
+    char *handle = NULL;
+    compute_state state = COMPUTE_RUNNING;
+    amlfs_err why = {0};
+    int outcome = set_up_and_submit(srv, &r, &handle, &state, &why);
+
+    bool cancel_now = false;
+    pthread_mutex_lock(&srv->lifecycle_lock);
+    starting_remove(srv, id);
+    store_run now;
+    amlfs_err ignored = {0};
+    if (store_run_get(srv->store, id, &now, &ignored) == 0) {
+        if (outcome < 0) {
+            if (now.status == RUN_CANCEL_REQUESTED)
+                move_locked(srv, &now, RUN_CANCELED, NULL, &ignored);
+            else if (!run_status_terminal(now.status))
+                fail_locked(srv, &now, why.msg);
+        } else if (outcome == 1) {
+            if (now.status == RUN_CANCEL_REQUESTED) /* nothing was started: nothing to stop */
+                move_locked(srv, &now, RUN_CANCELED, NULL, &ignored);
+        } else {
+            run_change chg = {.handle = handle};
+            int to = status_of(state);
+            if (now.status == RUN_PREPARING) {
+                if (to == RUN_RUNNING || to == RUN_FINALIZING)
+                    chg.started = util_now_ms();
+                if (to < 0 || to == RUN_PREPARING)
+                    to = RUN_PREPARING;
+                if (move_locked(srv, &now, (run_status)to, &chg, &ignored) < 0)
+                    fprintf(stderr, "amlfs-server: run %s: %s\n", id, ignored.msg);
+                else if (monitor_watch(srv->monitor, id, &ignored) < 0)
+                    fprintf(stderr, "amlfs-server: %s (the 1 s sweep still follows the run)\n", ignored.msg);
+            } else {
+                /* Canceled while it was being submitted: keep the handle so the end is followed. */
+                store_run_change keep = {.handle = handle};
+                if (store_run_set_status(srv->store, id, now.status, &keep, &ignored) < 0)
+                    fprintf(stderr, "amlfs-server: run %s: %s\n", id, ignored.msg);
+                cancel_now = true;
+            }
+        }
+        if (!cancel_now)
+            store_run_free(&now);
+    }
+    pthread_mutex_unlock(&srv->lifecycle_lock);
+    if (cancel_now) {
+        amlfs_err cwhy = {0};
+        if (send_cancel(srv, id, now.compute, handle, &cwhy) < 0)
+            fprintf(stderr, "amlfs-server: %s\n", cwhy.msg);
+        if (monitor_watch(srv->monitor, id, &cwhy) < 0)
+            fprintf(stderr, "amlfs-server: %s\n", cwhy.msg);
+        store_run_free(&now);
+    }
+    free(handle);
+    store_run_free(&r);
+    return 0;
 }
 
 int run_cancel(server *srv, const char *id, amlfs_err *err)
 {
     store_run r;
+    bool deliver = false;
     pthread_mutex_lock(&srv->lifecycle_lock);
     int rc = store_run_get(srv->store, id, &r, err);
     if (rc < 0)
@@ -304,22 +416,23 @@ int run_cancel(server *srv, const char *id, amlfs_err *err)
     switch (r.status) {
     case RUN_NOT_STARTED:
     case RUN_QUEUED:
-        rc = move_locked(srv, &r, RUN_CANCELED, NULL, err);
-        break;
     case RUN_PREPARING:
-        /* Preparing runs have not started a job (start happens under this lock): nothing to stop. */
-        rc = move_locked(srv, &r, RUN_CANCEL_REQUESTED, NULL, err);
-        if (rc == 0)
-            rc = move_locked(srv, &r, RUN_CANCELED, NULL, err);
+        if (r.handle) { /* in its compute's queue, or being set up there */
+            rc = move_locked(srv, &r, RUN_CANCEL_REQUESTED, NULL, err);
+            deliver = rc == 0;
+        } else if (starting_has(srv, id)) {
+            /* Being submitted right now: its starter sees the request and stops what it started. */
+            rc = move_locked(srv, &r, RUN_CANCEL_REQUESTED, NULL, err);
+        } else {
+            if (r.status == RUN_PREPARING)
+                rc = move_locked(srv, &r, RUN_CANCEL_REQUESTED, NULL, err);
+            if (rc == 0)
+                rc = move_locked(srv, &r, RUN_CANCELED, NULL, err);
+        }
         break;
     case RUN_RUNNING:
         rc = move_locked(srv, &r, RUN_CANCEL_REQUESTED, NULL, err);
-        if (rc == 0) {
-            amlfs_err why = {0};
-            /* The request is recorded; if the compute cannot be told now, its poll settles it. */
-            if (send_cancel(srv, &r, &why) < 0)
-                fprintf(stderr, "amlfs-server: %s\n", why.msg);
-        }
+        deliver = rc == 0;
         break;
     case RUN_FINALIZING:
     case RUN_CANCEL_REQUESTED:
@@ -329,6 +442,12 @@ int run_cancel(server *srv, const char *id, amlfs_err *err)
     }
 out:
     pthread_mutex_unlock(&srv->lifecycle_lock);
+    if (deliver) {
+        /* The request is recorded; if the compute cannot be told now, the restart or poll settles it. */
+        amlfs_err why = {0};
+        if (send_cancel(srv, id, r.compute, r.handle, &why) < 0)
+            fprintf(stderr, "amlfs-server: %s\n", why.msg);
+    }
     store_run_free(&r);
     return rc;
 }
@@ -340,7 +459,8 @@ static run_status judge(const store_run *r, const compute_exit *ex, char *why, s
     if (ex->canceled)
         return RUN_CANCELED;
     if (ex->timed_out) {
-        snprintf(why, len, "timed out after %ld s (limits.timeout)", r->timeout_s);
+        snprintf(why, len, "timed out after %ld s (limits.timeout)%s%.400s", r->timeout_s,
+                 ex->error[0] ? ": " : "", ex->error);
         return RUN_FAILED;
     }
     if (ex->error[0]) {
@@ -360,86 +480,204 @@ static run_status judge(const store_run *r, const compute_exit *ex, char *why, s
     return RUN_COMPLETED;
 }
 
+/* A run's end, as its compute reported it: Finalizing, the compute's finalize step (no lock), then the
+ * final status. */
+static void finish_run(server *srv, compute *c, const compute_run *run, const compute_report *report)
+{
+    store_run r;
+    amlfs_err err = {0};
+    pthread_mutex_lock(&srv->lifecycle_lock);
+    int rc = store_run_get(srv->store, run->run_id, &r, &err);
+    bool live = rc == 0 && !run_status_terminal(r.status) && r.status != RUN_NOT_STARTED;
+    if (live && r.status != RUN_FINALIZING && r.status != RUN_CANCEL_REQUESTED)
+        live = move_locked(srv, &r, RUN_FINALIZING, NULL, &err) == 0;
+    pthread_mutex_unlock(&srv->lifecycle_lock);
+    if (!live) {
+        if (rc == 0 && err.msg[0])
+            fprintf(stderr, "amlfs-server: finishing run %s: %s\n", run->run_id, err.msg);
+        store_run_free(&r);
+        return;
+    }
+    monitor_finish(srv->monitor, run->run_id);
+    compute_report final = *report;
+    if (c && c->ops->finalize) {
+        amlfs_err why = {0};
+        if (c->ops->finalize(c, run, report, &why) < 0 && !final.exit.error[0])
+            snprintf(final.exit.error, sizeof final.exit.error, "finalizing on compute %s: %.450s", c->name,
+                     why.msg);
+    }
+    pthread_mutex_lock(&srv->lifecycle_lock);
+    store_run_free(&r);
+    if (store_run_get(srv->store, run->run_id, &r, &err) == 0 && !run_status_terminal(r.status)) {
+        char why[600];
+        run_status to = judge(&r, &final.exit, why, sizeof why);
+        run_change chg = {
+            .set_exit_code = final.exit.exit_code >= 0,
+            .exit_code = final.exit.exit_code,
+            .error = why[0] ? why : NULL,
+        };
+        if (move_locked(srv, &r, to, &chg, &err) < 0)
+            fprintf(stderr, "amlfs-server: %s\n", err.msg);
+    }
+    pthread_mutex_unlock(&srv->lifecycle_lock);
+    store_run_free(&r);
+    scheduler_kick(srv->scheduler);
+}
+
+/* Applies one report: the run follows its compute's word (never backwards out of CancelRequested). */
+static void apply_report(server *srv, compute *c, const compute_run *run, const compute_report *report)
+{
+    if (report->state == COMPUTE_ENDED) {
+        finish_run(srv, c, run, report);
+        return;
+    }
+    int to = status_of(report->state);
+    if (to < 0)
+        return; /* unknown now: the run stays as it is; the compute's status says why */
+    store_run r;
+    amlfs_err err = {0};
+    pthread_mutex_lock(&srv->lifecycle_lock);
+    if (store_run_get(srv->store, run->run_id, &r, &err) == 0 && r.status != (run_status)to &&
+        r.status != RUN_CANCEL_REQUESTED && !run_status_terminal(r.status) && r.handle) {
+        run_change chg = {0};
+        if (to == RUN_RUNNING && !r.started)
+            chg.started = util_now_ms();
+        if (move_locked(srv, &r, (run_status)to, &chg, &err) < 0)
+            fprintf(stderr, "amlfs-server: %s\n", err.msg);
+    }
+    pthread_mutex_unlock(&srv->lifecycle_lock);
+    store_run_free(&r);
+}
+
+/* Polls runs of one compute (all its submitted live runs when ids is NULL). */
+static int poll_compute(server *srv, compute *c, const store_run *runs, size_t n)
+{
+    if (n == 0)
+        return 0;
+    compute_run *asked = util_xcalloc(n, sizeof *asked);
+    char **dirs = util_xcalloc(n, sizeof *dirs);
+    for (size_t i = 0; i < n; i++) {
+        dirs[i] = server_path(srv, "runs/%s", runs[i].id);
+        asked[i] = (compute_run){.run_id = runs[i].id, .run_dir = dirs[i], .handle = runs[i].handle};
+    }
+    compute_report *reports = util_xcalloc(n, sizeof *reports);
+    amlfs_err err = {0};
+    int rc = c->ops->poll_all(c, asked, n, reports, &err);
+    if (rc < 0)
+        server_compute_note(srv, c->name, err.msg);
+    else
+        server_compute_note(srv, c->name, NULL);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        apply_report(srv, c, &asked[i], &reports[i]);
+    for (size_t i = 0; i < n; i++)
+        free(dirs[i]);
+    free(dirs);
+    free(asked);
+    free(reports);
+    return rc;
+}
+
+/* A run whose compute is gone can never be asked again: it fails with that reason. */
+static void fail_orphan(server *srv, const store_run *r)
+{
+    compute_report gone = {.state = COMPUTE_ENDED};
+    gone.exit.exit_code = -1;
+    snprintf(gone.exit.error, sizeof gone.exit.error, "compute '%.200s' no longer exists", r->compute);
+    char *run_dir = server_path(srv, "runs/%s", r->id);
+    compute_run run = {.run_id = r->id, .run_dir = run_dir, .handle = r->handle};
+    finish_run(srv, NULL, &run, &gone);
+    free(run_dir);
+}
+
 int run_check_end(server *srv, const char *id, amlfs_err *err)
 {
     store_run r;
-    bool ended = false;
-    pthread_mutex_lock(&srv->lifecycle_lock);
     int rc = store_run_get(srv->store, id, &r, err);
-    if (rc < 0 || !(r.status == RUN_RUNNING || r.status == RUN_CANCEL_REQUESTED ||
-                    r.status == RUN_FINALIZING))
-        goto out;
-    compute *c = server_compute(srv, r.compute);
-    compute_exit ex;
-    memset(&ex, 0, sizeof ex);
-    if (c) {
-        char *run_dir = server_path(srv, "runs/%s", id);
-        rc = c->ops->poll(c, id, run_dir, &ex, err);
-        free(run_dir);
-        if (rc < 0 || rc == COMPUTE_RUNNING)
-            goto out;
-    } else {
-        ex.exit_code = -1;
-        snprintf(ex.error, sizeof ex.error, "compute '%s' no longer exists", r.compute);
+    if (rc < 0)
+        return rc;
+    if (r.handle && (POLLED_MASK & B(r.status))) {
+        compute *c = server_compute_get(srv, r.compute);
+        if (c) {
+            poll_compute(srv, c, &r, 1);
+            server_compute_release(srv, c);
+        } else {
+            fail_orphan(srv, &r);
+        }
     }
-    ended = true;
-    monitor_finish(srv->monitor, id);
-    if (r.status != RUN_FINALIZING && (rc = move_locked(srv, &r, RUN_FINALIZING, NULL, err)) < 0)
-        goto out;
-    char why[600];
-    run_status to = judge(&r, &ex, why, sizeof why);
-    run_change chg = {
-        .set_exit_code = ex.exit_code >= 0,
-        .exit_code = ex.exit_code,
-        .error = why[0] ? why : NULL,
-    };
-    rc = move_locked(srv, &r, to, &chg, err);
-out:
-    pthread_mutex_unlock(&srv->lifecycle_lock);
     store_run_free(&r);
-    if (ended)
-        scheduler_kick(srv->scheduler);
-    return rc < 0 ? rc : 0;
+    return 0;
+}
+
+void run_poll_all(server *srv)
+{
+    store_run *runs;
+    size_t n;
+    amlfs_err err = {0};
+    if (store_run_list_by_status(srv->store, POLLED_MASK, NULL, STORE_SUBMITTED, 0, &runs, &n, &err) < 0) {
+        fprintf(stderr, "amlfs-server: poll: %s\n", err.msg);
+        return;
+    }
+    /* Runs are grouped by compute, so each compute is asked once (one Slurm listing per tick). */
+    bool *done = util_xcalloc(n ? n : 1, sizeof *done);
+    store_run *group = util_xcalloc(n ? n : 1, sizeof *group);
+    for (size_t i = 0; i < n; i++) {
+        if (done[i])
+            continue;
+        size_t k = 0;
+        for (size_t j = i; j < n; j++) {
+            if (!done[j] && strcmp(runs[j].compute, runs[i].compute) == 0) {
+                group[k++] = runs[j];
+                done[j] = true;
+            }
+        }
+        compute *c = server_compute_get(srv, runs[i].compute);
+        if (c) {
+            poll_compute(srv, c, group, k);
+            server_compute_release(srv, c);
+        } else {
+            for (size_t j = 0; j < k; j++)
+                fail_orphan(srv, &group[j]);
+        }
+    }
+    free(group);
+    free(done);
+    store_run_list_free(runs, n);
 }
 
 int run_restore_all(server *srv, amlfs_err *err)
 {
     store_run *runs;
     size_t n;
-    int rc = store_run_list_by_status(srv->store, LIVE_MASK, NULL, 0, &runs, &n, err);
+    int rc = store_run_list_by_status(srv->store, LIVE_MASK, NULL, STORE_ANY, 0, &runs, &n, err);
     if (rc < 0)
         return rc;
     for (size_t i = 0; i < n; i++) {
         const store_run *r = &runs[i];
         amlfs_err why = {0};
         int step = 0;
-        switch (r->status) {
-        case RUN_NOT_STARTED:
+        if (r->status == RUN_NOT_STARTED) {
             step = run_move(srv, r->id, RUN_QUEUED, NULL, &why);
-            break;
-        case RUN_PREPARING:
-            step = run_prepare_and_start(srv, r->id, &why);
-            break;
-        case RUN_CANCEL_REQUESTED:
-            /* The request may have been recorded just before a crash, never delivered. */
-            if (send_cancel(srv, r, &why) < 0)
-                fprintf(stderr, "amlfs-server: %s\n", why.msg);
+        } else if (!r->handle) {
+            if (r->status == RUN_PREPARING)
+                step = run_prepare_and_start(srv, r->id, &why); /* the compute adopts a job it has already */
+            else if (r->status == RUN_CANCEL_REQUESTED)
+                step = run_move(srv, r->id, RUN_CANCELED, NULL, &why);
+            else if (r->status != RUN_QUEUED) /* Running from before handles were kept: its files tell */
+                step = store_run_set_status(srv->store, r->id, r->status,
+                                            &(store_run_change){.handle = r->id}, &why);
+        } else {
+            if (r->status == RUN_CANCEL_REQUESTED && send_cancel(srv, r->id, r->compute, r->handle, &why) < 0)
+                fprintf(stderr, "amlfs-server: %s\n", why.msg); /* may never have been delivered */
             amlfs_err_clear(&why);
-            /* fall through */
-        case RUN_RUNNING:
             if (monitor_watch(srv->monitor, r->id, &why) < 0)
                 fprintf(stderr, "amlfs-server: %s\n", why.msg);
             amlfs_err_clear(&why);
-            /* fall through */
-        case RUN_FINALIZING:
-            step = run_check_end(srv, r->id, &why);
-            break;
-        default:
-            break; /* Queued: the scheduler takes it in its turn */
         }
         if (step < 0)
             fprintf(stderr, "amlfs-server: re-attaching run %s: %s\n", r->id, why.msg);
     }
     store_run_list_free(runs, n);
+    /* Every handed-over run is asked about once now, before anything new starts. */
+    run_poll_all(srv);
     return 0;
 }

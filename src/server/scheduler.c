@@ -1,6 +1,7 @@
-/* scheduler.c: the dispatcher thread. Per compute, at most max_instances runs are active
- * (Preparing, Running, Finalizing, CancelRequested); the others wait Queued and start in submission
- * order. It sleeps until kicked (a submission, an end, a new max_instances). */
+/* scheduler.c: the dispatcher thread. Per compute, at most max_instances runs are handed to it or being
+ * prepared for it; the others wait Queued (without a compute handle) and go in submission order. A run
+ * waiting in a cluster's own queue counts as handed. It sleeps until kicked (a submission, an end, a
+ * new max_instances or compute). */
 #include "amlfs/server.h"
 
 #include <stdio.h>
@@ -42,12 +43,13 @@ static bool stopping(scheduler *s)
 
 /* Runs left Preparing wait for their environment's image to be built: each goes on now (starts, or
  * fails with the build's reason) or keeps waiting. */
-static void retry_preparing(scheduler *s, compute *c)
+static void retry_preparing(scheduler *s, const char *name)
 {
     store_run *runs;
     size_t n;
     amlfs_err err = {0};
-    if (store_run_list_by_status(s->srv->store, 1u << RUN_PREPARING, c->name, 0, &runs, &n, &err) < 0) {
+    if (store_run_list_by_status(s->srv->store, 1u << RUN_PREPARING, name, STORE_UNSUBMITTED, 0, &runs, &n,
+                                 &err) < 0) {
         fprintf(stderr, "amlfs-server: scheduler: %s\n", err.msg);
         return;
     }
@@ -61,19 +63,25 @@ static void retry_preparing(scheduler *s, compute *c)
 
 /* Starts what fits on one compute; returns how many runs it took out of the queue (started or
  * failed: either way their place is settled). */
-static size_t dispatch(scheduler *s, compute *c)
+static size_t dispatch(scheduler *s, const char *name)
 {
     server *srv = s->srv;
-    retry_preparing(s, c);
-    long active = store_run_count_by_status(srv->store, ACTIVE_MASK, c->name);
-    int max = server_compute_max(srv, c);
-    if (active < 0 || active >= max)
+    compute *c = server_compute_get(srv, name);
+    if (!c)
         return 0;
+    int max = server_compute_max(srv, c);
+    server_compute_release(srv, c);
+    retry_preparing(s, name);
+    long active = store_run_count_by_status(srv->store, ACTIVE_MASK, name, STORE_ANY);
+    long in_queue = store_run_count_by_status(srv->store, 1u << RUN_QUEUED, name, STORE_SUBMITTED);
+    if (active < 0 || in_queue < 0 || active + in_queue >= max)
+        return 0;
+    active += in_queue;
     store_run *queued;
     size_t n;
     amlfs_err err = {0};
-    if (store_run_list_by_status(srv->store, 1u << RUN_QUEUED, c->name, (size_t)(max - active), &queued,
-                                 &n, &err) < 0) {
+    if (store_run_list_by_status(srv->store, 1u << RUN_QUEUED, name, STORE_UNSUBMITTED, (size_t)(max - active),
+                                 &queued, &n, &err) < 0) {
         fprintf(stderr, "amlfs-server: scheduler: %s\n", err.msg);
         return 0;
     }
@@ -105,8 +113,14 @@ static void *scheduler_main(void *arg)
         size_t took;
         do {
             took = 0;
-            for (size_t i = 0; i < s->srv->ncomputes && !stopping(s); i++)
-                took += dispatch(s, s->srv->computes[i]);
+            size_t n;
+            char **names = server_compute_list_names(s->srv, &n);
+            for (size_t i = 0; i < n; i++) {
+                if (!stopping(s))
+                    took += dispatch(s, names[i]);
+                free(names[i]);
+            }
+            free(names);
         } while (took > 0 && !stopping(s));
     }
     return NULL;

@@ -3,6 +3,8 @@
  * restart before anything new happens. */
 #include "amlfs/server.h"
 
+#include <curl/curl.h>
+
 #include <dirent.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -83,13 +85,21 @@ static void remove_unclaimed_run_dirs(server *srv)
         if (stat(log, &st) < 0 && errno == ENOENT) {
             char *dir = server_path(srv, "runs/%s", de->d_name);
             amlfs_err err = {0};
-            if (util_rm_rf(dir, &err) < 0)
+            if (util_rm_rf_through_link(dir, &err) < 0)
                 fprintf(stderr, "amlfs-server: %s\n", err.msg);
             free(dir);
         }
         free(log);
     }
     closedir(d);
+}
+
+/* Cluster computes talk HTTP with libcurl, whose global set-up is not thread-safe: done here, before
+ * any of the server's threads exist. */
+static int open_curl(amlfs_err *err)
+{
+    CURLcode cc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    return cc == CURLE_OK ? 0 : amlfs_fail(err, EIO, "libcurl: %s", curl_easy_strerror(cc));
 }
 
 int server_open(const server_config *cfg, server **out, amlfs_err *err)
@@ -119,9 +129,11 @@ int server_open(const server_config *cfg, server **out, amlfs_err *err)
     r = store_open(db, &srv->store, err);
     free(db);
     if (r < 0 || (r = load_workspace_name(srv, err)) < 0 || (r = events_open(srv->store, &srv->events, err)) < 0 ||
-        (r = server_snapshots_open(srv, cfg, err)) < 0 ||
+        (r = server_snapshots_open(srv, cfg, err)) < 0 || (r = open_curl(err)) < 0 ||
         (r = server_computes_open(srv, cfg->max_instances, err)) < 0 || (r = monitor_open(srv, err)) < 0 ||
         (r = server_envs_open(srv, cfg, err)) < 0)
+        goto fail;
+    if (cfg->default_cluster && (r = store_meta_set(srv->store, "default_cluster", cfg->default_cluster, err)) < 0)
         goto fail;
     remove_unclaimed_run_dirs(srv);
     if ((r = run_restore_all(srv, err)) < 0 || (r = scheduler_start(srv, err)) < 0 ||
@@ -150,6 +162,9 @@ void server_close(server *srv)
     store_close(srv->store);
     pthread_mutex_destroy(&srv->lifecycle_lock);
     pthread_mutex_destroy(&srv->computes_lock);
+    for (size_t i = 0; i < srv->nstarting; i++)
+        free(srv->starting[i]);
+    free(srv->starting);
     free(srv->data_dir);
     free(srv->socket_path);
     free(srv->exe);

@@ -145,16 +145,54 @@ static int resolve_environment(submission *s, amlfs_err *err)
     return 0;
 }
 
+/* Whether the run's environment is a container image (resolve_environment has run). */
+static bool environment_is_image(submission *s)
+{
+    if (s->job.environment_inline)
+        return s->job.environment_inline->image || s->job.environment_inline->has_build;
+    store_env_version v;
+    amlfs_err ignored = {0};
+    if (!s->environment || store_env_version_get(s->srv->store, s->environment, s->environment_version, &v,
+                                                 &ignored) < 0)
+        return false;
+    env_spec spec;
+    bool image = false;
+    if (spec_parse_env(v.yaml, strlen(v.yaml), "environment.yaml", &spec, &ignored) == 0) {
+        image = spec.image || spec.has_build;
+        spec_env_free(&spec);
+    }
+    store_env_version_free(&v);
+    return image;
+}
+
 static int resolve_compute(submission *s, amlfs_err *err)
 {
     s->compute = s->job.compute ? s->job.compute : "local";
-    if (server_compute(s->srv, s->compute))
-        return 0;
-    char *known = server_compute_names(s->srv);
-    int rc = spec_fail_at(err, ENOENT, s->filename, s->job.compute_pos, "compute '%s' not found (known: %s)",
+    int nodes, per_node;
+    int rc = spec_job_ranks(&s->job, s->filename, &nodes, &per_node, err);
+    if (rc < 0)
+        return rc;
+    if (nodes * per_node > 1 && environment_is_image(s))
+        return spec_fail_at(err, EINVAL, s->filename, s->job.distribution_pos.line ? s->job.distribution_pos
+                                                                                   : s->job.environment_pos,
+                            "distributed runs (%d processes) in a container image are not supported yet: use an "
+                            "environment without image or build", nodes * per_node);
+    store_compute stored;
+    rc = store_compute_get(s->srv->store, s->compute, &stored, err);
+    if (rc == -ENOENT) {
+        char *known = server_compute_names(s->srv);
+        rc = spec_fail_at(err, ENOENT, s->filename, s->job.compute_pos, "compute '%s' not found (known: %s)",
                           s->compute, known);
-    free(known);
-    return rc;
+        free(known);
+        return rc;
+    }
+    if (rc < 0)
+        return rc;
+    store_compute_free(&stored);
+    amlfs_err why = {0};
+    if ((rc = server_compute_usable(s->srv, s->compute, nodes, &why)) < 0)
+        return spec_fail_at(err, -rc, s->filename, s->job.compute_pos, "%s", why.msg);
+    return 0;
 }
 
 /* dir + code, with "." and ".." worked out; ".." may not climb above the experiment's folder. */
@@ -281,9 +319,42 @@ static int resolve_code(submission *s, amlfs_err *err)
     return rc;
 }
 
+/* Makes the run's folder: DATA_DIR/runs/ID, or on a compute whose nodes share a folder, RUN_ROOT/ID
+ * there with DATA_DIR/runs/ID a link to it (so the server reads every run's files the same way).
+ * -EEXIST when the id is taken. */
+static int make_run_dir(submission *s, const char *run_root)
+{
+    if (!run_root)
+        return mkdir(s->run_dir, 0700) == 0 ? 0 : -errno;
+    char *shared = util_strdupf("%s/%s", run_root, s->id);
+    int rc = 0;
+    /* The nodes run the job as the cluster's user: the folder is theirs to read (its secrets are in
+     * launch.json, 0600). */
+    if (mkdir(shared, 0755) < 0)
+        rc = -errno;
+    else if (symlink(shared, s->run_dir) < 0) {
+        rc = -errno;
+        rmdir(shared);
+    }
+    free(shared);
+    return rc;
+}
+
+static int claim_id_under(submission *s, const char *run_root, amlfs_err *err);
+
 /* `name:` when given (a new run id), else EXPERIMENT_UNIXTIME_8HEX. Claims the id by creating the
  * run's folder: two submissions can never get the same one. */
 static int claim_id(submission *s, amlfs_err *err)
+{
+    compute *c = server_compute_get(s->srv, s->compute);
+    char *run_root = c && c->run_root ? util_xstrdup(c->run_root) : NULL;
+    server_compute_release(s->srv, c);
+    int rc = claim_id_under(s, run_root, err);
+    free(run_root);
+    return rc;
+}
+
+static int claim_id_under(submission *s, const char *run_root, amlfs_err *err)
 {
     amlfs_err why = {0};
     char *runs = server_path(s->srv, "runs");
@@ -297,7 +368,7 @@ static int claim_id(submission *s, amlfs_err *err)
             return spec_fail_at(err, EINVAL, s->filename, pos, "%s", why.msg);
         s->id = util_xstrdup(s->job.name);
         s->run_dir = server_path(s->srv, "runs/%s", s->id);
-        if (store_run_exists(s->srv->store, s->id) || mkdir(s->run_dir, 0700) < 0)
+        if (store_run_exists(s->srv->store, s->id) || make_run_dir(s, run_root) < 0)
             return spec_fail_at(err, EEXIST, s->filename, pos,
                                 "run '%s' exists already: remove `name:` to get a new run id, or choose "
                                 "another name", s->id);
@@ -310,7 +381,7 @@ static int claim_id(submission *s, amlfs_err *err)
         /* Keep the id within the 255-byte name limit: 1 + 10 + 1 + 8 bytes follow the experiment. */
         s->id = util_strdupf("%.235s_%lld_%08x", s->experiment, (long long)time(NULL), rnd);
         s->run_dir = server_path(s->srv, "runs/%s", s->id);
-        if (!store_run_exists(s->srv->store, s->id) && mkdir(s->run_dir, 0700) == 0)
+        if (!store_run_exists(s->srv->store, s->id) && make_run_dir(s, run_root) == 0)
             return 0;
         free(s->id);
         free(s->run_dir);
@@ -423,7 +494,7 @@ static int submit_checked(submission *s, amlfs_err *err)
         return rc;
     if ((rc = snapshot_code(s, err)) < 0 || (rc = store_and_queue(s, err)) < 0) {
         amlfs_err ignored = {0};
-        util_rm_rf(s->run_dir, &ignored);
+        util_rm_rf_through_link(s->run_dir, &ignored);
         return rc;
     }
     return 0;

@@ -57,20 +57,6 @@ static ssize_t read_archive(void *ctx, void *buf, size_t len)
     return n < 0 ? -EIO : (ssize_t)n;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len) {
-        ssize_t w = write(fd, buf, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        buf += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Copies a content into STORE/tmp while hashing, checks it, then renames it into place: a blob under
  * its final name is always whole and always what its name says. 1 stored now, 0 already there. */
 static int put_stream(const char *store_dir, chunk_reader next, void *ctx, const char *what, const char *expect,
@@ -98,7 +84,7 @@ static int put_stream(const char *store_dir, chunk_reader next, void *ctx, const
         if (n == 0)
             break;
         rc = snapshot_hasher_update(h, buf, (size_t)n, err);
-        int w = rc == 0 ? write_all(fd, buf, (size_t)n) : 0;
+        int w = rc == 0 ? util_write_all(fd, buf, (size_t)n) : 0;
         if (w < 0)
             rc = amlfs_fail(err, -w, "cannot write %s: %s", tmp, strerror(-w));
     }

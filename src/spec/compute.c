@@ -8,7 +8,13 @@
 
 #include "amlfs/util.h"
 
-/* location, ssh_public_access_enabled and identity mean nothing on this machine: accepted, ignored. */
+/* What az ml uses to provision a cloud cluster (VM size, tier, autoscale, region, access) means nothing
+ * for a compute that exists already: accepted, and listed as ignored (never silently). */
+static const char *const provisioning_keys[] = {
+    "size", "tier", "min_instances", "idle_time_before_scale_down", "location", "ssh_public_access_enabled",
+    "identity", NULL,
+};
+
 static const char *const compute_keys[] = {
     "$schema", "name", "type", "description", "size", "tier", "min_instances", "max_instances",
     "idle_time_before_scale_down", "location", "ssh_public_access_enabled", "identity", NULL,
@@ -27,8 +33,13 @@ static int collect_extra(spec_doc *d, yaml_node_t *root, compute_spec *out, amlf
         size_t i = 0;
         while (compute_keys[i] && strcmp(compute_keys[i], key))
             i++;
-        if (compute_keys[i])
+        if (compute_keys[i]) {
+            for (size_t j = 0; provisioning_keys[j]; j++)
+                if (strcmp(provisioning_keys[j], key) == 0 && !spec_node_is_null(v))
+                    spec_kvlist_add(&out->ignored, key, v->type == YAML_SCALAR_NODE ? spec_node_text(v) : "",
+                                    spec_node_pos(v));
             continue;
+        }
         /* Stricter than a suggestion: a type's own short keys (Slurm's `time`) are two edits from
          * common ones (`name`), so two edits count as a typo only for longer keys. */
         const char *close = spec_closest(key, compute_keys);
@@ -109,5 +120,6 @@ void spec_compute_free(compute_spec *s)
     free(s->size);
     free(s->tier);
     spec_kvlist_free(&s->extra);
+    spec_kvlist_free(&s->ignored);
     memset(s, 0, sizeof *s);
 }

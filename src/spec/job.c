@@ -107,7 +107,7 @@ static int parse_limits_resources(spec_doc *d, yaml_node_t *root, job_spec *out,
     if (resources) {
         char *instance_type = NULL, *shm_size = NULL;
         if ((rc = spec_check_keys(d, resources, resources_keys, "resources", err)) < 0 ||
-            (rc = spec_get_long(d, resources, "instance_count", 1, INT_MAX, "a whole number, at least 1",
+            (rc = spec_get_long(d, resources, "instance_count", 1, SPEC_MAX_RANKS, "a whole number, at least 1",
                                 &count, NULL, NULL, err)) < 0 ||
             (rc = spec_get_str(d, resources, "instance_type", &instance_type, NULL, err)) < 0 ||
             (rc = spec_get_str(d, resources, "shm_size", &shm_size, NULL, err)) < 0) {
@@ -159,7 +159,7 @@ static int parse_properties(spec_doc *d, yaml_node_t *root, job_spec *out, amlfs
     return rc;
 }
 
-static int parse_distribution(spec_doc *d, yaml_node_t *root, amlfs_err *err)
+static int parse_distribution(spec_doc *d, yaml_node_t *root, job_spec *out, amlfs_err *err)
 {
     yaml_node_t *dist = NULL;
     int rc = spec_get_map(d, root, "distribution", &dist, err);
@@ -167,6 +167,7 @@ static int parse_distribution(spec_doc *d, yaml_node_t *root, amlfs_err *err)
         return rc;
     if ((rc = spec_check_keys(d, dist, distribution_keys, "distribution", err)) < 0)
         return rc;
+    out->distribution_pos = spec_node_pos(dist);
     yaml_node_t *type = spec_map_get(d, dist, "type");
     const char *t = spec_node_text(type);
     if (!type || spec_node_is_null(type))
@@ -181,14 +182,43 @@ static int parse_distribution(spec_doc *d, yaml_node_t *root, amlfs_err *err)
         return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(type),
                             "distribution type must be pytorch, mpi, tensorflow or ray%s", hint);
     }
+    out->distribution = util_xstrdup(t);
     static const char *const counts[] = {"process_count_per_instance", "worker_count", "parameter_server_count"};
+    int *into[] = {&out->process_count_per_instance, &out->worker_count, &out->parameter_server_count};
     for (i = 0; i < sizeof counts / sizeof counts[0]; i++) {
         long n = 0;
-        if ((rc = spec_get_long(d, dist, counts[i], i == 2 ? 0 : 1, INT_MAX,
+        if ((rc = spec_get_long(d, dist, counts[i], i == 2 ? 0 : 1, SPEC_MAX_RANKS,
                                 i == 2 ? "a whole number, 0 or more" : "a whole number, at least 1", &n, NULL,
                                 NULL, err)) < 0)
             return rc;
+        *into[i] = (int)n;
     }
+    return 0;
+}
+
+int spec_job_ranks(const job_spec *s, const char *filename, int *nodes, int *per_node, amlfs_err *err)
+{
+    *nodes = s->instance_count > 0 ? s->instance_count : 1;
+    *per_node = 1;
+    if (!s->distribution)
+        return 0;
+    if (strcmp(s->distribution, "ray") == 0)
+        return spec_fail_at(err, EINVAL, filename, s->distribution_pos,
+                            "distribution type ray is not supported here (supported: pytorch, mpi, tensorflow)");
+    if (strcmp(s->distribution, "tensorflow") == 0) {
+        if (s->parameter_server_count > 0)
+            return spec_fail_at(err, EINVAL, filename, s->distribution_pos,
+                                "tensorflow parameter servers (parameter_server_count %d) are not supported "
+                                "here: use workers only (MultiWorkerMirroredStrategy)", s->parameter_server_count);
+        int workers = s->worker_count > 0 ? s->worker_count : *nodes;
+        if (workers % *nodes != 0)
+            return spec_fail_at(err, EINVAL, filename, s->distribution_pos,
+                                "worker_count %d cannot be spread evenly over instance_count %d nodes", workers,
+                                *nodes);
+        *per_node = workers / *nodes;
+        return 0;
+    }
+    *per_node = s->process_count_per_instance > 0 ? s->process_count_per_instance : 1;
     return 0;
 }
 
@@ -202,7 +232,7 @@ static int parse_job(spec_doc *d, yaml_node_t *root, job_spec *out, amlfs_err *e
         (rc = spec_get_kvlist(d, root, "tags", &out->tags, err)) < 0 ||
         (rc = parse_variables(d, root, out, err)) < 0 || (rc = spec_job_parse_inputs(d, root, out, err)) < 0 ||
         (rc = spec_job_parse_outputs(d, root, err)) < 0 ||
-        (rc = parse_limits_resources(d, root, out, err)) < 0 || (rc = parse_distribution(d, root, err)) < 0 ||
+        (rc = parse_limits_resources(d, root, out, err)) < 0 || (rc = parse_distribution(d, root, out, err)) < 0 ||
         (rc = parse_properties(d, root, out, err)) < 0)
         return rc;
     return 0;
@@ -239,6 +269,7 @@ void spec_job_free(job_spec *s)
     free(s->display_name);
     free(s->name);
     free(s->description);
+    free(s->distribution);
     spec_kvlist_free(&s->environment_variables);
     spec_kvlist_free(&s->inputs);
     spec_kvlist_free(&s->tags);

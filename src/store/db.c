@@ -10,7 +10,7 @@
 #include "amlfs/util.h"
 
 /* Bump when the schema changes; older files are upgraded in store_open. */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define AMLFS_STR_(x) #x
 #define AMLFS_STR(x) AMLFS_STR_(x)
 
@@ -25,7 +25,8 @@ static const char schema_sql[] =
     "  name TEXT NOT NULL, version INTEGER NOT NULL, yaml TEXT NOT NULL, spec_json TEXT NOT NULL,"
     "  status TEXT NOT NULL, reason TEXT, created INTEGER NOT NULL, PRIMARY KEY(name, version));"
     "CREATE TABLE IF NOT EXISTS computes("
-    "  name TEXT PRIMARY KEY, type TEXT NOT NULL, yaml TEXT NOT NULL, max_instances INTEGER NOT NULL);"
+    "  name TEXT PRIMARY KEY, type TEXT NOT NULL, yaml TEXT NOT NULL, max_instances INTEGER NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'Succeeded', reason TEXT);"
     "CREATE TABLE IF NOT EXISTS experiments("
     "  name TEXT PRIMARY KEY, created INTEGER NOT NULL, status_line TEXT NOT NULL DEFAULT '');"
     "CREATE TABLE IF NOT EXISTS runs("
@@ -34,7 +35,7 @@ static const char schema_sql[] =
     "  environment_version INTEGER, job_yaml TEXT NOT NULL, spec_json TEXT NOT NULL,"
     "  command TEXT NOT NULL, job_env TEXT NOT NULL, created INTEGER NOT NULL, started INTEGER,"
     "  ended INTEGER, exit_code INTEGER, error TEXT, timeout_s INTEGER NOT NULL DEFAULT 0,"
-    "  snapshot TEXT);"
+    "  snapshot TEXT, handle TEXT);"
     "CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment, seq);"
     "CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, seq);"
     "CREATE INDEX IF NOT EXISTS runs_by_environment ON runs(environment);";
@@ -177,6 +178,23 @@ int db_get_one(store *s, sqlite3_stmt *st, db_row_reader *read, void *row, amlfs
     return r;
 }
 
+/* 1 when TABLE has COLUMN, 0 when not, or a negative sqlite code. */
+static int column_exists(store *s, const char *table, const char *column)
+{
+    sqlite3_stmt *st = NULL;
+    char sql[128];
+    snprintf(sql, sizeof sql, "PRAGMA table_info(%s)", table);
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return -rc;
+    int found = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (strcmp((const char *)sqlite3_column_text(st, 1), column) == 0)
+            found = 1;
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? found : -rc;
+}
+
 static int configure(store *s, amlfs_err *err)
 {
     int rc = sqlite3_busy_timeout(s->db, 5000);
@@ -203,15 +221,32 @@ static int configure(store *s, amlfs_err *err)
                           "use a newer amlfs-server", version, SCHEMA_VERSION);
     if ((r = db_exec(s, "BEGIN IMMEDIATE", err)) < 0)
         return r;
-    /* Upgrades of files made by older servers (a fresh file gets the whole schema_sql). */
-    static const char *const upgrades[SCHEMA_VERSION] = {
-        [1] = "ALTER TABLE runs ADD COLUMN snapshot TEXT;", /* 1 -> 2: code snapshots */
+    /* Files made by older servers: missing tables are made whole by schema_sql, then each column added
+     * since is added where it is missing (a table made just now has it already). */
+    static const struct {
+        const char *table, *column, *decl;
+    } added[] = {
+        {"runs", "snapshot", "TEXT"},                                 /* 2: code snapshots */
+        {"runs", "handle", "TEXT"},                                   /* 3: compute handles (Slurm job ids) */
+        {"computes", "state", "TEXT NOT NULL DEFAULT 'Succeeded'"},   /* 3: provisioning state */
+        {"computes", "reason", "TEXT"},
     };
-    for (int v = version ? version : SCHEMA_VERSION; r == 0 && v < SCHEMA_VERSION; v++)
-        if (upgrades[v])
-            r = db_exec(s, upgrades[v], err);
-    if (r < 0 || (r = db_exec(s, schema_sql, err)) < 0 ||
-        (r = db_exec(s, "PRAGMA user_version = " AMLFS_STR(SCHEMA_VERSION), err)) < 0) {
+    if ((r = db_exec(s, schema_sql, err)) < 0) {
+        db_exec(s, "ROLLBACK", NULL);
+        return r;
+    }
+    for (size_t i = 0; r == 0 && version && version < SCHEMA_VERSION && i < sizeof added / sizeof added[0]; i++) {
+        int has = column_exists(s, added[i].table, added[i].column);
+        if (has < 0) {
+            r = db_fail(s, -has, err, "reading the schema");
+        } else if (!has) {
+            char sql[256];
+            snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s;", added[i].table, added[i].column,
+                     added[i].decl);
+            r = db_exec(s, sql, err);
+        }
+    }
+    if (r < 0 || (r = db_exec(s, "PRAGMA user_version = " AMLFS_STR(SCHEMA_VERSION), err)) < 0) {
         db_exec(s, "ROLLBACK", NULL);
         return r;
     }

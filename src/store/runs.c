@@ -9,10 +9,12 @@
 
 #define LIGHT_COLUMNS                                                                              \
     "seq, id, experiment, display_name, status, compute, environment, environment_version, "      \
-    "created, started, ended, exit_code, error, timeout_s, snapshot"
+    "created, started, ended, exit_code, error, timeout_s, snapshot, handle"
 #define FULL_COLUMNS LIGHT_COLUMNS ", job_yaml, spec_json, command, job_env"
 /* Status filters bind the wanted words to ?1..?9 (NULL for the rest) so the index on status works. */
 #define STATUS_FILTER "status IN (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+/* ?12: STORE_ANY (-1), STORE_UNSUBMITTED (0: no compute handle yet), STORE_SUBMITTED (1). */
+#define SUBMITTED_FILTER "AND (?12 < 0 OR (handle IS NOT NULL) = (?12 = 1))"
 
 void store_run_free(store_run *r)
 {
@@ -29,6 +31,7 @@ void store_run_free(store_run *r)
     free(r->job_env);
     free(r->error);
     free(r->snapshot);
+    free(r->handle);
     memset(r, 0, sizeof *r);
 }
 
@@ -111,6 +114,7 @@ static void read_light_row(sqlite3_stmt *st, void *row)
     r->error = db_col_text(st, 12);
     r->timeout_s = (long)sqlite3_column_int64(st, 13);
     r->snapshot = db_col_text(st, 14);
+    r->handle = db_col_text(st, 15);
 }
 
 /* The columns of FULL_COLUMNS: a listing's plus what the run was submitted with. */
@@ -118,10 +122,10 @@ static void read_full_row(sqlite3_stmt *st, void *row)
 {
     read_light_row(st, row);
     store_run *r = row;
-    r->job_yaml = db_col_text(st, 15);
-    r->spec_json = db_col_text(st, 16);
-    r->command = db_col_text(st, 17);
-    r->job_env = db_col_text(st, 18);
+    r->job_yaml = db_col_text(st, 16);
+    r->spec_json = db_col_text(st, 17);
+    r->command = db_col_text(st, 18);
+    r->job_env = db_col_text(st, 19);
 }
 
 int store_run_get(store *s, const char *id, store_run *out, amlfs_err *err)
@@ -187,7 +191,7 @@ static void bind_statuses(sqlite3_stmt *st, unsigned mask)
             db_bind_text(st, idx++, run_status_name(i));
 }
 
-int store_run_list_by_status(store *s, unsigned status_mask, const char *compute, size_t limit,
+int store_run_list_by_status(store *s, unsigned status_mask, const char *compute, int submitted, size_t limit,
                              store_run **out, size_t *n, amlfs_err *err)
 {
     *out = NULL;
@@ -195,27 +199,30 @@ int store_run_list_by_status(store *s, unsigned status_mask, const char *compute
     db_lock(s);
     int r = -EIO;
     sqlite3_stmt *st = db_stmt(s, "SELECT " LIGHT_COLUMNS " FROM runs WHERE " STATUS_FILTER
-                                  " AND (?10 IS NULL OR compute = ?10) ORDER BY seq LIMIT ?11", err);
+                                  " AND (?10 IS NULL OR compute = ?10) " SUBMITTED_FILTER
+                                  " ORDER BY seq LIMIT ?11", err);
     if (st) {
         bind_statuses(st, status_mask);
         db_bind_text(st, 10, compute);
         sqlite3_bind_int64(st, 11, limit ? (sqlite3_int64)limit : -1);
+        sqlite3_bind_int(st, 12, submitted);
         r = collect(s, st, out, n, err);
     }
     db_unlock(s);
     return r;
 }
 
-long store_run_count_by_status(store *s, unsigned status_mask, const char *compute)
+long store_run_count_by_status(store *s, unsigned status_mask, const char *compute, int submitted)
 {
     db_lock(s);
     long count = -1;
     amlfs_err err = {0};
     sqlite3_stmt *st = db_stmt(s, "SELECT count(*) FROM runs WHERE " STATUS_FILTER
-                                  " AND (?10 IS NULL OR compute = ?10)", &err);
+                                  " AND (?10 IS NULL OR compute = ?10) " SUBMITTED_FILTER, &err);
     if (st) {
         bind_statuses(st, status_mask);
         db_bind_text(st, 10, compute);
+        sqlite3_bind_int(st, 12, submitted);
         if (sqlite3_step(st) == SQLITE_ROW)
             count = (long)sqlite3_column_int64(st, 0);
         sqlite3_reset(st);
@@ -235,7 +242,8 @@ int store_run_set_status(store *s, const char *id, run_status to, const store_ru
     sqlite3_stmt *st = db_stmt(s, "UPDATE runs SET status = ?2, started = coalesce(?3, started), "
                                   "ended = coalesce(?4, ended), "
                                   "exit_code = CASE WHEN ?5 THEN ?6 ELSE exit_code END, "
-                                  "error = coalesce(?7, error) WHERE id = ?1", err);
+                                  "error = coalesce(?7, error), handle = coalesce(?8, handle) WHERE id = ?1",
+                               err);
     if (st) {
         db_bind_text(st, 1, id);
         db_bind_text(st, 2, run_status_name(to));
@@ -244,6 +252,7 @@ int store_run_set_status(store *s, const char *id, run_status to, const store_ru
         sqlite3_bind_int(st, 5, chg->set_exit_code);
         sqlite3_bind_int(st, 6, chg->exit_code);
         db_bind_text(st, 7, chg->error);
+        db_bind_text(st, 8, chg->handle);
         r = db_step_done(s, st, err, "updating a run");
         if (r == 0 && sqlite3_changes(s->db) == 0)
             r = amlfs_fail(err, ENOENT, "run '%s' not found", id);

@@ -58,7 +58,7 @@ int util_read_file(const char *path, char **out, size_t *len, amlfs_err *err)
     return 0;
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int util_write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
     while (len > 0) {
@@ -82,7 +82,7 @@ int util_write_file_atomic(const char *path, const void *data, size_t len, mode_
         free(tmp);
         return amlfs_fail(err, e, "cannot create a file next to %s: %s", path, strerror(e));
     }
-    int rc = write_all(fd, data, len);
+    int rc = util_write_all(fd, data, len);
     if (rc == 0 && fchmod(fd, mode) < 0)
         rc = -errno;
     if (rc == 0 && fsync(fd) < 0)
@@ -143,6 +143,19 @@ int util_rm_rf(const char *path, amlfs_err *err)
     return 0;
 }
 
+int util_rm_rf_through_link(const char *path, amlfs_err *err)
+{
+    char target[PATH_MAX];
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    if (n > 0) {
+        target[n] = '\0';
+        int rc = util_rm_rf(target, err);
+        if (rc < 0)
+            return rc;
+    }
+    return util_rm_rf(path, err);
+}
+
 static int copy_file(const char *src, const char *dst, mode_t mode, amlfs_err *err)
 {
     int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -166,7 +179,7 @@ static int copy_file(const char *src, const char *dst, mode_t mode, amlfs_err *e
         }
         if (n == 0)
             break;
-        int w = write_all(out, buf, (size_t)n);
+        int w = util_write_all(out, buf, (size_t)n);
         if (w < 0) {
             rc = amlfs_fail(err, -w, "cannot write %s: %s", dst, strerror(-w));
             break;

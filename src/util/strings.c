@@ -2,6 +2,8 @@
  * Allocation failure aborts: these daemons cannot do anything useful without memory. */
 #include "amlfs/util.h"
 
+#include <errno.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,39 @@ void *util_xcalloc(size_t n, size_t size)
     if (!p)
         out_of_memory();
     return p;
+}
+
+void *util_xrealloc(void *p, size_t size)
+{
+    void *grown = realloc(p, size ? size : 1);
+    if (!grown)
+        out_of_memory();
+    return grown;
+}
+
+int util_buf_append(util_buf *b, const void *bytes, size_t n, size_t limit)
+{
+    if (limit && (n > limit || b->len > limit - n))
+        return -EFBIG;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        b->data = util_xrealloc(b->data, cap);
+        b->cap = cap;
+    }
+    if (n)
+        memcpy(b->data + b->len, bytes, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+void util_buf_free(util_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
 }
 
 static int is_alnum(char c)

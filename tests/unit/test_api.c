@@ -33,8 +33,11 @@ static void test_moves(void)
         CHECK(run_status_can_move(path[i], path[i + 1]), "%s -> %s", run_status_name(path[i]),
               run_status_name(path[i + 1]));
     /* No skipping forward, no going back, nothing after the end. */
-    CHECK(!run_status_can_move(RUN_QUEUED, RUN_RUNNING), "Queued cannot skip Preparing");
-    CHECK(!run_status_can_move(RUN_RUNNING, RUN_QUEUED), "Running cannot go back");
+    /* A cluster's word is followed: its queue after our preparation, a requeue after a node failure. */
+    CHECK(run_status_can_move(RUN_PREPARING, RUN_QUEUED), "Preparing -> Queued in a cluster's queue");
+    CHECK(run_status_can_move(RUN_QUEUED, RUN_RUNNING), "Queued -> Running (seen running first)");
+    CHECK(run_status_can_move(RUN_RUNNING, RUN_QUEUED), "Running -> Queued (requeued)");
+    CHECK(!run_status_can_move(RUN_NOT_STARTED, RUN_RUNNING), "NotStarted is queued first");
     CHECK(!run_status_can_move(RUN_RUNNING, RUN_COMPLETED), "Running passes Finalizing first");
     for (int end = RUN_COMPLETED; end <= RUN_CANCELED; end++)
         for (int to = 0; to < RUN_STATUS_COUNT; to++)

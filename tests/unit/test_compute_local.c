@@ -82,12 +82,42 @@ static bool fixture_new(fixture *f, const char *id)
     return true;
 }
 
+/* The compute interface, one run at a time, as these cases use it. */
+static int submit_one(compute *c, const compute_job *job, amlfs_err *err)
+{
+    char *handle = NULL;
+    compute_state state;
+    int rc = c->ops->submit(c, job, &handle, &state, err);
+    CHECK(rc < 0 || (handle && state == COMPUTE_RUNNING), "a local run is running once submitted");
+    free(handle);
+    return rc;
+}
+
+static int poll_one(compute *c, const char *id, const char *dir, compute_exit *out, amlfs_err *err)
+{
+    compute_run run = {.run_id = id, .run_dir = dir, .handle = id};
+    compute_report report;
+    int rc = c->ops->poll_all(c, &run, 1, &report, err);
+    if (rc < 0)
+        return rc;
+    if (report.state == COMPUTE_UNKNOWN)
+        return amlfs_fail(err, EIO, "%s", report.detail);
+    *out = report.exit;
+    return (int)report.state;
+}
+
+static int cancel_one(compute *c, const char *id, const char *dir, amlfs_err *err)
+{
+    compute_run run = {.run_id = id, .run_dir = dir, .handle = id};
+    return c->ops->cancel(c, &run, err);
+}
+
 static int start(compute *c, fixture *f, const char *command, amlfs_err *err)
 {
     free(f->command);
     f->command = util_strdupf("echo $$ > '%s/job.pgid'; %s", f->dir, command);
     f->job.command = f->command;
-    return c->ops->start(c, &f->job, err);
+    return submit_one(c, &f->job, err);
 }
 
 static char *read_text(const char *path)
@@ -188,7 +218,7 @@ static bool has_ended(const void *arg)
 {
     const poll_wait *w = arg;
     amlfs_err err = {0};
-    int rc = w->c->ops->poll(w->c, w->f->id, w->f->dir, w->out, &err);
+    int rc = poll_one(w->c, w->f->id, w->f->dir, w->out, &err);
     if (rc < 0)
         printf("poll error: %s\n", err.msg);
     return rc == COMPUTE_ENDED;
@@ -203,7 +233,7 @@ static bool wait_end(compute *c, const fixture *f, compute_exit *out, int max_ms
 static int poll_once(compute *c, const fixture *f, compute_exit *out)
 {
     amlfs_err err = {0};
-    return c->ops->poll(c, f->id, f->dir, out, &err);
+    return poll_one(c, f->id, f->dir, out, &err);
 }
 
 typedef struct log_wait {
@@ -268,7 +298,7 @@ static void test_lines_exit_zero(compute *c)
           ex.timed_out, ex.error);
     CHECK(log_equals(&f, "one\ntwo\nthree\n"), "stdout and stderr both reach the log, in order");
     amlfs_err cerr = {0};
-    CHECK(c->ops->cancel(c, f.id, f.dir, &cerr) == 0, "cancel after the end is a no-op: %s", cerr.msg);
+    CHECK(cancel_one(c, f.id, f.dir, &cerr) == 0, "cancel after the end is a no-op: %s", cerr.msg);
     CHECK(poll_once(c, &f, &ex) == COMPUTE_ENDED && ex.exit_code == 0, "still ended with 0");
     fixture_cleanup(&f);
 }
@@ -342,7 +372,7 @@ static void test_cwd(compute *c)
             relative.run_dir = base;
             relative.work_dir = rel_work;
             relative.command = "pwd -P";
-            CHECK(c->ops->start(c, &relative, &err) == 0, "start with relative folders: %s", err.msg);
+            CHECK(submit_one(c, &relative, &err) == 0, "start with relative folders: %s", err.msg);
             CHECK(chdir(old_cwd) == 0, "back to %s", old_cwd);
             expected = util_strdupf("%s\n%s\n", real, real);
             CHECK(wait_end(c, &f, &ex, 10000) && ex.exit_code == 0 && log_equals(&f, expected),
@@ -399,7 +429,7 @@ static void test_cancel(compute *c)
     pause_ms(100); /* give a wrongly-handled SIGHUP time to do damage before checking it did none */
     CHECK(poll_once(c, &f, &ex) == COMPUTE_RUNNING, "SIGHUP ended the run");
     int64_t t0 = monotonic_ms();
-    CHECK(c->ops->cancel(c, f.id, f.dir, &err) == 0, "cancel: %s", err.msg);
+    CHECK(cancel_one(c, f.id, f.dir, &err) == 0, "cancel: %s", err.msg);
     CHECK(wait_end(c, &f, &ex, 10000), "canceled job did not end");
     int64_t took = monotonic_ms() - t0;
     CHECK(ex.canceled && !ex.timed_out && ex.exit_code == -1 && ex.signal == SIGTERM,
@@ -418,7 +448,7 @@ static void test_cancel_kill_after_grace(compute *c)
     CHECK(start(c, &f, "trap '' TERM; echo ready; sleep 100", &err) == 0, "start: %s", err.msg);
     CHECK(wait_log(&f, "ready", 10000), "job never printed ready");
     int64_t t0 = monotonic_ms();
-    CHECK(c->ops->cancel(c, f.id, f.dir, &err) == 0, "cancel: %s", err.msg);
+    CHECK(cancel_one(c, f.id, f.dir, &err) == 0, "cancel: %s", err.msg);
     compute_exit ex;
     CHECK(wait_end(c, &f, &ex, 10000), "job ignoring TERM was not killed");
     int64_t took = monotonic_ms() - t0;
@@ -460,7 +490,7 @@ static void test_group_killed(compute *c)
     char *bg_path = util_strdupf("%s/bg.pid", f.work);
     CHECK(wait_until(file_exists, bg_path, 10000), "bg.pid never written");
     free(bg_path);
-    CHECK(c->ops->cancel(c, f.id, f.dir, &err) == 0, "cancel: %s", err.msg);
+    CHECK(cancel_one(c, f.id, f.dir, &err) == 0, "cancel: %s", err.msg);
     CHECK(wait_end(c, &f, &ex, 10000) && ex.canceled, "canceled job did not end");
     check_background_gone(&f, "after cancel");
     fixture_cleanup(&f);
@@ -531,7 +561,7 @@ static void test_supervisor_lost(compute *c)
     CHECK(wait_end(c, &f, &ex, 10000), "a run whose supervisor died must end");
     CHECK(ex.exit_code == -1 && strcmp(ex.error, LOST_ERROR) == 0, "exit %d error [%s]", ex.exit_code,
           ex.error);
-    CHECK(c->ops->cancel(c, f.id, f.dir, &err) == 0, "cancel of a lost run: %s", err.msg);
+    CHECK(cancel_one(c, f.id, f.dir, &err) == 0, "cancel of a lost run: %s", err.msg);
     fixture_cleanup(&f); /* kills the orphaned job through job.pgid */
 }
 
@@ -613,9 +643,10 @@ static void test_start_failures(compute *c)
     if (!fixture_new(&f, "badwork"))
         return;
     amlfs_err err = {0};
-    f.job.image = "localhost/busybox:test"; /* a container run needs its podman command line */
+    compute_container no_podman = {.image = "localhost/busybox:test"}; /* a container run needs podman's command */
+    f.job.container = &no_podman;
     CHECK(start(c, &f, "true", &err) == -EINVAL && strstr(err.msg, "no podman command"), "image: %s", err.msg);
-    f.job.image = NULL;
+    f.job.container = NULL;
 
     char *missing = util_strdupf("%s/no-such-folder", f.dir);
     f.job.work_dir = missing;

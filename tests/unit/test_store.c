@@ -87,12 +87,12 @@ static void test_objects(void)
           "runs in submission order");
     store_run_list_free(list, n);
     unsigned live = (1u << RUN_NOT_STARTED) | (1u << RUN_RUNNING);
-    CHECK(store_run_list_by_status(s, live, "local", 1, &list, &n, &err) == 0 && n == 1 &&
+    CHECK(store_run_list_by_status(s, live, "local", STORE_ANY, 1, &list, &n, &err) == 0 && n == 1 &&
               strcmp(list[0].id, "r2") == 0,
           "by status with a limit, in order");
     store_run_list_free(list, n);
-    CHECK(store_run_count_by_status(s, live, NULL) == 2, "count live");
-    CHECK(store_run_count_by_status(s, live, "other") == 0, "count on another compute");
+    CHECK(store_run_count_by_status(s, live, NULL, STORE_ANY) == 2, "count live");
+    CHECK(store_run_count_by_status(s, live, "other", STORE_ANY) == 0, "count on another compute");
 
     CHECK(store_env_delete(s, "py", &err) == -EBUSY && strstr(err.msg, "r2"), "env in use: %s", err.msg);
     CHECK(store_run_set_status(s, "r2", RUN_COMPLETED, NULL, &err) == 0, "end r2");
