@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run.sh: every test of amlfs: unit test programs, then end-to-end scripts on real mounts.
-# Prints each result and ends with one line "N passed, N failed" (exit 1 if any failed).
+# Prints each result and ends with one line "N passed, N failed" (", N skipped" when a test file skipped
+# cases, with its reason printed above); exit 1 if any failed.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export BUILD=${BUILD:-$ROOT/build}
@@ -8,13 +9,15 @@ cd "$ROOT" || exit 1
 
 passed=0
 failed=0
+skipped=0
 tally() { # reads a program's output, echoes it, adds its closing "N passed, N failed" line
     local line p f
     line=$(tail -n 1 "$1")
     grep -v -E '^[0-9]+ passed, [0-9]+ failed' "$1"
-    if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+    if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed(,\ ([0-9]+)\ skipped)? ]]; then
         p=${BASH_REMATCH[1]}
         f=${BASH_REMATCH[2]}
+        skipped=$((skipped + ${BASH_REMATCH[4]:-0}))
     else
         p=0
         f=1
@@ -37,10 +40,14 @@ done
 for t in tests/e2e/*.sh; do
     [ -n "${ONLY:-}" ] && [[ $t != *"$ONLY"* ]] && continue
     echo "== $(basename "$t")"
-    timeout 300 bash "$t" > "$out" 2>&1
+    timeout 600 bash "$t" > "$out" 2>&1
     rc=$?
     tally "$out" "$(basename "$t")" $rc
 done
 rm -f "$out"
-echo "$passed passed, $failed failed"
+if [ "$skipped" -gt 0 ]; then
+    echo "$passed passed, $failed failed, $skipped skipped"
+else
+    echo "$passed passed, $failed failed"
+fi
 [ "$failed" -eq 0 ]

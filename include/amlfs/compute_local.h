@@ -1,5 +1,5 @@
 /* compute_local.h: what the local compute's server side (local.c) and its supervisor share: the files of
- * a run folder, how a process is recognised again despite pid reuse, and the detached spawn. Internal. */
+ * a run folder, process identity despite pid reuse, the detached spawn, distributed ranks. Internal. */
 #ifndef AMLFS_COMPUTE_LOCAL_H
 #define AMLFS_COMPUTE_LOCAL_H
 
@@ -53,6 +53,49 @@ int compute_container_env_file(const char *run_dir, const compute_launch *launch
 /* `podman ... run ...` for the launch, NULL-terminated, malloc'd strings (compute_strings_free). */
 char **compute_container_argv(const compute_launch *launch, const char *env_file);
 void compute_strings_free(char **v);
+
+/* ranks.c: a distributed run's ranks on this node. A launch is distributed when it has a
+ * distribution type or more than one process (nodes * per_node > 1). */
+bool compute_launch_distributed(const compute_launch *launch);
+
+/* Where this node's ranks stand in the run, and how they find each other (as Azure ML sets it). */
+typedef struct compute_rank_plan {
+    const char *distribution;   /* the launch's; NULL = none */
+    int nodes, per_node;
+    int node_rank;              /* $SLURM_NODEID when it is a number, else 0 */
+    char *master_addr;          /* $AMLFS_MASTER_ADDR, else 127.0.0.1 */
+    int master_port;            /* $AMLFS_MASTER_PORT, else from $SLURM_JOB_ID, else a free loopback port */
+    char **hosts;               /* `nodes` entries for TF_CONFIG: $AMLFS_NODE_HOSTS, else master_addr */
+} compute_rank_plan;
+
+/* Fills the plan from the launch and the supervisor's environment; -EINVAL (message) for a
+ * distribution type we cannot start, a node rank outside the run, or a bad port. */
+int compute_rank_plan_init(compute_rank_plan *plan, const compute_launch *launch, amlfs_err *err);
+void compute_rank_plan_free(compute_rank_plan *plan);
+/* RANK of this node's local rank `local_rank`, and WORLD_SIZE. */
+int compute_rank_global(const compute_rank_plan *plan, int local_rank);
+int compute_rank_world(const compute_rank_plan *plan);
+/* The variables local rank `local_rank` gets on top of launch.env: RANK ... MASTER_PORT, plus the
+ * distribution's own (OMPI_*, PMI_* for mpi; TF_CONFIG for tensorflow). NULL-terminated "KEY=VALUE",
+ * malloc'd (compute_strings_free). */
+int compute_rank_env(const compute_rank_plan *plan, int local_rank, char ***out, amlfs_err *err);
+
+/* A rank's output as it goes into RUN_DIR/log: each line prefixed "[rank N] ". A partial line is held
+ * until its newline, or written (newline-ended) once it reaches COMPUTE_LINE_MAX bytes or at EOF. */
+#define COMPUTE_LINE_MAX (64 * 1024)
+typedef struct compute_line_buf {
+    char *buf;                  /* the prefix, then the partial line so far */
+    size_t prefix_len, len;     /* len counts the prefix */
+    bool broke;                 /* the last write cut a long line: a newline right after it is its end */
+} compute_line_buf;
+
+void compute_line_buf_init(compute_line_buf *b, int rank);
+/* Appends output; every finished line is written to fd. 0, or the first write's negative errno (the
+ * data is consumed either way). */
+int compute_line_buf_feed(compute_line_buf *b, const char *data, size_t len, int fd);
+/* Writes the partial line, if any, with a newline (at EOF). */
+int compute_line_buf_flush(compute_line_buf *b, int fd);
+void compute_line_buf_free(compute_line_buf *b);
 
 /* exit.json. `start_errno` is non-zero when the job could not be started at all.
  * compute_exit_read returns 1 when read, 0 when there is no exit.json yet, or a negative errno. */

@@ -49,6 +49,9 @@ void slurm_rest_free(slurm_rest *r);
 int slurm_rest_call(slurm_rest *r, const char *method, const char *path, const cJSON *body, cJSON **answer,
                     amlfs_err *err);
 
+/* Slurm's own words in an answer ("error: description" of its first error), or "" when it has none. */
+void slurm_rest_error_text(const cJSON *answer, char *buf, size_t len);
+
 /* Slurm's job_state words onto compute states; *failed_why gets the failure word for a job that
  * ended otherwise than COMPLETED or CANCELLED (NULL else). */
 compute_state slurm_job_state(const char *job_state, bool *canceled, bool *timed_out, const char **failed_why);

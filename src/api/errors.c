@@ -20,6 +20,8 @@ static const struct {
     {ENAMETOOLONG, "ENAMETOOLONG", 400, "invalid"},
     {ENOTSUP, "ENOTSUP", 400, "invalid"}, {ETIMEDOUT, "ETIMEDOUT", 504, "timeout"},
     {EAGAIN, "EAGAIN", 409, "busy"}, /* a code folder changed while its snapshot was taken: try again */
+    /* A compute's cluster does not answer, or the compute is Failed: the server itself is fine. */
+    {EHOSTUNREACH, "EHOSTUNREACH", 503, "unavailable"},
     {EIO, "EIO", 500, "internal"},        {ENOMEM, "ENOMEM", 500, "internal"},
 };
 #define NTABLE (sizeof table / sizeof table[0])

@@ -135,9 +135,6 @@ static int local_start(compute *c, const compute_job *job, amlfs_err *err)
     if (job->container && (!job->container->podman || !job->container->podman[0]))
         return amlfs_fail(err, EINVAL, "run %s asks for image %s but no podman command was given",
                           run_name(job), job->container->image);
-    if (job->ranks.nodes > 1)
-        return amlfs_fail(err, EINVAL, "run %s asks for %d nodes; compute %s is this one machine",
-                          run_name(job), job->ranks.nodes, c->name);
     /* The supervisor leaves the server's working folder (it must not pin it), so it gets full paths. */
     compute_job resolved = *job;
     char *run_dir = absolute_path(job->run_dir);

@@ -216,7 +216,23 @@ static int slurm_submit(compute *c, const compute_job *job, char **handle, compu
         return amlfs_wrap(err, "submitting run %s to compute %s (partition %s): ", job->run_id, c->name,
                           sc->cfg.partition);
     long long id = json_number(answer, "job_id", -1);
+    /* An answer can carry a job id and an error at once (a request the partition can never meet):
+     * such a job would wait for ever, so it is canceled and the run refused with Slurm's words. */
+    char says[300];
+    slurm_rest_error_text(answer, says, sizeof says);
     cJSON_Delete(answer);
+    if (says[0]) {
+        if (id > 0) {
+            char *path = util_strdupf("job/%lld", id);
+            cJSON *ignored = NULL;
+            amlfs_err why = {0};
+            slurm_rest_call(sc->rest, "DELETE", path, NULL, &ignored, &why);
+            cJSON_Delete(ignored);
+            free(path);
+        }
+        return amlfs_fail(err, EINVAL, "Slurm refused run %s on partition %s: %s", job->run_id, sc->cfg.partition,
+                          says);
+    }
     if (id <= 0)
         return amlfs_fail(err, EIO, "slurmrestd accepted run %s but gave no job id", job->run_id);
     *handle = util_strdupf("%lld", id);
@@ -229,9 +245,10 @@ static int slurm_cancel(compute *c, const compute_run *run, amlfs_err *err)
     slurm_compute *sc = c->impl;
     if (!run->handle)
         return 0;
-    /* SIGTERM reaches the supervisor, which stops the job's group (and its container) and records the
-     * cancel; Slurm kills whatever is left after its KillWait. */
-    char *path = util_strdupf("job/%s?signal=SIGTERM", run->handle);
+    /* A plain DELETE is scancel: TERM reaches the supervisor, which stops the job's group (and its
+     * container) and records the cancel; Slurm kills whatever is left after its KillWait, and a job still
+     * pending never starts. (?signal=TERM would only signal: a pending job refuses it.) */
+    char *path = util_strdupf("job/%s", run->handle);
     cJSON *answer = NULL;
     int rc = slurm_rest_call(sc->rest, "DELETE", path, NULL, &answer, err);
     free(path);
@@ -307,9 +324,12 @@ static void end_of_job(const slurm_compute *sc, const compute_run *run, const cJ
         if (!recorded)
             snprintf(ex->error, sizeof ex->error, "Slurm's time limit for job %s ran out (%s)", run->handle,
                      sc->cfg.time_limit_min ? "time_limit in compute.yaml" : "the partition's limit");
-    } else if (failed && strcmp(failed, "OUT_OF_MEMORY") == 0) {
-        snprintf(ex->error, sizeof ex->error, "out of memory: Slurm ended job %s (OUT_OF_MEMORY) when it went over "
-                 "its memory (%ld MB per node; `memory` in compute.yaml)", run->handle, sc->cfg.memory_mb);
+    } else if ((failed && strcmp(failed, "OUT_OF_MEMORY") == 0) || (failed && strstr(last, "memory limit"))) {
+        /* cgroup enforcement ends the job OUT_OF_MEMORY; polling enforcement kills the step, and only
+         * slurmstepd's line in slurm.out says why. */
+        snprintf(ex->error, sizeof ex->error, "out of memory: Slurm ended job %s when it went over its memory "
+                 "(%ld MB per node; `memory` in compute.yaml)%s%.200s", run->handle, sc->cfg.memory_mb,
+                 last[0] ? ": " : "", last);
     } else if (failed && strcmp(failed, "FAILED") != 0) {
         snprintf(ex->error, sizeof ex->error, "Slurm ended job %s as %s%s%.100s%s", run->handle, failed,
                  has_reason ? " (" : "", has_reason ? reason : "", has_reason ? ")" : "");

@@ -122,12 +122,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     return util_buf_append(userp, data, n, ANSWER_LIMIT) == 0 ? n : 0;
 }
 
-/* Slurm's own words: errors[0].error / .description, when the answer has them. */
-static void slurm_error_text(const cJSON *answer, char *buf, size_t len)
+void slurm_rest_error_text(const cJSON *answer, char *buf, size_t len)
 {
     buf[0] = '\0';
     const cJSON *errors = cJSON_GetObjectItemCaseSensitive(answer, "errors");
     const cJSON *first = cJSON_IsArray(errors) ? cJSON_GetArrayItem(errors, 0) : NULL;
+    if (!first && cJSON_GetObjectItemCaseSensitive(answer, "error"))
+        first = answer; /* node and partition lookups answer {error, errno} at the top */
     const cJSON *e = first ? cJSON_GetObjectItemCaseSensitive(first, "error") : NULL;
     const cJSON *d = first ? cJSON_GetObjectItemCaseSensitive(first, "description") : NULL;
     const cJSON *num = first ? cJSON_GetObjectItemCaseSensitive(first, "error_number") : NULL;
@@ -213,7 +214,7 @@ int slurm_rest_call(slurm_rest *r, const char *method, const char *path, const c
         cJSON *json = got.data ? cJSON_Parse(got.data) : NULL;
         util_buf_free(&got);
         char slurm_says[400];
-        slurm_error_text(json, slurm_says, sizeof slurm_says);
+        slurm_rest_error_text(json, slurm_says, sizeof slurm_says);
         if (status == 401 || status == 403) {
             cJSON_Delete(json);
             if (r->token_command && attempt == 0)
@@ -229,11 +230,13 @@ int slurm_rest_call(slurm_rest *r, const char *method, const char *path, const c
         } else if (status >= 200 && status < 300) {
             rc = amlfs_fail(err, EIO, "slurmrestd at %s answered %s %s with something other than JSON", r->url,
                             method, path);
-        } else if (status == 500 && !slurm_says[0]) {
-            /* slurmrestd answers a garbage token with a bare 500. */
-            rc = amlfs_fail(err, EACCES, "slurmrestd at %s failed %s %s (HTTP 500, no reason given; a token it "
-                            "cannot read does this): check %s", r->url, method, path,
-                            r->token_file ? r->token_file : "token_command");
+        } else if (status == 500 && (!slurm_says[0] || strncmp(slurm_says, "Unspecified error", 17) == 0)) {
+            /* slurmrestd answers a token it cannot verify (garbage, expired, another cluster's) with a
+             * 500 "Unspecified error"; so does a slurmctld that does not answer it. */
+            rc = amlfs_fail(err, EACCES, "slurmrestd at %s failed %s %s (HTTP 500%s%s): the token %s is not "
+                            "valid for this cluster (expired, or not from its `scontrol token`), or slurmctld "
+                            "does not answer", r->url, method, path, slurm_says[0] ? ": " : "", slurm_says,
+                            r->token_file ? r->token_file : "of token_command");
         } else {
             rc = amlfs_fail(err, EIO, "slurmrestd at %s: %s %s failed (HTTP %ld)%s%s", r->url, method, path, status,
                             slurm_says[0] ? ": " : "", slurm_says);

@@ -1,6 +1,7 @@
 /* supervisor.c: `amlfs-server supervise RUN_DIR`, the process that owns one local job: it starts the job (a
- * shell, or `podman run` of the job's image) in its own process group writing RUN_DIR/log directly,
- * enforces cancel and timeout (stopping the container too), records exit.json. */
+ * shell, or `podman run` of the job's image) in its own process group writing RUN_DIR/log directly, or a
+ * distributed run's ranks in that group through pipes it prefixes into the log; enforces cancel, timeout
+ * and a failed rank (stopping the container too), records exit.json. */
 #include "amlfs/compute.h"
 #include "amlfs/compute_local.h"
 #include "amlfs/util.h"
@@ -27,15 +28,42 @@
 #define GROUP_GONE_WAIT_MS 5000
 /* How long the supervisor waits for `podman rm` to make sure a container is gone. */
 #define CONTAINER_RM_WAIT_MS 30000
+/* Once the job's group is gone, how long ranks' output pipes still held open (by a process that left the
+ * group) are read before the end is recorded anyway. */
+#define OUTPUT_DRAIN_WAIT_MS 1000
+/* How much of one rank's output is read per wake-up, so a chatty rank starves neither the others nor
+ * the signals. */
+#define OUTPUT_CHUNK (64 * 1024)
+#define OUTPUT_CHUNKS_PER_WAKE 4
+
+/* One process of the job: the job itself, or one rank of a distributed run on this node. */
+typedef struct job_proc {
+    pid_t pid;
+    int rank;                   /* global rank (distributed runs) */
+    bool ended;
+    int exit_code, signal;      /* once ended: as in compute_exit */
+    /* Distributed runs only: the read end of its stdout+stderr pipe (-1 once at EOF), its raw log
+     * work/logs/std_log_process_N.txt, its partial line. */
+    int out_fd, raw_fd;
+    compute_line_buf lines;
+    bool write_failed;          /* its output could not be written once: said in supervisor.log */
+} job_proc;
 
 typedef struct supervisor {
     const char *run_dir;
     compute_launch launch;
     int signal_fd;
-    pid_t job;                  /* also the job's process group id */
+    pid_t job;                  /* also the job's process group id: procs[0]'s pid */
+    job_proc *procs;            /* the job, or this node's ranks (procs[0] leads the group) */
+    int nprocs;
     bool term_sent, kill_sent;
     int64_t kill_at_ms;         /* monotonic; when TERM's grace runs out */
     compute_exit exit;
+    /* Distributed runs only (compute_launch_distributed, on the host). */
+    bool distributed;
+    compute_rank_plan plan;
+    int log_fd;                 /* RUN_DIR/log, written here with each rank's lines prefixed */
+    bool rank_failed;           /* a rank's failure is the run's exit */
     /* Container runs only (launch.image set). */
     char **container_argv;      /* podman run ... */
     char *container_name;
@@ -159,11 +187,11 @@ static void reset_libc_reserved_signals(void)
         syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
 }
 
-/* A child of the supervisor (the job, or a podman helper): its own process group, and signals as a
- * fresh program expects them, whatever the supervisor ignores or blocks to watch its job. */
-static void become_own_group_with_default_signals(void)
+/* A child of the supervisor (the job, a rank, or a podman helper): process group `group` (0: its own), and
+ * signals as a fresh program expects them, whatever the supervisor ignores or blocks to watch its job. */
+static void enter_group_with_default_signals(pid_t group)
 {
-    setpgid(0, 0);
+    setpgid(0, group);
     signal(SIGHUP, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
     reset_libc_reserved_signals();
@@ -172,11 +200,13 @@ static void become_own_group_with_default_signals(void)
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-/* In the job child: own process group, default signals, work_dir, stdin /dev/null, stdout+stderr
- * appended straight to RUN_DIR/log, then the shell, or for a container run `podman run`. */
-static void become_job(const compute_launch *launch, char **container_argv, int log_fd, int report_fd)
+/* In the job child: process group `group` (0: its own), default signals, work_dir, stdin /dev/null,
+ * stdout+stderr to out_fd (RUN_DIR/log itself, or a rank's pipe), then the shell, or for a container run
+ * `podman run`. */
+static void become_job(const compute_launch *launch, char **container_argv, int out_fd, pid_t group,
+                       int report_fd)
 {
-    become_own_group_with_default_signals();
+    enter_group_with_default_signals(group);
     if (chdir(launch->work_dir) < 0)
         child_fail(report_fd, STEP_CHDIR);
     int null_fd = open("/dev/null", O_RDONLY);
@@ -184,7 +214,7 @@ static void become_job(const compute_launch *launch, char **container_argv, int 
         child_fail(report_fd, STEP_STDIO);
     if (null_fd != STDIN_FILENO)
         close(null_fd);
-    if (dup2(log_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0)
+    if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(out_fd, STDERR_FILENO) < 0)
         child_fail(report_fd, STEP_STDIO);
     /* Whatever else this process was handed must not leak into the job (the report pipe closes too,
      * on a successful exec). Kernels before 5.11 lack the flag; everything opened here is O_CLOEXEC. */
@@ -213,7 +243,7 @@ static void podman_helper(supervisor *s, const char *const *verb_args, int64_t w
         argv[nprefix + i] = (char *)verb_args[i];
     pid_t pid = fork();
     if (pid == 0) {
-        become_own_group_with_default_signals();
+        enter_group_with_default_signals(0);
         int null_fd = open("/dev/null", O_RDONLY);
         if (null_fd >= 0 && null_fd != STDIN_FILENO) {
             dup2(null_fd, STDIN_FILENO);
@@ -273,98 +303,295 @@ static int prepare_container(supervisor *s, bool *failed)
     return 0;
 }
 
-/* Sets s->job once the job runs. Otherwise the reason is in exit.json: returns 0, or 1 when even
- * exit.json could not be written. */
-static int start_job(supervisor *s)
+/* setenv for each "KEY=VALUE": this process is single-threaded, so changing its own environment before
+ * a fork is safe, and the children inherit it (later entries win). 0, or a positive errno with msg. */
+static int put_env(char *const *entries, char *msg, size_t len)
 {
-    if (s->launch.image) {
-        bool failed;
-        int rc = prepare_container(s, &failed);
-        if (failed)
-            return rc;
-    }
-    /* This process is single-threaded, so changing its own environment before fork is safe; the job
-     * inherits the supervisor's environment with the run's entries on top (later entries win). */
-    for (size_t i = 0; !s->launch.image && s->launch.env[i]; i++) {
-        char *entry = s->launch.env[i];
+    for (size_t i = 0; entries && entries[i]; i++) {
+        char *entry = entries[i];
         char *eq = strchr(entry, '=');
+        if (!eq)
+            continue;
         *eq = '\0';
         int rc = setenv(entry, eq + 1, 1);
-        *eq = '=';
-        if (rc < 0) {
-            int e = errno;
-            char msg[512];
-            snprintf(msg, sizeof msg, "cannot set the job's environment entry %.200s: %s", entry,
-                     strerror(e));
-            return record_start_failure(s, e, msg);
-        }
-    }
-    char *log_path = compute_run_file(s->run_dir, COMPUTE_LOG_FILE);
-    int log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (log_fd < 0) {
         int e = errno;
-        char msg[512];
-        snprintf(msg, sizeof msg, "cannot open the run's log %.300s: %s", log_path, strerror(e));
-        free(log_path);
-        return record_start_failure(s, e, msg);
+        if (rc < 0) /* the name only: values may be secrets */
+            snprintf(msg, len, "cannot set the job's environment variable %.200s: %s", entry, strerror(e));
+        *eq = '=';
+        if (rc < 0)
+            return e;
     }
+    return 0;
+}
+
+/* RUN_DIR/log, appended to. 0, or a positive errno with msg. */
+static int open_log(supervisor *s, int *fd, char *msg, size_t len)
+{
+    char *log_path = compute_run_file(s->run_dir, COMPUTE_LOG_FILE);
+    *fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int e = errno;
+    if (*fd < 0)
+        snprintf(msg, len, "cannot open the run's log %.300s: %s", log_path, strerror(e));
     free(log_path);
+    return *fd < 0 ? e : 0;
+}
+
+/* After forking `pid` with the write end of report_fd's pipe: waits until it has exec'ed (its copy of the
+ * pipe closes) or reported why it could not. 0, or a positive errno with msg (the child is reaped then). */
+static int await_exec(supervisor *s, pid_t pid, int report_fd, char *msg, size_t len)
+{
+    job_failure f;
+    ssize_t n;
+    do
+        n = read(report_fd, &f, sizeof f);
+    while (n < 0 && errno == EINTR);
+    close(report_fd);
+    if (n != (ssize_t)sizeof f)
+        return 0;
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    if (f.step == STEP_CHDIR)
+        snprintf(msg, len, "cannot enter the job's working folder %.400s: %s", s->launch.work_dir,
+                 strerror(f.errnum));
+    else if (f.step == STEP_EXEC)
+        snprintf(msg, len, "cannot run %s for the job: %s",
+                 s->container_argv ? s->container_argv[0] : "/bin/sh", strerror(f.errnum));
+    else
+        snprintf(msg, len, "cannot connect the job's stdin/stdout/stderr: %s", strerror(f.errnum));
+    return f.errnum > 0 ? f.errnum : EIO;
+}
+
+/* The processes the supervisor waits for: n of them, none started yet. */
+static void track_procs(supervisor *s, int n)
+{
+    s->procs = util_xcalloc((size_t)n, sizeof *s->procs);
+    s->nprocs = n;
+    for (int i = 0; i < n; i++) {
+        s->procs[i].out_fd = -1;
+        s->procs[i].raw_fd = -1;
+    }
+}
+
+static void close_procs(supervisor *s)
+{
+    for (int i = 0; i < s->nprocs; i++) {
+        job_proc *p = &s->procs[i];
+        if (p->out_fd >= 0)
+            close(p->out_fd);
+        if (p->raw_fd >= 0)
+            close(p->raw_fd);
+        compute_line_buf_free(&p->lines);
+    }
+    free(s->procs);
+    s->procs = NULL;
+    s->nprocs = 0;
+}
+
+/* A start that fails after some processes run: KILL to the group, then reap them. */
+static void kill_started(supervisor *s)
+{
+    if (s->nprocs > 0 && s->procs[0].pid > 0)
+        killpg(s->procs[0].pid, SIGKILL);
+    for (int i = s->nprocs - 1; i >= 0; i--)
+        while (s->procs[i].pid > 0 && waitpid(s->procs[i].pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+}
+
+/* The job runs: supervisor.pid says so. Without it nobody could cancel or watch the job: it is stopped
+ * rather than orphaned. Returns what start_job returns. */
+static int announce_started(supervisor *s)
+{
+    s->job = s->procs[0].pid;
+    amlfs_err err = {0};
+    if (compute_pidfile_write(s->run_dir, &err) < 0) {
+        kill_started(s);
+        s->job = 0;
+        return record_start_failure(s, err.code, err.msg);
+    }
+    const char *run = s->launch.run_id ? s->launch.run_id : "?";
+    if (!s->distributed)
+        diag("run %s: job started, pid %d, in %s%s%s", run, (int)s->job, s->launch.work_dir,
+             s->launch.image ? ", container image " : "", s->launch.image ? s->launch.image : "");
+    else
+        diag("run %s: ranks %d to %d of %d started (distribution %s, node %d of %d), process group %d, "
+             "in %s; MASTER_ADDR %s, MASTER_PORT %d", run, s->procs[0].rank, s->procs[s->nprocs - 1].rank,
+             compute_rank_world(&s->plan), s->plan.distribution ? s->plan.distribution : "none",
+             s->plan.node_rank, s->plan.nodes, (int)s->job, s->launch.work_dir, s->plan.master_addr,
+             s->plan.master_port);
+    return 0;
+}
+
+/* One process, writing RUN_DIR/log directly. */
+static int start_single(supervisor *s)
+{
+    char msg[700];
+    int log_fd;
+    int e = s->launch.image ? 0 : put_env(s->launch.env, msg, sizeof msg);
+    if (e == 0)
+        e = open_log(s, &log_fd, msg, sizeof msg);
+    if (e)
+        return record_start_failure(s, e, msg);
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) < 0) {
-        int e = errno;
+        e = errno;
         close(log_fd);
         return record_start_failure(s, e, "cannot create a pipe to start the job");
     }
     pid_t pid = fork();
     if (pid == 0) {
         close(pipefd[0]);
-        become_job(&s->launch, s->container_argv, log_fd, pipefd[1]);
+        become_job(&s->launch, s->container_argv, log_fd, 0, pipefd[1]);
     }
     int fork_errno = errno;
     close(pipefd[1]);
     close(log_fd);
     if (pid < 0) {
         close(pipefd[0]);
-        char msg[256];
         snprintf(msg, sizeof msg, "cannot fork the job: %s", strerror(fork_errno));
         return record_start_failure(s, fork_errno, msg);
     }
     /* Also set here: whichever of parent and child runs first, the group exists before any killpg. */
     setpgid(pid, pid);
-    job_failure f;
-    ssize_t n;
-    do
-        n = read(pipefd[0], &f, sizeof f);
-    while (n < 0 && errno == EINTR);
-    close(pipefd[0]);
-    if (n == (ssize_t)sizeof f) {
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        char msg[700];
-        if (f.step == STEP_CHDIR)
-            snprintf(msg, sizeof msg, "cannot enter the job's working folder %.400s: %s",
-                     s->launch.work_dir, strerror(f.errnum));
-        else if (f.step == STEP_EXEC)
-            snprintf(msg, sizeof msg, "cannot run %s for the job: %s",
-                     s->container_argv ? s->container_argv[0] : "/bin/sh", strerror(f.errnum));
-        else
-            snprintf(msg, sizeof msg, "cannot connect the job's stdin/stdout/stderr: %s",
-                     strerror(f.errnum));
-        return record_start_failure(s, f.errnum, msg);
-    }
-    s->job = pid;
+    if ((e = await_exec(s, pid, pipefd[0], msg, sizeof msg)))
+        return record_start_failure(s, e, msg);
+    track_procs(s, 1);
+    s->procs[0].pid = pid;
+    return announce_started(s);
+}
+
+/* RUN_DIR/log (written here) and the folder of the ranks' raw logs. 0, or a positive errno with msg. */
+static int open_rank_logs(supervisor *s, char *msg, size_t len)
+{
+    int e = open_log(s, &s->log_fd, msg, len);
+    if (e)
+        return e;
+    char *dir = util_strdupf("%s/work/logs", s->run_dir);
     amlfs_err err = {0};
-    if (compute_pidfile_write(s->run_dir, &err) < 0) {
-        /* Without a pid file nobody could cancel or watch the job: stop it rather than orphan it. */
-        killpg(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        s->job = 0;
-        return record_start_failure(s, err.code, err.msg);
+    if (util_mkdir_p(dir, 0755, &err) < 0) {
+        snprintf(msg, len, "%.600s", err.msg);
+        e = err.code > 0 ? err.code : EIO;
     }
-    diag("run %s: job started, pid %d, in %s%s%s", s->launch.run_id ? s->launch.run_id : "?", (int)pid,
-         s->launch.work_dir, s->launch.image ? ", container image " : "", s->launch.image ? s->launch.image : "");
+    free(dir);
+    return e;
+}
+
+/* A rank's work/logs/std_log_process_N.txt, and the pipe its stdout+stderr go to (the read end, kept in
+ * p, does not block). 0 with *write_fd for the child, or a positive errno with msg. */
+static int open_rank_output(supervisor *s, job_proc *p, int *write_fd, char *msg, size_t len)
+{
+    char *path = util_strdupf("%s/work/logs/std_log_process_%d.txt", s->run_dir, p->rank);
+    p->raw_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int e = errno;
+    if (p->raw_fd < 0)
+        snprintf(msg, len, "cannot open %.400s: %s", path, strerror(e));
+    free(path);
+    if (p->raw_fd < 0)
+        return e;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        e = errno;
+        snprintf(msg, len, "cannot create the output pipe of rank %d: %s", p->rank, strerror(e));
+        return e;
+    }
+    if (fcntl(fds[0], F_SETFL, O_NONBLOCK) < 0) {
+        e = errno;
+        close(fds[0]);
+        close(fds[1]);
+        snprintf(msg, len, "cannot make the output pipe of rank %d non-blocking: %s", p->rank, strerror(e));
+        return e;
+    }
+    p->out_fd = fds[0];
+    *write_fd = fds[1];
+    compute_line_buf_init(&p->lines, p->rank);
     return 0;
+}
+
+/* Forks local rank i with its variables and output pipe, in the job's process group (rank 0 founds it,
+ * the others join it). 0, or a positive errno with msg. */
+static int start_rank(supervisor *s, int i, char *msg, size_t len)
+{
+    job_proc *p = &s->procs[i];
+    p->rank = compute_rank_global(&s->plan, i);
+    amlfs_err err = {0};
+    char **env = NULL;
+    if (compute_rank_env(&s->plan, i, &env, &err) < 0) {
+        snprintf(msg, len, "%.600s", err.msg);
+        return err.code > 0 ? err.code : EIO;
+    }
+    int e = put_env(env, msg, len);
+    compute_strings_free(env);
+    int out_w = -1, report[2];
+    if (e == 0)
+        e = open_rank_output(s, p, &out_w, msg, len);
+    if (e == 0 && pipe2(report, O_CLOEXEC) < 0) {
+        e = errno;
+        close(out_w);
+        snprintf(msg, len, "cannot create a pipe to start rank %d: %s", p->rank, strerror(e));
+    }
+    if (e)
+        return e;
+    pid_t group = i == 0 ? 0 : s->procs[0].pid;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(report[0]);
+        become_job(&s->launch, NULL, out_w, group, report[1]);
+    }
+    int fork_errno = errno;
+    close(report[1]);
+    close(out_w);
+    if (pid < 0) {
+        close(report[0]);
+        snprintf(msg, len, "cannot fork rank %d: %s", p->rank, strerror(fork_errno));
+        return fork_errno;
+    }
+    /* Also set here: whichever of parent and child runs first, it is in the group before any killpg. */
+    setpgid(pid, group ? group : pid);
+    if ((e = await_exec(s, pid, report[0], msg, len)))
+        return e;
+    p->pid = pid;
+    return 0;
+}
+
+/* This node's per_node ranks, each with the distribution's variables; their output comes through pipes. */
+static int start_ranks(supervisor *s)
+{
+    amlfs_err err = {0};
+    if (compute_rank_plan_init(&s->plan, &s->launch, &err) < 0)
+        return record_start_failure(s, err.code, err.msg);
+    char msg[700];
+    int e = put_env(s->launch.env, msg, sizeof msg);
+    if (e == 0)
+        e = open_rank_logs(s, msg, sizeof msg);
+    if (e)
+        return record_start_failure(s, e, msg);
+    track_procs(s, s->plan.per_node);
+    for (int i = 0; i < s->nprocs; i++) {
+        if ((e = start_rank(s, i, msg, sizeof msg))) {
+            kill_started(s);
+            return record_start_failure(s, e, msg);
+        }
+    }
+    return announce_started(s);
+}
+
+/* Sets s->job once the job runs. Otherwise the reason is in exit.json: returns 0, or 1 when even
+ * exit.json could not be written. */
+static int start_job(supervisor *s)
+{
+    int world = s->launch.nodes * s->launch.per_node;
+    if (s->launch.image && world > 1) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "distributed runs (%d ranks) in a container image are not supported yet; "
+                 "use a host environment", world);
+        return record_start_failure(s, ENOTSUP, msg);
+    }
+    if (s->launch.image) {
+        bool failed;
+        int rc = prepare_container(s, &failed);
+        if (failed)
+            return rc;
+    }
+    return s->distributed ? start_ranks(s) : start_single(s);
 }
 
 static void stop_group(supervisor *s, const char *why)
@@ -390,20 +617,168 @@ static void stop_group(supervisor *s, const char *why)
     s->kill_at_ms = monotonic_ms() + s->launch.cancel_grace_s * 1000;
 }
 
-/* Reaps exited children other than the job (the job's orphans are re-parented here: subreaper).
- * Returns true once the job itself has exited; it stays a zombie so its pid keeps naming its group. */
-static bool reap_children(pid_t job)
+static void record_end(job_proc *p, int exit_code, int signal)
 {
+    p->ended = true;
+    p->exit_code = exit_code;
+    p->signal = signal;
+}
+
+static void record_end_status(job_proc *p, int status)
+{
+    if (WIFEXITED(status))
+        record_end(p, WEXITSTATUS(status), 0);
+    else
+        record_end(p, -1, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+/* In a distributed run the first rank to fail is the run's exit. Unless the group is being stopped
+ * already (cancel, timeout, an earlier failure), its failure stops the other ranks as a cancel does. */
+static void judge_rank(supervisor *s, const job_proc *p)
+{
+    if (!s->distributed)
+        return;
+    diag("rank %d (pid %d) ended: exit code %d, signal %d", p->rank, (int)p->pid, p->exit_code, p->signal);
+    if ((p->exit_code == 0 && p->signal == 0) || s->rank_failed)
+        return;
+    s->rank_failed = true;
+    s->exit.exit_code = p->exit_code;
+    s->exit.signal = p->signal;
+    if (s->term_sent)
+        return;
+    int world = compute_rank_world(&s->plan);
+    if (p->signal)
+        snprintf(s->exit.error, sizeof s->exit.error, "rank %d of %d was killed by signal %d (%s)", p->rank,
+                 world, p->signal, strsignal(p->signal));
+    else
+        snprintf(s->exit.error, sizeof s->exit.error, "rank %d of %d exited with code %d", p->rank, world,
+                 p->exit_code);
+    stop_group(s, s->exit.error);
+}
+
+static job_proc *find_proc(supervisor *s, pid_t pid)
+{
+    for (int i = 0; i < s->nprocs; i++)
+        if (s->procs[i].pid == pid)
+            return &s->procs[i];
+    return NULL;
+}
+
+/* Reaps exited children other than the group's leader (procs[0]), recording how each of the job's
+ * processes ended; the job's orphans are re-parented here (subreaper) and just reaped. Returns true
+ * once every process of the job has exited; the leader stays a zombie so its pid keeps naming the group.
+ * The other ranks are waited for by pid first: once the leader is a zombie, a wait for any child finds
+ * it again and nothing behind it (orphans ending then are reaped by finish_job). */
+static bool reap_children(supervisor *s)
+{
+    for (int i = 1; i < s->nprocs; i++) {
+        job_proc *p = &s->procs[i];
+        int status;
+        if (!p->ended && waitpid(p->pid, &status, WNOHANG) == p->pid) {
+            record_end_status(p, status);
+            judge_rank(s, p);
+        }
+    }
     for (;;) {
         siginfo_t si;
         memset(&si, 0, sizeof si);
         if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
-            return false;
-        if (si.si_pid == job)
-            return true;
-        while (waitpid(si.si_pid, NULL, 0) < 0 && errno == EINTR)
+            break;
+        job_proc *p = find_proc(s, si.si_pid);
+        if (p == &s->procs[0]) {
+            if (!p->ended) {
+                bool exited = si.si_code == CLD_EXITED;
+                record_end(p, exited ? si.si_status : -1, exited ? 0 : si.si_status);
+                judge_rank(s, p);
+            }
+            break;
+        }
+        int status = 0;
+        while (waitpid(si.si_pid, &status, 0) < 0 && errno == EINTR)
             ;
+        if (p && !p->ended) {
+            record_end_status(p, status);
+            judge_rank(s, p);
+        }
     }
+    for (int i = 0; i < s->nprocs; i++)
+        if (!s->procs[i].ended)
+            return false;
+    return true;
+}
+
+/* Reaps every exited child (the leader too, once finish_job has taken its status). */
+static void reap_all(void)
+{
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ;
+}
+
+static void note_output_error(job_proc *p, int rc, const char *what)
+{
+    if (rc >= 0 || p->write_failed)
+        return;
+    p->write_failed = true;
+    diag("cannot write rank %d's output to %s: %s; some of it may be missing there", p->rank, what,
+         strerror(-rc));
+}
+
+/* Rank p's output has ended: its partial line goes to the log, its pipe is closed. */
+static void close_rank_output(supervisor *s, job_proc *p)
+{
+    note_output_error(p, compute_line_buf_flush(&p->lines, s->log_fd), "the run's log");
+    close(p->out_fd);
+    p->out_fd = -1;
+}
+
+/* Reads what rank p has written so far (a bounded amount) into its raw log and, line by line, the run's. */
+static void pump_rank_output(supervisor *s, job_proc *p)
+{
+    static char chunk[OUTPUT_CHUNK]; /* one thread; too big for a comfortable stack frame */
+    for (int round = 0; round < OUTPUT_CHUNKS_PER_WAKE; round++) {
+        ssize_t n = read(p->out_fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n < 0)
+            diag("cannot read rank %d's output: %s; it ends here", p->rank, strerror(errno));
+        if (n <= 0) {
+            close_rank_output(s, p);
+            return;
+        }
+        note_output_error(p, util_write_all(p->raw_fd, chunk, (size_t)n), "its std_log_process file");
+        note_output_error(p, compute_line_buf_feed(&p->lines, chunk, (size_t)n, s->log_fd), "the run's log");
+    }
+}
+
+/* Sleeps until a signal arrives (when `signals`), a rank writes output, or wait_ms pass (-1: no limit);
+ * reads the output that came. */
+static void wait_events(supervisor *s, bool signals, int wait_ms)
+{
+    /* nprocs <= per_node <= COMPUTE_MAX_RANKS (compute_launch_read). */
+    struct pollfd pfds[COMPUTE_MAX_RANKS + 1];
+    job_proc *owner[COMPUTE_MAX_RANKS + 1];
+    nfds_t n = 0;
+    if (signals) {
+        pfds[n] = (struct pollfd){.fd = s->signal_fd, .events = POLLIN};
+        owner[n++] = NULL;
+    }
+    for (int i = 0; i < s->nprocs; i++) {
+        if (s->procs[i].out_fd >= 0) {
+            pfds[n] = (struct pollfd){.fd = s->procs[i].out_fd, .events = POLLIN};
+            owner[n++] = &s->procs[i];
+        }
+    }
+    int ready = poll(pfds, n, wait_ms);
+    if (ready < 0 && errno != EINTR) {
+        diag("poll failed: %s; checking every 100 ms instead", strerror(errno));
+        struct timespec pause = {0, 100 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    for (nfds_t i = 0; i < n; i++)
+        if (owner[i] && owner[i]->out_fd >= 0 && (ready < 0 || pfds[i].revents))
+            pump_rank_output(s, owner[i]);
 }
 
 static void drain_signals(supervisor *s)
@@ -424,19 +799,14 @@ static void drain_signals(supervisor *s)
 static void wait_for_job(supervisor *s)
 {
     int64_t timeout_at = s->launch.timeout_s > 0 ? monotonic_ms() + s->launch.timeout_s * 1000 : -1;
-    while (!reap_children(s->job)) {
+    while (!reap_children(s)) {
         int64_t now = monotonic_ms(), wake = -1;
         if (!s->term_sent && timeout_at >= 0)
             wake = timeout_at;
         if (s->term_sent && !s->kill_sent)
             wake = s->kill_at_ms;
         int wait_ms = wake < 0 ? -1 : wake > now ? (int)(wake - now) : 0;
-        struct pollfd pfd = {.fd = s->signal_fd, .events = POLLIN};
-        if (poll(&pfd, 1, wait_ms) < 0 && errno != EINTR) {
-            diag("poll on the signalfd failed: %s; checking every 100 ms instead", strerror(errno));
-            struct timespec pause = {0, 100 * 1000 * 1000};
-            nanosleep(&pause, NULL);
-        }
+        wait_events(s, true, wait_ms);
         drain_signals(s);
         now = monotonic_ms();
         if (!s->term_sent && timeout_at >= 0 && now >= timeout_at) {
@@ -455,18 +825,42 @@ static void wait_for_job(supervisor *s)
     }
 }
 
-/* The job's main process has exited (still a zombie): kill what is left of its group, reap it, and wait
- * briefly until the group is empty so "ended" means no process of the job remains. */
+/* The job's group is gone: what is still in the ranks' pipes goes to the logs. A pipe a process outside
+ * the group still holds open is read for OUTPUT_DRAIN_WAIT_MS at most. Signals wait: the job has ended. */
+static void drain_output(supervisor *s)
+{
+    int64_t give_up = monotonic_ms() + OUTPUT_DRAIN_WAIT_MS;
+    for (;;) {
+        bool open = false;
+        for (int i = 0; i < s->nprocs; i++)
+            open = open || s->procs[i].out_fd >= 0;
+        int64_t left = give_up - monotonic_ms();
+        if (!open || left <= 0)
+            break;
+        wait_events(s, false, (int)left);
+    }
+    for (int i = 0; i < s->nprocs; i++) {
+        if (s->procs[i].out_fd >= 0) {
+            diag("rank %d's output is still held open by a process outside the job's group; not read further",
+                 s->procs[i].rank);
+            close_rank_output(s, &s->procs[i]);
+        }
+    }
+}
+
+/* Every process of the job has exited (the leader still a zombie): kill what is left of its group, reap
+ * it, and wait briefly until the group is empty so "ended" means no process of the job remains. */
 static void finish_job(supervisor *s)
 {
     killpg(s->job, SIGKILL);
     int status = 0;
     while (waitpid(s->job, &status, 0) < 0 && errno == EINTR)
         ;
-    if (WIFEXITED(status)) {
+    /* A distributed run's exit is its first failed rank's, recorded by judge_rank. */
+    if (!s->distributed && WIFEXITED(status)) {
         s->exit.exit_code = WEXITSTATUS(status);
         s->exit.signal = 0;
-    } else {
+    } else if (!s->distributed) {
         s->exit.exit_code = -1;
         s->exit.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     }
@@ -482,7 +876,7 @@ static void finish_job(supervisor *s)
     }
     int64_t give_up = monotonic_ms() + GROUP_GONE_WAIT_MS;
     for (;;) {
-        reap_children(0);
+        reap_all();
         if (killpg(s->job, 0) < 0 && errno == ESRCH)
             break;
         int64_t left = give_up - monotonic_ms();
@@ -490,10 +884,10 @@ static void finish_job(supervisor *s)
             diag("process group %d still has members after KILL; recording the end anyway", (int)s->job);
             break;
         }
-        struct pollfd pfd = {.fd = s->signal_fd, .events = POLLIN};
-        poll(&pfd, 1, left < 20 ? (int)left : 20);
+        wait_events(s, true, left < 20 ? (int)left : 20);
         drain_signals(s);
     }
+    drain_output(s);
     diag("job ended: exit_code %d, signal %d%s%s", s->exit.exit_code, s->exit.signal,
          s->exit.canceled ? ", canceled" : "", s->exit.timed_out ? ", timed out" : "");
 }
@@ -503,7 +897,7 @@ int compute_supervise_main(const char *run_dir)
     sigset_t watched;
     int sig_rc = setup_signals(&watched);
     own_stdio(run_dir);
-    supervisor s = {.run_dir = run_dir, .signal_fd = -1};
+    supervisor s = {.run_dir = run_dir, .signal_fd = -1, .log_fd = -1};
     /* Do not keep the server's working folder busy (it may be a mount someone wants to unmount);
      * start() passes absolute paths. */
     if (run_dir[0] == '/' && chdir("/") < 0)
@@ -521,6 +915,7 @@ int compute_supervise_main(const char *run_dir)
     if (compute_launch_read(run_dir, &s.launch, &err) < 0) {
         rc = record_start_failure(&s, err.code, err.msg);
     } else {
+        s.distributed = !s.launch.image && compute_launch_distributed(&s.launch);
         rc = start_job(&s);
         if (s.job > 0) {
             wait_for_job(&s);
@@ -534,6 +929,10 @@ int compute_supervise_main(const char *run_dir)
     /* An engine running this as its job (a Slurm batch step) reads the job's end from our status. */
     if (rc == 0)
         rc = s.exit.exit_code >= 0 ? s.exit.exit_code & 0xff : 128 + s.exit.signal;
+    close_procs(&s);
+    compute_rank_plan_free(&s.plan);
+    if (s.log_fd >= 0)
+        close(s.log_fd);
     compute_launch_free(&s.launch);
     compute_strings_free(s.container_argv);
     free(s.container_name);

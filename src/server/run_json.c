@@ -44,6 +44,11 @@ cJSON *run_json(server *srv, const store_run *r, bool with_job_yaml)
         cJSON_AddNumberToObject(o, "timeout_s", (double)r->timeout_s);
     else
         cJSON_AddNullToObject(o, "timeout_s");
+    /* What the compute knows the run by (a Slurm job id), for squeue/sacct beside the mount. */
+    if (r->handle)
+        cJSON_AddStringToObject(o, "compute_handle", r->handle);
+    else
+        cJSON_AddNullToObject(o, "compute_handle");
     if (r->snapshot)
         cJSON_AddStringToObject(o, "snapshot", r->snapshot);
     else

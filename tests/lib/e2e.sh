@@ -50,10 +50,12 @@ stop_runs() {
     done
 }
 
+# A test file that starts services of its own (a Slurm cluster) defines test_cleanup to stop them.
 cleanup() {
     unmount_ws
     stop_runs
     stop_server
+    if declare -F test_cleanup >/dev/null; then test_cleanup; fi
     rm -rf "$T"
 }
 trap cleanup EXIT INT TERM

@@ -97,8 +97,8 @@ _slurm_port_used() {
 }
 # Below the kernel's ephemeral range (32768+) so an outgoing connection cannot take it meanwhile.
 _slurm_free_port() {
-    local p i
-    for i in $(seq 200); do
+    local p _
+    for _ in $(seq 200); do
         p=$(( 20000 + RANDOM % 12000 ))
         case " ${_SLURM_PORTS_TAKEN:-} " in *" $p "*) continue ;; esac
         if ! _slurm_port_used "$p"; then
@@ -125,6 +125,15 @@ slurm_start() {
         echo "slurm_start: $dir is too long a path for munged's socket" >&2
         return 1
     fi
+    # munged wants every directory above its socket searchable by all, and slurmrestd (as nobody) must
+    # reach slurm.conf: say which parent is closed instead of failing later with a munged log line.
+    local up=$dir
+    while up=$(dirname "$up"); [ "$up" != / ]; do
+        if [ "$(( 0$(stat -c %a "$up") & 1 ))" = 0 ]; then
+            echo "slurm_start: $up is not searchable by others (chmod o+x it, or 755 a mktemp -d dir)" >&2
+            return 1
+        fi
+    done
     # Two clusters in one DIR would share pid files: refuse rather than lose track of one.
     if _slurm_pidfile_is "$dir/run/munged.pid" munged || _slurm_pidfile_is "$dir/run/slurmctld.pid" slurmctld; then
         echo "slurm_start: a cluster is already running in $dir" >&2
@@ -145,10 +154,10 @@ slurm_start() {
     if ! getent hosts "$node" >/dev/null 2>&1; then
         echo "127.0.1.1 $node" >> /etc/hosts
     fi
-    ctld_port=$(_slurm_free_port) && slurmd_port=$(_slurm_free_port) && rest_port=$(_slurm_free_port) || {
+    if ! { ctld_port=$(_slurm_free_port) && slurmd_port=$(_slurm_free_port) && rest_port=$(_slurm_free_port); }; then
         echo "slurm_start: no free port" >&2
         return 1
-    }
+    fi
     cpus=$(nproc)
     mem=$("$(_slurm_sbin slurmd)" -C 2>/dev/null | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
     [ -n "$mem" ] || mem=2000
@@ -305,7 +314,7 @@ slurmrestd_start() {
     # includes the dbv* ones, which fail without slurmdbd. It does not daemonize: the subshell
     # leaves it a child of pid 1 so a caller's bare `wait` cannot hang on it.
     (
-        SLURM_JWT=daemon SLURM_CONF=$SLURM_CONF "$(_slurm_sbin slurmrestd)" -f "$SLURM_CONF" \
+        SLURM_JWT=daemon "$(_slurm_sbin slurmrestd)" -f "$SLURM_CONF" \
             -a rest_auth/jwt -s openapi/v0.0.38 -u nobody "127.0.0.1:$SLURM_REST_PORT" \
             </dev/null >>"$dir/log/slurmrestd.log" 2>&1 &
         echo $! > "$dir/run/slurmrestd.pid"
@@ -347,6 +356,7 @@ slurm_stop() {
         # Every job, whatever user it runs as (a root token can submit as anyone).
         local ids
         ids=$(SLURM_CONF=$dir/etc/slurm.conf squeue -h -o %A 2>/dev/null)
+        # shellcheck disable=SC2086 # one argument per job id
         [ -n "$ids" ] && SLURM_CONF=$dir/etc/slurm.conf scancel $ids >/dev/null 2>&1
         # KillWait=5 bounds how long a job can take to die after the cancel.
         _slurm_wait 20 _slurm_no_steps "$dir"
@@ -369,7 +379,7 @@ slurm_stop() {
 _slurm_steps() {
     local p f
     for p in $(pgrep -x slurmstepd 2>/dev/null); do
-        for f in /proc/$p/fd/*; do
+        for f in /proc/"$p"/fd/*; do
             case "$(readlink "$f" 2>/dev/null)" in
                 "$1"/*) echo "$p"; break ;;
             esac
@@ -390,6 +400,7 @@ _slurm_tree() {
 # Last resort when the cancel did not end them: kill the steps with their whole process trees.
 _slurm_kill_stray_steps() {
     local p tree
+    # shellcheck disable=SC2086 # $tree is a list of pids
     for p in $(_slurm_steps "$1"); do
         tree=$(_slurm_tree "$p")
         echo "slurm_stop: killing leftover slurmstepd $p and its processes" $tree >&2

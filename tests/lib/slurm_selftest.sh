@@ -1,6 +1,7 @@
 # slurm_selftest.sh: checks tests/lib/slurm.sh itself: start a private cluster, run a job through the
 # REST API, restart slurmrestd, stop, and prove nothing is left running. Usage: bash slurm_selftest.sh [ROUNDS]
 set -u
+# shellcheck source-path=SCRIPTDIR source=slurm.sh
 . "$(dirname "${BASH_SOURCE[0]}")/slurm.sh"
 
 if ! slurm_available 2>/dev/null; then
@@ -29,7 +30,7 @@ state_is() { [ "$(job_state "$1")" = "$2" ]; }
 
 # Anything still running that belongs to DIR: a daemon with DIR in its arguments or a slurmstepd.
 leftovers() {
-    ps -eo pid=,args= | grep -F "$1/" | grep -v grep
+    pgrep -af -- "$1/"
     _slurm_steps "$1"
 }
 
@@ -45,6 +46,7 @@ round() {
     started=$(( $(ms) - t0 ))
 
     out=$dir/job.out
+    # shellcheck disable=SC2016 # $SLURM_JOB_ID is for the job's shell
     body=$(printf '{"script": "#!/bin/sh\\necho hello from $SLURM_JOB_ID on $SLURMD_NODENAME\\n", "job": {"name": "selftest", "partition": "%s", "current_working_directory": "%s", "environment": {"PATH": "/usr/bin:/bin"}, "standard_output": "%s", "time_limit": 1, "memory_per_node": 100}}' \
         "$SLURM_PARTITION" "$dir" "$out")
     job=$(rest POST /slurm/v0.0.38/job/submit -d "$body" | sed -n 's/^ *"job_id": \([0-9]*\).*/\1/p')
@@ -98,7 +100,7 @@ round() {
     return 0
 }
 
-for i in $(seq "$rounds"); do
+for _ in $(seq "$rounds"); do
     if round; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 done
 echo "$passed passed, $failed failed"

@@ -1,9 +1,10 @@
 /* test_compute_local.c: the local compute with real processes: this binary is its own supervisor
  * (`test_compute_local supervise RUN_DIR`). Exit codes, env, cwd, cancel, KILL after grace, timeouts,
- * process groups, re-attaching after a "server crash", a lost supervisor, and a log written once. */
+ * process groups, re-attaching after a "server crash", a lost supervisor, a log written once, ranks. */
 #include "amlfs/compute.h"
 #include "amlfs/util.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -672,6 +673,347 @@ static void test_start_failures(compute *c)
     CHECK(compute_local_new("local", 0, self_exe, &err) == NULL && err.code == EINVAL, "max_instances 0");
 }
 
+/* Distributed runs: the variables distribution launchers read come from this process's environment
+ * (the supervisor inherits it), so every case starts from none of them set. */
+static const char *const rank_env_knobs[] = {"SLURM_NODEID", "SLURM_JOB_ID", "AMLFS_MASTER_ADDR",
+                                             "AMLFS_MASTER_PORT", "AMLFS_NODE_HOSTS", NULL};
+
+static void clear_rank_knobs(void)
+{
+    for (size_t i = 0; rank_env_knobs[i]; i++)
+        unsetenv(rank_env_knobs[i]);
+}
+
+static bool ranks_fixture(fixture *f, const char *id, const char *distribution, int nodes, int per_node)
+{
+    clear_rank_knobs();
+    if (!fixture_new(f, id))
+        return false;
+    f->job.ranks = (compute_ranks){.distribution = distribution, .nodes = nodes, .per_node = per_node};
+    return true;
+}
+
+static char *raw_log(const fixture *f, int rank)
+{
+    char *path = util_strdupf("%s/logs/std_log_process_%d.txt", f->work, rank);
+    char *text = read_text(path);
+    free(path);
+    return text;
+}
+
+/* The lines of the log that start "[rank N] ", without the prefix, each newline-ended, in order;
+ * *unprefixed counts lines that start with no rank prefix at all. */
+static char *rank_lines(const char *log, int rank, int *unprefixed)
+{
+    char prefix[32];
+    int plen = snprintf(prefix, sizeof prefix, "[rank %d] ", rank);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&out, &len);
+    if (unprefixed)
+        *unprefixed = 0;
+    for (const char *line = log; mem && line && *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t n = nl ? (size_t)(nl - line) : strlen(line);
+        if (n >= (size_t)plen && memcmp(line, prefix, (size_t)plen) == 0)
+            fprintf(mem, "%.*s\n", (int)(n - (size_t)plen), line + plen);
+        else if (unprefixed && strncmp(line, "[rank ", 6) != 0)
+            (*unprefixed)++;
+        line = nl ? nl + 1 : NULL;
+    }
+    if (mem)
+        fclose(mem);
+    return out;
+}
+
+static bool ended_ok(compute *c, const fixture *f, compute_exit *ex)
+{
+    bool ended = wait_end(c, f, ex, 10000);
+    CHECK(ended && ex->exit_code == 0 && ex->signal == 0 && !ex->error[0] && !ex->canceled,
+          "%s: ended %d, exit %d signal %d error [%s]", f->id, ended, ex->exit_code, ex->signal, ex->error);
+    return ended;
+}
+
+/* Two ranks on one node: one process group, each rank's lines prefixed in the log and unprefixed in
+ * its std_log_process_N.txt, torch env:// variables set. */
+static void test_ranks_pytorch(compute *c)
+{
+    fixture f;
+    if (!ranks_fixture(&f, "ranks-pytorch", "pytorch", 1, 2))
+        return;
+    amlfs_err err = {0};
+    CHECK(start(c, &f, "echo \"$RANK $WORLD_SIZE $LOCAL_RANK $MASTER_ADDR $MASTER_PORT $LOCAL_WORLD_SIZE "
+                       "$NODE_RANK\"; echo \"pgid $(cut -d' ' -f5 /proc/$$/stat)\"", &err) == 0,
+          "start: %s", err.msg);
+    compute_exit ex;
+    ended_ok(c, &f, &ex);
+    char *log = read_text(f.log);
+    int unprefixed = 0;
+    char *lines[2] = {rank_lines(log, 0, &unprefixed), rank_lines(log, 1, NULL)};
+    int port = 0;
+    CHECK(lines[0] && sscanf(lines[0], "0 2 0 127.0.0.1 %d 2 0\n", &port) == 1 && port > 0 && port < 65536,
+          "rank 0's variables: [%s]", lines[0] ? lines[0] : "(none)");
+    CHECK(unprefixed == 0, "%d log lines without a rank prefix: [%s]", unprefixed, log ? log : "");
+    long pgid[2] = {0, 0};
+    for (int r = 0; r < 2; r++) {
+        char expected[128];
+        snprintf(expected, sizeof expected, "%d 2 %d 127.0.0.1 %d 2 0\npgid ", r, r, port);
+        CHECK(lines[r] && strncmp(lines[r], expected, strlen(expected)) == 0, "rank %d's log lines [%s]", r,
+              lines[r] ? lines[r] : "(none)");
+        const char *p = lines[r] ? strstr(lines[r], "pgid ") : NULL;
+        pgid[r] = p ? strtol(p + 5, NULL, 10) : 0;
+        char *raw = raw_log(&f, r);
+        CHECK(raw && lines[r] && strcmp(raw, lines[r]) == 0, "std_log_process_%d.txt holds [%s], log [%s]", r,
+              raw ? raw : "(none)", lines[r] ? lines[r] : "(none)");
+        free(raw);
+    }
+    CHECK(pgid[0] > 1 && pgid[0] == pgid[1], "both ranks in one process group: %ld %ld", pgid[0], pgid[1]);
+    free(lines[0]);
+    free(lines[1]);
+    free(log);
+    fixture_cleanup(&f);
+}
+
+static void test_ranks_mpi(compute *c)
+{
+    fixture f;
+    if (!ranks_fixture(&f, "ranks-mpi", "mpi", 1, 2))
+        return;
+    setenv("AMLFS_MASTER_PORT", "29511", 1);
+    amlfs_err err = {0};
+    CHECK(start(c, &f, "echo \"$OMPI_COMM_WORLD_RANK $OMPI_COMM_WORLD_SIZE $OMPI_COMM_WORLD_LOCAL_RANK "
+                       "$OMPI_COMM_WORLD_LOCAL_SIZE $OMPI_COMM_WORLD_NODE_RANK $PMI_RANK $PMI_SIZE "
+                       "$PMIX_RANK $MASTER_PORT\"", &err) == 0, "start: %s", err.msg);
+    compute_exit ex;
+    ended_ok(c, &f, &ex);
+    CHECK(wait_log(&f, "[rank 0] 0 2 0 2 0 0 2 0 29511\n", 0) &&
+          wait_log(&f, "[rank 1] 1 2 1 2 0 1 2 1 29511\n", 0),
+          "Open MPI and PMI variables, AMLFS_MASTER_PORT");
+    clear_rank_knobs();
+    fixture_cleanup(&f);
+}
+
+/* TF_CONFIG of `rank`, read from its raw log: "MASTER_PORT\nTF_CONFIG\n". */
+static void check_tf_config(const fixture *f, int rank, int world, const char *const *hosts, int per_node)
+{
+    char *raw = raw_log(f, rank);
+    int port = raw ? atoi(raw) : 0;
+    const char *nl = raw ? strchr(raw, '\n') : NULL;
+    cJSON *config = nl ? cJSON_Parse(nl + 1) : NULL;
+    const cJSON *cluster = cJSON_GetObjectItemCaseSensitive(config, "cluster");
+    const cJSON *workers = cJSON_GetObjectItemCaseSensitive(cluster, "worker");
+    const cJSON *task = cJSON_GetObjectItemCaseSensitive(config, "task");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(task, "type");
+    const cJSON *index = cJSON_GetObjectItemCaseSensitive(task, "index");
+    CHECK(port > 0 && cJSON_IsArray(workers) && cJSON_GetArraySize(workers) == world &&
+          cJSON_IsString(type) && strcmp(type->valuestring, "worker") == 0 && cJSON_IsNumber(index) &&
+          index->valueint == rank,
+          "rank %d's TF_CONFIG: [%s]", rank, raw ? raw : "(none)");
+    for (int i = 0; cJSON_IsArray(workers) && i < cJSON_GetArraySize(workers); i++) {
+        const cJSON *w = cJSON_GetArrayItem(workers, i);
+        char expected[128];
+        snprintf(expected, sizeof expected, "%s:%d", hosts[i / per_node], port + 1 + i % per_node);
+        CHECK(cJSON_IsString(w) && strcmp(w->valuestring, expected) == 0, "rank %d's worker %d is %s, not %s",
+              rank, i, cJSON_IsString(w) ? w->valuestring : "?", expected);
+    }
+    cJSON_Delete(config);
+    free(raw);
+}
+
+static void test_ranks_tensorflow(compute *c)
+{
+    fixture f;
+    if (!ranks_fixture(&f, "ranks-tf", "tensorflow", 1, 2))
+        return;
+    amlfs_err err = {0};
+    const char *tf_command = "echo \"$MASTER_PORT\"; printf '%s\\n' \"$TF_CONFIG\"";
+    CHECK(start(c, &f, tf_command, &err) == 0, "start: %s", err.msg);
+    compute_exit ex;
+    ended_ok(c, &f, &ex);
+    const char *local[] = {"127.0.0.1"};
+    check_tf_config(&f, 0, 2, local, 2);
+    check_tf_config(&f, 1, 2, local, 2);
+    fixture_cleanup(&f);
+
+    /* Node 1 of a 2-node Slurm job: ranks 2 and 3, the port every node derives from the job id, the
+     * hosts given. */
+    if (!ranks_fixture(&f, "ranks-slurm", "tensorflow", 2, 2))
+        return;
+    setenv("SLURM_NODEID", "1", 1);
+    setenv("SLURM_JOB_ID", "123456", 1);
+    setenv("AMLFS_MASTER_ADDR", "node-a", 1);
+    setenv("AMLFS_NODE_HOSTS", "node-a,node-b", 1);
+    CHECK(start(c, &f, tf_command, &err) == 0, "start: %s", err.msg);
+    ended_ok(c, &f, &ex);
+    CHECK(wait_log(&f, "[rank 2] 23456\n", 0) && wait_log(&f, "[rank 3] 23456\n", 0),
+          "MASTER_PORT from SLURM_JOB_ID, ranks 2 and 3");
+    const char *hosts[] = {"node-a", "node-b"};
+    check_tf_config(&f, 2, 4, hosts, 2);
+    check_tf_config(&f, 3, 4, hosts, 2);
+    char *raw0 = raw_log(&f, 0);
+    CHECK(raw0 == NULL, "node 1 starts no rank 0");
+    free(raw0);
+    clear_rank_knobs();
+    fixture_cleanup(&f);
+}
+
+/* One rank failing stops the others at once; the run's exit is that rank's. */
+static void test_ranks_one_fails(compute *c)
+{
+    fixture f;
+    if (!ranks_fixture(&f, "ranks-fail", "pytorch", 1, 2))
+        return;
+    amlfs_err err = {0};
+    int64_t t0 = monotonic_ms();
+    CHECK(start(c, &f, "echo $$ > rank$RANK.pid; if [ \"$RANK\" = 1 ]; then exit 3; fi; sleep 60", &err) == 0,
+          "start: %s", err.msg);
+    compute_exit ex;
+    CHECK(wait_end(c, &f, &ex, 20000), "run with a failed rank did not end");
+    int64_t took = monotonic_ms() - t0;
+    CHECK(ex.exit_code == 3 && ex.signal == 0 && !ex.canceled && !ex.timed_out &&
+          strcmp(ex.error, "rank 1 of 2 exited with code 3") == 0, "exit %d signal %d canceled %d error [%s]",
+          ex.exit_code, ex.signal, ex.canceled, ex.error);
+    CHECK(took < 10000, "the other rank should be stopped at once, the run took %lld ms", (long long)took);
+    char *path = util_strdupf("%s/rank0.pid", f.work);
+    pid_t leader = (pid_t)read_number(path);
+    free(path);
+    CHECK(leader > 1 && killpg(leader, 0) < 0 && errno == ESRCH, "rank 0's group %d is gone", (int)leader);
+    fixture_cleanup(&f);
+
+    /* The group's leader killed by a signal, the other rank still running. */
+    if (!ranks_fixture(&f, "ranks-killed", NULL, 1, 3))
+        return;
+    CHECK(start(c, &f, "if [ \"$RANK\" = 0 ]; then kill -9 $$; fi; sleep 60", &err) == 0, "start: %s",
+          err.msg);
+    CHECK(wait_end(c, &f, &ex, 20000), "run with a killed leader did not end");
+    CHECK(ex.exit_code == -1 && ex.signal == SIGKILL &&
+          strstr(ex.error, "rank 0 of 3 was killed by signal 9"), "exit %d signal %d error [%s]",
+          ex.exit_code, ex.signal, ex.error);
+    fixture_cleanup(&f);
+}
+
+static void test_ranks_cancel(compute *c)
+{
+    fixture f;
+    if (!ranks_fixture(&f, "ranks-cancel", "pytorch", 1, 2))
+        return;
+    f.job.cancel_grace_s = 5;
+    amlfs_err err = {0};
+    CHECK(start(c, &f, "echo ready; sleep 100", &err) == 0, "start: %s", err.msg);
+    CHECK(wait_log(&f, "[rank 0] ready", 10000) && wait_log(&f, "[rank 1] ready", 10000),
+          "ranks never ready");
+    int64_t t0 = monotonic_ms();
+    CHECK(cancel_one(c, f.id, f.dir, &err) == 0, "cancel: %s", err.msg);
+    compute_exit ex;
+    CHECK(wait_end(c, &f, &ex, 10000), "canceled ranks did not end");
+    int64_t took = monotonic_ms() - t0;
+    CHECK(ex.canceled && ex.exit_code == -1 && ex.signal == SIGTERM && !ex.error[0],
+          "canceled %d exit %d signal %d error [%s]", ex.canceled, ex.exit_code, ex.signal, ex.error);
+    CHECK(took < 5000, "TERM should end both ranks well within the grace, took %lld ms", (long long)took);
+    fixture_cleanup(&f);
+}
+
+static void append_repeated(char **buf, size_t *len, char c, size_t n)
+{
+    *buf = realloc(*buf, *len + n + 1);
+    if (!*buf)
+        abort();
+    memset(*buf + *len, c, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+}
+
+static void append_text(char **buf, size_t *len, const char *text)
+{
+    size_t n = strlen(text);
+    *buf = realloc(*buf, *len + n + 1);
+    if (!*buf)
+        abort();
+    memcpy(*buf + *len, text, n + 1);
+    *len += n;
+}
+
+/* A line longer than the 64 KiB bound goes into the log in pieces (one exactly 64 KiB long gets no
+ * empty line after it), a last line without newline at EOF; the raw logs keep every byte as it came. */
+static void test_ranks_long_lines(compute *c)
+{
+    fixture f;
+    if (!ranks_fixture(&f, "ranks-long", NULL, 1, 2))
+        return;
+    amlfs_err err = {0};
+    CHECK(start(c, &f, "if [ \"$RANK\" = 1 ]; then printf 'start\\n'; head -c 150000 /dev/zero | "
+                       "tr '\\0' x; printf 'tail\\n'; else head -c 65536 /dev/zero | tr '\\0' y; echo; "
+                       "printf partial; fi", &err) == 0, "start: %s", err.msg);
+    compute_exit ex;
+    ended_ok(c, &f, &ex);
+    char *raw[2] = {NULL, NULL}, *pieces[2] = {NULL, NULL};
+    size_t raw_len[2] = {0, 0}, pieces_len[2] = {0, 0};
+    append_repeated(&raw[0], &raw_len[0], 'y', 65536);
+    append_text(&raw[0], &raw_len[0], "\npartial");
+    append_repeated(&pieces[0], &pieces_len[0], 'y', 65536);
+    append_text(&pieces[0], &pieces_len[0], "\npartial\n");
+    append_text(&raw[1], &raw_len[1], "start\n");
+    append_repeated(&raw[1], &raw_len[1], 'x', 150000);
+    append_text(&raw[1], &raw_len[1], "tail\n");
+    append_text(&pieces[1], &pieces_len[1], "start\n");
+    append_repeated(&pieces[1], &pieces_len[1], 'x', 65536);
+    append_text(&pieces[1], &pieces_len[1], "\n");
+    append_repeated(&pieces[1], &pieces_len[1], 'x', 65536);
+    append_text(&pieces[1], &pieces_len[1], "\n");
+    append_repeated(&pieces[1], &pieces_len[1], 'x', 150000 - 2 * 65536);
+    append_text(&pieces[1], &pieces_len[1], "tail\n");
+    char *log = read_text(f.log);
+    for (int r = 0; r < 2; r++) {
+        int unprefixed = 0;
+        char *lines = rank_lines(log, r, &unprefixed);
+        CHECK(lines && strcmp(lines, pieces[r]) == 0 && unprefixed == 0,
+              "rank %d's log lines: %zu bytes, expected %zu; %d unprefixed", r, lines ? strlen(lines) : 0,
+              pieces_len[r], unprefixed);
+        char *got = raw_log(&f, r);
+        CHECK(got && strcmp(got, raw[r]) == 0, "std_log_process_%d.txt: %zu bytes, expected %zu", r,
+              got ? strlen(got) : 0, raw_len[r]);
+        free(got);
+        free(lines);
+        free(raw[r]);
+        free(pieces[r]);
+    }
+    free(log);
+    fixture_cleanup(&f);
+}
+
+static void test_ranks_start_failures(compute *c)
+{
+    fixture f;
+    if (!ranks_fixture(&f, "ranks-refused", "pytorch", 1, 2))
+        return;
+    amlfs_err err = {0};
+    const char *podman[] = {"/bin/false", NULL};
+    compute_container container = {.image = "localhost/busybox:test", .podman = podman};
+    f.job.container = &container;
+    int rc = start(c, &f, "true", &err);
+    CHECK(rc < 0 && strstr(err.msg, "distributed runs (2 ranks) in a container image are not supported yet"),
+          "ranks in a container: %d %s", rc, err.msg);
+    f.job.container = NULL;
+
+    f.job.ranks.distribution = "ray";
+    rc = start(c, &f, "true", &err);
+    CHECK(rc == -EINVAL && strstr(err.msg, "'ray'"), "unknown distribution: %d %s", rc, err.msg);
+    f.job.ranks.distribution = "pytorch";
+
+    setenv("SLURM_NODEID", "2", 1);
+    f.job.ranks.nodes = 2;
+    rc = start(c, &f, "true", &err);
+    CHECK(rc == -EINVAL && strstr(err.msg, "SLURM_NODEID is 2"), "node rank outside the run: %d %s", rc,
+          err.msg);
+    unsetenv("SLURM_NODEID");
+
+    setenv("AMLFS_MASTER_PORT", "70000", 1);
+    rc = start(c, &f, "true", &err);
+    CHECK(rc == -EINVAL && strstr(err.msg, "AMLFS_MASTER_PORT"), "bad port: %d %s", rc, err.msg);
+    clear_rank_knobs();
+    fixture_cleanup(&f);
+}
+
 /* The job's first output is its own clock reading, so the delay from start() to the first log byte
  * is read off the log itself (same CLOCK_REALTIME; `date` adds about a millisecond). */
 static void measure_first_byte(compute *c)
@@ -731,6 +1073,13 @@ int main(int argc, char **argv)
         test_timeout(c);
         test_supervisor_lost(c);
         test_start_failures(c);
+        test_ranks_pytorch(c);
+        test_ranks_mpi(c);
+        test_ranks_tensorflow(c);
+        test_ranks_one_fails(c);
+        test_ranks_cancel(c);
+        test_ranks_long_lines(c);
+        test_ranks_start_failures(c);
         measure_first_byte(c);
         compute_destroy(c);
     }
