@@ -13,6 +13,9 @@ test_pkgs=(vim tmux curl python3 python3-sklearn procps psmisc)
 # busybox-static for the tests' offline base image.
 test_pkgs+=(podman runc fuse-overlayfs slirp4netns uidmap catatonit netavark aardvark-dns iptables
             busybox-static)
+# The Slurm compute's tests: a one-node cluster with slurmrestd and its JWT auth (tests/lib/slurm.sh), and
+# Debian's torch for a real two-process data-parallel step (gloo all-reduce).
+test_pkgs+=(slurm-wlm slurmrestd slurm-wlm-jwt-plugin munge python3-torch)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--build-only" ] || want+=("${test_pkgs[@]}")

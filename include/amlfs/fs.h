@@ -51,8 +51,11 @@ typedef enum node_kind {
     NODE_RUN_CTL,
     NODE_RUN_SNAPSHOT_DIR,      /* runs/ID/snapshot: the code the run started with, read-only */
     NODE_RUN_SNAPSHOT_FILE,     /* runs/ID/snapshot/REL: a file, folder or symlink of it */
-    NODE_RUN_OUTPUTS_DIR,       /* runs/ID/outputs: what the job wrote under ./outputs, read-only, live */
-    NODE_RUN_OUTPUTS_FILE,      /* runs/ID/outputs/REL: a file, folder or symlink of it */
+    /* runs/ID/outputs and runs/ID/logs (node_path.folder says which): what the job wrote under ./outputs
+     * and ./logs (az ml's artifact and log folders; the per-rank logs of a distributed run are there),
+     * read-only, live. */
+    NODE_RUN_OUTPUTS_DIR,
+    NODE_RUN_OUTPUTS_FILE,      /* runs/ID/outputs/REL, runs/ID/logs/REL: a file, folder or symlink */
 } node_kind;
 
 /* The spec files whose finished write is an action. */
@@ -72,6 +75,7 @@ typedef struct node_path {
     const char *rel;            /* *_FILE: the path inside the stored folder, snapshot or outputs; EXP_RUN_LINK:
                                    the link */
     long version;               /* ENV_VERSION_*: N */
+    const char *folder;         /* RUN_OUTPUTS_*: "outputs" or "logs" */
 } node_path;
 
 /* What `path` (relative to the mount root, "" for the root, no leading or trailing '/') is, from its

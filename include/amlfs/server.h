@@ -348,6 +348,8 @@ int h_blobs_upload(server *srv, const http_request *req, http_reply *out, amlfs_
 int h_run_snapshot(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 /* What a run's job wrote under ./outputs, read-only and live (GET /v1/runs/ID/outputs/PATH). */
 int h_run_outputs(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+/* The same for ./logs (GET /v1/runs/ID/logs/PATH): the job's own logs and the per-rank logs. */
+int h_run_logs(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 /* GET of REL inside a stored folder ROOT (files API, run outputs): with ?stat=1 its entry, a listing
  * when `list`, else its bytes by ?offset and ?length. */
 int folder_get_reply(const char *root, const char *rel, bool list, const http_request *req, http_reply *out,

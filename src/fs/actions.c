@@ -89,7 +89,7 @@ int action_mkdir(fs_state *fs, const char *path, const node_path *np, amlfs_err 
     case NODE_RUN_SNAPSHOT_FILE:
         return amlfs_fail(err, EACCES, "%s: the snapshot of a run is read-only", path);
     case NODE_RUN_OUTPUTS_FILE:
-        return amlfs_fail(err, EACCES, "%s: the outputs of a run are read-only (its job writes them)", path);
+        return amlfs_fail(err, EACCES, "%s: the outputs and logs of a run are read-only (its job writes them)", path);
     case NODE_ENV_FILE:
     case NODE_EXP_FILE: {
         char *url = view_files_url(np);
@@ -133,7 +133,7 @@ int action_rmdir(fs_state *fs, const node_path *np, amlfs_err *err)
     case NODE_RUN_SNAPSHOT_FILE:
         return amlfs_fail(err, EACCES, "the snapshot of a run is read-only");
     case NODE_RUN_OUTPUTS_FILE:
-        return amlfs_fail(err, EACCES, "the outputs of a run are read-only (its job writes them)");
+        return amlfs_fail(err, EACCES, "the outputs and logs of a run are read-only (its job writes them)");
     default:
         if (node_is_fixed_dir(np->kind))
             return amlfs_fail(err, EACCES, "this folder is part of the mount and cannot be removed");

@@ -125,7 +125,7 @@ char *view_files_url(const node_path *np)
     return url;
 }
 
-/* A run's read-only folders: its snapshot and its outputs. */
+/* A run's read-only folders: its snapshot, its outputs and its logs. */
 static bool is_run_folder_file(node_kind kind)
 {
     return kind == NODE_RUN_SNAPSHOT_FILE || kind == NODE_RUN_OUTPUTS_FILE;
@@ -136,7 +136,7 @@ static char *run_folder_url(const node_path *np, const char *suffix)
 {
     char *id = client_escape(np->name);
     char *rel = is_run_folder_file(np->kind) ? client_escape_path(np->rel) : util_xstrdup("");
-    char *url = util_strdupf("/v1/runs/%s/%s/%s%s", id, node_is_run_output(np->kind) ? "outputs" : "snapshot",
+    char *url = util_strdupf("/v1/runs/%s/%s/%s%s", id, node_is_run_output(np->kind) ? np->folder : "snapshot",
                              rel, suffix);
     free(id);
     free(rel);
@@ -593,6 +593,7 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
         dir_list_add(out, "info.json", DT_REG);
         dir_list_add(out, "ctl", DT_REG);
         dir_list_add(out, "outputs", DT_DIR);
+        dir_list_add(out, "logs", DT_DIR);
         /* Runs from before snapshots were kept have none. */
         if (get_object(fs, "runs", np->name, NULL, &obj, err) == 0 &&
             cJSON_IsString(cJSON_GetObjectItemCaseSensitive(obj, "snapshot")))

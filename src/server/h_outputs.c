@@ -1,5 +1,6 @@
-/* h_outputs.c: a run's outputs as a read-only folder (GET /v1/runs/ID/outputs/PATH): what the job wrote
- * under ./outputs of its working folder (DATA_DIR/runs/ID/work/outputs), live while the run goes. */
+/* h_outputs.c: a run's outputs and logs as read-only folders (GET /v1/runs/ID/outputs/PATH, .../logs/PATH):
+ * what the job wrote under ./outputs and ./logs of its working folder (DATA_DIR/runs/ID/work), live while
+ * the run goes. */
 #include "amlfs/server.h"
 
 #include <stdlib.h>
@@ -10,9 +11,9 @@
 /* Paths are resolved from the working folder, not from outputs/ itself: a job may replace outputs/
  * with a symlink, and openat2(RESOLVE_BENEATH) from work/ keeps even that inside the run's own folder
  * (a link out of it is refused), with no window between a check and an open. */
-static char *rel_in_work(const char *path)
+static char *rel_in_work(const char *folder, const char *path)
 {
-    return path[0] ? util_strdupf("outputs/%s", path) : util_xstrdup("outputs");
+    return path[0] ? util_strdupf("%s/%s", folder, path) : util_xstrdup(folder);
 }
 
 /* The root is a folder whatever the job did to it: absent (not prepared yet, or removed by the job)
@@ -22,11 +23,11 @@ static bool absent_root(int rc)
     return rc == -ENOENT || rc == -ENOTDIR;
 }
 
-static void reply_root_entry(const char *work, const store_run *r, http_reply *out)
+static void reply_root_entry(const char *work, const char *folder, const store_run *r, http_reply *out)
 {
     folder_entry e;
     amlfs_err ignored = {0};
-    int rc = folder_stat(work, "outputs", &e, &ignored);
+    int rc = folder_stat(work, folder, &e, &ignored);
     if (rc < 0 || e.type != 'd') {
         if (rc == 0)
             folder_entry_free(&e);
@@ -42,8 +43,8 @@ static void reply_root_entry(const char *work, const store_run *r, http_reply *o
     folder_entry_free(&e);
 }
 
-static int outputs_request(const char *work, const store_run *r, const http_request *req, http_reply *out,
-                           amlfs_err *err)
+static int folder_request(const char *work, const char *folder, const store_run *r, const http_request *req,
+                          http_reply *out, amlfs_err *err)
 {
     const char *path = req->tail;
     if (path[0]) {
@@ -53,11 +54,11 @@ static int outputs_request(const char *work, const store_run *r, const http_requ
     }
     const char *stat_arg = http_query(req, "stat");
     if (!path[0] && stat_arg && strcmp(stat_arg, "0") != 0) {
-        reply_root_entry(work, r, out);
+        reply_root_entry(work, folder, r, out);
         return 0;
     }
     bool list = !path[0] || req->trailing_slash;
-    char *rel = rel_in_work(path);
+    char *rel = rel_in_work(folder, path);
     int rc = folder_get_reply(work, rel, list, req, out, err);
     free(rel);
     if (rc < 0 && !path[0] && absent_root(rc)) {
@@ -69,17 +70,27 @@ static int outputs_request(const char *work, const store_run *r, const http_requ
     return rc;
 }
 
-int h_run_outputs(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+static int run_folder(server *srv, const char *folder, const http_request *req, http_reply *out, amlfs_err *err)
 {
     store_run r;
     int rc = store_run_get(srv->store, req->params[0], &r, err);
     if (rc < 0)
         return rc;
     char *work = server_path(srv, "runs/%s/work", r.id);
-    rc = outputs_request(work, &r, req, out, err);
+    rc = folder_request(work, folder, &r, req, out, err);
     if (rc < 0)
-        amlfs_wrap(err, "outputs of run %s: ", r.id);
+        amlfs_wrap(err, "%s of run %s: ", folder, r.id);
     free(work);
     store_run_free(&r);
     return rc;
+}
+
+int h_run_outputs(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    return run_folder(srv, "outputs", req, out, err);
+}
+
+int h_run_logs(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    return run_folder(srv, "logs", req, out, err);
 }

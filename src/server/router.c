@@ -46,6 +46,7 @@ static const route routes[] = {
     {"POST", "/v1/runs/:/cancel", h_run_cancel},
     {"GET", "/v1/runs/:/snapshot/*", h_run_snapshot},
     {"GET", "/v1/runs/:/outputs/*", h_run_outputs},
+    {"GET", "/v1/runs/:/logs/*", h_run_logs},
 
     {"POST", "/v1/snapshots", h_snapshots_create},
     {"POST", "/v1/blobs", h_blobs_upload},

@@ -206,6 +206,21 @@ t_amlcompute_runs_on_the_default_cluster() {
     grep -q "default cluster" "$MNT/computes/status" || fail "why: $(cat "$MNT/computes/status")"
 }
 
+t_torch_ddp_two_ranks_on_slurm() {
+    make_cluster ddp "cpus: 2"
+    mkdir "$MNT/environments/torch-host" "$MNT/experiments/sddp"
+    cp "$ROOT/examples/ddp/environment.yaml" "$MNT/environments/torch-host/"
+    cp "$ROOT/examples/ddp/train_ddp.py" "$MNT/experiments/sddp/"
+    id=$(sed 's/^compute: .*/compute: azureml:ddp/' "$ROOT/examples/ddp/job.yaml" | submit sddp) || fail "submit"
+    wait_status 120 "$MNT/runs/$id/status" Completed ||
+        fail "status: $(cat "$MNT/runs/$id/status"): $(cat "$MNT/runs/$id/log")"
+    grep -q '^\[rank 1\] rank 1: all-reduce of rank+1 = 3.0 (expected 3.0)' "$MNT/runs/$id/log" ||
+        fail "all-reduce: $(cat "$MNT/runs/$id/log")"
+    grep -q "averaged gradient equals the full batch's: True" "$MNT/runs/$id/logs/std_log_process_1.txt" ||
+        fail "per-rank log: $(ls "$MNT/runs/$id/logs")"
+    [ "$(info_field "$MNT/runs/$id/info.json" compute_handle)" != None ] || fail "not run by Slurm"
+}
+
 if ! slurm_available 2>"$T/why"; then
     echo "skipped: $(cat "$T/why")"
     echo "0 passed, 0 failed, $(declare -F | grep -c ' t_') skipped"
