@@ -51,6 +51,8 @@ int slurm_rest_call(slurm_rest *r, const char *method, const char *path, const c
 
 /* Slurm's own words in an answer ("error: description" of its first error), or "" when it has none. */
 void slurm_rest_error_text(const cJSON *answer, char *buf, size_t len);
+/* The number of Slurm's first error (error_code, error_number or errno), 0 when none. */
+long long slurm_rest_error_code(const cJSON *answer);
 
 /* Slurm's job_state words onto compute states; *failed_why gets the failure word for a job that
  * ended otherwise than COMPLETED or CANCELLED (NULL else). */

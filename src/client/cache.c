@@ -26,13 +26,6 @@ struct client_cache {
     int64_t ttl_ms;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void entry_free(cache_entry *e)
 {
     free(e->key);
@@ -60,7 +53,7 @@ void cache_free(client_cache *cache)
 char *cache_get(client_cache *cache, const char *key)
 {
     char *copy = NULL;
-    int64_t now = now_ms();
+    int64_t now = util_mono_ms();
     pthread_mutex_lock(&cache->mu);
     for (cache_entry *e = cache->head; e; e = e->next) {
         if (strcmp(e->key, key) == 0) {
@@ -99,7 +92,7 @@ static void prune(client_cache *cache, const char *key, int64_t now)
 
 void cache_put(client_cache *cache, const char *key, const char *body, uint64_t generation)
 {
-    int64_t now = now_ms();
+    int64_t now = util_mono_ms();
     pthread_mutex_lock(&cache->mu);
     if (generation != cache->generation) {
         pthread_mutex_unlock(&cache->mu);

@@ -29,13 +29,6 @@ typedef struct local_compute {
     char *server_exe;           /* absolute path of amlfs-server, run as `SERVER_EXE supervise RUN_DIR` */
 } local_compute;
 
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static const char *run_name(const compute_job *job)
 {
     return job->run_id ? job->run_id : "(unnamed)";
@@ -89,7 +82,7 @@ static int start_outcome(const compute_job *job, int *rc, amlfs_err *err)
 
 static int wait_until_started(const compute_job *job, pid_t supervisor, amlfs_err *err)
 {
-    int64_t deadline = monotonic_ms() + START_WAIT_MS;
+    int64_t deadline = util_mono_ms() + START_WAIT_MS;
     int rc;
     for (;;) {
         if (start_outcome(job, &rc, err))
@@ -101,7 +94,7 @@ static int wait_until_started(const compute_job *job, pid_t supervisor, amlfs_er
             return amlfs_fail(err, ECHILD, "run %s: its supervisor exited before starting the job; see "
                               "%s/%s", run_name(job), job->run_dir, COMPUTE_SUPERVISOR_LOG_FILE);
         }
-        if (monotonic_ms() > deadline) {
+        if (util_mono_ms() > deadline) {
             /* Killed, not canceled: it has not recorded a job, so there is no group to stop yet. */
             kill(supervisor, SIGKILL);
             if (start_outcome(job, &rc, err) && rc == 0)
@@ -276,19 +269,13 @@ static int local_check(compute *c, amlfs_err *err)
 
 static int local_describe(compute *c, cJSON *obj, amlfs_err *err)
 {
+    (void)c;
     (void)err;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    char host[256] = "this machine";
-    if (gethostname(host, sizeof host) < 0)
-        snprintf(host, sizeof host, "this machine");
-    host[sizeof host - 1] = '\0';
+    /* No node states: this machine is one node, and its runs are counted by the server. */
     cJSON_AddStringToObject(obj, "backed_by", "this machine");
-    cJSON *nodes = cJSON_AddObjectToObject(obj, "nodes");
-    cJSON_AddNumberToObject(nodes, "idle", 1);
     cJSON_AddNumberToObject(obj, "node_count", 1);
     cJSON_AddNumberToObject(obj, "cpus_per_node", cpus > 0 ? (double)cpus : 1);
-    cJSON_AddStringToObject(obj, "host", host);
-    (void)c;
     return 0;
 }
 

@@ -21,6 +21,8 @@
 /* The supervisor enforces limits.timeout itself (exact seconds, TERM then KILL after the grace);
  * Slurm's limit, in whole minutes, is the backstop just behind it. */
 #define TIME_LIMIT_SLACK_S 60
+/* ESLURM_REQUESTED_PART_CONFIG_UNAVAILABLE: more nodes or CPUs than the partition has. */
+#define SLURM_PART_CONFIG_UNAVAILABLE 2015
 
 typedef struct slurm_compute {
     slurm_config cfg;
@@ -216,11 +218,16 @@ static int slurm_submit(compute *c, const compute_job *job, char **handle, compu
         return amlfs_wrap(err, "submitting run %s to compute %s (partition %s): ", job->run_id, c->name,
                           sc->cfg.partition);
     long long id = json_number(answer, "job_id", -1);
-    /* An answer can carry a job id and an error at once (a request the partition can never meet):
-     * such a job would wait for ever, so it is canceled and the run refused with Slurm's words. */
+    /* An answer can carry a job id and an error at once. "Requested partition configuration not
+     * available" (2015) is a request the partition can never meet: that job would wait for ever, so it
+     * is canceled and the run refused with Slurm's words. Anything else (its nodes are drained now) is
+     * a reason to wait, which the job does in Slurm's queue. */
     char says[300];
     slurm_rest_error_text(answer, says, sizeof says);
+    long long code = slurm_rest_error_code(answer);
     cJSON_Delete(answer);
+    if (says[0] && id > 0 && code != SLURM_PART_CONFIG_UNAVAILABLE)
+        says[0] = '\0';
     if (says[0]) {
         if (id > 0) {
             char *path = util_strdupf("job/%lld", id);
@@ -408,6 +415,8 @@ static int get_partition(slurm_compute *sc, cJSON **answer, const cJSON **partit
     return rc;
 }
 
+static void slurm_capacity(compute *c, compute_capacity *out);
+
 static int slurm_check(compute *c, amlfs_err *err)
 {
     slurm_compute *sc = c->impl;
@@ -421,6 +430,12 @@ static int slurm_check(compute *c, amlfs_err *err)
     if (rc == 0)
         remember_capacity(sc, partition);
     cJSON_Delete(answer);
+    /* Slurm would take such a run and keep it pending for ever: say so when the compute is made. */
+    compute_capacity cap;
+    slurm_capacity(c, &cap);
+    if (rc == 0 && sc->cfg.cpus && cap.cpus_per_node > 0 && sc->cfg.cpus > cap.cpus_per_node)
+        rc = amlfs_fail(err, EINVAL, "cpus %d is more than a node of partition %s has (%d)", sc->cfg.cpus,
+                        sc->cfg.partition, cap.cpus_per_node);
     char runs[PATH_MAX];
     snprintf(runs, sizeof runs, "%s/runs", sc->cfg.shared_folder);
     if (rc == 0 && (rc = util_mkdir_p(runs, 0755, err)) < 0)

@@ -141,6 +141,19 @@ void slurm_rest_error_text(const cJSON *answer, char *buf, size_t len)
             *p = ' ';
 }
 
+long long slurm_rest_error_code(const cJSON *answer)
+{
+    const cJSON *errors = cJSON_GetObjectItemCaseSensitive(answer, "errors");
+    const cJSON *first = cJSON_IsArray(errors) ? cJSON_GetArrayItem(errors, 0) : NULL;
+    static const char *const keys[] = {"error_code", "error_number", "errno"};
+    for (size_t i = 0; first && i < sizeof keys / sizeof keys[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(first, keys[i]);
+        if (cJSON_IsNumber(v))
+            return (long long)v->valuedouble;
+    }
+    return 0;
+}
+
 /* Slurm names an unknown job, partition or node in these words. */
 static bool says_not_found(const char *text)
 {

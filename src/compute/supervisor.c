@@ -70,13 +70,6 @@ typedef struct supervisor {
     char *env_file;
 } supervisor;
 
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* One timestamped line on stderr, which is RUN_DIR/supervisor.log. */
 static void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void diag(const char *fmt, ...)
@@ -261,12 +254,12 @@ static void podman_helper(supervisor *s, const char *const *verb_args, int64_t w
     }
     if (wait_ms <= 0)
         return;
-    int64_t give_up = monotonic_ms() + wait_ms;
+    int64_t give_up = util_mono_ms() + wait_ms;
     for (;;) {
         pid_t w = waitpid(pid, NULL, WNOHANG);
         if (w == pid || (w < 0 && errno != EINTR))
             return;
-        if (monotonic_ms() > give_up) {
+        if (util_mono_ms() > give_up) {
             diag("podman %s did not end within %lld ms; killed", verb_args[0], (long long)wait_ms);
             kill(pid, SIGKILL);
             while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
@@ -614,7 +607,7 @@ static void stop_group(supervisor *s, const char *why)
         killpg(s->job, SIGKILL);
         s->kill_sent = true;
     }
-    s->kill_at_ms = monotonic_ms() + s->launch.cancel_grace_s * 1000;
+    s->kill_at_ms = util_mono_ms() + s->launch.cancel_grace_s * 1000;
 }
 
 static void record_end(job_proc *p, int exit_code, int signal)
@@ -798,9 +791,9 @@ static void drain_signals(supervisor *s)
 
 static void wait_for_job(supervisor *s)
 {
-    int64_t timeout_at = s->launch.timeout_s > 0 ? monotonic_ms() + s->launch.timeout_s * 1000 : -1;
+    int64_t timeout_at = s->launch.timeout_s > 0 ? util_mono_ms() + s->launch.timeout_s * 1000 : -1;
     while (!reap_children(s)) {
-        int64_t now = monotonic_ms(), wake = -1;
+        int64_t now = util_mono_ms(), wake = -1;
         if (!s->term_sent && timeout_at >= 0)
             wake = timeout_at;
         if (s->term_sent && !s->kill_sent)
@@ -808,7 +801,7 @@ static void wait_for_job(supervisor *s)
         int wait_ms = wake < 0 ? -1 : wake > now ? (int)(wake - now) : 0;
         wait_events(s, true, wait_ms);
         drain_signals(s);
-        now = monotonic_ms();
+        now = util_mono_ms();
         if (!s->term_sent && timeout_at >= 0 && now >= timeout_at) {
             s->exit.timed_out = true;
             stop_group(s, "timeout reached");
@@ -829,12 +822,12 @@ static void wait_for_job(supervisor *s)
  * the group still holds open is read for OUTPUT_DRAIN_WAIT_MS at most. Signals wait: the job has ended. */
 static void drain_output(supervisor *s)
 {
-    int64_t give_up = monotonic_ms() + OUTPUT_DRAIN_WAIT_MS;
+    int64_t give_up = util_mono_ms() + OUTPUT_DRAIN_WAIT_MS;
     for (;;) {
         bool open = false;
         for (int i = 0; i < s->nprocs; i++)
             open = open || s->procs[i].out_fd >= 0;
-        int64_t left = give_up - monotonic_ms();
+        int64_t left = give_up - util_mono_ms();
         if (!open || left <= 0)
             break;
         wait_events(s, false, (int)left);
@@ -874,12 +867,12 @@ static void finish_job(supervisor *s)
                      "podman could not run the container of image %.300s (exit code 125); the run's log "
                      "says why", s->launch.image);
     }
-    int64_t give_up = monotonic_ms() + GROUP_GONE_WAIT_MS;
+    int64_t give_up = util_mono_ms() + GROUP_GONE_WAIT_MS;
     for (;;) {
         reap_all();
         if (killpg(s->job, 0) < 0 && errno == ESRCH)
             break;
-        int64_t left = give_up - monotonic_ms();
+        int64_t left = give_up - util_mono_ms();
         if (left <= 0) {
             diag("process group %d still has members after KILL; recording the end anyway", (int)s->job);
             break;

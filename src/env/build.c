@@ -27,13 +27,6 @@ typedef struct build_ctx {
     char *authfile;             /* NULL without credentials */
 } build_ctx;
 
-static time_t mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
-}
-
 static void announce(void *arg)
 {
     build_ctx *b = arg;
@@ -99,7 +92,7 @@ static void reason_from_log(build_ctx *b, off_t from, const char *what, int code
 static int step(build_ctx *b, const char *const *args, const char *what, amlfs_err *reason)
 {
     off_t from = log_size(b);
-    time_t left = b->deadline - mono_s();
+    time_t left = b->deadline - (time_t)(util_mono_ms() / 1000);
     if (left <= 0)
         return amlfs_fail(reason, ETIMEDOUT, "the setup took longer than %ld s and was stopped",
                           b->im->build_timeout_s);
@@ -250,7 +243,7 @@ static int set_up(build_ctx *b, amlfs_err *reason)
 bool env_build_run(env_images *im, const env_build_job *job, env_status *status, amlfs_err *reason)
 {
     build_ctx b = {.im = im, .job = job, .told = -1};
-    b.deadline = mono_s() + im->build_timeout_s;
+    b.deadline = (time_t)(util_mono_ms() / 1000) + im->build_timeout_s;
     /* Read too: a failure's reason is read back from what podman wrote. */
     b.log_fd = open(job->build_log, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     env_identity_of_hash(im, job->hash, &b.id);

@@ -20,13 +20,6 @@ extern char **environ;
 #define STOP_GRACE_MS 10000
 #define TICK_MS 100
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(int64_t ms)
 {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
@@ -126,7 +119,7 @@ int env_podman_exec(env_images *im, const char *const *args, int out_fd, long ti
     int rc = spawn(im, args, out_fd, &pid, err);
     if (rc < 0)
         return rc;
-    int64_t start = mono_ms(), next_tick = start + TICK_MS, kill_at = -1;
+    int64_t start = util_mono_ms(), next_tick = start + TICK_MS, kill_at = -1;
     int64_t deadline = timeout_s > 0 ? start + timeout_s * 1000 : -1;
     int64_t pause = 2; /* short commands (image exists) end in milliseconds: look often at first */
     int stopped = 0, status = 0;
@@ -138,7 +131,7 @@ int env_podman_exec(env_images *im, const char *const *args, int out_fd, long ti
             int e = errno;
             return amlfs_fail(err, e, "waiting for podman: %s", strerror(e));
         }
-        int64_t now = mono_ms();
+        int64_t now = util_mono_ms();
         if (!stopped && ((deadline >= 0 && now >= deadline) || builder_stopping(im))) {
             stopped = deadline >= 0 && now >= deadline ? ETIMEDOUT : ECANCELED;
             killpg(pid, SIGTERM);

@@ -51,6 +51,10 @@ t_a_missing_partition_or_a_bad_token_leaves_it_failed_with_the_reason() {
     [ "$r" = EHOSTUNREACH ] || fail "submitting to a Failed compute: $r"
     grep -q "compute 'badtoken' is Failed" "$MNT/experiments/to-failed/status" ||
         fail "experiment status: $(cat "$MNT/experiments/to-failed/status")"
+    mkdir "$MNT/computes/toobig"
+    slurm_yaml toobig "cpus: 4096" > "$MNT/computes/toobig/compute.yaml"
+    grep -q "^Failed: cpus 4096 is more than a node of partition $SLURM_PARTITION has" "$MNT/computes/toobig/status" ||
+        fail "cpus: $(cat "$MNT/computes/toobig/status")"
     # Fixed and saved again: it attaches.
     slurm_yaml badtoken > "$MNT/computes/badtoken/compute.yaml"
     head -1 "$MNT/computes/badtoken/status" | grep -qx Succeeded || fail "fixed: $(cat "$MNT/computes/badtoken/status")"
@@ -173,13 +177,51 @@ t_slurmrestd_down_mid_run_and_back() {
     wait_for 10 sh -c "! grep -q 'cannot be followed' '$MNT/computes/restd/status'" || fail "note stayed"
 }
 
+t_a_token_that_expires_mid_run_is_named_and_a_renewed_one_is_taken() {
+    cp "$SLURM_TOKEN_FILE" "$T/renew.token"
+    mkdir "$MNT/computes/renew"
+    slurm_yaml renew | sed "s|^token_file: .*|token_file: $T/renew.token|" > "$MNT/computes/renew/compute.yaml"
+    mkdir "$MNT/experiments/srenew"
+    id=$(printf 'command: echo up; while [ ! -e %s/srenew-go ]; do sleep 0.05; done\nenvironment: host\ncompute: renew\n' "$T" |
+        submit srenew) || fail "submit"
+    wait_status 30 "$MNT/runs/$id/status" Running || fail "not running"
+    echo "expired.token.value" > "$T/renew.token"
+    wait_for 10 grep -q "runs cannot be followed now: .*renew.token" "$MNT/computes/renew/status" ||
+        { touch "$T/srenew-go"; fail "status: $(cat "$MNT/computes/renew/status")"; }
+    touch "$T/srenew-go"
+    wait_for 10 test -e "$SHARED/runs/$id/exit.json" || fail "the job did not end"
+    now=$(cat "$MNT/runs/$id/status")
+    [ "$now" = Running ] || fail "the run moved while its cluster could not be asked: $now"
+    cp "$SLURM_TOKEN_FILE" "$T/renew.token"
+    wait_status 30 "$MNT/runs/$id/status" Completed || fail "after renewal: $(cat "$MNT/runs/$id/status")"
+}
+
+t_a_drained_node_shows_in_the_status_and_runs_wait_for_it() {
+    make_cluster drain
+    scontrol update nodename="$SLURM_NODE" state=drain reason=amlfs-test || fail "drain"
+    wait_for 10 grep -q "nodes: drained 1" "$MNT/computes/drain/status" ||
+        { scontrol update nodename="$SLURM_NODE" state=resume; fail "status: $(cat "$MNT/computes/drain/status")"; }
+    mkdir "$MNT/experiments/sdrain"
+    id=$(printf 'command: echo ran\nenvironment: host\ncompute: drain\n' | submit sdrain) ||
+        { scontrol update nodename="$SLURM_NODE" state=resume; fail "submit"; }
+    wait_for 10 sh -c "grep -q '\"compute_handle\": \"' '$MNT/runs/$id/info.json'" ||
+        { scontrol update nodename="$SLURM_NODE" state=resume; fail "never handed to Slurm: $(cat "$MNT/runs/$id/status") $(cat "$MNT/runs/$id/info.json")"; }
+    [ "$(cat "$MNT/runs/$id/status")" = Queued ] ||
+        { scontrol update nodename="$SLURM_NODE" state=resume; fail "status: $(cat "$MNT/runs/$id/status")"; }
+    scontrol update nodename="$SLURM_NODE" state=resume || fail "resume"
+    wait_status 30 "$MNT/runs/$id/status" Completed || fail "after resume: $(cat "$MNT/runs/$id/status")"
+}
+
 t_the_server_killed_while_slurm_runs_the_job() {
     make_cluster crash
     mkdir "$MNT/experiments/scrash"
     id=$(printf 'command: echo one; while [ ! -e %s/scrash-go ]; do sleep 0.05; done; echo two\nenvironment: host\ncompute: crash\n' "$T" |
         submit scrash) || fail "submit"
     wait_status 30 "$MNT/runs/$id/status" Running || fail "not running"
-    kill -9 "$(server_pid)"
+    local pid
+    pid=$(server_pid)
+    kill -9 "$pid" || fail "kill"
+    wait_for 5 sh -c "! kill -0 $pid" || fail "server still alive"
     touch "$T/scrash-go"
     "$AMLFS_SERVER" --data-dir "$DATA" || fail "restart"
     wait_status 40 "$MNT/runs/$id/status" Completed || fail "after the crash: $(cat "$MNT/runs/$id/status" 2>&1)"
