@@ -80,6 +80,7 @@ typedef struct job_spec {
 
 /* The most processes per node, or nodes, a job may ask for. */
 #define SPEC_MAX_RANKS 256
+#define SPEC_MAX_RANKS_TEXT "256"
 
 /* compute.yaml. */
 typedef struct compute_spec {

@@ -107,7 +107,8 @@ static int parse_limits_resources(spec_doc *d, yaml_node_t *root, job_spec *out,
     if (resources) {
         char *instance_type = NULL, *shm_size = NULL;
         if ((rc = spec_check_keys(d, resources, resources_keys, "resources", err)) < 0 ||
-            (rc = spec_get_long(d, resources, "instance_count", 1, SPEC_MAX_RANKS, "a whole number, at least 1",
+            (rc = spec_get_long(d, resources, "instance_count", 1, SPEC_MAX_RANKS,
+                                "a whole number from 1 to " SPEC_MAX_RANKS_TEXT,
                                 &count, NULL, NULL, err)) < 0 ||
             (rc = spec_get_str(d, resources, "instance_type", &instance_type, NULL, err)) < 0 ||
             (rc = spec_get_str(d, resources, "shm_size", &shm_size, NULL, err)) < 0) {
@@ -188,8 +189,9 @@ static int parse_distribution(spec_doc *d, yaml_node_t *root, job_spec *out, aml
     for (i = 0; i < sizeof counts / sizeof counts[0]; i++) {
         long n = 0;
         if ((rc = spec_get_long(d, dist, counts[i], i == 2 ? 0 : 1, SPEC_MAX_RANKS,
-                                i == 2 ? "a whole number, 0 or more" : "a whole number, at least 1", &n, NULL,
-                                NULL, err)) < 0)
+                                i == 2 ? "a whole number from 0 to " SPEC_MAX_RANKS_TEXT
+                                       : "a whole number from 1 to " SPEC_MAX_RANKS_TEXT,
+                                &n, NULL, NULL, err)) < 0)
             return rc;
         *into[i] = (int)n;
     }

@@ -108,7 +108,7 @@ static const parse_case cases[] = {
      "'timeout' must be a whole number of seconds"},
     {"job limits is a list", JOB, "command: x\nenvironment: e\nlimits: [1]\n", 3, 9, "'limits' must be a mapping"},
     {"job instance_count 0", JOB, "command: x\nenvironment: e\nresources:\n  instance_count: 0\n", 4, 19,
-     "'instance_count' must be a whole number, at least 1"},
+     "'instance_count' must be a whole number from 1 to 256"},
     {"job integer input not integer", JOB,
      "command: x\nenvironment: e\ninputs:\n  epochs: {type: integer, default: ten}\n", 4, 36,
      "input 'epochs' is an integer but its value 'ten' is not a whole number"},

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "amlfs/server.h"
 #include "amlfs/store.h"
 #include "amlfs/util.h"
@@ -93,6 +95,20 @@ static void test_objects(void)
     store_run_list_free(list, n);
     CHECK(store_run_count_by_status(s, live, NULL, STORE_ANY) == 2, "count live");
     CHECK(store_run_count_by_status(s, live, "other", STORE_ANY) == 0, "count on another compute");
+    /* A compute's handle is kept with the run; listings tell handed-over runs from waiting ones. */
+    store_run_change handed = {.handle = "4242"};
+    CHECK(store_run_set_status(s, "r3", RUN_QUEUED, &handed, &err) == 0, "set a handle");
+    store_run_change later = {.error = "x"};
+    CHECK(store_run_set_status(s, "r3", RUN_QUEUED, &later, &err) == 0, "a change without a handle");
+    CHECK(store_run_get(s, "r3", &r, &err) == 0 && r.handle && strcmp(r.handle, "4242") == 0, "handle kept");
+    store_run_free(&r);
+    unsigned waiting = (1u << RUN_QUEUED) | (1u << RUN_RUNNING);
+    CHECK(store_run_count_by_status(s, waiting, NULL, STORE_SUBMITTED) == 1, "submitted count");
+    CHECK(store_run_count_by_status(s, waiting, NULL, STORE_UNSUBMITTED) == 1, "unsubmitted count (r2)");
+    CHECK(store_run_list_by_status(s, waiting, NULL, STORE_SUBMITTED, 0, &list, &n, &err) == 0 && n == 1 &&
+              strcmp(list[0].id, "r3") == 0 && strcmp(list[0].handle, "4242") == 0,
+          "submitted listing carries the handle");
+    store_run_list_free(list, n);
 
     CHECK(store_env_delete(s, "py", &err) == -EBUSY && strstr(err.msg, "r2"), "env in use: %s", err.msg);
     CHECK(store_run_set_status(s, "r2", RUN_COMPLETED, NULL, &err) == 0, "end r2");
@@ -108,6 +124,90 @@ static void test_objects(void)
     CHECK(store_folder_status_get(s, "experiments", &line, &err) == 0 && line[0] == '\0', "empty folder status");
     free(line);
     store_close(s);
+}
+
+static void test_computes(void)
+{
+    char path[] = "/tmp/amlfs-test-computes-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    store *s = NULL;
+    amlfs_err err = {0};
+    CHECK(store_open(path, &s, &err) == 0, "open: %s", err.msg);
+    if (!s)
+        return;
+    CHECK(store_compute_create(s, "c1", &err) == 0, "create a draft: %s", err.msg);
+    CHECK(store_compute_create(s, "c1", &err) == -EEXIST, "twice: %s", err.msg);
+    store_compute c;
+    CHECK(store_compute_get(s, "c1", &c, &err) == 0 && strcmp(c.state, "Draft") == 0 && c.yaml[0] == '\0',
+          "a draft has no yaml");
+    store_compute_free(&c);
+    store_compute broken = {.name = "c1", .type = "slurm", .yaml = "type: slurm\n", .max_instances = 2,
+                            .state = "Failed", .reason = "no answer"};
+    CHECK(store_compute_put(s, &broken, &err) == 0, "put: %s", err.msg);
+    CHECK(store_compute_get(s, "c1", &c, &err) == 0 && strcmp(c.state, "Failed") == 0 &&
+              strcmp(c.reason, "no answer") == 0 && c.max_instances == 2,
+          "state and reason kept");
+    store_compute_free(&c);
+    CHECK(store_compute_delete(s, "c1", &err) == 0, "delete: %s", err.msg);
+    CHECK(store_compute_delete(s, "c1", &err) == -ENOENT, "delete twice");
+    store_close(s);
+    unlink(path);
+    char wal[64];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    unlink(wal);
+    snprintf(wal, sizeof wal, "%s-shm", path);
+    unlink(wal);
+}
+
+/* A version-2 file (runs without handles, computes without a state) opens with both added; its local
+ * compute counts as Succeeded and its runs as never handed over. */
+static void test_upgrade_from_version_2(void)
+{
+    char path[] = "/tmp/amlfs-test-v2-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK, "sqlite3_open");
+    char *msg = NULL;
+    int rc = sqlite3_exec(db,
+        "CREATE TABLE computes(name TEXT PRIMARY KEY, type TEXT NOT NULL, yaml TEXT NOT NULL, max_instances "
+        "INTEGER NOT NULL);"
+        "INSERT INTO computes VALUES('local', 'local', 'type: local', 2);"
+        "CREATE TABLE experiments(name TEXT PRIMARY KEY, created INTEGER NOT NULL, status_line TEXT NOT NULL "
+        "DEFAULT '');"
+        "CREATE TABLE runs(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, experiment TEXT NOT "
+        "NULL, display_name TEXT, status TEXT NOT NULL, compute TEXT NOT NULL, environment TEXT, "
+        "environment_version INTEGER, job_yaml TEXT NOT NULL, spec_json TEXT NOT NULL, command TEXT NOT NULL, "
+        "job_env TEXT NOT NULL, created INTEGER NOT NULL, started INTEGER, ended INTEGER, exit_code INTEGER, "
+        "error TEXT, timeout_s INTEGER NOT NULL DEFAULT 0, snapshot TEXT);"
+        "INSERT INTO experiments VALUES('e', 1, '');"
+        "INSERT INTO runs(id, experiment, status, compute, job_yaml, spec_json, command, job_env, created) "
+        "VALUES('old', 'e', 'Running', 'local', '', '{}', 'true', '[]', 1);"
+        "PRAGMA user_version = 2;",
+        NULL, NULL, &msg);
+    CHECK(rc == SQLITE_OK, "making a version-2 file: %s", msg ? msg : "");
+    sqlite3_free(msg);
+    sqlite3_close(db);
+    store *s = NULL;
+    amlfs_err err = {0};
+    CHECK(store_open(path, &s, &err) == 0, "opening a version-2 file: %s", err.msg);
+    if (s) {
+        store_compute c;
+        CHECK(store_compute_get(s, "local", &c, &err) == 0 && strcmp(c.state, "Succeeded") == 0 && !c.reason,
+              "an old compute is Succeeded: %s", err.msg);
+        store_compute_free(&c);
+        store_run r;
+        CHECK(store_run_get(s, "old", &r, &err) == 0 && r.handle == NULL, "an old run has no handle");
+        store_run_free(&r);
+        store_close(s);
+    }
+    unlink(path);
+    char side[64];
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
 }
 
 static void test_event_numbers(void)
@@ -211,6 +311,8 @@ static void test_folder(void)
 
 int main(void)
 {
+    test_computes();
+    test_upgrade_from_version_2();
     snprintf(dir, sizeof dir, "/tmp/amlfs-test-store.XXXXXX");
     if (!mkdtemp(dir)) {
         printf("FAIL mkdtemp\n0 passed, 1 failed\n");
