@@ -94,6 +94,10 @@ typedef struct compute_ops {
      * queue). May block (fork, HTTP); called with no lock held. */
     int (*submit)(struct compute *c, const compute_job *job, char **handle, compute_state *state,
                   amlfs_err *err);
+    /* Does the compute already have a job for this run (submitted before the server stopped, whatever
+     * became of it)? 1 with *handle (malloc'd), 0 when it has none, or a negative errno when it cannot
+     * tell now. The lifecycle asks before every submit, so a run is never started twice. */
+    int (*adopt)(struct compute *c, const compute_run *run, char **handle, amlfs_err *err);
     /* Asks the run to stop. Returns at once; the end shows later through poll_all. */
     int (*cancel)(struct compute *c, const compute_run *run, amlfs_err *err);
     /* Where each of n runs is, into out[i], in one go (Slurm: one listing request). Returns 0, or a

@@ -155,6 +155,22 @@ static int local_start(compute *c, const compute_job *job, amlfs_err *err)
     return 0;
 }
 
+/* A run whose folder has a launch record was handed to a supervisor: the handle is the run id, and its
+ * files tell the rest (running, ended, or lost). */
+static int local_adopt(compute *c, const compute_run *run, char **handle, amlfs_err *err)
+{
+    (void)c;
+    (void)err;
+    *handle = NULL;
+    char *launch = compute_run_file(run->run_dir, COMPUTE_LAUNCH_FILE);
+    struct stat st;
+    int found = stat(launch, &st) == 0;
+    free(launch);
+    if (found)
+        *handle = util_xstrdup(run->run_id);
+    return found;
+}
+
 /* The handle is the run id: the supervisor is found again through the run folder's files. */
 static int local_submit(compute *c, const compute_job *job, char **handle, compute_state *state, amlfs_err *err)
 {
@@ -300,6 +316,7 @@ static void local_destroy(compute *c)
 static const compute_ops local_ops = {
     .type = "local",
     .submit = local_submit,
+    .adopt = local_adopt,
     .cancel = local_cancel,
     .poll_all = local_poll_all,
     .check = local_check,

@@ -171,6 +171,24 @@ static void slurm_run_dir(const slurm_compute *sc, const char *run_id, char *buf
     snprintf(buf, len, "%s/runs/%s", sc->cfg.shared_folder, run_id);
 }
 
+/* A job submitted just before the server stopped is found by its name (the run id) and folder. */
+static int slurm_adopt(compute *c, const compute_run *run, char **handle, amlfs_err *err)
+{
+    slurm_compute *sc = c->impl;
+    *handle = NULL;
+    char run_dir[PATH_MAX];
+    slurm_run_dir(sc, run->run_id, run_dir, sizeof run_dir);
+    cJSON *listing = NULL;
+    int rc = slurm_rest_call(sc->rest, "GET", "jobs", NULL, &listing, err);
+    if (rc < 0)
+        return amlfs_wrap(err, "compute %s: ", c->name);
+    const cJSON *known = find_job(jobs_array(listing), NULL, run->run_id, run_dir);
+    if (known)
+        *handle = util_strdupf("%lld", json_number(known, "job_id", 0));
+    cJSON_Delete(listing);
+    return known ? 1 : 0;
+}
+
 static int slurm_submit(compute *c, const compute_job *job, char **handle, compute_state *state, amlfs_err *err)
 {
     slurm_compute *sc = c->impl;
@@ -183,23 +201,8 @@ static int slurm_submit(compute *c, const compute_job *job, char **handle, compu
     if (cap.nodes > 0 && job->ranks.nodes > cap.nodes)
         return amlfs_fail(err, EINVAL, "run %s asks for %d nodes; partition %s of compute %s has %d", job->run_id,
                           job->ranks.nodes, sc->cfg.partition, c->name, cap.nodes);
-    /* A job submitted just before the server stopped is taken back, never submitted twice. */
-    cJSON *listing = NULL;
-    int rc = slurm_rest_call(sc->rest, "GET", "jobs", NULL, &listing, err);
-    if (rc < 0)
-        return amlfs_wrap(err, "submitting run %s to compute %s: ", job->run_id, c->name);
-    const cJSON *known = find_job(jobs_array(listing), NULL, job->run_id, run_dir);
-    if (known) {
-        compute_report seen = {0};
-        state_of_job(known, &seen);
-        *handle = util_strdupf("%lld", json_number(known, "job_id", 0));
-        *state = seen.state == COMPUTE_ENDED || seen.state == COMPUTE_UNKNOWN ? COMPUTE_RUNNING : seen.state;
-        cJSON_Delete(listing);
-        return 0;
-    }
-    cJSON_Delete(listing);
-
     compute_job on_node = *job;
+    int rc;
     char work_dir[PATH_MAX + 8];
     snprintf(work_dir, sizeof work_dir, "%s/work", run_dir);
     on_node.run_dir = run_dir;
@@ -533,6 +536,7 @@ static void slurm_destroy(compute *c)
 static const compute_ops slurm_ops = {
     .type = "slurm",
     .submit = slurm_submit,
+    .adopt = slurm_adopt,
     .cancel = slurm_cancel,
     .poll_all = slurm_poll_all,
     .finalize = slurm_finalize,

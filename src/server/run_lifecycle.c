@@ -236,28 +236,50 @@ static void job_shape(const store_run *r, run_job_shape *out)
     spec_job_free(&job);
 }
 
+/* 1 with *handle when compute c has a job for run r already, 0 when not, or a negative errno. */
+static int adopt(server *srv, compute *c, const store_run *r, char **handle, amlfs_err *err)
+{
+    *handle = NULL;
+    if (!c->ops->adopt)
+        return 0;
+    char *run_dir = server_path(srv, "runs/%s", r->id);
+    compute_run run = {.run_id = r->id, .run_dir = run_dir};
+    int rc = c->ops->adopt(c, &run, handle, err);
+    free(run_dir);
+    return rc;
+}
+
 /* Sets up the environment and hands the job to its compute; no lock held. Returns 0 with *handle and
  * *state when submitted, 1 when the environment is still being built (the run waits in Preparing), or
  * a negative errno with the reason the run fails. */
 static int set_up_and_submit(server *srv, const store_run *r, char **handle, compute_state *state, amlfs_err *err)
 {
+    compute *c = server_compute_get(srv, r->compute);
+    if (!c)
+        return amlfs_fail(err, ENOENT, "compute '%s' no longer exists", r->compute);
+    /* Handed over before the server stopped: taken back as it is, never started twice. */
+    int rc = adopt(srv, c, r, handle, err);
+    if (rc != 0) {
+        server_compute_release(srv, c);
+        if (rc > 0)
+            *state = COMPUTE_RUNNING; /* the next poll says where it really is */
+        return rc < 0 ? rc : 0;
+    }
     run_env env;
     env_runtime rt = {0};
     bool building = false;
-    int rc = load_env(srv, r, &env, &building, err);
+    rc = load_env(srv, r, &env, &building, err);
     if (rc == 0 && building) {
         run_env_free(&env);
+        server_compute_release(srv, c);
         return 1;
     }
     if (rc == 0)
         rc = env_setup_for(env.ref.spec)->prepare_run(&env.ref, &rt, err);
     run_env_free(&env);
-    if (rc < 0)
+    if (rc < 0) {
+        server_compute_release(srv, c);
         return rc;
-    compute *c = server_compute_get(srv, r->compute);
-    if (!c) {
-        env_runtime_free(&rt);
-        return amlfs_fail(err, ENOENT, "compute '%s' no longer exists", r->compute);
     }
     run_job_shape shape;
     job_shape(r, &shape);
@@ -644,6 +666,36 @@ void run_poll_all(server *srv)
     store_run_list_free(runs, n);
 }
 
+/* A run past Preparing without a handle: canceled while it was being submitted (or from a server that
+ * kept no handles). Its compute says whether it has the job: then it is followed (and the cancel sent
+ * again), else it never started. */
+static int restore_unhanded(server *srv, const store_run *r, amlfs_err *err)
+{
+    compute *c = server_compute_get(srv, r->compute);
+    char *handle = NULL;
+    int rc = c ? adopt(srv, c, r, &handle, err) : 0;
+    server_compute_release(srv, c);
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        if (r->status == RUN_CANCEL_REQUESTED)
+            return run_move(srv, r->id, RUN_CANCELED, NULL, err);
+        run_change lost = {.error = "the server stopped while handing this run to its compute, which has no "
+                                    "job for it"};
+        return run_move(srv, r->id, RUN_FAILED, &lost, err);
+    }
+    store_run_change keep = {.handle = handle};
+    rc = store_run_set_status(srv->store, r->id, r->status, &keep, err);
+    amlfs_err why = {0};
+    if (rc == 0 && r->status == RUN_CANCEL_REQUESTED && send_cancel(srv, r->id, r->compute, handle, &why) < 0)
+        fprintf(stderr, "amlfs-server: %s\n", why.msg);
+    amlfs_err_clear(&why);
+    if (rc == 0 && monitor_watch(srv->monitor, r->id, &why) < 0)
+        fprintf(stderr, "amlfs-server: %s\n", why.msg);
+    free(handle);
+    return rc;
+}
+
 int run_restore_all(server *srv, amlfs_err *err)
 {
     store_run *runs;
@@ -657,15 +709,11 @@ int run_restore_all(server *srv, amlfs_err *err)
         int step = 0;
         if (r->status == RUN_NOT_STARTED) {
             step = run_move(srv, r->id, RUN_QUEUED, NULL, &why);
-        } else if (!r->handle) {
-            if (r->status == RUN_PREPARING)
-                step = run_prepare_and_start(srv, r->id, &why); /* the compute adopts a job it has already */
-            else if (r->status == RUN_CANCEL_REQUESTED)
-                step = run_move(srv, r->id, RUN_CANCELED, NULL, &why);
-            else if (r->status != RUN_QUEUED) /* Running from before handles were kept: its files tell */
-                step = store_run_set_status(srv->store, r->id, r->status,
-                                            &(store_run_change){.handle = r->id}, &why);
-        } else {
+        } else if (!r->handle && r->status == RUN_PREPARING) {
+            step = run_prepare_and_start(srv, r->id, &why); /* the compute adopts a job it has already */
+        } else if (!r->handle && r->status != RUN_QUEUED) {
+            step = restore_unhanded(srv, r, &why);
+        } else if (r->handle) {
             if (r->status == RUN_CANCEL_REQUESTED && send_cancel(srv, r->id, r->compute, r->handle, &why) < 0)
                 fprintf(stderr, "amlfs-server: %s\n", why.msg); /* may never have been delivered */
             amlfs_err_clear(&why);

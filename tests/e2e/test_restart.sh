@@ -38,6 +38,47 @@ t_a_run_that_ends_while_the_server_is_down_is_recorded() {
     grep -q '"exit_code": *4' "$MNT/runs/$id/info.json" || fail "info.json: $(cat "$MNT/runs/$id/info.json")"
 }
 
+# Puts run $1 back as the server had it just before it stored its compute's handle: the state a crash
+# between handing a run over and recording it leaves (status $2, no handle, no end).
+rewind_run() {
+    python3 - "$DATA/workspace.db" "$1" "$2" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE runs SET status = ?, handle = NULL, ended = NULL, exit_code = NULL, error = NULL "
+           "WHERE id = ?", (sys.argv[3], sys.argv[2]))
+db.commit()
+PY
+}
+
+restart_server() {
+    local pid
+    pid=$(server_pid)
+    kill -9 "$pid" || return 1
+    wait_for 5 sh -c "! kill -0 $pid" || return 1
+    "$@"
+    "$AMLFS_SERVER" --data-dir "$DATA"
+}
+
+t_a_run_handed_over_just_before_a_crash_is_taken_back_not_started_twice() {
+    mkdir "$MNT/experiments/handed"
+    id=$(printf 'command: echo started >> %s/starts; exit 5\nenvironment: host\n' "$T" | submit handed) || fail "submit"
+    wait_status 20 "$MNT/runs/$id/status" Failed || fail "first end: $(cat "$MNT/runs/$id/status")"
+    restart_server rewind_run "$id" Preparing || fail "restart"
+    wait_status 30 "$MNT/runs/$id/status" Failed || fail "after restart: $(cat "$MNT/runs/$id/status")"
+    grep -q '"exit_code": *5' "$MNT/runs/$id/info.json" || fail "the recorded end: $(cat "$MNT/runs/$id/info.json")"
+    [ "$(wc -l < "$T/starts")" = 1 ] || fail "the job ran $(wc -l < "$T/starts") times"
+}
+
+t_a_run_canceled_while_being_handed_over_ends_right_after_a_crash() {
+    mkdir "$MNT/experiments/unhanded"
+    # Never handed over: no launch record in its folder.
+    id=$(printf 'command: echo hi\nenvironment: host\nname: unhanded-1\n' | submit unhanded) || fail "submit"
+    wait_status 20 "$MNT/runs/$id/status" Completed || fail "first end"
+    never_handed() { rewind_run "$id" CancelRequested && rm -f "$DATA/runs/$id/launch.json"; }
+    restart_server never_handed || fail "restart"
+    wait_status 30 "$MNT/runs/$id/status" Canceled || fail "status: $(cat "$MNT/runs/$id/status")"
+}
+
 mount_ws || { echo "0 passed, 1 failed"; exit 1; }
 make_host_env host || { echo "0 passed, 1 failed"; exit 1; }
 run_cases

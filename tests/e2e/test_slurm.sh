@@ -228,6 +228,22 @@ t_the_server_killed_while_slurm_runs_the_job() {
     [ "$(grep -c . "$MNT/runs/$id/log")" = 2 ] || fail "log: $(cat "$MNT/runs/$id/log")"
 }
 
+t_a_job_submitted_just_before_a_crash_is_found_not_submitted_again() {
+    make_cluster adopt
+    mkdir "$MNT/experiments/sadopt"
+    id=$(printf 'command: echo once\nenvironment: host\ncompute: adopt\n' | submit sadopt) || fail "submit"
+    wait_status 30 "$MNT/runs/$id/status" Completed || fail "first end: $(cat "$MNT/runs/$id/status")"
+    local pid
+    pid=$(server_pid)
+    kill -9 "$pid" && wait_for 5 sh -c "! kill -0 $pid" || fail "kill"
+    # As a crash between slurmrestd's answer and the store leaves it: Preparing, no job id kept.
+    python3 -c 'import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); db.execute("UPDATE runs SET status = '"'"'Preparing'"'"', handle = NULL, ended = NULL WHERE id = ?", (sys.argv[2],)); db.commit()' \
+        "$DATA/workspace.db" "$id" || fail "rewind"
+    "$AMLFS_SERVER" --data-dir "$DATA" || fail "restart"
+    wait_status 30 "$MNT/runs/$id/status" Completed || fail "after restart: $(cat "$MNT/runs/$id/status")"
+    [ "$(squeue -h -t all -n "$id" -o %A | wc -l)" = 1 ] || fail "Slurm jobs named $id: $(squeue -h -t all -n "$id")"
+}
+
 t_amlcompute_runs_on_the_default_cluster() {
     make_cluster default-cluster
     # The workspace's default cluster is a server setting, kept for later starts.

@@ -126,6 +126,17 @@ static void test_objects(void)
     store_close(s);
 }
 
+/* A database file and its WAL companions. */
+static void remove_db(const char *path)
+{
+    const char *suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char *p = util_strdupf("%s%s", path, suffixes[i]);
+        unlink(p);
+        free(p);
+    }
+}
+
 static void test_computes(void)
 {
     char path[] = "/tmp/amlfs-test-computes-XXXXXX";
@@ -152,12 +163,7 @@ static void test_computes(void)
     CHECK(store_compute_delete(s, "c1", &err) == 0, "delete: %s", err.msg);
     CHECK(store_compute_delete(s, "c1", &err) == -ENOENT, "delete twice");
     store_close(s);
-    unlink(path);
-    char wal[64];
-    snprintf(wal, sizeof wal, "%s-wal", path);
-    unlink(wal);
-    snprintf(wal, sizeof wal, "%s-shm", path);
-    unlink(wal);
+    remove_db(path);
 }
 
 /* A version-2 file (runs without handles, computes without a state) opens with both added; its local
@@ -202,12 +208,7 @@ static void test_upgrade_from_version_2(void)
         store_run_free(&r);
         store_close(s);
     }
-    unlink(path);
-    char side[64];
-    snprintf(side, sizeof side, "%s-wal", path);
-    unlink(side);
-    snprintf(side, sizeof side, "%s-shm", path);
-    unlink(side);
+    remove_db(path);
 }
 
 static void test_event_numbers(void)
