@@ -39,6 +39,7 @@ typedef struct http_server http_server;
 typedef struct env_images env_images;
 typedef struct snapshot_cache snapshot_cache;
 typedef struct compute_slot compute_slot;
+typedef struct poller poller;
 
 typedef struct server {
     char *data_dir;
@@ -49,6 +50,7 @@ typedef struct server {
     events *events;
     monitor *monitor;
     scheduler *scheduler;
+    poller *poller;
     http_server *http;
     /* Serialises every run status change (run_lifecycle.c): check + store + event are one step. Never
      * held across a blocking call; `starting` (the runs being set up and submitted with it let go) is
@@ -232,7 +234,11 @@ int scheduler_start(server *srv, amlfs_err *err);
 void scheduler_kick(scheduler *s);
 void scheduler_stop(server *srv);
 
-/* ---- monitor.c: one thread following active runs' folders with inotify, plus a 1 s sweep ---- */
+/* ---- poller.c: one thread asking every compute about its runs each second (run_poll_all) ---- */
+int poller_start(server *srv, amlfs_err *err);
+void poller_stop(server *srv);
+
+/* ---- monitor.c: one thread following active runs' folders with inotify ---- */
 /* Open first (restore adds runs to follow), start the thread after the restore. */
 int monitor_open(server *srv, amlfs_err *err);
 int monitor_start(monitor *m, amlfs_err *err);
@@ -314,7 +320,9 @@ int reply_log(http_reply *out, const char *path, const http_request *req, amlfs_
 cJSON *run_json(server *srv, const store_run *r, bool with_job_yaml);
 cJSON *environment_json(server *srv, const store_env *e);
 cJSON *experiment_json(const store_experiment *e);
-cJSON *compute_json(server *srv, const store_compute *c);
+/* live: also what the cluster says now (what backs it, its nodes): the status file's request only, since
+ * asking a cluster may take seconds. */
+cJSON *compute_json(server *srv, const store_compute *c, bool live);
 
 /* Handlers (h_*.c). */
 int h_workspace(server *srv, const http_request *req, http_reply *out, amlfs_err *err);

@@ -247,7 +247,8 @@ static int text_of(fs_state *fs, const node_path *np, char **text, size_t *len, 
     }
     case NODE_COMPUTE_STATUS:
     case NODE_COMPUTE_YAML:
-        rc = get_object(fs, "computes", np->name, NULL, &obj, err);
+        /* Only the status asks the cluster (it may take seconds); stat and compute.yaml do not. */
+        rc = get_object(fs, "computes", np->name, np->kind == NODE_COMPUTE_STATUS ? "?live=1" : NULL, &obj, err);
         if (rc == 0 && np->kind == NODE_COMPUTE_STATUS) {
             /* Several lines (state, what backs it, nodes, runs), composed by the server. */
             *text = util_xstrdup(jstr(obj, "status_line"));

@@ -104,10 +104,10 @@ static char *ignored_keys(const char *yaml, cJSON *keys)
     return b.data ? b.data : util_xstrdup("");
 }
 
-cJSON *compute_json(server *srv, const store_compute *c)
+cJSON *compute_json(server *srv, const store_compute *c, bool live_facts)
 {
-    compute *live = server_compute_get(srv, c->name);
-    int max = live ? server_compute_max(srv, live) : c->max_instances;
+    compute *compute = server_compute_get(srv, c->name);
+    int max = compute ? server_compute_max(srv, compute) : c->max_instances;
     long running = store_run_count_by_status(srv->store, ACTIVE_MASK, c->name, STORE_ANY);
     long queued = store_run_count_by_status(srv->store, QUEUED_MASK, c->name, STORE_ANY);
     cJSON *o = cJSON_CreateObject();
@@ -120,11 +120,11 @@ cJSON *compute_json(server *srv, const store_compute *c)
     cJSON_AddNumberToObject(o, "running", running < 0 ? 0 : running);
     cJSON_AddNumberToObject(o, "queued", queued < 0 ? 0 : queued);
     cJSON_AddStringToObject(o, "yaml", c->yaml);
-    if (live && live->ops->describe) {
+    if (live_facts && compute && compute->ops->describe) {
         amlfs_err why = {0};
         cJSON *facts = cJSON_CreateObject();
         /* Asked of the cluster now (no lock held); a cluster that does not answer is a fact, not an error. */
-        if (live->ops->describe(live, facts, &why) == 0) {
+        if (compute->ops->describe(compute, facts, &why) == 0) {
             cJSON *item;
             while ((item = facts->child)) {
                 cJSON_DetachItemViaPointer(facts, item);
@@ -135,7 +135,7 @@ cJSON *compute_json(server *srv, const store_compute *c)
         }
         cJSON_Delete(facts);
     }
-    server_compute_release(srv, live);
+    server_compute_release(srv, compute);
     char *note = server_compute_note_get(srv, c->name);
     if (note)
         cJSON_AddStringToObject(o, "poll_error", note);

@@ -5,13 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int reply_compute(server *srv, const char *name, http_reply *out, amlfs_err *err)
+static int reply_compute(server *srv, const char *name, bool live, http_reply *out, amlfs_err *err)
 {
     store_compute c;
     int r = store_compute_get(srv->store, name, &c, err);
     if (r < 0)
         return r;
-    reply_json(out, 200, compute_json(srv, &c));
+    reply_json(out, 200, compute_json(srv, &c, live));
     store_compute_free(&c);
     return 0;
 }
@@ -32,7 +32,7 @@ int h_computes_list(server *srv, const http_request *req, http_reply *out, amlfs
     cJSON *o = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(o, "computes");
     for (size_t i = 0; i < n; i++)
-        cJSON_AddItemToArray(arr, compute_json(srv, &list[i]));
+        cJSON_AddItemToArray(arr, compute_json(srv, &list[i], false));
     cJSON_AddStringToObject(o, "status_line", line);
     free(line);
     store_compute_list_free(list, n);
@@ -42,7 +42,8 @@ int h_computes_list(server *srv, const http_request *req, http_reply *out, amlfs
 
 int h_compute_get(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
 {
-    return reply_compute(srv, req->params[0], out, err);
+    const char *live = http_query(req, "live");
+    return reply_compute(srv, req->params[0], live && strcmp(live, "0") != 0, out, err);
 }
 
 int h_compute_put(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
@@ -60,7 +61,7 @@ int h_compute_put(server *srv, const http_request *req, http_reply *out, amlfs_e
     cJSON_Delete(body);
     if (r < 0)
         return r;
-    return reply_compute(srv, req->params[0], out, err);
+    return reply_compute(srv, req->params[0], true, out, err);
 }
 
 int h_computes_create(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
@@ -75,7 +76,7 @@ int h_computes_create(server *srv, const http_request *req, http_reply *out, aml
     else
         r = server_compute_create(srv, name, err);
     if (r == 0)
-        r = reply_compute(srv, name, out, err);
+        r = reply_compute(srv, name, false, out, err);
     if (r == 0)
         out->status = 201;
     cJSON_Delete(body);

@@ -1,7 +1,7 @@
 /* monitor.c: one thread that follows active runs' folders with inotify: log growth becomes
  * "runs/ID/log grew" events (at most one per run per 100 ms, the final size always), an exit record
- * finishes the run at once. A sweep every second asks each compute about all of its runs (a cluster's
- * queue, a supervisor that died without a word); it is the server's only periodic loop. */
+ * finishes the run at once; a sweep every second catches a missed event. Asking computes about their
+ * runs is the poller's (poller.c). */
 #include "amlfs/server.h"
 
 #include <fcntl.h>
@@ -182,16 +182,14 @@ static void check_ended(monitor *m, char **ids, size_t n)
     }
 }
 
-/* Every run handed to a compute, whatever the monitor follows: each compute is asked once about all
- * of its runs (the store is the truth of which runs those are). */
+/* Sizes the monitor may have missed an inotify event for. */
 static void sweep(monitor *m, int64_t now)
 {
     pthread_mutex_lock(&m->lock);
     for (size_t i = 0; i < m->nruns; i++)
         if (m->runs[i].sent_ms + COALESCE_MS <= now)
-            send_size(m, &m->runs[i], now); /* catches a missed inotify event */
+            send_size(m, &m->runs[i], now);
     pthread_mutex_unlock(&m->lock);
-    run_poll_all(m->srv);
 }
 
 static void *monitor_main(void *arg)

@@ -137,7 +137,7 @@ int server_open(const server_config *cfg, server **out, amlfs_err *err)
         goto fail;
     remove_unclaimed_run_dirs(srv);
     if ((r = run_restore_all(srv, err)) < 0 || (r = scheduler_start(srv, err)) < 0 ||
-        (r = monitor_start(srv->monitor, err)) < 0)
+        (r = monitor_start(srv->monitor, err)) < 0 || (r = poller_start(srv, err)) < 0)
         goto fail;
     server_envs_resume(srv); /* after the scheduler: builds that end wake the runs waiting for them */
     *out = srv;
@@ -155,6 +155,7 @@ void server_close(server *srv)
         events_shutdown(srv->events);
     server_envs_close(srv); /* first: its reports reach the scheduler and the store */
     scheduler_stop(srv);
+    poller_stop(srv);
     monitor_stop(srv);
     server_computes_close(srv);
     server_snapshots_close(srv);
