@@ -184,6 +184,21 @@ typedef struct submit_code {
 int run_submit_code(server *srv, const char *experiment, const char *yaml, size_t len, const char *filename,
                     const char *dir, const submit_code *code, char **out_id, amlfs_err *err);
 
+/* ---- submit_data.c: a job's data inputs and outputs placed in its run folder ---- */
+/* dir + path ("." and ".." worked out) relative to the experiment's folder; -EINVAL when it climbs out. */
+int submit_relpath(const char *dir, const char *path, char **out);
+typedef struct submit_data {
+    const job_spec *job;
+    const char *experiment;
+    const char *dir;            /* job.yaml's folder inside the experiment */
+    const char *filename;
+} submit_data;
+/* Places the job's data inputs (read-only, RUN_DIR/inputs/NAME) and makes its outputs' folders
+ * (RUN_DIR/work/outputs/NAME); inputs and outputs get the absolute paths the command uses. A refusal
+ * names the input with its position in the job file. */
+int submit_data_place(server *srv, const submit_data *d, const char *run_dir, spec_kvlist *inputs,
+                      spec_kvlist *outputs, amlfs_err *err);
+
 /* ---- snapshots.c: code snapshots kept in DATA_DIR/snapshots (include/amlfs/snapshot.h) ---- */
 /* Opens the blob store and settles the workspace's limits (flags given win and are kept in meta). */
 int server_snapshots_open(server *srv, const server_config *cfg, amlfs_err *err);

@@ -63,7 +63,12 @@ typedef struct job_spec {
     char *name;
     char *description;
     spec_kvlist environment_variables;
-    spec_kvlist inputs;         /* literal inputs, as strings */
+    spec_kvlist inputs;         /* every input with a value, as strings (a data input's is its path) */
+    /* Data inputs (uri_file, uri_folder, mlflow_model, custom_model): key = name, value = path as
+     * written, pos = the path's position; their types and modes in the same order below. */
+    spec_kvlist data_inputs;
+    char **data_input_types, **data_input_modes;
+    spec_kvlist outputs;        /* output names; value = its type ("uri_folder" when not written) */
     spec_kvlist tags;
     long timeout_s;             /* limits.timeout; 0 = none */
     int instance_count;         /* resources.instance_count; default 1 */
@@ -107,9 +112,17 @@ int spec_parse_compute(const char *text, size_t len, const char *filename, compu
                        amlfs_err *err);
 
 void spec_env_free(env_spec *s);
+void spec_kvlist_add(spec_kvlist *l, const char *key, const char *value, spec_pos pos);
+void spec_kvlist_free(spec_kvlist *l);
 /* The value of `key` in a list (first match), NULL when absent. */
 const char *spec_kvlist_get(const spec_kvlist *l, const char *key);
 void spec_job_free(job_spec *s);
+
+/* What ${{inputs.NAME}} and ${{outputs.NAME}} become when the server has placed them (absolute paths);
+ * NULL lists keep the written values (outputs: ./outputs/NAME). */
+typedef struct spec_render_values {
+    const spec_kvlist *inputs, *outputs;
+} spec_render_values;
 void spec_compute_free(compute_spec *s);
 
 /* How many nodes the job spans and how many processes each starts (distribution's
@@ -119,7 +132,8 @@ int spec_job_ranks(const job_spec *s, const char *filename, int *nodes, int *per
 
 /* The command with every ${{inputs.NAME}} replaced by its literal; an unknown input is -EINVAL with
  * the command's position. ${{outputs.NAME}} becomes ./outputs/NAME. */
-int spec_job_render_command(const job_spec *s, const char *filename, char **out, amlfs_err *err);
+int spec_job_render_command(const job_spec *s, const spec_render_values *values, const char *filename, char **out,
+                            amlfs_err *err);
 
 /* The job.yaml kept with a run: the submitted text with `environment:` pinned to azureml:NAME:VERSION
  * (unless environment is NULL: an inline one stays as written) and `compute:` to azureml:NAME. */

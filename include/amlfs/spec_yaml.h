@@ -77,8 +77,6 @@ void spec_suggest(const char *word, const char *const *known, char *buf, size_t 
 /* The same over the keys of a kvlist; empty list gives " (there are none)". */
 void spec_suggest_kv(const char *word, const spec_kvlist *l, char *buf, size_t len);
 
-void spec_kvlist_add(spec_kvlist *l, const char *key, const char *value, spec_pos pos);
-void spec_kvlist_free(spec_kvlist *l);
 cJSON *spec_kvlist_to_json(const spec_kvlist *l);
 
 /* Parse an environment mapping (a file's root, or a job's inline `environment:`). */
@@ -89,7 +87,7 @@ int spec_job_parse_environment(spec_doc *d, yaml_node_t *root, job_spec *out, am
 int spec_job_parse_compute(spec_doc *d, yaml_node_t *root, job_spec *out, amlfs_err *err);
 int spec_job_parse_inputs(spec_doc *d, yaml_node_t *root, job_spec *out, amlfs_err *err);
 /* Outputs are checked, not kept: ${{outputs.NAME}} always means ./outputs/NAME. */
-int spec_job_parse_outputs(spec_doc *d, yaml_node_t *root, amlfs_err *err);
+int spec_job_parse_outputs(spec_doc *d, yaml_node_t *root, job_spec *out, amlfs_err *err);
 /* Letters, digits and '_', not starting with a digit: input, output and variable names. */
 int spec_is_identifier(const char *s);
 

@@ -22,6 +22,8 @@ int util_mkdir_p(const char *path, mode_t mode, amlfs_err *err);
 int util_rm_rf(const char *path, amlfs_err *err);
 /* The same, and when path is a symbolic link, what it points to as well (a run folder kept elsewhere). */
 int util_rm_rf_through_link(const char *path, amlfs_err *err);
+/* cp of one file (not through a symlink), created with mode; dst must not exist. */
+int util_copy_file(const char *src, const char *dst, mode_t mode, amlfs_err *err);
 /* cp -a of a folder tree (files, folders, symlinks; modes kept). dst must not exist. */
 int util_copy_tree(const char *src, const char *dst, amlfs_err *err);
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The run's code folder inside the container: its working directory. */
@@ -78,6 +79,21 @@ char **compute_container_argv(const compute_launch *launch, const char *env_file
         argv[n++] = util_xstrdup("--network=none");
     argv[n++] = util_xstrdup("--volume");
     argv[n++] = util_strdupf("%s:" CONTAINER_WORK, launch->work_dir);
+    /* ${{inputs.NAME}} and ${{outputs.NAME}} are absolute paths of the run folder: the same paths
+     * inside, so a job file reads the same on the host, in a container and on a cluster node. */
+    argv[n++] = util_xstrdup("--volume");
+    argv[n++] = util_strdupf("%s:%s", launch->work_dir, launch->work_dir);
+    char *inputs = util_strdupf("%s", launch->work_dir);
+    char *slash = strrchr(inputs, '/');
+    struct stat st;
+    if (slash) {
+        strcpy(slash, "/inputs");
+        if (stat(inputs, &st) == 0 && S_ISDIR(st.st_mode)) {
+            argv[n++] = util_xstrdup("--volume");
+            argv[n++] = util_strdupf("%s:%s:ro", inputs, inputs);
+        }
+    }
+    free(inputs);
     argv[n++] = util_xstrdup("--workdir");
     argv[n++] = util_xstrdup(CONTAINER_WORK);
     argv[n++] = util_xstrdup("--env-file");

@@ -199,34 +199,10 @@ static int resolve_compute(submission *s, amlfs_err *err)
 static int code_relpath(submission *s, char **out, amlfs_err *err)
 {
     const char *code = s->job.code ? s->job.code : "."; /* relative: resolve_code took absolute ones */
-    char *joined = util_strdupf("%s/%s", s->dir, code);
-    char *result = util_xcalloc(1, strlen(joined) + 1);
-    char *save = NULL;
-    int rc = 0;
-    for (char *part = strtok_r(joined, "/", &save); part; part = strtok_r(NULL, "/", &save)) {
-        if (strcmp(part, ".") == 0)
-            continue;
-        if (strcmp(part, "..") == 0) {
-            char *slash = strrchr(result, '/');
-            if (!result[0]) {
-                rc = spec_fail_at(err, EINVAL, s->filename, s->job.code_pos,
-                                  "code '%s' leads outside the experiment folder", code);
-                break;
-            }
-            *(slash ? slash : result) = '\0';
-            continue;
-        }
-        if (result[0])
-            strcat(result, "/");
-        strcat(result, part);
-    }
-    free(joined);
-    if (rc < 0) {
-        free(result);
-        return rc;
-    }
-    *out = result;
-    return 0;
+    if (submit_relpath(s->dir, code, out) == 0)
+        return 0;
+    return spec_fail_at(err, EINVAL, s->filename, s->job.code_pos, "code '%s' leads outside the experiment folder",
+                        code);
 }
 
 /* A refusal of the code folder `shown` at the code: position. The limit messages say "code folder is
@@ -437,6 +413,25 @@ static int job_env_json(submission *s, char **out, amlfs_err *err)
     return 0;
 }
 
+/* The job's data in its run folder, and the command again with the paths its inputs and outputs got. */
+static int place_data(submission *s, amlfs_err *err)
+{
+    if (!s->job.data_inputs.count && !s->job.outputs.count)
+        return 0;
+    submit_data d = {.job = &s->job, .experiment = s->experiment, .dir = s->dir, .filename = s->filename};
+    spec_kvlist inputs, outputs;
+    int rc = submit_data_place(s->srv, &d, s->run_dir, &inputs, &outputs, err);
+    if (rc == 0) {
+        spec_render_values values = {.inputs = &inputs, .outputs = &outputs};
+        free(s->command);
+        s->command = NULL;
+        rc = spec_job_render_command(&s->job, &values, s->filename, &s->command, err);
+    }
+    spec_kvlist_free(&inputs);
+    spec_kvlist_free(&outputs);
+    return rc;
+}
+
 static int store_and_queue(submission *s, amlfs_err *err)
 {
     char *resolved = NULL, *env_json = NULL, *spec_json = NULL;
@@ -483,16 +478,11 @@ static int submit_checked(submission *s, amlfs_err *err)
         return amlfs_wrap(err, "dir: ");
     if ((rc = spec_parse_job(s->yaml, s->len, s->filename, &s->job, err)) < 0)
         return rc;
-    if (s->job.experiment_name && strcmp(s->job.experiment_name, s->experiment) != 0)
-        return spec_fail_at(err, EINVAL, s->filename, spec_key_pos(s->yaml, s->len, "experiment_name"),
-                            "experiment_name '%s' differs from the experiment folder '%s': remove it, or "
-                            "submit in experiments/%s/", s->job.experiment_name, s->experiment,
-                            s->job.experiment_name);
     if ((rc = resolve_environment(s, err)) < 0 || (rc = resolve_compute(s, err)) < 0 ||
-        (rc = spec_job_render_command(&s->job, s->filename, &s->command, err)) < 0 ||
+        (rc = spec_job_render_command(&s->job, NULL, s->filename, &s->command, err)) < 0 ||
         (rc = resolve_code(s, err)) < 0 || (rc = claim_id(s, err)) < 0)
         return rc;
-    if ((rc = snapshot_code(s, err)) < 0 || (rc = store_and_queue(s, err)) < 0) {
+    if ((rc = snapshot_code(s, err)) < 0 || (rc = place_data(s, err)) < 0 || (rc = store_and_queue(s, err)) < 0) {
         amlfs_err ignored = {0};
         util_rm_rf_through_link(s->run_dir, &ignored);
         return rc;
@@ -524,7 +514,13 @@ int run_submit_code(server *srv, const char *experiment, const char *yaml, size_
         .code_in = code,
     };
     rc = submit_checked(&s, err);
-    char *line = rc < 0 ? util_strdupf("Rejected: %s", err->msg) : util_strdupf("submitted %s", s.id);
+    /* The folder is the experiment; a job file copied from elsewhere often names another one. */
+    bool other_name = rc == 0 && s.job.experiment_name && strcmp(s.job.experiment_name, experiment) != 0;
+    char *line = rc < 0 ? util_strdupf("Rejected: %s", err->msg)
+                 : other_name ? util_strdupf("submitted %s (experiment_name '%.200s' in %s is not used: the folder "
+                                             "'%s' is the experiment)", s.id, s.job.experiment_name, s.filename,
+                                             experiment)
+                              : util_strdupf("submitted %s", s.id);
     amlfs_err why = {0};
     if (store_experiment_set_status_line(srv->store, experiment, line, &why) < 0)
         fprintf(stderr, "amlfs-server: %s\n", why.msg);

@@ -33,7 +33,7 @@ static int parse_type(spec_doc *d, yaml_node_t *root, amlfs_err *err)
     int rc = spec_get_str(d, root, "type", &type, &pos, err);
     if (rc == 0 && type && strcmp(type, "command"))
         rc = spec_fail_at(err, EINVAL, d->filename, pos,
-                          "'type' must be 'command' (only command jobs run here), not '%s'", type);
+                          "this is a %s job: only command jobs run here (`type: command`, or no type)", type);
     free(type);
     return rc;
 }
@@ -227,13 +227,15 @@ int spec_job_ranks(const job_spec *s, const char *filename, int *nodes, int *per
 static int parse_job(spec_doc *d, yaml_node_t *root, job_spec *out, amlfs_err *err)
 {
     int rc;
-    if ((rc = spec_check_keys(d, root, job_keys, "job", err)) < 0 || (rc = parse_type(d, root, err)) < 0 ||
+    /* The type first: a sweep or pipeline file's own keys (trial, jobs) would otherwise be reported as
+     * unknown keys of a command job, which hides what is really wrong. */
+    if ((rc = parse_type(d, root, err)) < 0 || (rc = spec_check_keys(d, root, job_keys, "job", err)) < 0 ||
         (rc = parse_command(d, root, out, err)) < 0 || (rc = parse_names(d, root, out, err)) < 0 ||
         (rc = spec_job_parse_environment(d, root, out, err)) < 0 ||
         (rc = spec_job_parse_compute(d, root, out, err)) < 0 ||
         (rc = spec_get_kvlist(d, root, "tags", &out->tags, err)) < 0 ||
         (rc = parse_variables(d, root, out, err)) < 0 || (rc = spec_job_parse_inputs(d, root, out, err)) < 0 ||
-        (rc = spec_job_parse_outputs(d, root, err)) < 0 ||
+        (rc = spec_job_parse_outputs(d, root, out, err)) < 0 ||
         (rc = parse_limits_resources(d, root, out, err)) < 0 || (rc = parse_distribution(d, root, out, err)) < 0 ||
         (rc = parse_properties(d, root, out, err)) < 0)
         return rc;
@@ -274,6 +276,14 @@ void spec_job_free(job_spec *s)
     free(s->distribution);
     spec_kvlist_free(&s->environment_variables);
     spec_kvlist_free(&s->inputs);
+    for (size_t i = 0; i < s->data_inputs.count; i++) {
+        free(s->data_input_types[i]);
+        free(s->data_input_modes[i]);
+    }
+    free(s->data_input_types);
+    free(s->data_input_modes);
+    spec_kvlist_free(&s->data_inputs);
+    spec_kvlist_free(&s->outputs);
     spec_kvlist_free(&s->tags);
     spec_kvlist_free(&s->properties);
     memset(s, 0, sizeof *s);

@@ -11,7 +11,9 @@
 static const char *const input_keys[] = {
     "type", "value", "default", "path", "mode", "description", "optional", "min", "max", "enum", NULL,
 };
-static const char *const output_keys[] = {"type", "mode", "path", "description", NULL};
+static const char *const output_keys[] = {"type", "mode", "path", "description", "name", "version", NULL};
+static const char *const input_modes[] = {"ro_mount", "download", "direct", "eval_mount", "eval_download", NULL};
+static const char *const output_types[] = {"uri_folder", "uri_file", "mlflow_model", "custom_model", NULL};
 static const char *const literal_types[] = {"string", "integer", "number", "boolean", NULL};
 static const char *const path_types[] = {
     "uri_file", "uri_folder", "mltable", "mlflow_model", "custom_model", "triton_model", NULL,
@@ -61,8 +63,34 @@ static int check_typed_literal(spec_doc *d, const char *name, const char *type, 
     return 0;
 }
 
-/* `NAME: {type: ..., value|default|path: ...}`: the value a command sees. */
-static int input_from_mapping(spec_doc *d, const char *name, yaml_node_t *m, yaml_node_t **value_out,
+/* A data input: its type and mode kept beside its path. */
+static int add_data_input(spec_doc *d, job_spec *out, const char *name, const char *type, yaml_node_t *m,
+                          yaml_node_t *path, amlfs_err *err)
+{
+    if (strcmp(type, "mltable") == 0 || strcmp(type, "triton_model") == 0)
+        return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(m),
+                            "input '%s' is of type %s, which amlfs cannot read: give its folder as `type: "
+                            "uri_folder` (the job reads the files itself)", name, type);
+    yaml_node_t *mode = spec_map_get(d, m, "mode");
+    const char *mo = !mode || spec_node_is_null(mode) ? "ro_mount" : spec_node_text(mode);
+    if (!mo || !in_list(mo, input_modes)) {
+        char hint[300];
+        spec_suggest(mo ? mo : "", input_modes, hint, sizeof hint);
+        return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(mode), "input '%s' has mode '%s'; an input's "
+                            "mode is ro_mount or download%s", name, mo ? mo : "", hint);
+    }
+    size_t n = out->data_inputs.count;
+    spec_kvlist_add(&out->data_inputs, name, spec_node_text(path), spec_node_pos(path));
+    out->data_input_types = util_xrealloc(out->data_input_types, (n + 1) * sizeof *out->data_input_types);
+    out->data_input_modes = util_xrealloc(out->data_input_modes, (n + 1) * sizeof *out->data_input_modes);
+    out->data_input_types[n] = util_xstrdup(type);
+    out->data_input_modes[n] = util_xstrdup(mo);
+    return 0;
+}
+
+/* `NAME: {type: ..., value|default|path: ...}`: the value a command sees; NULL for an optional input
+ * given no value (its $[[...]] part of the command is dropped). */
+static int input_from_mapping(spec_doc *d, job_spec *out, const char *name, yaml_node_t *m, yaml_node_t **value_out,
                               amlfs_err *err)
 {
     char where[300];
@@ -84,13 +112,24 @@ static int input_from_mapping(spec_doc *d, const char *name, yaml_node_t *m, yam
     int first = t && in_list(t, path_types) ? 2 : 0, last = t && in_list(t, literal_types) ? 1 : 2;
     for (int i = first; i <= last && (!v || spec_node_is_null(v)); i++)
         v = spec_map_get(d, m, value_keys[i]);
+    int optional = 0;
+    yaml_node_t *opt = spec_map_get(d, m, "optional");
+    if (opt && !spec_node_is_null(opt) && spec_parse_bool_text(spec_node_text(opt), &optional) < 0)
+        return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(opt),
+                            "input '%s': optional must be true or false, not '%s'", name, spec_node_text(opt));
+    if ((!v || spec_node_is_null(v)) && optional) {
+        *value_out = NULL;
+        return 0;
+    }
     if (!v || spec_node_is_null(v))
-        return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(m), "input '%s' has no value: add `%s: ...`",
-                            name, first == 2 ? "path" : "default");
+        return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(m), "input '%s' has no value: add `%s: ...`%s",
+                            name, first == 2 ? "path" : "default", first == 2 ? "" : " or `optional: true`");
     if (v->type != YAML_SCALAR_NODE)
         return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(v),
                             "input '%s' must have a single value, not %s", name, spec_node_kind(v));
     if (t && in_list(t, literal_types) && (rc = check_typed_literal(d, name, t, v, err)) < 0)
+        return rc;
+    if (t && in_list(t, path_types) && (rc = add_data_input(d, out, name, t, m, v, err)) < 0)
         return rc;
     *value_out = v;
     return 0;
@@ -112,8 +151,10 @@ int spec_job_parse_inputs(spec_doc *d, yaml_node_t *root, job_spec *out, amlfs_e
                                 "input name '%s' is not valid: use letters, digits and '_', not starting "
                                 "with a digit",
                                 name);
-        if (v->type == YAML_MAPPING_NODE && (rc = input_from_mapping(d, name, v, &v, err)) < 0)
+        if (v->type == YAML_MAPPING_NODE && (rc = input_from_mapping(d, out, name, v, &v, err)) < 0)
             return rc;
+        if (!v)
+            continue; /* optional, without a value */
         if (v->type == YAML_SEQUENCE_NODE)
             return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(v),
                                 "input '%s' must be a value (`%s: 10`) or a mapping with `type:`, not a list",
@@ -126,7 +167,7 @@ int spec_job_parse_inputs(spec_doc *d, yaml_node_t *root, job_spec *out, amlfs_e
     return 0;
 }
 
-int spec_job_parse_outputs(spec_doc *d, yaml_node_t *root, amlfs_err *err)
+int spec_job_parse_outputs(spec_doc *d, yaml_node_t *root, job_spec *out, amlfs_err *err)
 {
     yaml_node_t *outputs = NULL;
     int rc = spec_get_map(d, root, "outputs", &outputs, err);
@@ -142,8 +183,10 @@ int spec_job_parse_outputs(spec_doc *d, yaml_node_t *root, amlfs_err *err)
                                 "output name '%s' is not valid: use letters, digits and '_', not starting "
                                 "with a digit",
                                 name);
-        if (spec_node_is_null(v))
+        if (spec_node_is_null(v)) {
+            spec_kvlist_add(&out->outputs, name, "uri_folder", spec_node_pos(k));
             continue;
+        }
         if (v->type != YAML_MAPPING_NODE)
             return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(v),
                                 "output '%s' must be a mapping like `{type: uri_folder}`, not %s", name,
@@ -152,6 +195,16 @@ int spec_job_parse_outputs(spec_doc *d, yaml_node_t *root, amlfs_err *err)
         snprintf(where, sizeof where, "output '%s'", name);
         if ((rc = spec_check_keys(d, v, output_keys, where, err)) < 0)
             return rc;
+        yaml_node_t *type = spec_map_get(d, v, "type");
+        const char *t = !type || spec_node_is_null(type) ? "uri_folder" : spec_node_text(type);
+        if (!t || !in_list(t, output_types)) {
+            char hint[300];
+            spec_suggest(t ? t : "", output_types, hint, sizeof hint);
+            return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(type), "output '%s' has type '%s'; an "
+                                "output is uri_folder, uri_file, mlflow_model or custom_model%s", name,
+                                t ? t : "", hint);
+        }
+        spec_kvlist_add(&out->outputs, name, t, spec_node_pos(k));
     }
     return 0;
 }

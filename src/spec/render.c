@@ -8,6 +8,7 @@
 
 typedef struct render_ctx {
     const job_spec *job;
+    const spec_render_values *values;
     const char *filename;
     FILE *out;
     amlfs_err *err;
@@ -34,7 +35,8 @@ static int render_expr(render_ctx *c, const char *expr, size_t n, int optional, 
     const char *name = NULL;
     if (!strncmp(e, "inputs.", 7) && spec_is_identifier(e + 7)) {
         name = e + 7;
-        const char *value = spec_kvlist_get(&c->job->inputs, name);
+        const char *placed = c->values && c->values->inputs ? spec_kvlist_get(c->values->inputs, name) : NULL;
+        const char *value = placed ? placed : spec_kvlist_get(&c->job->inputs, name);
         if (value) {
             fputs(value, c->out);
         } else if (optional) {
@@ -50,7 +52,11 @@ static int render_expr(render_ctx *c, const char *expr, size_t n, int optional, 
                               "command uses ${{inputs.%s}} but inputs has no '%s'%s", name, name, hint);
         }
     } else if (!strncmp(e, "outputs.", 8) && spec_is_identifier(e + 8)) {
-        fprintf(c->out, "./outputs/%s", e + 8);
+        const char *placed = c->values && c->values->outputs ? spec_kvlist_get(c->values->outputs, e + 8) : NULL;
+        if (placed)
+            fputs(placed, c->out);
+        else
+            fprintf(c->out, "./outputs/%s", e + 8);
     } else {
         rc = spec_fail_at(c->err, EINVAL, c->filename, c->job->command_pos,
                           "command uses ${{%s}}: only ${{inputs.NAME}} and ${{outputs.NAME}} can be used here", e);
@@ -101,14 +107,15 @@ static int render_text(render_ctx *c, const char *s, size_t n, int optional, int
     return 0;
 }
 
-int spec_job_render_command(const job_spec *s, const char *filename, char **out, amlfs_err *err)
+int spec_job_render_command(const job_spec *s, const spec_render_values *values, const char *filename, char **out,
+                            amlfs_err *err)
 {
     *out = NULL;
     if (!s->command)
         return spec_fail_at(err, EINVAL, filename, (spec_pos){0, 0}, "the job has no command");
     char *text = NULL;
     size_t len = 0;
-    render_ctx c = {.job = s, .filename = filename, .err = err, .out = open_memstream(&text, &len)};
+    render_ctx c = {.job = s, .values = values, .filename = filename, .err = err, .out = open_memstream(&text, &len)};
     if (!c.out)
         return amlfs_fail(err, ENOMEM, "out of memory rendering the command");
     int missing = 0;

@@ -156,7 +156,7 @@ int util_rm_rf_through_link(const char *path, amlfs_err *err)
     return util_rm_rf(path, err);
 }
 
-static int copy_file(const char *src, const char *dst, mode_t mode, amlfs_err *err)
+int util_copy_file(const char *src, const char *dst, mode_t mode, amlfs_err *err)
 {
     int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (in < 0)
@@ -209,7 +209,7 @@ int util_copy_tree(const char *src, const char *dst, amlfs_err *err)
         return 0;
     }
     if (S_ISREG(st.st_mode))
-        return copy_file(src, dst, st.st_mode, err);
+        return util_copy_file(src, dst, st.st_mode, err);
     if (!S_ISDIR(st.st_mode))
         return amlfs_fail(err, EINVAL, "%s is neither a file, a folder nor a link", src);
     if (mkdir(dst, (st.st_mode & 07777) | 0700) < 0)

@@ -83,7 +83,7 @@ submit() {
     local line
     line=$(cat "$MNT/experiments/$exp/status")
     case "$line" in
-        submitted\ *) echo "${line#submitted }" ;;
+        submitted\ *) line=${line#submitted }; echo "${line%% *}" ;; # a note may follow the id
         *) echo "submission failed: $line" >&2; return 1 ;;
     esac
 }

@@ -119,7 +119,15 @@ static const parse_case cases[] = {
      "environment variable name 'MY-VAR' is not valid"},
     {"job env var nested", JOB, "command: x\nenvironment: e\nenvironment_variables:\n  A: {b: c}\n", 4, 6,
      "'environment_variables' values must be single values"},
-    {"job type pipeline", JOB, "type: pipeline\ncommand: x\nenvironment: e\n", 1, 7, "'type' must be 'command'"},
+    {"job type sweep first", JOB, "type: sweep\ntrial: {command: x}\nsampling_algorithm: random\n", 1, 7,
+     "this is a sweep job: only command jobs run here"},
+    {"job input mltable", JOB, "command: x\nenvironment: e\ninputs:\n  t: {type: mltable, path: ./t}\n", 4, 6,
+     "input 't' is of type mltable, which amlfs cannot read"},
+    {"job optional input", JOB, "command: x $[[--s ${{inputs.s}}]]\nenvironment: e\ninputs:\n  s: {type: integer, optional: maybe}\n",
+     4, 32, "optional must be true or false"},
+    {"job output type", JOB, "command: x\nenvironment: e\noutputs:\n  m: {type: mltable}\n", 4, 13,
+     "output 'm' has type 'mltable'"},
+    {"job type pipeline", JOB, "type: pipeline\ncommand: x\nenvironment: e\n", 1, 7, "this is a pipeline job: only command jobs run here"},
     {"job distribution bad type", JOB, "command: x\nenvironment: e\ndistribution: {type: pytorh}\n", 3, 22,
      "distribution type must be pytorch, mpi, tensorflow or ray (did you mean 'pytorch'?)"},
     {"env image and build", ENV, "image: python:3.11\nbuild:\n  path: .\n", 3, 3,
@@ -318,7 +326,7 @@ static void test_job_fields(void)
           j.command_pos.col);
 
     char *cmd = NULL;
-    CHECK(spec_job_render_command(&j, "job.yaml", &cmd, &err) == 0, "render: %s", err.msg);
+    CHECK(spec_job_render_command(&j, NULL, "job.yaml", &cmd, &err) == 0, "render: %s", err.msg);
     CHECK(streq(cmd, "python main.py --iris-csv data/iris.csv --epochs 10 --lr 0.01 --out ./outputs/model"),
           "rendered: %s", nz(cmd));
     free(cmd);
@@ -402,7 +410,7 @@ static void test_render(void)
         int rc = spec_parse_job(rc_cases[i].yaml, strlen(rc_cases[i].yaml), "job.yaml", &j, &err);
         CHECK(rc == 0, "render %s: parse: %s", rc_cases[i].what, err.msg);
         char *cmd = (char *)"unset";
-        rc = spec_job_render_command(&j, "job.yaml", &cmd, &err);
+        rc = spec_job_render_command(&j, NULL, "job.yaml", &cmd, &err);
         if (rc_cases[i].expect) {
             CHECK(rc == 0 && streq(cmd, rc_cases[i].expect), "render %s: got rc %d '%s'", rc_cases[i].what, rc,
                   rc == 0 ? nz(cmd) : err.msg);

@@ -1,0 +1,208 @@
+/* submit_data.c: a job's data at submission: each data input (uri_folder, uri_file, a model folder)
+ * snapshotted like code and placed read-only in RUN_DIR/inputs/NAME, each output's folder made in
+ * RUN_DIR/work/outputs/NAME, and the absolute paths ${{inputs.NAME}} and ${{outputs.NAME}} become. */
+#include "amlfs/server.h"
+
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "amlfs/util.h"
+
+/* Data is larger than code: its own limits, per input (the code limits stay for code). */
+#define DATA_MAX_MB 20480ULL
+#define DATA_MAX_FILES 200000ULL
+#define MB (1024ULL * 1024ULL)
+
+int submit_relpath(const char *dir, const char *path, char **out)
+{
+    char *joined = util_strdupf("%s/%s", dir, path);
+    char *result = util_xcalloc(1, strlen(joined) + 1);
+    char *save = NULL;
+    int rc = 0;
+    for (char *part = strtok_r(joined, "/", &save); part; part = strtok_r(NULL, "/", &save)) {
+        if (strcmp(part, ".") == 0)
+            continue;
+        if (strcmp(part, "..") == 0) {
+            char *slash = strrchr(result, '/');
+            if (!result[0]) {
+                rc = -EINVAL;
+                break;
+            }
+            *(slash ? slash : result) = '\0';
+            continue;
+        }
+        if (result[0])
+            strcat(result, "/");
+        strcat(result, part);
+    }
+    free(joined);
+    if (rc < 0) {
+        free(result);
+        return rc;
+    }
+    *out = result;
+    return 0;
+}
+
+/* What a data input's path cannot be here yet, with what to do instead; NULL when it is a path of the
+ * experiment's folder. */
+static const char *unsupported_source(const char *path)
+{
+    if (strncmp(path, "azureml://", 10) == 0)
+        return "datastore paths (azureml://datastores/...) are not read by this workspace yet";
+    if (strncmp(path, "azureml:", 8) == 0)
+        return "data assets (azureml:NAME) are not kept by this workspace yet";
+    if (strstr(path, "://"))
+        return "URLs (https://, wasbs://, abfss://) are not fetched by this workspace yet";
+    if (path[0] == '/')
+        return "absolute folders of the machine where the mount runs are not uploaded for inputs yet";
+    return NULL;
+}
+
+static int chmod_read_only(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)flag;
+    (void)ftw;
+    if (!S_ISLNK(st->st_mode))
+        chmod(path, st->st_mode & ~(mode_t)0222);
+    return 0;
+}
+
+/* A folder input: snapshotted (its ignore rules, the data limits, every content stored once) and
+ * materialized at dest, read-only. */
+static int place_folder(server *srv, const char *src, const char *dest, amlfs_err *err)
+{
+    snapshot_limits limits = {.max_bytes = DATA_MAX_MB * MB, .max_files = DATA_MAX_FILES};
+    snapshot_manifest m;
+    int rc = server_snapshot_folder(srv, src, &limits, &m, err);
+    if (rc < 0)
+        return rc;
+    rc = snapshot_materialize(srv->snapshot_dir, &m, dest, err);
+    snapshot_manifest_free(&m);
+    if (rc == 0 && nftw(dest, chmod_read_only, 32, FTW_PHYS) < 0)
+        rc = amlfs_fail(err, errno, "making %s read-only: %s", dest, strerror(errno));
+    return rc;
+}
+
+/* A file input: copied into dest/ under its own name, read-only; *placed gets its path. */
+static int place_file(const char *src, const char *dest, char **placed, amlfs_err *err)
+{
+    int rc = util_mkdir_p(dest, 0755, err);
+    const char *base = strrchr(src, '/');
+    *placed = util_strdupf("%s/%s", dest, base ? base + 1 : src);
+    if (rc == 0)
+        rc = util_copy_file(src, *placed, 0444, err);
+    return rc;
+}
+
+/* The experiment's file or folder an input names: *abs (real path) and whether it is a folder. */
+static int find_source(server *srv, const char *experiment, const char *rel, char **abs, bool *is_dir, amlfs_err *err)
+{
+    char *root = server_path(srv, "experiments/%s/files", experiment);
+    int rc = folder_resolve_dir(root, rel, abs, err);
+    if (rc == 0) {
+        *is_dir = true;
+    } else if (rc == -ENOTDIR) {
+        /* A file: its folder is resolved inside the experiment, the file itself must be a regular file. */
+        char *parent_rel = util_xstrdup(rel);
+        char *slash = strrchr(parent_rel, '/');
+        const char *base = slash ? slash + 1 : rel;
+        if (slash)
+            *slash = '\0';
+        else
+            parent_rel[0] = '\0';
+        char *parent = NULL;
+        amlfs_err_clear(err);
+        rc = folder_resolve_dir(root, parent_rel, &parent, err);
+        struct stat st;
+        if (rc == 0) {
+            *abs = util_strdupf("%s/%s", parent, base);
+            if (lstat(*abs, &st) < 0 || !S_ISREG(st.st_mode))
+                rc = amlfs_fail(err, EINVAL, "not a file or folder");
+        }
+        *is_dir = false;
+        free(parent);
+        free(parent_rel);
+    }
+    free(root);
+    return rc;
+}
+
+static int place_input(server *srv, const submit_data *d, size_t i, const char *run_dir, spec_kvlist *values,
+                       amlfs_err *err)
+{
+    const spec_kv *in = &d->job->data_inputs.items[i];
+    const char *type = d->job->data_input_types[i];
+    const char *why = unsupported_source(in->value);
+    if (why)
+        return spec_fail_at(err, EINVAL, d->filename, in->pos, "input '%s': %s: give a file or folder of the "
+                            "experiment (a path relative to %s, e.g. ./data)", in->key, why, d->filename);
+    char *rel = NULL, *abs = NULL;
+    if (submit_relpath(d->dir, in->value, &rel) < 0)
+        return spec_fail_at(err, EINVAL, d->filename, in->pos, "input '%s': '%s' leads outside the experiment folder",
+                            in->key, in->value);
+    bool is_dir = false;
+    amlfs_err found = {0};
+    int rc = find_source(srv, d->experiment, rel, &abs, &is_dir, &found);
+    if (rc == -ENOENT)
+        rc = spec_fail_at(err, ENOENT, d->filename, in->pos, "input '%s': '%s' not found in experiment '%s'",
+                          in->key, in->value, d->experiment);
+    else if (rc < 0)
+        rc = spec_fail_at(err, EINVAL, d->filename, in->pos, "input '%s': '%s' is %s", in->key, in->value,
+                          rc == -EXDEV ? "outside the experiment folder" : "not a file or folder");
+    else if (strcmp(type, "uri_file") == 0 && is_dir)
+        rc = spec_fail_at(err, EINVAL, d->filename, in->pos, "input '%s' is a uri_file but '%s' is a folder: write "
+                          "`type: uri_folder`", in->key, in->value);
+    else if (strcmp(type, "uri_file") != 0 && !is_dir)
+        rc = spec_fail_at(err, EINVAL, d->filename, in->pos, "input '%s' is a %s but '%s' is a file: write "
+                          "`type: uri_file`", in->key, type, in->value);
+    char *dest = util_strdupf("%s/inputs/%s", run_dir, in->key);
+    char *placed = NULL;
+    amlfs_err how = {0};
+    if (rc == 0)
+        rc = is_dir ? place_folder(srv, abs, dest, &how) : place_file(abs, dest, &placed, &how);
+    if (rc < 0 && how.msg[0])
+        rc = spec_fail_at(err, -rc, d->filename, in->pos, "input '%s': %s", in->key, how.msg);
+    if (rc == 0)
+        spec_kvlist_add(values, in->key, placed ? placed : dest, in->pos);
+    free(placed);
+    free(dest);
+    free(abs);
+    free(rel);
+    return rc;
+}
+
+int submit_data_place(server *srv, const submit_data *d, const char *run_dir, spec_kvlist *inputs,
+                      spec_kvlist *outputs, amlfs_err *err)
+{
+    memset(inputs, 0, sizeof *inputs);
+    memset(outputs, 0, sizeof *outputs);
+    /* The real folder: on a cluster compute the run folder is a link into the shared folder, and the
+     * nodes (and containers, which mount it at the same path) see it there. */
+    char *real = realpath(run_dir, NULL);
+    if (!real)
+        return amlfs_fail(err, errno, "run folder %s: %s", run_dir, strerror(errno));
+    int rc = 0;
+    if (d->job->data_inputs.count) {
+        char *dir = util_strdupf("%s/inputs", real);
+        rc = util_mkdir_p(dir, 0755, err);
+        free(dir);
+    }
+    for (size_t i = 0; rc == 0 && i < d->job->data_inputs.count; i++)
+        rc = place_input(srv, d, i, real, inputs, err);
+    for (size_t i = 0; rc == 0 && i < d->job->outputs.count; i++) {
+        const spec_kv *o = &d->job->outputs.items[i];
+        char *dir = util_strdupf("%s/work/outputs/%s", real, o->key);
+        rc = util_mkdir_p(dir, 0755, err);
+        if (rc == 0)
+            spec_kvlist_add(outputs, o->key, dir, o->pos);
+        free(dir);
+    }
+    free(real);
+    return rc;
+}

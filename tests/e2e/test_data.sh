@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# test_data.sh: a job's data as az ml users write it: a folder and a file of the experiment given as
+# typed inputs reach the job read-only at the path ${{inputs.NAME}} becomes, an optional input without
+# a value drops its $[[...]], an output folder exists when the job starts; sources not read here yet and
+# wrong paths are refused at submission, naming the line.
+. "$(dirname "$0")/../lib/e2e.sh"
+
+CORPUS=$ROOT/tests/data/job-with-data
+
+t_a_folder_and_a_file_reach_the_job_and_the_output_is_kept() {
+    mkdir "$MNT/experiments/data"
+    cp -r "$CORPUS/src" "$CORPUS/data" "$MNT/experiments/data/" || fail "copy"
+    id=$(submit data < "$CORPUS/job.yaml") || fail "submit"
+    wait_status 30 "$MNT/runs/$id/status" Completed || fail "status: $(cat "$MNT/runs/$id/status"): $(cat "$MNT/runs/$id/log")"
+    log=$(cat "$MNT/runs/$id/log")
+    echo "$log" | grep -qx "rows 5 labels 2 epochs 3 seed None" || fail "what the job read: $log"
+    echo "$log" | grep -qx "read shard-0.csv: read-only True" || fail "inputs not read-only: $log"
+    echo "$log" | grep -qx "data is absolute: True; model dir exists: True" || fail "paths: $log"
+    grep -q '"rows": 5' "$MNT/runs/$id/outputs/model/model.json" || fail "output: $(ls -R "$MNT/runs/$id/outputs")"
+    grep -q -- "--seed" "$MNT/runs/$id/job.yaml" || fail "job.yaml lost the optional section"
+    ! grep -q -- '--seed' "$DATA/runs/$id/launch.json" || fail "the optional section was not dropped from the command"
+    # The data is a snapshot: changing the experiment's files changes nothing for this run.
+    echo "11,12" >> "$MNT/experiments/data/data/shard-1.csv"
+    [ "$(wc -l < "$DATA/runs/$id/inputs/training_data/shard-1.csv")" = 2 ] || fail "the input followed a later edit"
+}
+
+t_wrong_and_unreadable_sources_are_refused_with_the_line() {
+    mkdir "$MNT/experiments/baddata"
+    cp -r "$CORPUS/src" "$CORPUS/data" "$MNT/experiments/baddata/"
+    local before
+    before=$(run_count)
+    check() { # SED-EXPRESSION ERRNO MESSAGE
+        local r
+        r=$(sed "$1" "$CORPUS/job.yaml" | write_spec "$MNT/experiments/baddata/job.yaml")
+        [ "$r" = "$2" ] || fail "[$1] close: $r ($(cat "$MNT/experiments/baddata/status"))"
+        grep -qF "$3" "$MNT/experiments/baddata/status" || fail "[$1] status: $(cat "$MNT/experiments/baddata/status")"
+    }
+    check 's|path: ./data$|path: ./nodata|' ENOENT "line 17 column 11: input 'training_data': './nodata' not found in experiment 'baddata'"
+    check 's|path: ./data/labels.csv|path: ./data|' EINVAL "input 'labels' is a uri_file but './data' is a folder: write \`type: uri_folder\`"
+    check 's|path: ./data$|path: ../../elsewhere|' EINVAL "input 'training_data': '../../elsewhere' leads outside the experiment folder"
+    check 's|path: ./data$|path: https://example.com/data.csv|' EINVAL "input 'training_data': URLs (https://, wasbs://, abfss://) are not fetched by this workspace yet"
+    check 's|path: ./data$|path: azureml:iris@latest|' EINVAL "input 'training_data': data assets (azureml:NAME) are not kept by this workspace yet"
+    check 's|type: uri_folder$|type: mltable|' EINVAL "input 'training_data' is of type mltable, which amlfs cannot read"
+    check 's|mode: ro_mount|mode: rw_mount|' EINVAL "input 'training_data' has mode 'rw_mount'; an input's mode is ro_mount or download"
+    [ "$(run_count)" = "$before" ] || fail "a refused job made a run"
+    [ -z "$(ls "$DATA/runs" | grep '^baddata_')" ] || fail "a refused job left a run folder: $(ls "$DATA/runs")"
+}
+
+t_another_experiment_name_is_noted_not_refused_and_other_job_types_are_named() {
+    mkdir "$MNT/experiments/renamed"
+    cp -r "$CORPUS/src" "$CORPUS/data" "$MNT/experiments/renamed/"
+    id=$(submit renamed < "$CORPUS/job.yaml") || fail "submit: $(cat "$MNT/experiments/renamed/status")"
+    grep -qx "submitted $id (experiment_name 'data' in job.yaml is not used: the folder 'renamed' is the experiment)" \
+        "$MNT/experiments/renamed/status" || fail "status: $(cat "$MNT/experiments/renamed/status")"
+    grep -q "^experiment_name: data" "$MNT/runs/$id/job.yaml" || fail "the run's job.yaml lost what the file said"
+    r=$(printf 'type: sweep\ntrial:\n  command: python3 train.py\nsampling_algorithm: random\n' |
+        write_spec "$MNT/experiments/renamed/job.yaml")
+    [ "$r" = EINVAL ] || fail "sweep: $r"
+    grep -q "this is a sweep job: only command jobs run here" "$MNT/experiments/renamed/status" ||
+        fail "sweep status: $(cat "$MNT/experiments/renamed/status")"
+}
+
+mount_ws || { echo "0 passed, 1 failed"; exit 1; }
+make_host_env host || { echo "0 passed, 1 failed"; exit 1; }
+run_cases
