@@ -72,9 +72,10 @@ Y
     tail -f "$MNT/runs/$id/log" > "$T/slive.out" 2>&1 &
     local tail_pid=$!
     wait_for 30 grep -q "^on " "$T/slive.out" || { kill $tail_pid; touch "$T/slive-go"; fail "no live line: $(cat "$MNT/runs/$id/status")"; }
-    [ "$(cat "$MNT/runs/$id/status")" = Running ] || { kill $tail_pid; touch "$T/slive-go"; fail "not Running"; }
-    grep -q "runs: running 1" "$MNT/computes/live/status" || { kill $tail_pid; touch "$T/slive-go"; fail "busy status: $(cat "$MNT/computes/live/status")"; }
-    grep -Eq "nodes: (mixed|allocated) 1" "$MNT/computes/live/status" || { kill $tail_pid; touch "$T/slive-go"; fail "node state: $(cat "$MNT/computes/live/status")"; }
+    # Slurm's RUNNING reaches the run at the next poll (each second).
+    wait_status 5 "$MNT/runs/$id/status" Running || { kill $tail_pid; touch "$T/slive-go"; fail "not Running"; }
+    wait_for 5 grep -q "runs: running 1" "$MNT/computes/live/status" || { kill $tail_pid; touch "$T/slive-go"; fail "busy status: $(cat "$MNT/computes/live/status")"; }
+    wait_for 5 grep -Eq "nodes: (mixed|allocated) 1" "$MNT/computes/live/status" || { kill $tail_pid; touch "$T/slive-go"; fail "node state: $(cat "$MNT/computes/live/status")"; }
     touch "$T/slive-go"
     wait_status 30 "$MNT/runs/$id/status" Completed || { kill $tail_pid; fail "status: $(cat "$MNT/runs/$id/status")"; }
     wait_for 5 grep -qx done "$T/slive.out" || { kill $tail_pid; fail "last line not followed"; }

@@ -655,9 +655,6 @@ static void test_rejections(void)
     id = submit("exp", "command: echo hi\nenvironment: host\ncode: ../..\n", &r);
     CHECK(!id && r.status == 400 && strstr(err_message(&r), "outside"), "code leaving the experiment: %s", r.body);
     resp_free(&r);
-    id = submit("exp", "command: echo hi\nenvironment: host\nexperiment_name: other\n", &r);
-    CHECK(!id && r.status == 400 && strstr(err_message(&r), "experiment_name"), "experiment_name: %s", r.body);
-    resp_free(&r);
     id = submit("exp", "comand: echo hi\nenvironment: host\n", &r);
     CHECK(!id && r.status == 400 && strstr(err_message(&r), "did you mean 'command'"), "typo: %s", r.body);
     resp_free(&r);
