@@ -69,6 +69,7 @@ typedef struct job_spec {
     spec_kvlist data_inputs;
     char **data_input_types, **data_input_modes;
     spec_kvlist outputs;        /* output names; value = its type ("uri_folder" when not written) */
+    spec_kvlist ignored;        /* keys written that mean nothing here (services, identity, resources.shm_size...) */
     spec_kvlist tags;
     long timeout_s;             /* limits.timeout; 0 = none */
     int instance_count;         /* resources.instance_count; default 1 */

@@ -54,6 +54,15 @@ cJSON *run_json(server *srv, const store_run *r, bool with_job_yaml)
     else
         cJSON_AddNullToObject(o, "snapshot");
     if (with_job_yaml && r->job_yaml) {
+        /* What the job file said that means nothing here, as the submission's status line said it. */
+        job_spec job;
+        amlfs_err ignored = {0};
+        cJSON *keys = cJSON_AddArrayToObject(o, "ignored_keys");
+        if (spec_parse_job(r->job_yaml, strlen(r->job_yaml), "job.yaml", &job, &ignored) == 0) {
+            for (size_t i = 0; i < job.ignored.count; i++)
+                cJSON_AddItemToArray(keys, cJSON_CreateString(job.ignored.items[i].key));
+            spec_job_free(&job);
+        }
         char *redacted = spec_redact_yaml(r->job_yaml, strlen(r->job_yaml));
         cJSON_AddStringToObject(o, "job_yaml", redacted ? redacted : "");
         free(redacted);

@@ -490,6 +490,29 @@ static int submit_checked(submission *s, amlfs_err *err)
     return 0;
 }
 
+/* "submitted ID", and what the file said that is not used, so it is never dropped silently. */
+static char *submitted_line(const submission *s, bool other_name)
+{
+    util_buf b = {0};
+    char *head = util_strdupf("submitted %s", s->id);
+    util_buf_append(&b, head, strlen(head), 0);
+    free(head);
+    if (other_name) {
+        char *note = util_strdupf(" (experiment_name '%.200s' in %s is not used: the folder '%s' is the experiment)",
+                                  s->job.experiment_name, s->filename, s->experiment);
+        util_buf_append(&b, note, strlen(note), 0);
+        free(note);
+    }
+    for (size_t i = 0; i < s->job.ignored.count; i++) {
+        const char *lead = i == 0 ? " (ignored here: " : ", ";
+        util_buf_append(&b, lead, strlen(lead), 0);
+        util_buf_append(&b, s->job.ignored.items[i].key, strlen(s->job.ignored.items[i].key), 0);
+        if (i + 1 == s->job.ignored.count)
+            util_buf_append(&b, ")", 1, 0);
+    }
+    return b.data;
+}
+
 int run_submit(server *srv, const char *experiment, const char *yaml, size_t len,
                const char *filename, const char *dir, char **out_id, amlfs_err *err)
 {
@@ -516,11 +539,7 @@ int run_submit_code(server *srv, const char *experiment, const char *yaml, size_
     rc = submit_checked(&s, err);
     /* The folder is the experiment; a job file copied from elsewhere often names another one. */
     bool other_name = rc == 0 && s.job.experiment_name && strcmp(s.job.experiment_name, experiment) != 0;
-    char *line = rc < 0 ? util_strdupf("Rejected: %s", err->msg)
-                 : other_name ? util_strdupf("submitted %s (experiment_name '%.200s' in %s is not used: the folder "
-                                             "'%s' is the experiment)", s.id, s.job.experiment_name, s.filename,
-                                             experiment)
-                              : util_strdupf("submitted %s", s.id);
+    char *line = rc < 0 ? util_strdupf("Rejected: %s", err->msg) : submitted_line(&s, other_name);
     amlfs_err why = {0};
     if (store_experiment_set_status_line(srv->store, experiment, line, &why) < 0)
         fprintf(stderr, "amlfs-server: %s\n", why.msg);

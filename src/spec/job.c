@@ -116,6 +116,12 @@ static int parse_limits_resources(spec_doc *d, yaml_node_t *root, job_spec *out,
             free(shm_size);
             return rc;
         }
+        /* Azure's VM size and shared memory mean nothing for a compute that exists already: said, not
+         * silently dropped. */
+        if (instance_type)
+            spec_kvlist_add(&out->ignored, "resources.instance_type", instance_type, spec_node_pos(spec_map_get(d, resources, "instance_type")));
+        if (shm_size)
+            spec_kvlist_add(&out->ignored, "resources.shm_size", shm_size, spec_node_pos(spec_map_get(d, resources, "shm_size")));
         free(instance_type);
         free(shm_size);
     }
@@ -224,6 +230,17 @@ int spec_job_ranks(const job_spec *s, const char *filename, int *nodes, int *per
     return 0;
 }
 
+/* Keys az ml uses for services (Jupyter, SSH), managed identities and queues: nothing here uses them. */
+static void note_ignored(spec_doc *d, yaml_node_t *root, job_spec *out)
+{
+    static const char *const meaningless[] = {"services", "identity", "queue_settings", NULL};
+    for (size_t i = 0; meaningless[i]; i++) {
+        yaml_node_t *v = spec_map_get(d, root, meaningless[i]);
+        if (v && !spec_node_is_null(v))
+            spec_kvlist_add(&out->ignored, meaningless[i], "", spec_node_pos(v));
+    }
+}
+
 static int parse_job(spec_doc *d, yaml_node_t *root, job_spec *out, amlfs_err *err)
 {
     int rc;
@@ -239,6 +256,7 @@ static int parse_job(spec_doc *d, yaml_node_t *root, job_spec *out, amlfs_err *e
         (rc = parse_limits_resources(d, root, out, err)) < 0 || (rc = parse_distribution(d, root, out, err)) < 0 ||
         (rc = parse_properties(d, root, out, err)) < 0)
         return rc;
+    note_ignored(d, root, out);
     return 0;
 }
 
@@ -284,6 +302,7 @@ void spec_job_free(job_spec *s)
     free(s->data_input_modes);
     spec_kvlist_free(&s->data_inputs);
     spec_kvlist_free(&s->outputs);
+    spec_kvlist_free(&s->ignored);
     spec_kvlist_free(&s->tags);
     spec_kvlist_free(&s->properties);
     memset(s, 0, sizeof *s);

@@ -60,6 +60,29 @@ t_another_experiment_name_is_noted_not_refused_and_other_job_types_are_named() {
         fail "sweep status: $(cat "$MNT/experiments/renamed/status")"
 }
 
+t_keys_that_mean_nothing_here_are_listed_not_dropped() {
+    mkdir "$MNT/experiments/extras"
+    id=$(submit extras <<'Y'
+command: echo hi
+environment: azureml:host@latest
+resources:
+  instance_type: Standard_NC6
+  shm_size: 2g
+identity:
+  type: user_identity
+services:
+  my_jupyter:
+    type: jupyter_lab
+queue_settings:
+  job_tier: standard
+Y
+) || fail "submit: $(cat "$MNT/experiments/extras/status")"
+    grep -qx "submitted $id (ignored here: resources.instance_type, resources.shm_size, services, identity, queue_settings)" \
+        "$MNT/experiments/extras/status" || fail "status: $(cat "$MNT/experiments/extras/status")"
+    python3 -c 'import json,sys; k = json.load(open(sys.argv[1]))["ignored_keys"]; sys.exit(k != ["resources.instance_type", "resources.shm_size", "services", "identity", "queue_settings"])' \
+        "$MNT/runs/$id/info.json" || fail "info.json: $(cat "$MNT/runs/$id/info.json")"
+}
+
 mount_ws || { echo "0 passed, 1 failed"; exit 1; }
 make_host_env host || { echo "0 passed, 1 failed"; exit 1; }
 run_cases
