@@ -79,7 +79,8 @@ typedef struct job_spec {
     /* properties `amlfs.snapshot_max_mb` / `amlfs.snapshot_max_files`: this job's code snapshot
      * limits; 0 = the workspace's. Other `amlfs.` properties are refused (typos must not pass). */
     unsigned long long snapshot_max_mb, snapshot_max_files;
-    /* property `amlfs.network: true`: a container run gets the network (default: --network=none). */
+    /* property `amlfs.network`: 0 isolates a container run (--network=none); 1 or -1 (not written) gives it
+     * the network, as Azure ML's jobs have. */
     int network;
     spec_pos command_pos, code_pos, environment_pos, compute_pos, distribution_pos;
 } job_spec;

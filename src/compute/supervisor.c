@@ -293,6 +293,17 @@ static int prepare_container(supervisor *s, bool *failed)
     }
     s->container_name = compute_container_name(s->launch.run_id);
     s->container_argv = compute_container_argv(&s->launch, s->env_file);
+    if (!s->launch.network) {
+        /* A job that tries to download and cannot must not fail mysteriously: its log says why first. */
+        static const char line[] = "[amlfs] this job runs without network (properties: amlfs.network: \"false\")\n";
+        char *log = compute_run_file(s->run_dir, COMPUTE_LOG_FILE);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0 || util_write_all(fd, line, sizeof line - 1) < 0)
+            diag("cannot write to %s: %s", log, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        free(log);
+    }
     return 0;
 }
 

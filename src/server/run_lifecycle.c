@@ -230,7 +230,7 @@ static void job_shape(const store_run *r, run_job_shape *out)
     amlfs_err ignored = {0};
     if (!r->job_yaml || spec_parse_job(r->job_yaml, strlen(r->job_yaml), "job.yaml", &job, &ignored) < 0)
         return;
-    out->network = job.network == 1;
+    out->network = job.network != 0; /* Azure ML's jobs have the network; `amlfs.network: false` isolates */
     if (spec_job_ranks(&job, "job.yaml", &out->nodes, &out->per_node, &ignored) == 0 && job.distribution)
         out->distribution = util_xstrdup(job.distribution);
     spec_job_free(&job);

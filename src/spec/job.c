@@ -136,6 +136,7 @@ static const char *const amlfs_properties[] = {"amlfs.snapshot_max_mb", "amlfs.s
 static int parse_properties(spec_doc *d, yaml_node_t *root, job_spec *out, amlfs_err *err)
 {
     int rc = spec_get_kvlist(d, root, "properties", &out->properties, err);
+    out->network = -1;
     for (size_t i = 0; rc == 0 && i < out->properties.count; i++) {
         const spec_kv *kv = &out->properties.items[i];
         if (strncmp(kv->key, "amlfs.", 6) != 0)

@@ -165,6 +165,8 @@ command: >-
 environment: azureml:app@latest
 environment_variables:
   FOO: a value with spaces
+properties:
+  amlfs.network: "false"
 Y
 ) || fail "submit"
     wait_for 20 grep -q started "$MNT/runs/$id/log" || fail "never started: $(cat "$MNT/runs/$id/status") $(cat "$MNT/runs/$id/log")"
@@ -173,6 +175,8 @@ Y
     grep -qx "copied into the image" "$log" || fail "image content not seen"
     grep -qx "GREETING=hello-from-the-image FOO=a value with spaces RUN=$id" "$log" || fail "env: $(cat "$log")"
     grep -qx "net: lo " "$log" || fail "the container has a network: $(grep net: "$log")"
+    head -1 "$log" | grep -qx '\[amlfs\] this job runs without network (properties: amlfs.network: "false")' ||
+        fail "the log does not say the job has no network: $(head -1 "$log")"
     grep -qx "/work" "$log" || fail "working folder"
     [ "$(cat "$DATA/runs/$id/work/outputs/result.txt")" = result ] || fail "outputs not written"
     [ "$(pm ps --filter "name=amlfs-$id" --format '{{.Names}}')" = "amlfs-$id" ] || fail "no container amlfs-$id"
@@ -184,6 +188,19 @@ Y
     wait_for 10 sh -c "[ -z \"\$(CONTAINERS_CONF=$DATA/containers.conf podman --root $AMLFS_PODMAN_ROOT --runroot $AMLFS_PODMAN_RUNROOT ps -a -q --filter name=amlfs-$id)\" ]" ||
         fail "the container outlived the cancel"
     [ ! -e "$DATA/runs/$id/container.env" ] || fail "env file left behind"
+}
+
+t_08b_a_container_job_has_the_network_unless_it_asks_not_to() {
+    mkdir -p "$MNT/experiments/netdefault"
+    id=$(submit netdefault <<'Y'
+command: 'echo "net: $(ls /sys/class/net | tr "\n" " ")"'
+environment: azureml:app@latest
+Y
+) || fail "submit: $(cat "$MNT/experiments/netdefault/status")"
+    wait_status 30 "$MNT/runs/$id/status" Completed || fail "status: $(cat "$MNT/runs/$id/status"): $(cat "$MNT/runs/$id/log")"
+    grep -q "^net: .*[a-z0-9]" "$MNT/runs/$id/log" && ! grep -qx "net: lo " "$MNT/runs/$id/log" ||
+        fail "no network by default: $(cat "$MNT/runs/$id/log")"
+    ! grep -q "without network" "$MNT/runs/$id/log" || fail "the log says no network"
 }
 
 t_09_an_inline_image_environment_becomes_an_anonymous_version() {
