@@ -198,6 +198,9 @@ typedef struct submit_data {
  * names the input with its position in the job file. */
 int submit_data_place(server *srv, const submit_data *d, const char *run_dir, spec_kvlist *inputs,
                       spec_kvlist *outputs, amlfs_err *err);
+/* Fetches the job's https:// inputs into RUN_DIR/inputs/NAME/ (through DATA_DIR/cache/http), before
+ * the run is handed to its compute; a fetch that fails names the input, the URL and the HTTP status. */
+int submit_data_fetch(server *srv, const job_spec *job, const char *run_dir, amlfs_err *err);
 
 /* ---- snapshots.c: code snapshots kept in DATA_DIR/snapshots (include/amlfs/snapshot.h) ---- */
 /* Opens the blob store and settles the workspace's limits (flags given win and are kept in meta). */

@@ -265,6 +265,19 @@ static int set_up_and_submit(server *srv, const store_run *r, char **handle, com
             *state = COMPUTE_RUNNING; /* the next poll says where it really is */
         return rc < 0 ? rc : 0;
     }
+    /* https:// inputs: fetched before the environment is set up, so a bad URL fails the run at once. */
+    job_spec spec;
+    amlfs_err parse = {0};
+    if (r->job_yaml && spec_parse_job(r->job_yaml, strlen(r->job_yaml), "job.yaml", &spec, &parse) == 0) {
+        char *run_dir = server_path(srv, "runs/%s", r->id);
+        rc = submit_data_fetch(srv, &spec, run_dir, err);
+        free(run_dir);
+        spec_job_free(&spec);
+        if (rc < 0) {
+            server_compute_release(srv, c);
+            return rc;
+        }
+    }
     run_env env;
     env_runtime rt = {0};
     bool building = false;

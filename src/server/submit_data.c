@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "amlfs/fetch.h"
 #include "amlfs/util.h"
 
 /* Data is larger than code: its own limits, per input (the code limits stay for code). */
@@ -49,6 +50,30 @@ int submit_relpath(const char *dir, const char *path, char **out)
     return 0;
 }
 
+static bool is_http(const char *path)
+{
+    return strncmp(path, "https://", 8) == 0 || strncmp(path, "http://", 7) == 0;
+}
+
+/* An https:// input is fetched when the run is prepared (run_lifecycle.c): here it only gets its path. */
+static int place_url(const submit_data *d, const spec_kv *in, const char *type, const char *run_dir,
+                     spec_kvlist *values, amlfs_err *err)
+{
+    if (strcmp(type, "uri_file") != 0)
+        return spec_fail_at(err, EINVAL, d->filename, in->pos, "input '%s': an https:// input is one file: write "
+                            "`type: uri_file`", in->key);
+    char *base = fetch_url_basename(in->value);
+    char *dir = util_strdupf("%s/inputs/%s", run_dir, in->key);
+    char *path = util_strdupf("%s/%s", dir, base);
+    int rc = util_mkdir_p(dir, 0755, err);
+    if (rc == 0)
+        spec_kvlist_add(values, in->key, path, in->pos);
+    free(path);
+    free(dir);
+    free(base);
+    return rc;
+}
+
 /* What a data input's path cannot be here yet, with what to do instead; NULL when it is a path of the
  * experiment's folder. */
 static const char *unsupported_source(const char *path)
@@ -57,8 +82,8 @@ static const char *unsupported_source(const char *path)
         return "datastore paths (azureml://datastores/...) are not read by this workspace yet";
     if (strncmp(path, "azureml:", 8) == 0)
         return "data assets (azureml:NAME) are not kept by this workspace yet";
-    if (strstr(path, "://"))
-        return "URLs (https://, wasbs://, abfss://) are not fetched by this workspace yet";
+    if (strstr(path, "://") && !is_http(path))
+        return "URLs other than https:// (wasbs://, abfss://) are not fetched by this workspace yet";
     if (path[0] == '/')
         return "absolute folders of the machine where the mount runs are not uploaded for inputs yet";
     return NULL;
@@ -138,6 +163,8 @@ static int place_input(server *srv, const submit_data *d, size_t i, const char *
 {
     const spec_kv *in = &d->job->data_inputs.items[i];
     const char *type = d->job->data_input_types[i];
+    if (is_http(in->value))
+        return place_url(d, in, type, run_dir, values, err);
     const char *why = unsupported_source(in->value);
     if (why)
         return spec_fail_at(err, EINVAL, d->filename, in->pos, "input '%s': %s: give a file or folder of the "
@@ -203,6 +230,33 @@ int submit_data_place(server *srv, const submit_data *d, const char *run_dir, sp
             spec_kvlist_add(outputs, o->key, dir, o->pos);
         free(dir);
     }
+    free(real);
+    return rc;
+}
+
+int submit_data_fetch(server *srv, const job_spec *job, const char *run_dir, amlfs_err *err)
+{
+    char *real = realpath(run_dir, NULL);
+    if (!real)
+        return amlfs_fail(err, errno, "run folder %s: %s", run_dir, strerror(errno));
+    char *cache = server_path(srv, "cache/http");
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < job->data_inputs.count; i++) {
+        const spec_kv *in = &job->data_inputs.items[i];
+        if (!is_http(in->value))
+            continue;
+        char *base = fetch_url_basename(in->value);
+        char *dest = util_strdupf("%s/inputs/%s/%s", real, in->key, base);
+        struct stat st;
+        fetch_result got;
+        amlfs_err why = {0};
+        /* Fetched by an attempt before a restart: the run keeps what it had. */
+        if (lstat(dest, &st) < 0 && fetch_url(cache, in->value, dest, DATA_MAX_MB * MB, &got, &why) < 0)
+            rc = amlfs_fail(err, why.code, "input '%s': %s", in->key, why.msg);
+        free(dest);
+        free(base);
+    }
+    free(cache);
     free(real);
     return rc;
 }

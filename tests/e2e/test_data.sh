@@ -7,6 +7,37 @@
 
 CORPUS=$ROOT/tests/data/job-with-data
 
+# A web server of the test's own on loopback: files from $T/www (with Last-Modified, so a second GET can
+# answer 304), /close answers nothing and closes the connection. Its requests go to $T/www.log.
+HTTP_PID=
+start_http() {
+    mkdir -p "$T/www"
+    python3 - "$T/www" "$T/www.port" "$T/www.log" <<'PY' &
+import http.server, os, socketserver, sys
+root, port_file, log_file = sys.argv[1:4]
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def __init__(self, *a, **k):
+        super().__init__(*a, directory=root, **k)
+    def do_GET(self):
+        if self.path == "/close":
+            self.close_connection = True
+            return
+        super().do_GET()
+    def log_message(self, fmt, *args):
+        with open(log_file, "a") as f:
+            f.write((fmt % args) + "\n")
+with socketserver.TCPServer(("127.0.0.1", 0), Handler) as srv:
+    with open(port_file + ".tmp", "w") as f:
+        f.write(str(srv.server_address[1]))
+    os.rename(port_file + ".tmp", port_file)
+    srv.serve_forever()
+PY
+    HTTP_PID=$!
+    wait_for 10 test -s "$T/www.port" || return 1
+    HTTP=http://127.0.0.1:$(cat "$T/www.port")
+}
+test_cleanup() { [ -n "$HTTP_PID" ] && kill "$HTTP_PID" 2>/dev/null; return 0; }
+
 t_a_folder_and_a_file_reach_the_job_and_the_output_is_kept() {
     mkdir "$MNT/experiments/data"
     cp -r "$CORPUS/src" "$CORPUS/data" "$MNT/experiments/data/" || fail "copy"
@@ -38,7 +69,7 @@ t_wrong_and_unreadable_sources_are_refused_with_the_line() {
     check 's|path: ./data$|path: ./nodata|' ENOENT "line 17 column 11: input 'training_data': './nodata' not found in experiment 'baddata'"
     check 's|path: ./data/labels.csv|path: ./data|' EINVAL "input 'labels' is a uri_file but './data' is a folder: write \`type: uri_folder\`"
     check 's|path: ./data$|path: ../../elsewhere|' EINVAL "input 'training_data': '../../elsewhere' leads outside the experiment folder"
-    check 's|path: ./data$|path: https://example.com/data.csv|' EINVAL "input 'training_data': URLs (https://, wasbs://, abfss://) are not fetched by this workspace yet"
+    check 's|path: ./data$|path: wasbs://c@acct.blob.core.windows.net/data|' EINVAL "input 'training_data': URLs other than https:// (wasbs://, abfss://) are not fetched by this workspace yet"
     check 's|path: ./data$|path: azureml:iris@latest|' EINVAL "input 'training_data': data assets (azureml:NAME) are not kept by this workspace yet"
     check 's|type: uri_folder$|type: mltable|' EINVAL "input 'training_data' is of type mltable, which amlfs cannot read"
     check 's|mode: ro_mount|mode: rw_mount|' EINVAL "input 'training_data' has mode 'rw_mount'; an input's mode is ro_mount or download"
@@ -83,6 +114,40 @@ Y
         "$MNT/runs/$id/info.json" || fail "info.json: $(cat "$MNT/runs/$id/info.json")"
 }
 
+t_an_https_file_is_fetched_once_and_a_bad_url_fails_the_run_with_its_status() {
+    mkdir "$MNT/experiments/web"
+    printf 'a,b\n1,2\n' > "$T/www/table.csv"
+    web_job() {
+        cat <<Y
+command: wc -l < \${{inputs.table}}
+environment: azureml:host@latest
+inputs:
+  table:
+    type: uri_file
+    path: $1
+Y
+    }
+    id=$(web_job "$HTTP/table.csv?sv=2021&sig=x" | submit web) || fail "submit: $(cat "$MNT/experiments/web/status")"
+    wait_status 30 "$MNT/runs/$id/status" Completed || fail "status: $(cat "$MNT/runs/$id/status"): $(cat "$MNT/runs/$id/info.json")"
+    grep -qx 2 "$MNT/runs/$id/log" || fail "log: $(cat "$MNT/runs/$id/log")"
+    id=$(web_job "$HTTP/table.csv?sv=2021&sig=x" | submit web) || fail "submit again"
+    wait_status 30 "$MNT/runs/$id/status" Completed || fail "second: $(cat "$MNT/runs/$id/status")"
+    grep -q '"GET /table.csv?sv=2021&sig=x HTTP/1.1" 304' "$T/www.log" ||
+        fail "the second run downloaded again: $(cat "$T/www.log")"
+    id=$(web_job "$HTTP/missing.csv" | submit web) || fail "submit 404"
+    wait_status 30 "$MNT/runs/$id/status" Failed || fail "404: $(cat "$MNT/runs/$id/status")"
+    grep -q "input 'table': GET $HTTP/missing.csv answered HTTP 404" "$MNT/runs/$id/info.json" ||
+        fail "404 reason: $(cat "$MNT/runs/$id/info.json")"
+    id=$(web_job "$HTTP/close" | submit web) || fail "submit close"
+    wait_status 30 "$MNT/runs/$id/status" Failed || fail "close: $(cat "$MNT/runs/$id/status")"
+    grep -q "input 'table': GET $HTTP/close failed: " "$MNT/runs/$id/info.json" ||
+        fail "closed connection reason: $(cat "$MNT/runs/$id/info.json")"
+    r=$(web_job "$HTTP/dir/" | sed 's/uri_file/uri_folder/' | write_spec "$MNT/experiments/web/job.yaml")
+    [ "$r" = EINVAL ] && grep -q "an https:// input is one file" "$MNT/experiments/web/status" ||
+        fail "https folder: $r $(cat "$MNT/experiments/web/status")"
+}
+
+start_http || { echo "0 passed, 1 failed"; exit 1; }
 mount_ws || { echo "0 passed, 1 failed"; exit 1; }
 make_host_env host || { echo "0 passed, 1 failed"; exit 1; }
 run_cases
