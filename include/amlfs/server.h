@@ -179,6 +179,7 @@ typedef struct submit_code {
     const char *snapshot;       /* the hash of the snapshot it uploaded (POST /v1/snapshots), or NULL */
     int error_errno;            /* > 0: the folder could not be snapshotted, and why */
     const char *error_message;
+    const cJSON *input_snapshots, *input_errors; /* the same for absolute input folders (submit_data) */
 } submit_code;
 /* run_submit with what the client did for an absolute `code:` (code may be NULL). */
 int run_submit_code(server *srv, const char *experiment, const char *yaml, size_t len, const char *filename,
@@ -192,6 +193,9 @@ typedef struct submit_data {
     const char *experiment;
     const char *dir;            /* job.yaml's folder inside the experiment */
     const char *filename;
+    /* What the mount uploaded for absolute input folders: {NAME: HASH}, and {NAME: {errno, message}}
+     * for those it could not snapshot; NULL when none. */
+    const cJSON *uploads, *upload_errors;
 } submit_data;
 /* Places the job's data inputs (read-only, RUN_DIR/inputs/NAME) and makes its outputs' folders
  * (RUN_DIR/work/outputs/NAME); inputs and outputs get the absolute paths the command uses. A refusal

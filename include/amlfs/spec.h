@@ -85,6 +85,10 @@ typedef struct job_spec {
     spec_pos command_pos, code_pos, environment_pos, compute_pos, distribution_pos;
 } job_spec;
 
+/* Each data input's limits (data is larger than code). */
+#define SPEC_DATA_MAX_MB 20480ULL
+#define SPEC_DATA_MAX_FILES 200000ULL
+
 /* The most processes per node, or nodes, a job may ask for. */
 #define SPEC_MAX_RANKS 256
 #define SPEC_MAX_RANKS_TEXT "256"

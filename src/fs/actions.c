@@ -217,12 +217,40 @@ static snapshot_limits job_limits(fs_state *fs, const job_spec *job)
  * lacks, then send the snapshot's hash. When it cannot be snapshotted (over the limits, unreadable,
  * a symlink leading out), send why instead: the server refuses the job with that reason in the
  * experiment's status, like any other problem of the file, and nothing is created. */
+/* Absolute input folders likewise, each its own snapshot, within the data limits: "input_snapshots":
+ * {NAME: HASH} and "input_errors": {NAME: {errno, message}}. */
+static void add_local_inputs(fs_state *fs, const job_spec *job, cJSON *body)
+{
+    cJSON *hashes = NULL, *errors = NULL;
+    for (size_t i = 0; i < job->data_inputs.count; i++) {
+        const spec_kv *in = &job->data_inputs.items[i];
+        if (in->value[0] != '/' || strcmp(job->data_input_types[i], "uri_file") == 0)
+            continue; /* the server resolves the rest (and explains an absolute uri_file) */
+        snapshot_limits limits = {.max_bytes = SPEC_DATA_MAX_MB * 1024 * 1024, .max_files = SPEC_DATA_MAX_FILES};
+        char hash[SNAPSHOT_SHA_HEX];
+        amlfs_err why = {0};
+        int rc = client_snapshot_upload(fs->client, in->value, &limits, hash, &why);
+        if (rc == 0) {
+            if (!hashes)
+                hashes = cJSON_AddObjectToObject(body, "input_snapshots");
+            cJSON_AddStringToObject(hashes, in->key, hash);
+        } else {
+            if (!errors)
+                errors = cJSON_AddObjectToObject(body, "input_errors");
+            cJSON *e = cJSON_AddObjectToObject(errors, in->key);
+            cJSON_AddStringToObject(e, "errno", api_errno_name(-rc));
+            cJSON_AddStringToObject(e, "message", why.msg);
+        }
+    }
+}
+
 static void add_local_code(fs_state *fs, const char *text, size_t len, const char *filename, cJSON *body)
 {
     job_spec job;
     amlfs_err ignored = {0};
     if (spec_parse_job(text, len, filename, &job, &ignored) < 0)
         return; /* the server says what is wrong with the file */
+    add_local_inputs(fs, &job, body);
     if (job.code && job.code[0] == '/') {
         snapshot_limits limits = job_limits(fs, &job);
         char hash[SNAPSHOT_SHA_HEX];

@@ -110,7 +110,11 @@ int h_experiment_submit(server *srv, const http_request *req, http_reply *out, a
     const cJSON *code_error = cJSON_GetObjectItemCaseSensitive(body, "code_error");
     char *id = NULL;
     /* An absolute code: folder: the snapshot the client uploaded, or why it could not make one. */
-    submit_code code = {.snapshot = json_str(body, "snapshot", NULL)};
+    submit_code code = {
+        .snapshot = json_str(body, "snapshot", NULL),
+        .input_snapshots = cJSON_GetObjectItemCaseSensitive(body, "input_snapshots"),
+        .input_errors = cJSON_GetObjectItemCaseSensitive(body, "input_errors"),
+    };
     if (cJSON_IsObject(code_error)) {
         code.error_errno = api_errno_from_name(json_str(code_error, "errno", "EINVAL"));
         code.error_message = json_str(code_error, "message", "");

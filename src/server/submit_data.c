@@ -15,8 +15,8 @@
 #include "amlfs/util.h"
 
 /* Data is larger than code: its own limits, per input (the code limits stay for code). */
-#define DATA_MAX_MB 20480ULL
-#define DATA_MAX_FILES 200000ULL
+#define DATA_MAX_MB SPEC_DATA_MAX_MB
+#define DATA_MAX_FILES SPEC_DATA_MAX_FILES
 #define MB (1024ULL * 1024ULL)
 
 int submit_relpath(const char *dir, const char *path, char **out)
@@ -84,8 +84,6 @@ static const char *unsupported_source(const char *path)
         return "data assets (azureml:NAME) are not kept by this workspace yet";
     if (strstr(path, "://") && !is_http(path))
         return "URLs other than https:// (wasbs://, abfss://) are not fetched by this workspace yet";
-    if (path[0] == '/')
-        return "absolute folders of the machine where the mount runs are not uploaded for inputs yet";
     return NULL;
 }
 
@@ -122,6 +120,46 @@ static int place_file(const char *src, const char *dest, char **placed, amlfs_er
     *placed = util_strdupf("%s/%s", dest, base ? base + 1 : src);
     if (rc == 0)
         rc = util_copy_file(src, *placed, 0444, err);
+    return rc;
+}
+
+/* An absolute folder of the mount's machine, snapshotted and uploaded by the mount (input_snapshots),
+ * or the reason it could not be (input_errors). */
+static int place_uploaded(server *srv, const submit_data *d, const spec_kv *in, const char *type,
+                          const char *run_dir, spec_kvlist *values, amlfs_err *err)
+{
+    if (strcmp(type, "uri_file") == 0)
+        return spec_fail_at(err, EINVAL, d->filename, in->pos, "input '%s': an absolute uri_file is not uploaded "
+                            "yet: give its folder (`type: uri_folder`), or copy the file into the experiment",
+                            in->key);
+    const cJSON *failed = d->upload_errors ? cJSON_GetObjectItemCaseSensitive(d->upload_errors, in->key) : NULL;
+    if (failed)
+        return spec_fail_at(err, api_errno_from_name(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(failed, "errno"))),
+                            d->filename, in->pos, "input '%s': folder %s: %s", in->key, in->value,
+                            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(failed, "message")));
+    const char *hash = d->uploads ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d->uploads, in->key)) : NULL;
+    if (!hash)
+        return spec_fail_at(err, EINVAL, d->filename, in->pos, "input '%s': absolute folders are uploaded by the "
+                            "amlfs mount; through the API, upload a snapshot and send \"input_snapshots\": "
+                            "{\"%s\": HASH}", in->key, in->key);
+    const snapshot_manifest *m;
+    amlfs_err why = {0};
+    int rc = server_snapshot_get(srv, hash, &m, &why);
+    if (rc < 0)
+        return spec_fail_at(err, -rc, d->filename, in->pos, "input '%s': %s", in->key, why.msg);
+    snapshot_limits limits = {.max_bytes = DATA_MAX_MB * MB, .max_files = DATA_MAX_FILES};
+    char *dest = util_strdupf("%s/inputs/%s", run_dir, in->key);
+    rc = snapshot_limits_check(m, &limits, "data folder", server_snapshot_ignore_file(m), &why);
+    if (rc == 0)
+        rc = snapshot_materialize(srv->snapshot_dir, m, dest, &why);
+    server_snapshot_release(srv, m);
+    if (rc == 0 && nftw(dest, chmod_read_only, 32, FTW_PHYS) < 0)
+        rc = amlfs_fail(&why, errno, "making %s read-only: %s", dest, strerror(errno));
+    if (rc < 0)
+        rc = spec_fail_at(err, -rc, d->filename, in->pos, "input '%s': %s", in->key, why.msg);
+    else
+        spec_kvlist_add(values, in->key, dest, in->pos);
+    free(dest);
     return rc;
 }
 
@@ -165,6 +203,8 @@ static int place_input(server *srv, const submit_data *d, size_t i, const char *
     const char *type = d->job->data_input_types[i];
     if (is_http(in->value))
         return place_url(d, in, type, run_dir, values, err);
+    if (in->value[0] == '/')
+        return place_uploaded(srv, d, in, type, run_dir, values, err);
     const char *why = unsupported_source(in->value);
     if (why)
         return spec_fail_at(err, EINVAL, d->filename, in->pos, "input '%s': %s: give a file or folder of the "

@@ -147,6 +147,33 @@ Y
         fail "https folder: $r $(cat "$MNT/experiments/web/status")"
 }
 
+t_an_absolute_folder_of_this_machine_is_uploaded_by_the_mount() {
+    mkdir -p "$MNT/experiments/local" "$T/dataset/images"
+    printf 'x\n' > "$T/dataset/images/1.txt"
+    printf 'y\n' > "$T/dataset/images/2.txt"
+    printf 'images/2.txt\n' > "$T/dataset/.amlignore"
+    id=$(submit local <<Y
+command: ls -R \${{inputs.dataset}}
+environment: azureml:host@latest
+inputs:
+  dataset:
+    type: uri_folder
+    path: $T/dataset
+Y
+) || fail "submit: $(cat "$MNT/experiments/local/status")"
+    wait_status 30 "$MNT/runs/$id/status" Completed || fail "status: $(cat "$MNT/runs/$id/status")"
+    grep -qx "1.txt" "$MNT/runs/$id/log" || fail "log: $(cat "$MNT/runs/$id/log")"
+    ! grep -qx "2.txt" "$MNT/runs/$id/log" || fail ".amlignore not applied: $(cat "$MNT/runs/$id/log")"
+    r=$(printf 'command: cat ${{inputs.f}}\nenvironment: host\ninputs:\n  f:\n    type: uri_folder\n    path: %s/nowhere\n' "$T" |
+        write_spec "$MNT/experiments/local/job.yaml")
+    [ "$r" = ENOENT ] || fail "missing folder: $r $(cat "$MNT/experiments/local/status")"
+    grep -q "input 'f': folder $T/nowhere: " "$MNT/experiments/local/status" || fail "why: $(cat "$MNT/experiments/local/status")"
+    r=$(printf 'command: cat ${{inputs.f}}\nenvironment: host\ninputs:\n  f:\n    type: uri_file\n    path: %s/dataset/images/1.txt\n' "$T" |
+        write_spec "$MNT/experiments/local/job.yaml")
+    [ "$r" = EINVAL ] && grep -q "an absolute uri_file is not uploaded yet" "$MNT/experiments/local/status" ||
+        fail "absolute file: $r $(cat "$MNT/experiments/local/status")"
+}
+
 start_http || { echo "0 passed, 1 failed"; exit 1; }
 mount_ws || { echo "0 passed, 1 failed"; exit 1; }
 make_host_env host || { echo "0 passed, 1 failed"; exit 1; }
