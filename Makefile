@@ -2,7 +2,7 @@
 # Each src/ folder is one layer; every .c in it is compiled. Programs are in src/*/main_*.c.
 
 CC      ?= cc
-PKGS    := fuse3 libcurl libcjson libarchive yaml-0.1 libmicrohttpd sqlite3 libcrypto
+PKGS    := fuse3 libcurl libcjson libarchive yaml-0.1 libmicrohttpd sqlite3 libcrypto libxml-2.0
 BUILD   ?= build
 SAN     ?=
 CFLAGS  ?= -O2 -g
@@ -11,7 +11,7 @@ AMLFS_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude 
 LDFLAGS += $(SAN)
 LDLIBS  += -lpthread
 
-LAYERS      := util spec api store compute env snapshot data server client fs
+LAYERS      := util data spec api store compute env snapshot server client fs
 LIB_SRCS    := $(filter-out %/main_server.c %/main_amlfs.c,$(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c)))
 LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
@@ -21,7 +21,7 @@ UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 # Keep every object (test objects are intermediates): nothing is deleted, and nothing is printed
 # after the closing line of the tests.
 .SECONDARY:
-all: deps-check $(BUILD)/amlfs-server $(BUILD)/amlfs $(UNIT_BINS)
+all: deps-check $(BUILD)/amlfs-server $(BUILD)/amlfs $(UNIT_BINS) $(BUILD)/tests/check_blob
 
 # deps: install missing Debian packages (as root), or say exactly what to install.
 deps:
@@ -45,6 +45,12 @@ $(BUILD)/amlfs: $(BUILD)/src/fs/main_amlfs.o $(BUILD)/libamlfs.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libamlfs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
+
+# Checks of the blob client against a live Blob service (Azurite): run by tests/e2e/test_blob_client.sh,
+# not with the unit tests (those need no service).
+$(BUILD)/tests/check_blob: $(BUILD)/tests/blob/check_blob.o $(BUILD)/libamlfs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
 

@@ -5,7 +5,7 @@ set -euo pipefail
 
 # Build: compiler, pkg-config and the -dev packages of every library amlfs links.
 build_pkgs=(gcc make pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libcjson-dev libarchive-dev
-            libyaml-dev libmicrohttpd-dev libsqlite3-dev libssl-dev)
+            libyaml-dev libmicrohttpd-dev libsqlite3-dev libssl-dev libxml2-dev)
 # Tests and the demo: real tools on a real mount, and a real training script's libraries.
 test_pkgs=(vim tmux curl python3 python3-sklearn procps psmisc)
 # Image environments: rootful podman with runc (crun cannot run on cgroup v1 hosts), its overlay,
@@ -20,11 +20,26 @@ test_pkgs+=(slurm-wlm slurmrestd slurm-wlm-jwt-plugin munge python3-torch)
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--build-only" ] || want+=("${test_pkgs[@]}")
 
+# Test services from npm, installed once into a cache outside the working tree that later runs reuse:
+# Azurite, the Blob Storage emulator of tests/e2e/test_blob_client.sh (tests/lib/azurite.sh). Never fails
+# the build: without node and npm (or the npm registry) those tests skip and say why.
+npm_services() {
+    [ "${1:-}" = "--build-only" ] && return 0
+    local root
+    root=$(cd "$(dirname "$0")/.." && pwd)
+    bash -c '. "$1/tests/lib/azurite.sh" && azurite_install' _ "$root" ||
+        echo "note: Azurite is not installed; the blob client's tests will skip" >&2
+    return 0
+}
+
 missing=()
 for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+    npm_services "${1:-}"
+    exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "amlfs needs these Debian packages: ${missing[*]}" >&2
@@ -37,3 +52,4 @@ apt_get() { apt-get -o DPkg::Lock::Timeout=600 -q "$@"; }
 # An old or empty package list cannot find anything: refresh it once.
 apt_get update >/dev/null || { echo "apt-get update failed: check the package mirror" >&2; exit 1; }
 apt_get install -y --no-install-recommends "${missing[@]}" >/dev/null
+npm_services "${1:-}"

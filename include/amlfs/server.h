@@ -188,6 +188,9 @@ int run_submit_code(server *srv, const char *experiment, const char *yaml, size_
 /* ---- submit_data.c: a job's data inputs and outputs placed in its run folder ---- */
 /* dir + path ("." and ".." worked out) relative to the experiment's folder; -EINVAL when it climbs out. */
 int submit_relpath(const char *dir, const char *path, char **out);
+/* The file or folder REL inside the stored folder ROOT (never outside it): *abs (real path), *is_dir.
+ * -ENOENT, -EXDEV (outside), -EINVAL (neither a regular file nor a folder). */
+int submit_find_stored(const char *root, const char *rel, char **abs, bool *is_dir, amlfs_err *err);
 typedef struct submit_data {
     const job_spec *job;
     const char *experiment;
@@ -206,6 +209,20 @@ int submit_data_place(server *srv, const submit_data *d, const char *run_dir, sp
  * the run is handed to its compute; a fetch that fails names the input, the URL and the HTTP status. */
 int submit_data_fetch(server *srv, const job_spec *job, const char *run_dir, amlfs_err *err);
 
+/* ---- data_assets.c: data assets (data/NAME) ---- */
+/* POST /v1/data (mkdir) and DELETE /v1/data/NAME (rmdir: its stored files removed first); a refusal is
+ * explained in data/status. */
+int data_create(server *srv, const char *name, amlfs_err *err);
+int data_delete(server *srv, const char *name, amlfs_err *err);
+/* POST /v1/data/NAME/versions: data.yaml registers a version; `upload` carries what the mount uploaded
+ * for an absolute path. The refusal or "" goes to data/NAME/status. */
+int data_register(server *srv, const char *name, const char *yaml, size_t len, const char *filename,
+                  const submit_code *upload, int *version, amlfs_err *err);
+/* A job input `azureml:NAME@latest` / `azureml:NAME:VERSION` of type `type`: the version's content
+ * materialized read-only at dest; *placed gets the path the command uses (a uri_file's file). */
+int data_place_input(server *srv, const char *reference, const char *type, const char *dest, char **placed,
+                     amlfs_err *err);
+
 /* ---- snapshots.c: code snapshots kept in DATA_DIR/snapshots (include/amlfs/snapshot.h) ---- */
 /* Opens the blob store and settles the workspace's limits (flags given win and are kept in meta). */
 int server_snapshots_open(server *srv, const server_config *cfg, amlfs_err *err);
@@ -218,6 +235,8 @@ const char *server_snapshot_ignore_file(const snapshot_manifest *m);
  * rules and the limits, every content stored once, the manifest kept. Fills m (finished). */
 int server_snapshot_folder(server *srv, const char *dir, const snapshot_limits *limits, snapshot_manifest *m,
                            amlfs_err *err);
+/* One file as a snapshot of its own (one entry, its name), its content stored once. Fills m. */
+int server_snapshot_file(server *srv, const char *path, snapshot_manifest *m, amlfs_err *err);
 /* Keeps a finished manifest in the store (once: a manifest is named by its content). */
 int server_snapshot_keep(server *srv, const snapshot_manifest *m, amlfs_err *err);
 /* A stored manifest, shared and read-only, from a small cache (manifests never change). Release it. */
@@ -376,6 +395,19 @@ int h_run_cancel(server *srv, const http_request *req, http_reply *out, amlfs_er
 int h_snapshots_create(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_blobs_upload(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_run_snapshot(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+/* GET of req->tail inside snapshot m (a run's, a data asset version's) as a read-only folder: ?stat=1 an
+ * entry, a listing for the root or a trailing '/', else a file's bytes; `what` names it in messages. */
+int server_snapshot_reply(server *srv, const http_request *req, const snapshot_manifest *m, int64_t mtime_ms,
+                          const char *what, http_reply *out, amlfs_err *err);
+/* Data assets (h_data.c) and their stored files (h_files.c). */
+int h_data_list(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_data_create(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_data_get(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_data_delete(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_data_add_version(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_data_version(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_data_version_files(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_data_files(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 /* What a run's job wrote under ./outputs, read-only and live (GET /v1/runs/ID/outputs/PATH). */
 int h_run_outputs(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 /* The same for ./logs (GET /v1/runs/ID/logs/PATH): the job's own logs and the per-rank logs. */

@@ -108,6 +108,19 @@ typedef struct compute_spec {
     spec_pos name_pos, type_pos, max_instances_pos;
 } compute_spec;
 
+/* data.yaml: a data asset version. */
+typedef struct data_spec {
+    char *name;
+    int version;                /* 0: the next one */
+    char *description;
+    char *type;                 /* uri_folder (default) | uri_file | mlflow_model | custom_model */
+    char *path;                 /* as written: relative to data.yaml's folder, or absolute */
+    spec_kvlist tags;
+    spec_pos name_pos, type_pos, path_pos;
+} data_spec;
+int spec_parse_data(const char *text, size_t len, const char *filename, data_spec *out, amlfs_err *err);
+void spec_data_free(data_spec *s);
+
 /* Parse + validate. `filename` names the file in messages ("job.yaml line 4 column 10: ...").
  * Errors: -EINVAL with a one-line message for YAML that does not parse, unknown keys (with
  * "did you mean 'x'?"), wrong types, missing required keys, exclusive keys written together, and a

@@ -116,6 +116,33 @@ int store_experiment_set_status_line(store *s, const char *name, const char *lin
 void store_experiment_free(store_experiment *e);
 void store_experiment_list_free(store_experiment *list, size_t n);
 
+/* ---- data assets ---- */
+typedef struct store_data_version {
+    int version;                  /* 0 when adding: the next one */
+    char *yaml;                   /* data.yaml as registered */
+    char *type;                   /* uri_folder | uri_file | mlflow_model | custom_model */
+    char *snapshot;               /* the hash of the snapshot of its content */
+    char *file;                   /* uri_file: the file's name inside the snapshot; NULL otherwise */
+    int64_t created;              /* ms */
+} store_data_version;
+
+/* -EEXIST when the name is taken. */
+int store_data_create(store *s, const char *name, int64_t created, amlfs_err *err);
+/* 0 when it exists, -ENOENT (message) when not. */
+int store_data_exists(store *s, const char *name, amlfs_err *err);
+/* The asset and all its versions (their contents stay in the blob store). */
+int store_data_delete(store *s, const char *name, amlfs_err *err);
+/* The names, sorted (malloc'd strings in a malloc'd array). */
+int store_data_names(store *s, char ***names, size_t *n, amlfs_err *err);
+/* -EEXIST for a version taken; *version gets the one stored. */
+int store_data_version_add(store *s, const char *name, const store_data_version *v, int *version, amlfs_err *err);
+/* version 0: the latest. -ENOENT (message) when there is none. */
+int store_data_version_get(store *s, const char *name, int version, store_data_version *out, amlfs_err *err);
+/* Every version, oldest first. */
+int store_data_versions(store *s, const char *name, store_data_version **out, size_t *n, amlfs_err *err);
+void store_data_version_free(store_data_version *v);
+void store_data_version_list_free(store_data_version *list, size_t n);
+
 /* ---- runs ---- */
 typedef struct store_run {
     int64_t seq;                  /* submission order */

@@ -1,4 +1,5 @@
-/* h_files.c: the folder-of-files API shared by experiments (their code) and environments (their
+/* h_files.c: the folder-of-files API shared by experiments (their code), data assets (what data.yaml
+ * registers from) and environments (their
  * build context): list, stat, read, atomic write, mkdir, symlink, delete, rename. Every change is a
  * "KIND/NAME files" event. */
 #include "amlfs/server.h"
@@ -18,9 +19,13 @@ static const char *const experiment_reserved[] = {"status", "runs", NULL};
 static const char *const environment_reserved[] = {"status", "build.log", "versions", "ctl", NULL};
 static const files_kind experiments = {"experiments", "experiment", experiment_reserved};
 static const files_kind environments = {"environments", "environment", environment_reserved};
+static const char *const data_reserved[] = {"status", "versions", NULL};
+static const files_kind data = {"data", "data asset", data_reserved};
 
 static int check_exists(server *srv, const files_kind *k, const char *name, amlfs_err *err)
 {
+    if (k == &data)
+        return store_data_exists(srv->store, name, err);
     if (k == &experiments) {
         store_experiment e;
         int r = store_experiment_get(srv->store, name, &e, err);
@@ -217,4 +222,9 @@ int h_experiment_files(server *srv, const http_request *req, http_reply *out, am
 int h_environment_files(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
 {
     return files(srv, &environments, req, out, err);
+}
+
+int h_data_files(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    return files(srv, &data, req, out, err);
 }

@@ -262,17 +262,17 @@ static int reply_blob(server *srv, const http_request *req, const snapshot_entry
     return 0;
 }
 
-static int snapshot_request(server *srv, const http_request *req, const snapshot_manifest *m, int64_t mtime_ms,
-                            http_reply *out, amlfs_err *err)
+int server_snapshot_reply(server *srv, const http_request *req, const snapshot_manifest *m, int64_t mtime_ms,
+                          const char *what, http_reply *out, amlfs_err *err)
 {
-    const char *path = req->tail, *id = req->params[0];
+    const char *path = req->tail;
     const snapshot_entry *e = NULL;
     if (path[0]) {
         int rc = util_check_relpath(path, err);
         if (rc < 0)
             return rc;
         if (!(e = snapshot_manifest_find(m, path)))
-            return amlfs_fail(err, ENOENT, "'%s' is not in the snapshot of run %s", path, id);
+            return amlfs_fail(err, ENOENT, "'%s' is not in %s", path, what);
     }
     const char *stat_arg = http_query(req, "stat");
     if (stat_arg && strcmp(stat_arg, "0") != 0) {
@@ -281,15 +281,14 @@ static int snapshot_request(server *srv, const http_request *req, const snapshot
     }
     if (!e || req->trailing_slash) {
         if (e && e->type != SNAPSHOT_DIR)
-            return amlfs_fail(err, ENOTDIR, "'%s' in the snapshot of run %s is not a folder", path, id);
+            return amlfs_fail(err, ENOTDIR, "'%s' in %s is not a folder", path, what);
         list_children(m, path, mtime_ms, out);
         return 0;
     }
     if (e->type == SNAPSHOT_DIR)
-        return amlfs_fail(err, EISDIR, "'%s' in the snapshot of run %s is a folder: list it with a trailing '/'",
-                          path, id);
+        return amlfs_fail(err, EISDIR, "'%s' in %s is a folder: list it with a trailing '/'", path, what);
     if (e->type == SNAPSHOT_SYMLINK)
-        return amlfs_fail(err, EINVAL, "'%s' in the snapshot of run %s is a symlink to '%s'", path, id, e->target);
+        return amlfs_fail(err, EINVAL, "'%s' in %s is a symlink to '%s'", path, what, e->target);
     return reply_blob(srv, req, e, out, err);
 }
 
@@ -305,7 +304,11 @@ int h_run_snapshot(server *srv, const http_request *req, http_reply *out, amlfs_
     else
         rc = server_snapshot_get(srv, r.snapshot, &m, err);
     if (rc == 0)
-        rc = snapshot_request(srv, req, m, r.created, out, err);
+    {
+        char *what = util_strdupf("the snapshot of run %s", r.id);
+        rc = server_snapshot_reply(srv, req, m, r.created, what, out, err);
+        free(what);
+    }
     server_snapshot_release(srv, m);
     store_run_free(&r);
     return rc;

@@ -34,6 +34,15 @@ static const route routes[] = {
     {"POST", "/v1/environments/:/rebuild", h_environment_rebuild},
     {"*", "/v1/environments/:/files/*", h_environment_files},
 
+    {"GET", "/v1/data", h_data_list},
+    {"POST", "/v1/data", h_data_create},
+    {"GET", "/v1/data/:", h_data_get},
+    {"DELETE", "/v1/data/:", h_data_delete},
+    {"POST", "/v1/data/:/versions", h_data_add_version},
+    {"GET", "/v1/data/:/versions/:", h_data_version},
+    {"GET", "/v1/data/:/versions/:/files/*", h_data_version_files},
+    {"*", "/v1/data/:/files/*", h_data_files},
+
     {"GET", "/v1/computes", h_computes_list},
     {"GET", "/v1/computes/:", h_compute_get},
     {"POST", "/v1/computes", h_computes_create},

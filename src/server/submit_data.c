@@ -80,8 +80,6 @@ static const char *unsupported_source(const char *path)
 {
     if (strncmp(path, "azureml://", 10) == 0)
         return "datastore paths (azureml://datastores/...) are not read by this workspace yet";
-    if (strncmp(path, "azureml:", 8) == 0)
-        return "data assets (azureml:NAME) are not kept by this workspace yet";
     if (strstr(path, "://") && !is_http(path))
         return "URLs other than https:// (wasbs://, abfss://) are not fetched by this workspace yet";
     return NULL;
@@ -120,6 +118,23 @@ static int place_file(const char *src, const char *dest, char **placed, amlfs_er
     *placed = util_strdupf("%s/%s", dest, base ? base + 1 : src);
     if (rc == 0)
         rc = util_copy_file(src, *placed, 0444, err);
+    return rc;
+}
+
+/* A data asset version of this workspace. */
+static int place_asset(server *srv, const submit_data *d, const spec_kv *in, const char *type, const char *run_dir,
+                       spec_kvlist *values, amlfs_err *err)
+{
+    char *dest = util_strdupf("%s/inputs/%s", run_dir, in->key);
+    char *placed = NULL;
+    amlfs_err why = {0};
+    int rc = data_place_input(srv, in->value, type, dest, &placed, &why);
+    if (rc < 0)
+        rc = spec_fail_at(err, -rc, d->filename, in->pos, "input '%s': %s", in->key, why.msg);
+    else
+        spec_kvlist_add(values, in->key, placed, in->pos);
+    free(placed);
+    free(dest);
     return rc;
 }
 
@@ -163,10 +178,8 @@ static int place_uploaded(server *srv, const submit_data *d, const spec_kv *in, 
     return rc;
 }
 
-/* The experiment's file or folder an input names: *abs (real path) and whether it is a folder. */
-static int find_source(server *srv, const char *experiment, const char *rel, char **abs, bool *is_dir, amlfs_err *err)
+int submit_find_stored(const char *root, const char *rel, char **abs, bool *is_dir, amlfs_err *err)
 {
-    char *root = server_path(srv, "experiments/%s/files", experiment);
     int rc = folder_resolve_dir(root, rel, abs, err);
     if (rc == 0) {
         *is_dir = true;
@@ -192,7 +205,6 @@ static int find_source(server *srv, const char *experiment, const char *rel, cha
         free(parent);
         free(parent_rel);
     }
-    free(root);
     return rc;
 }
 
@@ -205,6 +217,8 @@ static int place_input(server *srv, const submit_data *d, size_t i, const char *
         return place_url(d, in, type, run_dir, values, err);
     if (in->value[0] == '/')
         return place_uploaded(srv, d, in, type, run_dir, values, err);
+    if (strncmp(in->value, "azureml:", 8) == 0 && strncmp(in->value, "azureml://", 10) != 0)
+        return place_asset(srv, d, in, type, run_dir, values, err);
     const char *why = unsupported_source(in->value);
     if (why)
         return spec_fail_at(err, EINVAL, d->filename, in->pos, "input '%s': %s: give a file or folder of the "
@@ -215,7 +229,9 @@ static int place_input(server *srv, const submit_data *d, size_t i, const char *
                             in->key, in->value);
     bool is_dir = false;
     amlfs_err found = {0};
-    int rc = find_source(srv, d->experiment, rel, &abs, &is_dir, &found);
+    char *root = server_path(srv, "experiments/%s/files", d->experiment);
+    int rc = submit_find_stored(root, rel, &abs, &is_dir, &found);
+    free(root);
     if (rc == -ENOENT)
         rc = spec_fail_at(err, ENOENT, d->filename, in->pos, "input '%s': '%s' not found in experiment '%s'",
                           in->key, in->value, d->experiment);

@@ -10,7 +10,7 @@
 #include "amlfs/util.h"
 
 /* Bump when the schema changes; older files are upgraded in store_open. */
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 #define AMLFS_STR_(x) #x
 #define AMLFS_STR(x) AMLFS_STR_(x)
 
@@ -36,6 +36,11 @@ static const char schema_sql[] =
     "  command TEXT NOT NULL, job_env TEXT NOT NULL, created INTEGER NOT NULL, started INTEGER,"
     "  ended INTEGER, exit_code INTEGER, error TEXT, timeout_s INTEGER NOT NULL DEFAULT 0,"
     "  snapshot TEXT, handle TEXT);"
+    "CREATE TABLE IF NOT EXISTS data_assets("
+    "  name TEXT PRIMARY KEY, created INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS data_versions("
+    "  name TEXT NOT NULL, version INTEGER NOT NULL, yaml TEXT NOT NULL, type TEXT NOT NULL,"
+    "  snapshot TEXT NOT NULL, file TEXT, created INTEGER NOT NULL, PRIMARY KEY(name, version));"
     "CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment, seq);"
     "CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, seq);"
     "CREATE INDEX IF NOT EXISTS runs_by_environment ON runs(environment);";

@@ -1,0 +1,220 @@
+/* data_assets.c: data assets (data/NAME in the mount): mkdir and rmdir, registering a version from
+ * data.yaml (its path snapshotted: a folder or file beside it, or an absolute folder uploaded by the
+ * mount), and a job input `azureml:NAME@latest` / `azureml:NAME:VERSION` placed from a version. */
+#include "amlfs/server.h"
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "amlfs/util.h"
+
+#define MB (1024ULL * 1024ULL)
+
+static char *status_key(const char *name)
+{
+    return util_strdupf("data/%s", name);
+}
+
+int data_create(server *srv, const char *name, amlfs_err *err)
+{
+    int r = util_check_name("data asset", name, err);
+    char *files = r == 0 ? server_path(srv, "data/%s/files", name) : NULL;
+    if (r == 0)
+        r = util_mkdir_p(files, 0700, err);
+    if (r == 0)
+        r = store_data_create(srv->store, name, util_now_ms(), err);
+    free(files);
+    server_folder_status(srv, "data", r < 0 ? err : NULL);
+    if (r == 0)
+        events_emitf(srv->events, "created", -1, "data/%s", name);
+    return r;
+}
+
+int data_delete(server *srv, const char *name, amlfs_err *err)
+{
+    int r = store_data_exists(srv->store, name, err);
+    char *files = server_path(srv, "data/%s/files", name);
+    folder_entry *list = NULL;
+    size_t n = 0;
+    if (r == 0 && (r = folder_list(files, "", &list, &n, err)) == 0 && n > 0)
+        r = amlfs_fail(err, ENOTEMPTY, "data asset '%s' still holds files (%s...); remove them first (its versions "
+                       "are kept apart and go with it)", name, list[0].name);
+    folder_list_free(list, n);
+    if (r == 0)
+        r = store_data_delete(srv->store, name, err);
+    server_folder_status(srv, "data", r < 0 ? err : NULL);
+    if (r == 0) {
+        char *dir = server_path(srv, "data/%s", name);
+        amlfs_err why = {0};
+        if (util_rm_rf(dir, &why) < 0)
+            fprintf(stderr, "amlfs-server: %s\n", why.msg);
+        free(dir);
+        char *key = status_key(name);
+        store_folder_status_set(srv->store, key, "", &why);
+        free(key);
+        events_emitf(srv->events, "deleted", -1, "data/%s", name);
+    }
+    free(files);
+    return r;
+}
+
+/* What the version holds: the snapshot of its path, checked against its type. */
+static int snapshot_source(server *srv, const char *name, const data_spec *spec, const char *filename,
+                           const submit_code *upload, snapshot_manifest *m, char **file, amlfs_err *err)
+{
+    *file = NULL;
+    snapshot_limits limits = {.max_bytes = SPEC_DATA_MAX_MB * MB, .max_files = SPEC_DATA_MAX_FILES};
+    bool want_file = strcmp(spec->type, "uri_file") == 0;
+    const char *path = spec->path;
+    amlfs_err why = {0};
+    int rc;
+    if (strstr(path, "://") || strncmp(path, "azureml:", 8) == 0)
+        return spec_fail_at(err, EINVAL, filename, spec->path_pos, "path '%s': a data asset is registered from a "
+                            "file or folder beside data.yaml (path: ./images) or an absolute folder of this "
+                            "machine; URLs and datastores are not read here yet", path);
+    if (path[0] == '/') {
+        if (want_file)
+            return spec_fail_at(err, EINVAL, filename, spec->path_pos, "an absolute uri_file is not uploaded yet: "
+                                "copy the file beside data.yaml, or register its folder as uri_folder");
+        if (upload && upload->error_errno > 0)
+            return spec_fail_at(err, upload->error_errno, filename, spec->path_pos, "folder %s: %s", path,
+                                upload->error_message ? upload->error_message : "cannot be snapshotted");
+        if (!upload || !upload->snapshot)
+            return spec_fail_at(err, EINVAL, filename, spec->path_pos, "absolute folders are uploaded by the amlfs "
+                                "mount; through the API, upload a snapshot and send \"snapshot\": HASH");
+        const snapshot_manifest *got;
+        if ((rc = server_snapshot_get(srv, upload->snapshot, &got, &why)) == 0) {
+            rc = snapshot_limits_check(got, &limits, "data folder", server_snapshot_ignore_file(got), &why);
+            if (rc == 0)
+                snprintf(m->hash, sizeof m->hash, "%s", got->hash); /* only its name is kept */
+            server_snapshot_release(srv, got);
+        }
+        return rc < 0 ? spec_fail_at(err, -rc, filename, spec->path_pos, "%s", why.msg) : 0;
+    }
+    char *rel = NULL, *abs = NULL, *root = server_path(srv, "data/%s/files", name);
+    bool is_dir = false;
+    if (submit_relpath("", path, &rel) < 0)
+        rc = spec_fail_at(err, EINVAL, filename, spec->path_pos, "path '%s' leads outside data/%s", path, name);
+    else if ((rc = submit_find_stored(root, rel, &abs, &is_dir, &why)) == -ENOENT)
+        rc = spec_fail_at(err, ENOENT, filename, spec->path_pos, "path '%s' not found in data/%s: copy the data "
+                          "there first", path, name);
+    else if (rc < 0)
+        rc = spec_fail_at(err, EINVAL, filename, spec->path_pos, "path '%s' is not a file or folder of data/%s",
+                          path, name);
+    else if (want_file == is_dir)
+        rc = spec_fail_at(err, EINVAL, filename, spec->path_pos, "path '%s' is a %s but the type is %s", path,
+                          is_dir ? "folder" : "file", spec->type);
+    else if (!rel[0] || strcmp(rel, ".") == 0)
+        rc = spec_fail_at(err, EINVAL, filename, spec->path_pos, "path '%s' is data/%s itself, with data.yaml in "
+                          "it: put the data in a folder beside data.yaml (path: ./files)", path, name);
+    if (rc == 0) {
+        rc = is_dir ? server_snapshot_folder(srv, abs, &limits, m, &why) : server_snapshot_file(srv, abs, m, &why);
+        if (rc < 0)
+            rc = spec_fail_at(err, -rc, filename, spec->path_pos, "%s", why.msg);
+        else if (!is_dir)
+            *file = util_xstrdup(m->entries[0].path);
+    }
+    free(root);
+    free(rel);
+    free(abs);
+    return rc;
+}
+
+int data_register(server *srv, const char *name, const char *yaml, size_t len, const char *filename,
+                  const submit_code *upload, int *version, amlfs_err *err)
+{
+    data_spec spec;
+    int rc = store_data_exists(srv->store, name, err);
+    if (rc < 0)
+        return rc;
+    rc = spec_parse_data(yaml, len, filename, &spec, err);
+    if (rc == 0 && spec.name && strcmp(spec.name, name) != 0)
+        rc = spec_fail_at(err, EINVAL, filename, spec.name_pos, "name '%s' differs from the folder '%s'", spec.name,
+                          name);
+    snapshot_manifest m;
+    snapshot_manifest_init(&m);
+    char *file = NULL;
+    if (rc == 0)
+        rc = snapshot_source(srv, name, &spec, filename, upload, &m, &file, err);
+    if (rc == 0) {
+        char *text = util_strdupf("%.*s", (int)len, yaml);
+        store_data_version v = {.version = spec.version, .yaml = text, .type = spec.type, .snapshot = m.hash,
+                                .file = file, .created = util_now_ms()};
+        rc = store_data_version_add(srv->store, name, &v, version, err);
+        free(text);
+    }
+    snapshot_manifest_free(&m);
+    free(file);
+    spec_data_free(&spec);
+    char *key = status_key(name);
+    server_folder_status(srv, key, rc < 0 ? err : NULL);
+    free(key);
+    if (rc == 0)
+        events_emitf(srv->events, "changed", -1, "data/%s", name);
+    return rc;
+}
+
+/* "azureml:NAME@latest", "azureml:NAME:3", "azureml:NAME": the asset and version (0 = latest). */
+static int parse_reference(const char *ref, char **name, int *version)
+{
+    const char *p = ref + strlen("azureml:");
+    size_t n = strcspn(p, "@:");
+    *name = strndup(p, n);
+    if (!*name)
+        abort();
+    *version = 0;
+    if (p[n] == '@')
+        return strcmp(p + n + 1, "latest") == 0 ? 0 : -EINVAL;
+    if (p[n] == ':') {
+        long v;
+        if (spec_parse_long_text(p + n + 1, &v) < 0 || v < 1 || v > 1000000000)
+            return -EINVAL;
+        *version = (int)v;
+    }
+    return 0;
+}
+
+static int chmod_read_only(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)flag;
+    (void)ftw;
+    if (!S_ISLNK(st->st_mode))
+        chmod(path, st->st_mode & ~(mode_t)0222);
+    return 0;
+}
+
+int data_place_input(server *srv, const char *reference, const char *type, const char *dest, char **placed,
+                     amlfs_err *err)
+{
+    *placed = NULL;
+    char *name = NULL;
+    int version = 0;
+    if (parse_reference(reference, &name, &version) < 0) {
+        free(name);
+        return amlfs_fail(err, EINVAL, "'%s' is not a data asset reference: write azureml:NAME@latest or "
+                          "azureml:NAME:VERSION", reference);
+    }
+    store_data_version v;
+    int rc = store_data_version_get(srv->store, name, version, &v, err);
+    if (rc == -ENOENT && store_data_exists(srv->store, name, NULL) == -ENOENT)
+        rc = amlfs_fail(err, ENOENT, "data asset '%s' not found: mkdir data/%s and write its data.yaml", name, name);
+    if (rc == 0 && (strcmp(type, "uri_file") == 0) != (strcmp(v.type, "uri_file") == 0))
+        rc = amlfs_fail(err, EINVAL, "data asset '%s' version %d is a %s, but the input is a %s", name, v.version,
+                        v.type, type);
+    const snapshot_manifest *m = NULL;
+    if (rc == 0)
+        rc = server_snapshot_get(srv, v.snapshot, &m, err);
+    if (rc == 0)
+        rc = snapshot_materialize(srv->snapshot_dir, m, dest, err);
+    server_snapshot_release(srv, m);
+    if (rc == 0 && nftw(dest, chmod_read_only, 32, FTW_PHYS) < 0)
+        rc = amlfs_fail(err, errno, "making %s read-only: %s", dest, strerror(errno));
+    if (rc == 0)
+        *placed = v.file ? util_strdupf("%s/%s", dest, v.file) : util_xstrdup(dest);
+    store_data_version_free(&v);
+    free(name);
+    return rc;
+}
