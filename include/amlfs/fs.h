@@ -30,6 +30,15 @@ typedef enum node_kind {
     NODE_ENV_VERSION_DIR,       /* environments/NAME/versions/N */
     NODE_ENV_VERSION_YAML,      /* environments/NAME/versions/N/environment.yaml */
     NODE_ENV_FILE,              /* environments/NAME/REL (environment.yaml, Dockerfile, ...) */
+    NODE_DATAS_DIR,             /* data */
+    NODE_DATAS_STATUS,          /* data/status */
+    NODE_DATA_DIR,              /* data/NAME */
+    NODE_DATA_STATUS,           /* data/NAME/status */
+    NODE_DATA_VERSIONS_DIR,     /* data/NAME/versions */
+    NODE_DATA_VERSION_DIR,      /* data/NAME/versions/N: its data.yaml and what it holds, read-only */
+    NODE_DATA_VERSION_YAML,     /* data/NAME/versions/N/data.yaml */
+    NODE_DATA_VERSION_FILE,     /* data/NAME/versions/N/REL: a file, folder or symlink of the version */
+    NODE_DATA_FILE,             /* data/NAME/REL: stored files (data.yaml is the spec) */
     NODE_COMPUTES_DIR,
     NODE_COMPUTES_STATUS,       /* computes/status */
     NODE_COMPUTE_DIR,           /* computes/NAME */
@@ -64,6 +73,7 @@ typedef enum spec_kind {
     SPEC_JOB,                   /* experiments/NAME/[DIR/]job.yaml: submit a run */
     SPEC_ENVIRONMENT,           /* environments/NAME/environment.yaml: register a version */
     SPEC_COMPUTE,               /* computes/NAME/compute.yaml: create or update the compute */
+    SPEC_DATA,                  /* data/NAME/data.yaml: register a data asset version */
 } spec_kind;
 
 #define NODE_NAME_MAX 256

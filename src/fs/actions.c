@@ -42,7 +42,7 @@ static int json_call(fs_state *fs, const char *method, const char *url, cJSON *b
  * The server checks names and keeps each collection's status line (shown in its `status` file), so
  * every mount of the workspace tells the same story; the mount only forwards. */
 
-static const char *const collections[] = {"environments", "computes", "experiments", NULL};
+static const char *const collections[] = {"environments", "computes", "data", "experiments", NULL};
 
 static int make_object(fs_state *fs, const char *collection, const char *name, amlfs_err *err)
 {
@@ -86,11 +86,16 @@ int action_mkdir(fs_state *fs, const char *path, const node_path *np, amlfs_err 
         return make_object(fs, "experiments", np->name, err);
     case NODE_COMPUTE_DIR:
         return make_object(fs, "computes", np->name, err);
+    case NODE_DATA_DIR:
+        return make_object(fs, "data", np->name, err);
+    case NODE_DATA_VERSION_FILE:
+        return amlfs_fail(err, EACCES, "%s: a data asset's versions are read-only: write data.yaml for a new one", path);
     case NODE_RUN_SNAPSHOT_FILE:
         return amlfs_fail(err, EACCES, "%s: the snapshot of a run is read-only", path);
     case NODE_RUN_OUTPUTS_FILE:
         return amlfs_fail(err, EACCES, "%s: the outputs and logs of a run are read-only (its job writes them)", path);
     case NODE_ENV_FILE:
+    case NODE_DATA_FILE:
     case NODE_EXP_FILE: {
         char *url = view_files_url(np);
         char *dir_url = util_strdupf("%s?type=dir", url);
@@ -121,7 +126,12 @@ int action_rmdir(fs_state *fs, const node_path *np, amlfs_err *err)
         return delete_object(fs, "experiments", np->name, err);
     case NODE_COMPUTE_DIR:
         return delete_object(fs, "computes", np->name, err);
+    case NODE_DATA_DIR:
+        return delete_object(fs, "data", np->name, err);
+    case NODE_DATA_VERSION_FILE:
+        return amlfs_fail(err, EACCES, "a data asset's versions are read-only");
     case NODE_ENV_FILE:
+    case NODE_DATA_FILE:
     case NODE_EXP_FILE: {
         char *url = view_files_url(np);
         int rc = client_delete(fs->client, url, err);
@@ -187,7 +197,10 @@ int action_symlink(fs_state *fs, const node_path *np, const char *target, amlfs_
 
 static const char *spec_filename(spec_kind spec)
 {
-    return spec == SPEC_JOB ? "job.yaml" : spec == SPEC_ENVIRONMENT ? "environment.yaml" : "compute.yaml";
+    return spec == SPEC_JOB           ? "job.yaml"
+           : spec == SPEC_ENVIRONMENT ? "environment.yaml"
+           : spec == SPEC_DATA        ? "data.yaml"
+                                      : "compute.yaml";
 }
 
 /* The snapshot limits of a job: its `amlfs.snapshot_*` properties, else the workspace's. */
@@ -267,6 +280,29 @@ static void add_local_code(fs_state *fs, const char *text, size_t len, const cha
     spec_job_free(&job);
 }
 
+/* data.yaml with an absolute folder: uploaded from here as "snapshot" (or why not, as "code_error"). */
+static void add_local_data(fs_state *fs, const char *text, size_t len, cJSON *body)
+{
+    data_spec spec;
+    amlfs_err ignored = {0};
+    if (spec_parse_data(text, len, "data.yaml", &spec, &ignored) < 0)
+        return; /* the server says what is wrong with the file */
+    if (spec.path && spec.path[0] == '/' && strcmp(spec.type, "uri_file") != 0) {
+        snapshot_limits limits = {.max_bytes = SPEC_DATA_MAX_MB * 1024 * 1024, .max_files = SPEC_DATA_MAX_FILES};
+        char hash[SNAPSHOT_SHA_HEX];
+        amlfs_err why = {0};
+        int rc = client_snapshot_upload(fs->client, spec.path, &limits, hash, &why);
+        if (rc == 0) {
+            cJSON_AddStringToObject(body, "snapshot", hash);
+        } else {
+            cJSON *e = cJSON_AddObjectToObject(body, "code_error");
+            cJSON_AddStringToObject(e, "errno", api_errno_name(-rc));
+            cJSON_AddStringToObject(e, "message", why.msg);
+        }
+    }
+    spec_data_free(&spec);
+}
+
 /* Submit a run, register an environment version, or create/update a compute from the text written.
  * A refusal comes back as the server's errno; the server also records it in the folder's status. */
 static int apply_spec(fs_state *fs, const node_path *np, const char *text, size_t len, amlfs_err *err)
@@ -288,6 +324,9 @@ static int apply_spec(fs_state *fs, const node_path *np, const char *text, size_
         url = object_url("experiments", np->name, "/runs");
     } else if (spec == SPEC_ENVIRONMENT) {
         url = object_url("environments", np->name, "/versions");
+    } else if (spec == SPEC_DATA) {
+        add_local_data(fs, text, len, body);
+        url = object_url("data", np->name, "/versions");
     } else {
         url = object_url("computes", np->name, NULL);
         method = "PUT";
@@ -295,7 +334,7 @@ static int apply_spec(fs_state *fs, const node_path *np, const char *text, size_
     int rc = json_call(fs, method, url, body, err);
     if (rc < 0)
         fs_log("%s of %s %s refused: %s", spec_filename(spec),
-               spec == SPEC_COMPUTE ? "compute" : spec == SPEC_JOB ? "experiment" : "environment",
+               spec == SPEC_COMPUTE ? "compute" : spec == SPEC_JOB ? "experiment" : spec == SPEC_DATA ? "data asset" : "environment",
                np->name, err ? err->msg : "");
     free(url);
     free(dir);

@@ -81,7 +81,7 @@ static bool not_stored(node_kind kind)
 
 static bool stored_or_folder(node_kind kind)
 {
-    return node_is_stored(kind) || kind == NODE_ENV_DIR || kind == NODE_EXP_DIR;
+    return node_is_stored(kind) || kind == NODE_ENV_DIR || kind == NODE_EXP_DIR || kind == NODE_DATA_DIR;
 }
 
 /* A name appeared or went in its parent folder. */

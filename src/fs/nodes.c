@@ -95,6 +95,50 @@ static node_kind classify_environments(const parts *p, node_path *out)
     return stored_rel_ok(out->rel) ? NODE_ENV_FILE : NODE_NONE;
 }
 
+/* A version number part: digits, no leading zero. */
+static bool take_version(const parts *p, size_t i, node_path *out)
+{
+    char digits[24];
+    if (i >= p->n || p->len[i] == 0 || p->len[i] >= sizeof digits)
+        return false;
+    memcpy(digits, p->start[i], p->len[i]);
+    digits[p->len[i]] = '\0';
+    char *end;
+    long v = strtol(digits, &end, 10);
+    if (*end || v <= 0 || digits[0] == '0')
+        return false;
+    out->version = v;
+    return true;
+}
+
+static node_kind classify_data(const parts *p, node_path *out)
+{
+    if (p->n == 1)
+        return NODE_DATAS_DIR;
+    if (p->n == 2 && is(p, 1, "status"))
+        return NODE_DATAS_STATUS;
+    if (!take_name(p, 1, out, true))
+        return NODE_NONE;
+    if (p->n == 2)
+        return NODE_DATA_DIR;
+    if (is(p, 2, "status"))
+        return p->n == 3 ? NODE_DATA_STATUS : NODE_NONE;
+    if (is(p, 2, "versions")) {
+        if (p->n == 3)
+            return NODE_DATA_VERSIONS_DIR;
+        if (!take_version(p, 3, out))
+            return NODE_NONE;
+        if (p->n == 4)
+            return NODE_DATA_VERSION_DIR;
+        if (p->n == 5 && is(p, 4, "data.yaml") && !strchr(p->start[4], '/'))
+            return NODE_DATA_VERSION_YAML;
+        out->rel = p->start[4];
+        return stored_rel_ok(out->rel) ? NODE_DATA_VERSION_FILE : NODE_NONE;
+    }
+    out->rel = p->start[2];
+    return stored_rel_ok(out->rel) ? NODE_DATA_FILE : NODE_NONE;
+}
+
 static node_kind classify_computes(const parts *p, node_path *out)
 {
     if (p->n == 1)
@@ -189,6 +233,8 @@ node_kind node_classify(const char *path, node_path *out)
         kind = classify_environments(&p, out);
     else if (is(&p, 0, "computes"))
         kind = classify_computes(&p, out);
+    else if (is(&p, 0, "data"))
+        kind = classify_data(&p, out);
     else if (is(&p, 0, "experiments"))
         kind = classify_experiments(&p, out);
     else if (is(&p, 0, "runs"))
@@ -211,6 +257,9 @@ bool node_is_generated_text(node_kind kind)
     case NODE_ENV_VERSION_YAML:
     case NODE_COMPUTE_STATUS:
     case NODE_COMPUTES_STATUS:
+    case NODE_DATAS_STATUS:
+    case NODE_DATA_STATUS:
+    case NODE_DATA_VERSION_YAML:
     case NODE_EXPS_STATUS:
     case NODE_EXP_STATUS:
     case NODE_RUN_STATUS:
@@ -225,12 +274,13 @@ bool node_is_generated_text(node_kind kind)
 bool node_is_live_text(node_kind kind)
 {
     /* Everything generated except what never changes once it exists. */
-    return node_is_generated_text(kind) && kind != NODE_ENV_VERSION_YAML && kind != NODE_RUN_JOB_YAML;
+    return node_is_generated_text(kind) && kind != NODE_ENV_VERSION_YAML && kind != NODE_RUN_JOB_YAML &&
+           kind != NODE_DATA_VERSION_YAML;
 }
 
 bool node_is_stored(node_kind kind)
 {
-    return kind == NODE_ENV_FILE || kind == NODE_EXP_FILE;
+    return kind == NODE_ENV_FILE || kind == NODE_EXP_FILE || kind == NODE_DATA_FILE;
 }
 
 bool node_is_fixed_dir(node_kind kind)
@@ -243,6 +293,10 @@ bool node_is_fixed_dir(node_kind kind)
     case NODE_ENV_VERSION_DIR:
     case NODE_COMPUTES_DIR:
     case NODE_COMPUTE_DIR:
+    case NODE_DATAS_DIR:
+    case NODE_DATA_DIR:
+    case NODE_DATA_VERSIONS_DIR:
+    case NODE_DATA_VERSION_DIR:
     case NODE_EXPS_DIR:
     case NODE_EXP_DIR:
     case NODE_EXP_RUNS_DIR:
@@ -258,7 +312,9 @@ bool node_is_fixed_dir(node_kind kind)
 
 bool node_is_snapshot(node_kind kind)
 {
-    return kind == NODE_RUN_SNAPSHOT_DIR || kind == NODE_RUN_SNAPSHOT_FILE;
+    /* Content that never changes once it exists: a run's snapshot, a data asset's version. */
+    return kind == NODE_RUN_SNAPSHOT_DIR || kind == NODE_RUN_SNAPSHOT_FILE || kind == NODE_DATA_VERSION_DIR ||
+           kind == NODE_DATA_VERSION_FILE;
 }
 
 bool node_is_run_output(node_kind kind)
@@ -290,6 +346,8 @@ spec_kind node_spec_kind(const node_path *np, char **dir)
         return SPEC_COMPUTE;
     case NODE_ENV_FILE:
         return strcmp(np->rel, "environment.yaml") == 0 ? SPEC_ENVIRONMENT : SPEC_NONE;
+    case NODE_DATA_FILE:
+        return strcmp(np->rel, "data.yaml") == 0 ? SPEC_DATA : SPEC_NONE;
     case NODE_EXP_FILE: {
         const char *base = basename_of(np->rel);
         if (strcmp(base, "job.yaml") != 0)

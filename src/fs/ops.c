@@ -518,7 +518,8 @@ static int open_handle(fs_state *fs, fuse_ino_t ino, const node_path *np, struct
         h->wrote = was_nonempty; /* `: > job.yaml` empties a spec: that is a finished write too */
     } else {
         h->kind = H_BYTES;
-        fi->keep_cache = np->kind == NODE_RUN_SNAPSHOT_FILE; /* a snapshot never changes */
+        /* A snapshot or a data version never changes. */
+        fi->keep_cache = np->kind == NODE_RUN_SNAPSHOT_FILE || np->kind == NODE_DATA_VERSION_FILE;
     }
     if (rc < 0) {
         handle_free(h);
@@ -816,7 +817,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 static bool dir_accepts_new_entries(node_kind kind)
 {
     return kind == NODE_ENVS_DIR || kind == NODE_EXPS_DIR || kind == NODE_ENV_DIR || kind == NODE_EXP_DIR ||
-           node_is_stored(kind);
+           kind == NODE_DATAS_DIR || kind == NODE_DATA_DIR || node_is_stored(kind);
 }
 
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)

@@ -111,8 +111,10 @@ static char *line_of(const char *text, size_t *len)
 
 char *view_files_base(const node_path *np)
 {
-    return object_url(np->kind == NODE_ENV_FILE || np->kind == NODE_ENV_DIR ? "environments" : "experiments",
-                      np->name, "/files");
+    const char *kind = np->kind == NODE_ENV_FILE || np->kind == NODE_ENV_DIR     ? "environments"
+                       : np->kind == NODE_DATA_FILE || np->kind == NODE_DATA_DIR ? "data"
+                                                                                 : "experiments";
+    return object_url(kind, np->name, "/files");
 }
 
 char *view_files_url(const node_path *np)
@@ -125,19 +127,23 @@ char *view_files_url(const node_path *np)
     return url;
 }
 
-/* A run's read-only folders: its snapshot, its outputs and its logs. */
+/* The read-only folders served from the server's records: a run's snapshot, outputs and logs, and a data
+ * asset version's content. */
 static bool is_run_folder_file(node_kind kind)
 {
-    return kind == NODE_RUN_SNAPSHOT_FILE || kind == NODE_RUN_OUTPUTS_FILE;
+    return kind == NODE_RUN_SNAPSHOT_FILE || kind == NODE_RUN_OUTPUTS_FILE || kind == NODE_DATA_VERSION_FILE;
 }
 
-/* /v1/runs/ID/snapshot/REL or /v1/runs/ID/outputs/REL (REL "" for the folder's root) + suffix */
+/* /v1/runs/ID/snapshot/REL, /v1/runs/ID/outputs/REL, /v1/data/NAME/versions/N/files/REL (REL "" for the
+ * folder's root) + suffix */
 static char *run_folder_url(const node_path *np, const char *suffix)
 {
     char *id = client_escape(np->name);
     char *rel = is_run_folder_file(np->kind) ? client_escape_path(np->rel) : util_xstrdup("");
-    char *url = util_strdupf("/v1/runs/%s/%s/%s%s", id, node_is_run_output(np->kind) ? np->folder : "snapshot",
-                             rel, suffix);
+    char *url = np->kind == NODE_DATA_VERSION_DIR || np->kind == NODE_DATA_VERSION_FILE
+                    ? util_strdupf("/v1/data/%s/versions/%ld/files/%s%s", id, np->version, rel, suffix)
+                    : util_strdupf("/v1/runs/%s/%s/%s%s", id, node_is_run_output(np->kind) ? np->folder : "snapshot",
+                                   rel, suffix);
     free(id);
     free(rel);
     return url;
@@ -226,6 +232,25 @@ static int text_of(fs_state *fs, const node_path *np, char **text, size_t *len, 
     case NODE_COMPUTES_STATUS:
         rc = collection_status(fs, "/v1/computes", text, len, err);
         break;
+    case NODE_DATAS_STATUS:
+        rc = collection_status(fs, "/v1/data", text, len, err);
+        break;
+    case NODE_DATA_STATUS:
+        rc = get_object(fs, "data", np->name, NULL, &obj, err);
+        if (rc == 0)
+            *text = line_of(jstr(obj, "status_line"), len);
+        break;
+    case NODE_DATA_VERSION_YAML: {
+        char suffix[48];
+        snprintf(suffix, sizeof suffix, "/versions/%ld", np->version);
+        rc = get_object(fs, "data", np->name, suffix, &obj, err);
+        if (rc == 0) {
+            *text = util_xstrdup(jstr(obj, "yaml"));
+            *len = strlen(*text);
+            *mtime = iso_ms(jstr(obj, "created"), 0);
+        }
+        break;
+    }
     case NODE_ENV_STATUS:
         rc = get_object(fs, "environments", np->name, NULL, &obj, err);
         if (rc == 0) {
@@ -424,6 +449,7 @@ int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err
             fill_stat(fs, st, S_IFREG | 0200, 0, run_mtime(obj));
         break;
     case NODE_ENV_FILE:
+    case NODE_DATA_FILE:
     case NODE_EXP_FILE:
         rc = view_stored_entry(fs, np, false, &obj, err);
         if (rc == 0)
@@ -433,10 +459,28 @@ int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err
     case NODE_RUN_SNAPSHOT_FILE:
     case NODE_RUN_OUTPUTS_DIR:
     case NODE_RUN_OUTPUTS_FILE:
+    case NODE_DATA_VERSION_FILE:
         rc = run_folder_stat_entry(fs, np, &obj, err);
         if (rc == 0)
             view_stat_from_entry(fs, obj, st);
         break;
+    case NODE_DATAS_DIR:
+        fill_stat(fs, st, dir, 4096, 0);
+        break;
+    case NODE_DATA_DIR:
+    case NODE_DATA_VERSIONS_DIR:
+        rc = get_object(fs, "data", np->name, NULL, &obj, err);
+        if (rc == 0)
+            fill_stat(fs, st, dir, 4096, 0);
+        break;
+    case NODE_DATA_VERSION_DIR: {
+        char suffix[48];
+        snprintf(suffix, sizeof suffix, "/versions/%ld", np->version);
+        rc = get_object(fs, "data", np->name, suffix, &obj, err);
+        if (rc == 0)
+            fill_stat(fs, st, S_IFDIR | 0555, 4096, iso_ms(jstr(obj, "created"), 0));
+        break;
+    }
     case NODE_NONE:
         rc = amlfs_fail(err, ENOENT, "no such place in the mount");
         break;
@@ -519,6 +563,7 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
         dir_list_add(out, "workspace.json", DT_REG);
         dir_list_add(out, "environments", DT_DIR);
         dir_list_add(out, "computes", DT_DIR);
+        dir_list_add(out, "data", DT_DIR);
         dir_list_add(out, "experiments", DT_DIR);
         dir_list_add(out, "runs", DT_DIR);
         break;
@@ -551,6 +596,38 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
     case NODE_ENV_VERSION_DIR:
         dir_list_add(out, "environment.yaml", DT_REG);
         break;
+    case NODE_DATAS_DIR:
+        dir_list_add(out, "status", DT_REG);
+        rc = list_names(fs, "/v1/data", "data", "name", DT_DIR, out, err);
+        break;
+    case NODE_DATA_DIR:
+        rc = get_object(fs, "data", np->name, NULL, &obj, err);
+        if (rc < 0)
+            break;
+        dir_list_add(out, "status", DT_REG);
+        dir_list_add(out, "versions", DT_DIR);
+        rc = list_stored(fs, np, true, out, err);
+        break;
+    case NODE_DATA_VERSIONS_DIR: {
+        rc = get_object(fs, "data", np->name, NULL, &obj, err);
+        const cJSON *v;
+        cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(obj, "versions")) {
+            char num[32];
+            snprintf(num, sizeof num, "%.0f", jnum(v, "version", 0));
+            dir_list_add(out, num, DT_DIR);
+        }
+        break;
+    }
+    case NODE_DATA_VERSION_DIR:
+    case NODE_DATA_VERSION_FILE: {
+        /* A version's content, with its data.yaml beside (a content file of that name is shadowed). */
+        if (np->kind == NODE_DATA_VERSION_DIR)
+            dir_list_add(out, "data.yaml", DT_REG);
+        char *url = run_folder_url(np, np->kind == NODE_DATA_VERSION_FILE ? "/" : "");
+        rc = list_entries(fs, url, true, out, err);
+        free(url);
+        break;
+    }
     case NODE_COMPUTES_DIR:
         dir_list_add(out, "status", DT_REG);
         rc = list_names(fs, "/v1/computes", "computes", "name", DT_DIR, out, err);
@@ -610,6 +687,7 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
         break;
     }
     case NODE_ENV_FILE:
+    case NODE_DATA_FILE:
     case NODE_EXP_FILE:
         rc = list_stored(fs, np, false, out, err);
         break;

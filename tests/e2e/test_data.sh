@@ -70,7 +70,6 @@ t_wrong_and_unreadable_sources_are_refused_with_the_line() {
     check 's|path: ./data/labels.csv|path: ./data|' EINVAL "input 'labels' is a uri_file but './data' is a folder: write \`type: uri_folder\`"
     check 's|path: ./data$|path: ../../elsewhere|' EINVAL "input 'training_data': '../../elsewhere' leads outside the experiment folder"
     check 's|path: ./data$|path: wasbs://c@acct.blob.core.windows.net/data|' EINVAL "input 'training_data': URLs other than https:// (wasbs://, abfss://) are not fetched by this workspace yet"
-    check 's|path: ./data$|path: azureml:iris@latest|' EINVAL "input 'training_data': data assets (azureml:NAME) are not kept by this workspace yet"
     check 's|type: uri_folder$|type: mltable|' EINVAL "input 'training_data' is of type mltable, which amlfs cannot read"
     check 's|mode: ro_mount|mode: rw_mount|' EINVAL "input 'training_data' has mode 'rw_mount'; an input's mode is ro_mount or download"
     [ "$(run_count)" = "$before" ] || fail "a refused job made a run"
@@ -172,6 +171,75 @@ Y
         write_spec "$MNT/experiments/local/job.yaml")
     [ "$r" = EINVAL ] && grep -q "an absolute uri_file is not uploaded yet" "$MNT/experiments/local/status" ||
         fail "absolute file: $r $(cat "$MNT/experiments/local/status")"
+}
+
+t_a_data_asset_is_registered_browsed_and_used_by_name() {
+    mkdir "$MNT/data/iris" || fail "mkdir data/iris"
+    mkdir "$MNT/data/iris/files"
+    printf 'sepal,petal\n5.1,1.4\n4.9,1.4\n' > "$MNT/data/iris/files/iris.csv"
+    cat > "$MNT/data/iris/data.yaml" <<'Y'
+$schema: https://azuremlschemas.azureedge.net/latest/data.schema.json
+name: iris
+description: The iris measurements, as a folder.
+type: uri_folder
+path: ./files
+tags:
+  source: uci
+Y
+    grep -qx "version 1: uri_folder" "$MNT/data/iris/status" || fail "status: $(cat "$MNT/data/iris/status")"
+    [ "$(ls "$MNT/data/iris/versions")" = 1 ] || fail "versions: $(ls "$MNT/data/iris/versions")"
+    grep -q "^path: ./files" "$MNT/data/iris/versions/1/data.yaml" || fail "version's data.yaml"
+    [ "$(cat "$MNT/data/iris/versions/1/iris.csv" | wc -l)" = 3 ] || fail "version's content"
+    [ "$(find "$MNT/data/iris/versions/1" -name '*.csv')" = "$MNT/data/iris/versions/1/iris.csv" ] || fail "find"
+    echo "6.2,5.4" >> "$MNT/data/iris/files/iris.csv"
+    [ "$(wc -l < "$MNT/data/iris/versions/1/iris.csv")" = 3 ] || fail "a version changed with its source"
+    (echo x > "$MNT/data/iris/versions/1/new.txt") 2>/dev/null && fail "a version took a write"
+    # A second version, by saving data.yaml again; a job uses the latest and a pinned one.
+    cp "$MNT/data/iris/data.yaml" "$T/data.yaml" && cp "$T/data.yaml" "$MNT/data/iris/data.yaml"
+    grep -qx "version 2: uri_folder" "$MNT/data/iris/status" || fail "second: $(cat "$MNT/data/iris/status")"
+    mkdir "$MNT/experiments/uses-iris"
+    id=$(submit uses-iris <<'Y'
+command: wc -l ${{inputs.latest}}/iris.csv ${{inputs.first}}/iris.csv
+environment: azureml:host@latest
+inputs:
+  latest:
+    type: uri_folder
+    path: azureml:iris@latest
+  first:
+    type: uri_folder
+    path: azureml:iris:1
+Y
+) || fail "submit: $(cat "$MNT/experiments/uses-iris/status")"
+    wait_status 30 "$MNT/runs/$id/status" Completed || fail "run: $(cat "$MNT/runs/$id/status")"
+    grep -q "^ *4 .*/inputs/latest/iris.csv" "$MNT/runs/$id/log" && grep -q "^ *3 .*/inputs/first/iris.csv" "$MNT/runs/$id/log" ||
+        fail "log: $(cat "$MNT/runs/$id/log")"
+    r=$(printf 'command: ls ${{inputs.d}}\nenvironment: host\ninputs:\n  d:\n    type: uri_folder\n    path: azureml:nope@latest\n' |
+        write_spec "$MNT/experiments/uses-iris/job.yaml")
+    [ "$r" = ENOENT ] && grep -q "data asset 'nope' not found: mkdir data/nope" "$MNT/experiments/uses-iris/status" ||
+        fail "missing asset: $r $(cat "$MNT/experiments/uses-iris/status")"
+    r=$(printf 'type: uri_folder\npath: ./nothing\n' | write_spec "$MNT/data/iris/data.yaml")
+    [ "$r" = ENOENT ] && grep -q "^Rejected: data.yaml line 2 column 7: path './nothing' not found in data/iris" "$MNT/data/iris/status" ||
+        fail "bad path: $r $(cat "$MNT/data/iris/status")"
+    [ "$(ls "$MNT/data/iris/versions" | wc -l)" = 2 ] || fail "a refused data.yaml made a version"
+    rmdir "$MNT/data/iris" 2>/dev/null && fail "rmdir with files"
+    grep -q "still holds files" "$MNT/data/status" || fail "why: $(cat "$MNT/data/status")"
+    rm -r "$MNT/data/iris/files" "$MNT/data/iris/data.yaml" && rmdir "$MNT/data/iris" || fail "rmdir when empty"
+    [ ! -e "$MNT/data/iris" ] || fail "still there"
+}
+
+t_a_file_data_asset_is_a_file_input() {
+    mkdir "$MNT/data/labels" "$MNT/experiments/uses-labels"
+    printf 'cat\ndog\n' > "$MNT/data/labels/labels.txt"
+    printf 'type: uri_file\npath: labels.txt\n' > "$MNT/data/labels/data.yaml"
+    grep -qx "version 1: uri_file" "$MNT/data/labels/status" || fail "status: $(cat "$MNT/data/labels/status")"
+    id=$(printf 'command: cat ${{inputs.l}}\nenvironment: host\ninputs:\n  l:\n    type: uri_file\n    path: azureml:labels@latest\n' |
+        submit uses-labels) || fail "submit: $(cat "$MNT/experiments/uses-labels/status")"
+    wait_status 30 "$MNT/runs/$id/status" Completed || fail "run: $(cat "$MNT/runs/$id/status")"
+    [ "$(cat "$MNT/runs/$id/log")" = "$(printf 'cat\ndog')" ] || fail "log: $(cat "$MNT/runs/$id/log")"
+    r=$(printf 'command: cat ${{inputs.l}}\nenvironment: host\ninputs:\n  l:\n    type: uri_folder\n    path: azureml:labels:1\n' |
+        write_spec "$MNT/experiments/uses-labels/job.yaml")
+    [ "$r" = EINVAL ] && grep -q "data asset 'labels' version 1 is a uri_file, but the input is a uri_folder" "$MNT/experiments/uses-labels/status" ||
+        fail "type: $r $(cat "$MNT/experiments/uses-labels/status")"
 }
 
 start_http || { echo "0 passed, 1 failed"; exit 1; }
