@@ -191,6 +191,8 @@ int submit_relpath(const char *dir, const char *path, char **out);
 /* The file or folder REL inside the stored folder ROOT (never outside it): *abs (real path), *is_dir.
  * -ENOENT, -EXDEV (outside), -EINVAL (neither a regular file nor a folder). */
 int submit_find_stored(const char *root, const char *rel, char **abs, bool *is_dir, amlfs_err *err);
+/* Takes the write bits off everything under path (a placed input: the job reads, never changes it). */
+int submit_make_read_only(const char *path, amlfs_err *err);
 typedef struct submit_data {
     const job_spec *job;
     const char *experiment;

@@ -226,56 +226,54 @@ static snapshot_limits job_limits(fs_state *fs, const job_spec *job)
     return (snapshot_limits){.max_bytes = mb * 1024 * 1024, .max_files = files};
 }
 
-/* An absolute code: folder is on this machine: snapshot it here and upload only what the server
- * lacks, then send the snapshot's hash. When it cannot be snapshotted (over the limits, unreadable,
- * a symlink leading out), send why instead: the server refuses the job with that reason in the
- * experiment's status, like any other problem of the file, and nothing is created. */
-/* Absolute input folders likewise, each its own snapshot, within the data limits: "input_snapshots":
- * {NAME: HASH} and "input_errors": {NAME: {errno, message}}. */
-static void add_local_inputs(fs_state *fs, const job_spec *job, cJSON *body)
+/* An absolute folder is on this machine: snapshot it here and upload only what the server lacks, then
+ * send the snapshot's hash as hashes[key]. When it cannot be snapshotted (over the limits, unreadable, a
+ * symlink leading out), send why instead as errors[key] = {errno, message}: the server refuses the spec
+ * with that reason in the folder's status, like any other problem of the file, and nothing is created.
+ * The two objects are made in body when first needed; a NULL key puts the value at the object itself. */
+static void upload_local_folder(fs_state *fs, const char *path, const snapshot_limits *limits, cJSON *body,
+                                const char *hashes, const char *errors, const char *key)
 {
-    cJSON *hashes = NULL, *errors = NULL;
-    for (size_t i = 0; i < job->data_inputs.count; i++) {
-        const spec_kv *in = &job->data_inputs.items[i];
-        if (in->value[0] != '/' || strcmp(job->data_input_types[i], "uri_file") == 0)
-            continue; /* the server resolves the rest (and explains an absolute uri_file) */
-        snapshot_limits limits = {.max_bytes = SPEC_DATA_MAX_MB * 1024 * 1024, .max_files = SPEC_DATA_MAX_FILES};
-        char hash[SNAPSHOT_SHA_HEX];
-        amlfs_err why = {0};
-        int rc = client_snapshot_upload(fs->client, in->value, &limits, hash, &why);
-        if (rc == 0) {
-            if (!hashes)
-                hashes = cJSON_AddObjectToObject(body, "input_snapshots");
-            cJSON_AddStringToObject(hashes, in->key, hash);
-        } else {
-            if (!errors)
-                errors = cJSON_AddObjectToObject(body, "input_errors");
-            cJSON *e = cJSON_AddObjectToObject(errors, in->key);
-            cJSON_AddStringToObject(e, "errno", api_errno_name(-rc));
-            cJSON_AddStringToObject(e, "message", why.msg);
-        }
+    char hash[SNAPSHOT_SHA_HEX];
+    amlfs_err why = {0};
+    int rc = client_snapshot_upload(fs->client, path, limits, hash, &why);
+    const char *field = rc == 0 ? hashes : errors;
+    cJSON *into = body;
+    if (key) {
+        into = cJSON_GetObjectItemCaseSensitive(body, field);
+        if (!into)
+            into = cJSON_AddObjectToObject(body, field);
+    }
+    const char *name = key ? key : field;
+    if (rc == 0) {
+        cJSON_AddStringToObject(into, name, hash);
+    } else {
+        cJSON *e = cJSON_AddObjectToObject(into, name);
+        cJSON_AddStringToObject(e, "errno", api_errno_name(-rc));
+        cJSON_AddStringToObject(e, "message", why.msg);
     }
 }
 
+static const snapshot_limits data_limits = {.max_bytes = SPEC_DATA_MAX_MB * 1024 * 1024,
+                                            .max_files = SPEC_DATA_MAX_FILES};
+
+/* A job's absolute code: folder ("snapshot" / "code_error") and absolute input folders, each its own
+ * snapshot within the data limits ("input_snapshots" / "input_errors" by input name). */
 static void add_local_code(fs_state *fs, const char *text, size_t len, const char *filename, cJSON *body)
 {
     job_spec job;
     amlfs_err ignored = {0};
     if (spec_parse_job(text, len, filename, &job, &ignored) < 0)
         return; /* the server says what is wrong with the file */
-    add_local_inputs(fs, &job, body);
+    for (size_t i = 0; i < job.data_inputs.count; i++) {
+        const spec_kv *in = &job.data_inputs.items[i];
+        /* The server resolves the rest (and explains an absolute uri_file). */
+        if (in->value[0] == '/' && strcmp(job.data_input_types[i], "uri_file") != 0)
+            upload_local_folder(fs, in->value, &data_limits, body, "input_snapshots", "input_errors", in->key);
+    }
     if (job.code && job.code[0] == '/') {
         snapshot_limits limits = job_limits(fs, &job);
-        char hash[SNAPSHOT_SHA_HEX];
-        amlfs_err why = {0};
-        int rc = client_snapshot_upload(fs->client, job.code, &limits, hash, &why);
-        if (rc == 0) {
-            cJSON_AddStringToObject(body, "snapshot", hash);
-        } else {
-            cJSON *e = cJSON_AddObjectToObject(body, "code_error");
-            cJSON_AddStringToObject(e, "errno", api_errno_name(-rc));
-            cJSON_AddStringToObject(e, "message", why.msg);
-        }
+        upload_local_folder(fs, job.code, &limits, body, "snapshot", "code_error", NULL);
     }
     spec_job_free(&job);
 }
@@ -287,19 +285,8 @@ static void add_local_data(fs_state *fs, const char *text, size_t len, cJSON *bo
     amlfs_err ignored = {0};
     if (spec_parse_data(text, len, "data.yaml", &spec, &ignored) < 0)
         return; /* the server says what is wrong with the file */
-    if (spec.path && spec.path[0] == '/' && strcmp(spec.type, "uri_file") != 0) {
-        snapshot_limits limits = {.max_bytes = SPEC_DATA_MAX_MB * 1024 * 1024, .max_files = SPEC_DATA_MAX_FILES};
-        char hash[SNAPSHOT_SHA_HEX];
-        amlfs_err why = {0};
-        int rc = client_snapshot_upload(fs->client, spec.path, &limits, hash, &why);
-        if (rc == 0) {
-            cJSON_AddStringToObject(body, "snapshot", hash);
-        } else {
-            cJSON *e = cJSON_AddObjectToObject(body, "code_error");
-            cJSON_AddStringToObject(e, "errno", api_errno_name(-rc));
-            cJSON_AddStringToObject(e, "message", why.msg);
-        }
-    }
+    if (spec.path && spec.path[0] == '/' && strcmp(spec.type, "uri_file") != 0)
+        upload_local_folder(fs, spec.path, &data_limits, body, "snapshot", "code_error", NULL);
     spec_data_free(&spec);
 }
 

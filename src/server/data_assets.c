@@ -3,7 +3,6 @@
  * mount), and a job input `azureml:NAME@latest` / `azureml:NAME:VERSION` placed from a version. */
 #include "amlfs/server.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,15 +176,6 @@ static int parse_reference(const char *ref, char **name, int *version)
     return 0;
 }
 
-static int chmod_read_only(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)flag;
-    (void)ftw;
-    if (!S_ISLNK(st->st_mode))
-        chmod(path, st->st_mode & ~(mode_t)0222);
-    return 0;
-}
-
 int data_place_input(server *srv, const char *reference, const char *type, const char *dest, char **placed,
                      amlfs_err *err)
 {
@@ -210,8 +200,8 @@ int data_place_input(server *srv, const char *reference, const char *type, const
     if (rc == 0)
         rc = snapshot_materialize(srv->snapshot_dir, m, dest, err);
     server_snapshot_release(srv, m);
-    if (rc == 0 && nftw(dest, chmod_read_only, 32, FTW_PHYS) < 0)
-        rc = amlfs_fail(err, errno, "making %s read-only: %s", dest, strerror(errno));
+    if (rc == 0)
+        rc = submit_make_read_only(dest, err);
     if (rc == 0)
         *placed = v.file ? util_strdupf("%s/%s", dest, v.file) : util_xstrdup(dest);
     store_data_version_free(&v);

@@ -143,22 +143,20 @@ int h_data_add_version(server *srv, const http_request *req, http_reply *out, am
     return 0;
 }
 
-static int version_param(const http_request *req, int *version, amlfs_err *err)
+/* The version the route names (params[1]). */
+static int route_version(server *srv, const http_request *req, store_data_version *v, amlfs_err *err)
 {
-    long v;
-    if (spec_parse_long_text(req->params[1], &v) < 0 || v < 1 || v > 1000000000)
+    long n;
+    memset(v, 0, sizeof *v);
+    if (spec_parse_long_text(req->params[1], &n) < 0 || n < 1 || n > 1000000000)
         return amlfs_fail(err, ENOENT, "data asset '%s' has no version '%s'", req->params[0], req->params[1]);
-    *version = (int)v;
-    return 0;
+    return store_data_version_get(srv->store, req->params[0], (int)n, v, err);
 }
 
 int h_data_version(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
 {
-    int version;
     store_data_version v;
-    int rc = version_param(req, &version, err);
-    if (rc == 0)
-        rc = store_data_version_get(srv->store, req->params[0], version, &v, err);
+    int rc = route_version(srv, req, &v, err);
     if (rc < 0)
         return rc;
     reply_json(out, 200, version_json(&v, true));
@@ -168,11 +166,8 @@ int h_data_version(server *srv, const http_request *req, http_reply *out, amlfs_
 
 int h_data_version_files(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
 {
-    int version;
     store_data_version v;
-    int rc = version_param(req, &version, err);
-    if (rc == 0)
-        rc = store_data_version_get(srv->store, req->params[0], version, &v, err);
+    int rc = route_version(srv, req, &v, err);
     if (rc < 0)
         return rc;
     const snapshot_manifest *m = NULL;

@@ -94,6 +94,13 @@ static int chmod_read_only(const char *path, const struct stat *st, int flag, st
     return 0;
 }
 
+int submit_make_read_only(const char *path, amlfs_err *err)
+{
+    if (nftw(path, chmod_read_only, 32, FTW_PHYS) < 0)
+        return amlfs_fail(err, errno, "making %s read-only: %s", path, strerror(errno));
+    return 0;
+}
+
 /* A folder input: snapshotted (its ignore rules, the data limits, every content stored once) and
  * materialized at dest, read-only. */
 static int place_folder(server *srv, const char *src, const char *dest, amlfs_err *err)
@@ -105,8 +112,8 @@ static int place_folder(server *srv, const char *src, const char *dest, amlfs_er
         return rc;
     rc = snapshot_materialize(srv->snapshot_dir, &m, dest, err);
     snapshot_manifest_free(&m);
-    if (rc == 0 && nftw(dest, chmod_read_only, 32, FTW_PHYS) < 0)
-        rc = amlfs_fail(err, errno, "making %s read-only: %s", dest, strerror(errno));
+    if (rc == 0)
+        rc = submit_make_read_only(dest, err);
     return rc;
 }
 
@@ -168,8 +175,8 @@ static int place_uploaded(server *srv, const submit_data *d, const spec_kv *in, 
     if (rc == 0)
         rc = snapshot_materialize(srv->snapshot_dir, m, dest, &why);
     server_snapshot_release(srv, m);
-    if (rc == 0 && nftw(dest, chmod_read_only, 32, FTW_PHYS) < 0)
-        rc = amlfs_fail(&why, errno, "making %s read-only: %s", dest, strerror(errno));
+    if (rc == 0)
+        rc = submit_make_read_only(dest, &why);
     if (rc < 0)
         rc = spec_fail_at(err, -rc, d->filename, in->pos, "input '%s': %s", in->key, why.msg);
     else
