@@ -224,6 +224,8 @@ int data_register(server *srv, const char *name, const char *yaml, size_t len, c
  * materialized read-only at dest; *placed gets the path the command uses (a uri_file's file). */
 int data_place_input(server *srv, const char *reference, const char *type, const char *dest, char **placed,
                      amlfs_err *err);
+/* A completed run's outputs with `name:` become versions of those data assets (made when missing). */
+int data_register_outputs(server *srv, const store_run *r, amlfs_err *err);
 
 /* ---- snapshots.c: code snapshots kept in DATA_DIR/snapshots (include/amlfs/snapshot.h) ---- */
 /* Opens the blob store and settles the workspace's limits (flags given win and are kept in meta). */

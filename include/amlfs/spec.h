@@ -69,6 +69,9 @@ typedef struct job_spec {
     spec_kvlist data_inputs;
     char **data_input_types, **data_input_modes;
     spec_kvlist outputs;        /* output names; value = its type ("uri_folder" when not written) */
+    /* Outputs with `name:`: key = output, value = the data asset it becomes when the run completes;
+     * the versions in the same order ("" = the next). */
+    spec_kvlist output_assets, output_asset_versions;
     spec_kvlist ignored;        /* keys written that mean nothing here (services, identity, resources.shm_size...) */
     spec_kvlist tags;
     long timeout_s;             /* limits.timeout; 0 = none */

@@ -208,3 +208,54 @@ int data_place_input(server *srv, const char *reference, const char *type, const
     free(name);
     return rc;
 }
+
+int data_register_outputs(server *srv, const store_run *r, amlfs_err *err)
+{
+    job_spec job;
+    int rc = r->job_yaml ? spec_parse_job(r->job_yaml, strlen(r->job_yaml), "job.yaml", &job, err) : -EINVAL;
+    if (rc < 0)
+        return rc;
+    snapshot_limits limits = {.max_bytes = SPEC_DATA_MAX_MB * MB, .max_files = SPEC_DATA_MAX_FILES};
+    for (size_t i = 0; rc == 0 && i < job.output_assets.count; i++) {
+        const char *output = job.output_assets.items[i].key, *asset = job.output_assets.items[i].value;
+        const char *version = job.output_asset_versions.items[i].value;
+        char *dir = server_path(srv, "runs/%s/work/outputs/%s", r->id, output);
+        const char *type = spec_kvlist_get(&job.outputs, output);
+        amlfs_err why = {0};
+        if (store_data_exists(srv->store, asset, NULL) == -ENOENT && data_create(srv, asset, &why) < 0 &&
+            why.code != EEXIST) {
+            rc = amlfs_fail(err, why.code, "output '%s': %s", output, why.msg);
+        } else {
+            snapshot_manifest m;
+            rc = server_snapshot_folder(srv, dir, &limits, &m, &why);
+            if (rc < 0) {
+                rc = amlfs_fail(err, -rc, "output '%s': %s", output, why.msg);
+            } else {
+                char *yaml = util_strdupf("name: %s\n%s%s%stype: %s\npath: azureml://jobs/%s/outputs/%s\n"
+                                          "description: output %s of run %s\n", asset, version[0] ? "version: " : "",
+                                          version, version[0] ? "\n" : "", type ? type : "uri_folder", r->id, output,
+                                          output, r->id);
+                store_data_version v = {.version = version[0] ? atoi(version) : 0, .yaml = yaml,
+                                        .type = (char *)(type && strcmp(type, "uri_file") ? type : "uri_folder"),
+                                        .snapshot = m.hash, .created = util_now_ms()};
+                int got = 0;
+                rc = store_data_version_add(srv->store, asset, &v, &got, &why);
+                if (rc < 0)
+                    rc = amlfs_fail(err, why.code, "output '%s' as data asset '%s': %s", output, asset, why.msg);
+                else
+                    events_emitf(srv->events, "changed", -1, "data/%s", asset);
+                free(yaml);
+                snapshot_manifest_free(&m);
+            }
+        }
+        if (rc < 0) {
+            /* Said where a user of the asset looks: its status. */
+            char *key = status_key(asset);
+            server_folder_status(srv, key, err);
+            free(key);
+        }
+        free(dir);
+    }
+    spec_job_free(&job);
+    return rc;
+}

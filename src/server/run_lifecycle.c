@@ -555,6 +555,9 @@ static void finish_run(server *srv, compute *c, const compute_run *run, const co
             fprintf(stderr, "amlfs-server: %s\n", err.msg);
     }
     pthread_mutex_unlock(&srv->lifecycle_lock);
+    /* Outputs named as data assets are registered once the run has completed (no lock held). */
+    if (r.status == RUN_COMPLETED && r.job_yaml && data_register_outputs(srv, &r, &err) < 0)
+        fprintf(stderr, "amlfs-server: run %s: %s\n", r.id, err.msg);
     store_run_free(&r);
     scheduler_kick(srv->scheduler);
 }

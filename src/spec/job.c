@@ -303,6 +303,8 @@ void spec_job_free(job_spec *s)
     free(s->data_input_modes);
     spec_kvlist_free(&s->data_inputs);
     spec_kvlist_free(&s->outputs);
+    spec_kvlist_free(&s->output_assets);
+    spec_kvlist_free(&s->output_asset_versions);
     spec_kvlist_free(&s->ignored);
     spec_kvlist_free(&s->tags);
     spec_kvlist_free(&s->properties);

@@ -205,6 +205,28 @@ int spec_job_parse_outputs(spec_doc *d, yaml_node_t *root, job_spec *out, amlfs_
                                 t ? t : "", hint);
         }
         spec_kvlist_add(&out->outputs, name, t, spec_node_pos(k));
+        yaml_node_t *path = spec_map_get(d, v, "path");
+        if (path && !spec_node_is_null(path))
+            return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(path), "output '%s': writing to a path "
+                                "(datastores) is not done by this workspace yet: leave `path:` out, the output "
+                                "is kept with the run (runs/ID/outputs/%s/)", name, name);
+        /* `name:` (and `version:`) register the output as a data asset when the run completes. */
+        yaml_node_t *asset = spec_map_get(d, v, "name"), *version = spec_map_get(d, v, "version");
+        if (asset && !spec_node_is_null(asset)) {
+            const char *an = spec_node_text(asset);
+            if ((rc = spec_check_name_at(d, "data asset", an, spec_node_pos(asset), err)) < 0)
+                return rc;
+            long vn = 0;
+            const char *vt = version && !spec_node_is_null(version) ? spec_node_text(version) : NULL;
+            if (vt && (spec_parse_long_text(vt, &vn) < 0 || vn < 1))
+                return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(version), "output '%s': version must "
+                                    "be a whole number, 1 or more, not '%s'", name, vt);
+            spec_kvlist_add(&out->output_assets, name, an, spec_node_pos(asset));
+            spec_kvlist_add(&out->output_asset_versions, name, vt ? vt : "", spec_node_pos(asset));
+        } else if (version && !spec_node_is_null(version)) {
+            return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(version), "output '%s' has a version but "
+                                "no name: add `name:` to register it as a data asset", name);
+        }
     }
     return 0;
 }

@@ -242,6 +242,33 @@ t_a_file_data_asset_is_a_file_input() {
         fail "type: $r $(cat "$MNT/experiments/uses-labels/status")"
 }
 
+t_a_named_output_becomes_a_data_asset_version_when_the_run_completes() {
+    mkdir "$MNT/experiments/produces"
+    job() {
+        cat <<'Y'
+command: echo "weights $AZUREML_RUN_ID" > ${{outputs.model}}/weights.txt
+environment: azureml:host@latest
+outputs:
+  model:
+    type: custom_model
+    name: produced-model
+Y
+    }
+    a=$(job | submit produces) || fail "submit: $(cat "$MNT/experiments/produces/status")"
+    wait_status 30 "$MNT/runs/$a/status" Completed || fail "run: $(cat "$MNT/runs/$a/status")"
+    wait_for 5 grep -qx "version 1: custom_model" "$MNT/data/produced-model/status" ||
+        fail "asset: $(ls "$MNT/data"; cat "$MNT/data/produced-model/status" 2>&1)"
+    grep -qx "weights $a" "$MNT/data/produced-model/versions/1/weights.txt" || fail "content"
+    grep -q "^path: azureml://jobs/$a/outputs/model" "$MNT/data/produced-model/versions/1/data.yaml" || fail "yaml"
+    b=$(job | submit produces) || fail "submit again"
+    wait_status 30 "$MNT/runs/$b/status" Completed || fail "second run"
+    wait_for 5 grep -qx "version 2: custom_model" "$MNT/data/produced-model/status" || fail "second version"
+    r=$(printf 'command: "true"\nenvironment: host\noutputs:\n  m:\n    type: uri_folder\n    path: azureml://datastores/workspaceblobstore/paths/m\n' |
+        write_spec "$MNT/experiments/produces/job.yaml")
+    [ "$r" = EINVAL ] && grep -q "output 'm': writing to a path (datastores) is not done by this workspace yet" \
+        "$MNT/experiments/produces/status" || fail "path: $r $(cat "$MNT/experiments/produces/status")"
+}
+
 start_http || { echo "0 passed, 1 failed"; exit 1; }
 mount_ws || { echo "0 passed, 1 failed"; exit 1; }
 make_host_env host || { echo "0 passed, 1 failed"; exit 1; }
