@@ -229,14 +229,14 @@ void server_envs_resume(server *srv);
 void server_envs_close(server *srv);
 /* POST /v1/environments/NAME/versions: validate and store a version, then start its setup. */
 int env_version_register(server *srv, const char *name, const char *yaml, size_t len, const char *filename,
-                         int *version, amlfs_err *err);
+                         int *version, char **label, amlfs_err *err);
 /* POST /v1/environments/NAME/rebuild: the latest version set up again, without cache. */
-int env_version_rebuild(server *srv, const char *name, int *version, amlfs_err *err);
+int env_version_rebuild(server *srv, const char *name, int *version, char **label, amlfs_err *err);
 /* A job's inline `environment:` as a version of the anonymous environment anon-HASH12 (HASH of its
  * content, secrets left out): the existing version when one with that content is usable, else a new
  * one. */
 int env_inline_register(server *srv, const char *job_yaml, size_t len, const char *filename, char **name,
-                        int *version, amlfs_err *err);
+                        int *version, char **label, amlfs_err *err);
 /* An environment version's spec from its stored YAML; a password written as *** is the one an
  * earlier version of the environment has for the same registry. */
 int env_version_spec(server *srv, const char *name, int version, const char *yaml, env_spec *out,
@@ -334,6 +334,9 @@ int reply_log(http_reply *out, const char *path, const http_request *req, amlfs_
 /* *_json.c: one encoder per object kind, field names as docs/api.md has them. */
 cJSON *run_json(server *srv, const store_run *r, bool with_job_yaml);
 cJSON *environment_json(server *srv, const store_env *e);
+/* An environment version as the API writes it: a number when its label is a whole number ("3" -> 3, as
+ * versions always were), else the label as a string ("22.02-py3"). */
+cJSON *env_version_label_json(const char *label);
 cJSON *experiment_json(const store_experiment *e);
 /* live: also what the cluster says now (what backs it, its nodes): the status file's request only, since
  * asking a cluster may take seconds. */

@@ -139,7 +139,7 @@ int spec_job_render_command(const job_spec *s, const spec_render_values *values,
 
 /* The job.yaml kept with a run: the submitted text with `environment:` pinned to azureml:NAME:VERSION
  * (unless environment is NULL: an inline one stays as written) and `compute:` to azureml:NAME. */
-int spec_job_pin_references(const char *yaml, size_t len, const char *environment, int environment_version,
+int spec_job_pin_references(const char *yaml, size_t len, const char *environment, const char *environment_version,
                             const char *compute, char **out, amlfs_err *err);
 /* Where the value of a top-level key is ({0, 0} when absent or the text does not parse). */
 spec_pos spec_key_pos(const char *yaml, size_t len, const char *key);

@@ -235,8 +235,8 @@ static int text_of(fs_state *fs, const node_path *np, char **text, size_t *len, 
         }
         break;
     case NODE_ENV_VERSION_YAML: {
-        char suffix[48];
-        snprintf(suffix, sizeof suffix, "/versions/%ld", np->version);
+        char suffix[sizeof np->version + 16];
+        snprintf(suffix, sizeof suffix, "/versions/%s", np->version);
         rc = get_object(fs, "environments", np->name, suffix, &obj, err);
         if (rc == 0) {
             *text = util_xstrdup(jstr(obj, "yaml"));
@@ -323,11 +323,24 @@ int view_stored_entry(fs_state *fs, const node_path *np, bool fresh, cJSON **ent
     return rc;
 }
 
-static bool has_version(const cJSON *env, long version)
+/* A version of the API's "versions": a number (3) or a name ("22.02-py3"), as the mount names it. */
+static bool version_name(const cJSON *v, char *buf, size_t len)
+{
+    if (cJSON_IsNumber(v))
+        snprintf(buf, len, "%ld", (long)v->valuedouble);
+    else if (cJSON_IsString(v))
+        snprintf(buf, len, "%s", v->valuestring);
+    else
+        return false;
+    return true;
+}
+
+static bool has_version(const cJSON *env, const char *version)
 {
     const cJSON *v;
+    char name[NODE_NAME_MAX];
     cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(env, "versions")) {
-        if (cJSON_IsNumber(v) && (long)v->valuedouble == version)
+        if (version_name(v, name, sizeof name) && strcmp(name, version) == 0)
             return true;
     }
     return false;
@@ -378,7 +391,7 @@ int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err
         if (rc != 0)
             break;
         if (np->kind == NODE_ENV_VERSION_DIR && !has_version(obj, np->version))
-            rc = amlfs_fail(err, ENOENT, "environment %s has no version %ld", np->name, np->version);
+            rc = amlfs_fail(err, ENOENT, "environment %s has no version %s", np->name, np->version);
         else if (np->kind == NODE_ENV_BUILD_LOG)
             fill_stat(fs, st, ro, (off_t)jnum(obj, "build_log_size", 0), iso_ms(jstr(obj, "updated"), 0));
         else if (np->kind == NODE_ENV_CTL)
@@ -540,11 +553,9 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
         rc = get_object(fs, "environments", np->name, NULL, &obj, err);
         const cJSON *v;
         cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(obj, "versions")) {
-            char num[32];
-            if (!cJSON_IsNumber(v))
-                continue;
-            snprintf(num, sizeof num, "%ld", (long)v->valuedouble);
-            dir_list_add(out, num, DT_DIR);
+            char name[NODE_NAME_MAX];
+            if (version_name(v, name, sizeof name))
+                dir_list_add(out, name, DT_DIR);
         }
         break;
     }

@@ -118,13 +118,14 @@ typedef struct env_paths {
     char *context, *build_log, *setup;
 } env_paths;
 
-static env_version_ref make_ref(server *srv, const char *name, int version, const env_spec *spec, env_paths *p)
+static env_version_ref make_ref(server *srv, const char *name, int version, const char *label, const env_spec *spec,
+                                env_paths *p)
 {
     p->context = server_path(srv, "environments/%s/files", name);
     p->build_log = server_path(srv, "environments/%s/build.log", name);
     p->setup = env_setup_dir(srv, name);
     return (env_version_ref){
-        .name = name, .version = version, .spec = spec, .context_dir = p->context,
+        .name = name, .version = version, .label = label, .spec = spec, .context_dir = p->context,
         .build_log = p->build_log, .setup_dir = p->setup, .images = srv->images,
     };
 }
@@ -134,24 +135,6 @@ static void env_paths_free(env_paths *p)
     free(p->context);
     free(p->build_log);
     free(p->setup);
-}
-
-/* `version:` as written: a whole number, 1 or more; 0 when absent (the next one). */
-static int wanted_version(const env_spec *spec, const char *yaml, size_t len, const char *filename,
-                          int *out, amlfs_err *err)
-{
-    *out = 0;
-    if (!spec->version)
-        return 0;
-    char *end;
-    errno = 0;
-    long v = strtol(spec->version, &end, 10);
-    if (errno || *end || end == spec->version || v < 1 || v > 1000000000)
-        return spec_fail_at(err, EINVAL, filename, spec_key_pos(yaml, len, "version"),
-                            "version '%s' must be a whole number, 1 or more (or leave it out for the "
-                            "next one)", spec->version);
-    *out = (int)v;
-    return 0;
 }
 
 /* A *** password stands for the one given before; with none before it would be sent as is. */
@@ -175,16 +158,17 @@ static int check_masked_password(server *srv, const char *name, env_spec *spec, 
 /* Validates, stores (Building) and starts the setup. `anonymous`: an inline environment, whose
  * `name` and `version` keys (if any) are not this environment's. */
 static int register_checked(server *srv, const char *name, const char *yaml, size_t len, const char *filename,
-                            bool anonymous, int *version, amlfs_err *err)
+                            bool anonymous, int *version, char **label, amlfs_err *err)
 {
     env_spec spec;
     memset(&spec, 0, sizeof spec);
-    int want = 0, rc = spec_parse_env(yaml, len, filename, &spec, err);
+    *label = NULL;
+    int rc = spec_parse_env(yaml, len, filename, &spec, err);
     if (rc == 0 && !anonymous && spec.name && strcmp(spec.name, name) != 0)
         rc = spec_fail_at(err, EINVAL, filename, spec.name_pos, "name '%s' differs from the folder '%s'",
                           spec.name, name);
-    if (rc == 0 && !anonymous)
-        rc = wanted_version(&spec, yaml, len, filename, &want, err);
+    /* `version:` as written, a number or a name (22.02-py3); absent: the next whole number. */
+    const char *want = anonymous ? NULL : spec.version;
     if (rc == 0)
         rc = check_masked_password(srv, name, &spec, yaml, len, filename, err);
     char *spec_text = NULL;
@@ -193,7 +177,7 @@ static int register_checked(server *srv, const char *name, const char *yaml, siz
         spec_text = cJSON_PrintUnformatted(json);
         cJSON_Delete(json);
         rc = store_env_version_add(srv->store, name, want, yaml, spec_text, env_status_name(ENV_BUILDING), NULL,
-                                   util_now_ms(), version, err);
+                                   util_now_ms(), version, label, err);
         if (rc == -EEXIST)
             amlfs_wrap(err, "%s: ", filename);
     }
@@ -203,7 +187,7 @@ static int register_checked(server *srv, const char *name, const char *yaml, siz
         return rc;
     }
     env_paths paths;
-    env_version_ref ref = make_ref(srv, name, *version, &spec, &paths);
+    env_version_ref ref = make_ref(srv, name, *version, *label, &spec, &paths);
     env_status status = ENV_FAILED;
     amlfs_err reason = {0};
     if (env_setup_for(&spec)->register_version(&ref, &status, &reason) < 0)
@@ -218,13 +202,14 @@ static int register_checked(server *srv, const char *name, const char *yaml, siz
 }
 
 int env_version_register(server *srv, const char *name, const char *yaml, size_t len, const char *filename,
-                         int *version, amlfs_err *err)
+                         int *version, char **label, amlfs_err *err)
 {
-    return register_checked(srv, name, yaml, len, filename, false, version, err);
+    return register_checked(srv, name, yaml, len, filename, false, version, label, err);
 }
 
-int env_version_rebuild(server *srv, const char *name, int *version, amlfs_err *err)
+int env_version_rebuild(server *srv, const char *name, int *version, char **label, amlfs_err *err)
 {
+    *label = NULL;
     store_env_version v;
     int rc = store_env_version_get(srv->store, name, 0, &v, err);
     if (rc == -ENOENT)
@@ -240,7 +225,7 @@ int env_version_rebuild(server *srv, const char *name, int *version, amlfs_err *
     }
     *version = v.version;
     env_paths paths;
-    env_version_ref ref = make_ref(srv, name, v.version, &spec, &paths);
+    env_version_ref ref = make_ref(srv, name, v.version, v.label, &spec, &paths);
     env_status status = ENV_FAILED;
     amlfs_err reason = {0};
     const env_setup_ops *setup = env_setup_for(&spec);
@@ -261,6 +246,8 @@ int env_version_rebuild(server *srv, const char *name, int *version, amlfs_err *
     announce_build_log(srv, name);
     env_paths_free(&paths);
     spec_env_free(&spec);
+    if (rc == 0)
+        *label = util_xstrdup(v.label);
     store_env_version_free(&v);
     return rc;
 }
@@ -282,7 +269,7 @@ static void resume_version(server *srv, const char *name, int version)
         return;
     }
     env_paths paths;
-    env_version_ref ref = make_ref(srv, name, version, &spec, &paths);
+    env_version_ref ref = make_ref(srv, name, version, v.label, &spec, &paths);
     env_status status = ENV_FAILED;
     amlfs_err reason = {0};
     if (env_setup_for(&spec)->resume(&ref, &status, &reason) < 0)
@@ -317,7 +304,7 @@ void server_envs_resume(server *srv)
 /* Whether the latest version of an anonymous environment serves a job with this inline spec: not
  * when it failed (the job may be submitted again after its cause was fixed), nor when the job
  * brings a different password. */
-static bool latest_serves(server *srv, const char *name, const env_spec *wanted, int *version)
+static bool latest_serves(server *srv, const char *name, const env_spec *wanted, int *version, char **label)
 {
     store_env_version v;
     env_spec have;
@@ -331,14 +318,17 @@ static bool latest_serves(server *srv, const char *name, const env_spec *wanted,
         spec_env_free(&have);
     }
     *version = v.version;
+    if (ok)
+        *label = util_xstrdup(v.label);
     store_env_version_free(&v);
     return ok;
 }
 
 int env_inline_register(server *srv, const char *job_yaml, size_t len, const char *filename, char **name,
-                        int *version, amlfs_err *err)
+                        int *version, char **label, amlfs_err *err)
 {
     *name = NULL;
+    *label = NULL;
     char *yaml = NULL;
     int rc = spec_job_inline_env_yaml(job_yaml, len, filename, &yaml, err);
     if (rc < 0)
@@ -370,8 +360,8 @@ int env_inline_register(server *srv, const char *job_yaml, size_t len, const cha
         else if (rc == -EEXIST)
             rc = 0;
     }
-    if (rc == 0 && !latest_serves(srv, anon, &spec, version)) {
-        rc = register_checked(srv, anon, yaml, strlen(yaml), filename, true, version, err);
+    if (rc == 0 && !latest_serves(srv, anon, &spec, version, label)) {
+        rc = register_checked(srv, anon, yaml, strlen(yaml), filename, true, version, label, err);
         events_emitf(srv->events, "changed", -1, "environments/%s", anon);
     }
     spec_env_free(&spec);

@@ -1,6 +1,7 @@
 /* run_json.c: the run object of docs/api.md. Secrets in the kept job.yaml are redacted here. */
 #include "amlfs/server.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,7 +21,10 @@ cJSON *run_json(server *srv, const store_run *r, bool with_job_yaml)
     cJSON_AddStringToObject(o, "compute", r->compute);
     if (r->environment) {
         cJSON_AddStringToObject(o, "environment", r->environment);
-        cJSON_AddNumberToObject(o, "environment_version", r->environment_version);
+        char number[16];
+        snprintf(number, sizeof number, "%d", r->environment_version);
+        cJSON_AddItemToObject(o, "environment_version",
+                              env_version_label_json(r->environment_label ? r->environment_label : number));
     } else {
         cJSON_AddNullToObject(o, "environment");
         cJSON_AddNullToObject(o, "environment_version");

@@ -27,7 +27,8 @@ typedef struct submission {
     const char *dir;
     job_spec job;
     char *environment;          /* NULL: inline */
-    int environment_version;
+    int environment_version;    /* its registration number */
+    char *environment_label;    /* the version as users name it */
     const char *compute;
     char *command;
     char *id;
@@ -41,6 +42,7 @@ static void submission_free(submission *s)
 {
     spec_job_free(&s->job);
     free(s->environment);
+    free(s->environment_label);
     free(s->command);
     free(s->id);
     free(s->code_dir);
@@ -70,18 +72,21 @@ static char *environment_names(server *srv)
     return names;
 }
 
+/* The versions as users name them, in registration order. */
 static char *version_list(const store_env *e)
 {
-    size_t cap = 1 + e->nversions * 12;
-    char *s = util_xcalloc(1, cap);
-    for (size_t i = 0; i < e->nversions; i++)
-        snprintf(s + strlen(s), cap - strlen(s), "%s%d", i ? ", " : "", e->versions[i]);
-    return s;
+    util_buf b = {0};
+    for (size_t i = 0; i < e->nversions; i++) {
+        if (i)
+            util_buf_append(&b, ", ", 2, 0);
+        util_buf_append(&b, e->labels[i], strlen(e->labels[i]), 0);
+    }
+    return b.data ? b.data : util_xstrdup("");
 }
 
-/* @latest: the newest version that did not fail (a Building one: the run waits for its image); if
- * all failed, the newest (its failure then shows on the run). */
-static int latest_usable(server *srv, const store_env *e)
+/* @latest: the newest registered version that did not fail (a Building one: the run waits for its
+ * image); if all failed, the newest (its failure then shows on the run). An index into e's versions. */
+static size_t latest_usable(server *srv, const store_env *e)
 {
     for (size_t i = e->nversions; i-- > 0;) {
         store_env_version v;
@@ -90,10 +95,10 @@ static int latest_usable(server *srv, const store_env *e)
             bool usable = strcmp(v.status, "Failed") != 0;
             store_env_version_free(&v);
             if (usable)
-                return e->versions[i];
+                return i;
         }
     }
-    return e->versions[e->nversions - 1];
+    return e->nversions - 1;
 }
 
 static int resolve_environment(submission *s, amlfs_err *err)
@@ -119,14 +124,12 @@ static int resolve_environment(submission *s, amlfs_err *err)
         store_env_free(&e);
         return rc;
     }
-    int version = 0;
+    size_t found = e.nversions;
     if (job->environment_version) {
-        char *end;
-        long v = strtol(job->environment_version, &end, 10);
-        bool known = false;
-        for (size_t i = 0; *end == '\0' && i < e.nversions; i++)
-            known = known || e.versions[i] == v;
-        if (!known) {
+        for (size_t i = 0; i < e.nversions; i++)
+            if (strcmp(e.labels[i], job->environment_version) == 0)
+                found = i;
+        if (found == e.nversions) {
             char *versions = version_list(&e);
             rc = spec_fail_at(err, ENOENT, s->filename, job->environment_pos,
                               "environment '%s' has no version '%s' (known: %s)", e.name,
@@ -135,12 +138,12 @@ static int resolve_environment(submission *s, amlfs_err *err)
             store_env_free(&e);
             return rc;
         }
-        version = (int)v;
     } else {
-        version = latest_usable(s->srv, &e);
+        found = latest_usable(s->srv, &e);
     }
     s->environment = util_xstrdup(e.name);
-    s->environment_version = version;
+    s->environment_version = e.versions[found];
+    s->environment_label = util_xstrdup(e.labels[found]);
     store_env_free(&e);
     return 0;
 }
@@ -438,9 +441,9 @@ static int store_and_queue(submission *s, amlfs_err *err)
     int rc = 0;
     /* Last of the checks, so a refused job leaves no environment behind. */
     if (!s->environment && (rc = env_inline_register(s->srv, s->yaml, s->len, s->filename, &s->environment,
-                                                     &s->environment_version, err)) < 0)
+                                                     &s->environment_version, &s->environment_label, err)) < 0)
         return rc;
-    rc = spec_job_pin_references(s->yaml, s->len, s->environment, s->environment_version, s->compute,
+    rc = spec_job_pin_references(s->yaml, s->len, s->environment, s->environment_label, s->compute,
                               &resolved, err);
     if (rc == 0)
         rc = job_env_json(s, &env_json, err);
@@ -455,6 +458,7 @@ static int store_and_queue(submission *s, amlfs_err *err)
             .compute = (char *)s->compute,
             .environment = s->environment,
             .environment_version = s->environment_version,
+            .environment_label = s->environment_label,
             .job_yaml = resolved,
             .spec_json = spec_json,
             .command = s->command,

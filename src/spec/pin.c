@@ -119,14 +119,14 @@ static int emit(yaml_document_t *doc, char **out)
     return 0;
 }
 
-int spec_job_pin_references(const char *yaml, size_t len, const char *environment, int environment_version,
-                     const char *compute, char **out, amlfs_err *err)
+int spec_job_pin_references(const char *yaml, size_t len, const char *environment, const char *environment_version,
+                            const char *compute, char **out, amlfs_err *err)
 {
     *out = NULL;
     yaml_document_t src, dst;
     if (load(yaml, len, &src) < 0)
         return amlfs_fail(err, EINVAL, "job.yaml: cannot be read again to pin its references");
-    char *env_ref = environment ? util_strdupf("azureml:%s:%d", environment, environment_version) : NULL;
+    char *env_ref = environment ? util_strdupf("azureml:%s:%s", environment, environment_version) : NULL;
     char *compute_ref = util_strdupf("azureml:%s", compute);
     pin pins[] = {{"environment", env_ref, false}, {"compute", compute_ref, false}};
     int rc = -EIO;
