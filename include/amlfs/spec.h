@@ -54,8 +54,11 @@ typedef struct env_spec {
 typedef struct job_spec {
     char *command;
     char *code;                 /* NULL: the folder of job.yaml */
-    char *environment_name;     /* from azureml:NAME:VERSION, azureml:NAME@latest, NAME */
+    char *environment_name;     /* from azureml:NAME:VERSION, azureml:NAME@latest, NAME, or a registry's */
     char *environment_version;  /* NULL means latest */
+    /* azureml://registries/REGISTRY/environments/NAME/labels/latest (or /versions/V): the registry, and the
+     * reference as written; NAME is then looked up in this workspace. NULL otherwise. */
+    char *environment_registry, *environment_reference;
     env_spec *environment_inline; /* environment: {image: ...}; then environment_name is NULL */
     char *compute;              /* from azureml:NAME or NAME; NULL means "local" */
     char *experiment_name;

@@ -67,6 +67,15 @@ cJSON *run_json(server *srv, const store_run *r, bool with_job_yaml)
                 cJSON_AddItemToArray(keys, cJSON_CreateString(job.ignored.items[i].key));
             spec_job_free(&job);
         }
+        /* What the job's `environment:` said when it was not the environment itself: a registry's
+         * environment (azureml://registries/...) or an environment file (file:./env.yml). */
+        cJSON *spec = r->spec_json ? cJSON_Parse(r->spec_json) : NULL;
+        const cJSON *ref = cJSON_GetObjectItemCaseSensitive(spec, "environment_reference");
+        if (cJSON_IsString(ref))
+            cJSON_AddStringToObject(o, "environment_reference", ref->valuestring);
+        else
+            cJSON_AddNullToObject(o, "environment_reference");
+        cJSON_Delete(spec);
         char *redacted = spec_redact_yaml(r->job_yaml, strlen(r->job_yaml));
         cJSON_AddStringToObject(o, "job_yaml", redacted ? redacted : "");
         free(redacted);

@@ -108,20 +108,29 @@ static int resolve_environment(submission *s, amlfs_err *err)
         return 0; /* inline: registered as an anonymous environment once the job is accepted */
     store_env e;
     int rc = store_env_get(s->srv->store, job->environment_name, &e, err);
-    if (rc == -ENOENT) {
+    /* A registry's environment (azureml://registries/R/...) is this workspace's environment of that name. */
+    char *from = job->environment_registry ? util_strdupf(" (from registry '%s')", job->environment_registry)
+                                           : util_xstrdup("");
+    if (rc == -ENOENT && job->environment_registry)
+        rc = spec_fail_at(err, ENOENT, s->filename, job->environment_pos,
+                          "environment '%s'%s is not in this workspace: mkdir environments/%s and write its "
+                          "environment.yaml", job->environment_name, from, job->environment_name);
+    else if (rc == -ENOENT) {
         char *known = environment_names(s->srv);
         rc = spec_fail_at(err, ENOENT, s->filename, job->environment_pos,
                           "environment '%s' not found (known: %s)", job->environment_name, known);
         free(known);
+    }
+    if (rc < 0) {
+        free(from);
         return rc;
     }
-    if (rc < 0)
-        return rc;
     if (e.nversions == 0) {
         rc = spec_fail_at(err, ENOENT, s->filename, job->environment_pos,
-                          "environment '%s' has no version yet: write environments/%s/environment.yaml",
-                          e.name, e.name);
+                          "environment '%s'%s has no version yet: write environments/%s/environment.yaml",
+                          e.name, from, e.name);
         store_env_free(&e);
+        free(from);
         return rc;
     }
     size_t found = e.nversions;
@@ -132,10 +141,11 @@ static int resolve_environment(submission *s, amlfs_err *err)
         if (found == e.nversions) {
             char *versions = version_list(&e);
             rc = spec_fail_at(err, ENOENT, s->filename, job->environment_pos,
-                              "environment '%s' has no version '%s' (known: %s)", e.name,
-                              job->environment_version, versions);
+                              "environment '%s'%s has no version '%s'%s (known: %s)", e.name, from,
+                              job->environment_version, job->environment_registry ? " here" : "", versions);
             free(versions);
             store_env_free(&e);
+            free(from);
             return rc;
         }
     } else {
@@ -145,6 +155,7 @@ static int resolve_environment(submission *s, amlfs_err *err)
     s->environment_version = e.versions[found];
     s->environment_label = util_xstrdup(e.labels[found]);
     store_env_free(&e);
+    free(from);
     return 0;
 }
 
@@ -501,6 +512,12 @@ static char *submitted_line(const submission *s, bool other_name)
     char *head = util_strdupf("submitted %s", s->id);
     util_buf_append(&b, head, strlen(head), 0);
     free(head);
+    if (s->job.environment_registry) {
+        char *note = util_strdupf(" (environment %s is this workspace's %s, version %s)",
+                                  s->job.environment_reference, s->environment, s->environment_label);
+        util_buf_append(&b, note, strlen(note), 0);
+        free(note);
+    }
     if (other_name) {
         char *note = util_strdupf(" (experiment_name '%.200s' in %s is not used: the folder '%s' is the experiment)",
                                   s->job.experiment_name, s->filename, s->experiment);

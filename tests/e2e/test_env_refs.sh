@@ -56,6 +56,56 @@ make_iris() { # EXPERIMENT
     printf 'import sys\nprint("kernel", sys.argv[-1])\n' > "$MNT/experiments/$1/src/main.py"
 }
 
+# ---- 1. registry environments ----
+
+t_a_registry_environment_is_this_workspace_s_environment_of_that_name() {
+    make_host_env sklearn-1.5 || fail "mkdir environment"
+    printf 'name: sklearn-1.5\ndescription: again\n' > "$MNT/environments/sklearn-1.5/environment.yaml" || fail "version 2"
+    make_iris iris || fail "experiment"
+    local ref=azureml://registries/azureml/environments/sklearn-1.5/labels/latest
+    id=$(iris_job "$ref" | submit iris) || fail "submit: $(status_of iris)"
+    grep -qxF "submitted $id (environment $ref is this workspace's sklearn-1.5, version 2)" "$MNT/experiments/iris/status" ||
+        fail "status: $(status_of iris)"
+    wait_status 20 "$MNT/runs/$id/status" Completed || fail "run: $(cat "$MNT/runs/$id/status") $(cat "$MNT/runs/$id/log")"
+    grep -qx "kernel linear" "$MNT/runs/$id/log" || fail "log: $(cat "$MNT/runs/$id/log")"
+    [ "$(info "$id" environment_reference)" = "$ref" ] || fail "info.json: $(cat "$MNT/runs/$id/info.json")"
+    [ "$(info "$id" environment)" = sklearn-1.5 ] && [ "$(info "$id" environment_version)" = 2 ] ||
+        fail "info.json: $(cat "$MNT/runs/$id/info.json")"
+    grep -q "environment: azureml:sklearn-1.5:2" "$MNT/runs/$id/job.yaml" || fail "job.yaml: $(cat "$MNT/runs/$id/job.yaml")"
+    # A version of the registry's is that version here.
+    ref=azureml://registries/azureml/environments/sklearn-1.5/versions/1
+    id=$(iris_job "$ref" | submit iris) || fail "submit: $(status_of iris)"
+    grep -qxF "submitted $id (environment $ref is this workspace's sklearn-1.5, version 1)" "$MNT/experiments/iris/status" ||
+        fail "status: $(status_of iris)"
+    [ "$(info "$id" environment_version)" = 1 ] || fail "info.json: $(cat "$MNT/runs/$id/info.json")"
+}
+
+t_a_registry_environment_that_is_not_here_is_refused_naming_what_to_register() {
+    make_iris iris2 || fail "experiment"
+    local runs envs
+    runs=$(run_count)
+    envs=$(env_count)
+    r=$(iris_job azureml://registries/azureml/environments/lightgbm-3.3/labels/latest |
+        write_spec "$MNT/experiments/iris2/job.yaml")
+    [ "$r" = ENOENT ] || fail "close: $r ($(status_of iris2))"
+    grep -qxF "Rejected: job.yaml line 6 column 14: environment 'lightgbm-3.3' (from registry 'azureml') is not in this workspace: mkdir environments/lightgbm-3.3 and write its environment.yaml" \
+        "$MNT/experiments/iris2/status" || fail "status: $(status_of iris2)"
+    make_host_env lightgbm-3.3 || fail "mkdir"
+    r=$(iris_job azureml://registries/azureml/environments/lightgbm-3.3/versions/7 |
+        write_spec "$MNT/experiments/iris2/job.yaml")
+    [ "$r" = ENOENT ] || fail "close: $r ($(status_of iris2))"
+    grep -qF "line 6 column 14: environment 'lightgbm-3.3' (from registry 'azureml') has no version '7' here (known: 1)" \
+        "$MNT/experiments/iris2/status" || fail "status: $(status_of iris2)"
+    r=$(iris_job azureml://registries/azureml/environments/lightgbm-3.3/labels/stable |
+        write_spec "$MNT/experiments/iris2/job.yaml")
+    [ "$r" = EINVAL ] || fail "close: $r ($(status_of iris2))"
+    grep -qF "line 6 column 14: environment 'azureml://registries/azureml/environments/lightgbm-3.3/labels/stable': the only label here is 'latest'" \
+        "$MNT/experiments/iris2/status" || fail "status: $(status_of iris2)"
+    [ "$(run_count)" = "$runs" ] && [ "$(env_count)" = $((envs + 1)) ] || fail "a refused job left something: $(ls "$MNT/environments")"
+}
+
+
+
 # ---- 4. versions with names ----
 
 t_versions_may_be_names() {

@@ -155,7 +155,20 @@ static const parse_case cases[] = {
      "the only label here is '@latest'"},
     {"job environment list", JOB, "command: x\nenvironment: [a]\n", 2, 14, "'environment' must be a reference"},
     {"job environment registry ref", JOB, "command: x\nenvironment: azureml://registries/r/environments/e/versions/1\n",
-     2, 14, "registry references are not available here"},
+     0, 0, NULL},
+    {"job environment registry label", JOB,
+     "command: x\nenvironment: azureml://registries/azureml/environments/sklearn-1.5/labels/stable\n", 2, 14,
+     "environment 'azureml://registries/azureml/environments/sklearn-1.5/labels/stable': the only label here is "
+     "'latest'"},
+    {"job environment registry without version", JOB,
+     "command: x\nenvironment: azureml://registries/azureml/environments/sklearn-1.5\n", 2, 14,
+     "is not a registry environment: write azureml://registries/REGISTRY/environments/NAME/labels/latest"},
+    {"job environment registry bad name", JOB,
+     "command: x\nenvironment: azureml://registries/azureml/environments/sk learn/labels/latest\n", 2, 14,
+     "'sk learn' is not a valid environment name"},
+    {"job environment datastore", JOB, "command: x\nenvironment: azureml://datastores/d/paths/env.yml\n", 2, 14,
+     "is not an environment reference"},
+
     {"job bad experiment name", JOB, "command: x\nenvironment: e\nexperiment_name: my exp\n", 3, 18,
      "'my exp' is not a valid experiment name"},
     {"job bad compute name", JOB, "command: x\nenvironment: e\ncompute: azureml:gpu cluster\n", 3, 10,
@@ -352,6 +365,11 @@ static void test_job_fields(void)
         {"azureml:/subscriptions/s/resourceGroups/g/providers/Microsoft.MachineLearningServices/workspaces/w/"
          "environments/py/versions/4",
          "py", "4"},
+        /* versions with names, as az ml allows */
+        {"azureml:pytorch-ngc:22.02-py3", "pytorch-ngc", "22.02-py3"},
+        /* a registry's environment is this workspace's environment of that name */
+        {"azureml://registries/azureml/environments/sklearn-1.5/labels/latest", "sklearn-1.5", NULL},
+        {"azureml://registries/azureml/environments/sklearn-1.5/versions/22", "sklearn-1.5", "22"},
     };
     for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
         char *doc = NULL;
@@ -364,6 +382,25 @@ static void test_job_fields(void)
         spec_job_free(&j);
         free(doc);
     }
+
+    /* the registry and the reference are kept, for the run to say what it resolved */
+    y = "command: x\nenvironment: azureml://registries/azureml/environments/sklearn-1.5/labels/latest\n";
+    CHECK(spec_parse_job(y, strlen(y), "job.yaml", &j, &err) == 0 && streq(j.environment_registry, "azureml") &&
+              streq(j.environment_reference, "azureml://registries/azureml/environments/sklearn-1.5/labels/latest"),
+          "registry reference: %s", err.msg);
+    o = spec_job_to_json(&j);
+    text = cJSON_PrintUnformatted(o);
+    CHECK(text && strstr(text, "\"environment_reference\":\"azureml://registries/azureml/environments/sklearn-1.5/"
+                               "labels/latest\""),
+          "registry reference JSON: %s", nz(text));
+    free(text);
+    cJSON_Delete(o);
+    spec_job_free(&j);
+    y = "command: x\nenvironment: azureml:py:1\n";
+    CHECK(spec_parse_job(y, strlen(y), "job.yaml", &j, &err) == 0 && !j.environment_registry &&
+              !j.environment_reference,
+          "a workspace reference has no registry");
+    spec_job_free(&j);
 
     /* inline environment, no compute (local) */
     y = "command: python -c 'print(1)'\nenvironment:\n  image: python:3.11\n  conda_file: conda.yml\n";
