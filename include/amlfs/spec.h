@@ -43,7 +43,7 @@ typedef struct env_spec {
     char *registry_username;
     char *registry_password;    /* a secret: never shown back, see spec_env_to_json */
     spec_kvlist tags;
-    spec_pos name_pos, image_pos, build_pos;
+    spec_pos name_pos, image_pos, build_pos, build_path_pos, conda_file_pos;
 } env_spec;
 
 /* The largest snapshot limits a job or a workspace may ask for (1 TiB, ten million files). */
@@ -166,6 +166,12 @@ cJSON *spec_compute_to_json(const compute_spec *s);
 /* The inline `environment:` mapping of a job.yaml as a standalone environment.yaml text (secrets
  * kept). -EINVAL when the job names its environment instead. */
 int spec_job_inline_env_yaml(const char *text, size_t len, const char *filename, char **out, amlfs_err *err);
+
+/* An environment's YAML text with `build.path` (added when the build mapping has none) and `conda_file`
+ * set to the given paths (NULL: kept as written); the rest of the mapping is kept, secrets included.
+ * For a job's anonymous environment, whose context the server keeps in the environment's own folder. */
+int spec_env_yaml_relocate(const char *yaml, size_t len, const char *build_path, const char *conda_file, char **out,
+                           amlfs_err *err);
 
 /* YAML text with the value of every secret key (image_registry.password) replaced by ***,
  * positions and everything else kept. */

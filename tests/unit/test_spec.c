@@ -419,6 +419,46 @@ static void test_job_fields(void)
     spec_job_free(&j);
 }
 
+/* A job's anonymous environment keeps its context and conda file in its own folder: the text's paths move
+ * there, and nothing else changes (secrets included: the server keeps them). */
+static void test_env_relocate(void)
+{
+    amlfs_err err = {0};
+    env_spec e;
+    char *out = NULL;
+    const char *y = "build:\n  path: docker-context\n  dockerfile_path: Dockerfile.gpu\nconda_file: envs/conda.yml\n"
+                    "description: x\ntags: {path: keep, conda_file: keep}\n";
+    CHECK(spec_env_yaml_relocate(y, strlen(y), "context", "conda.yml", &out, &err) == 0, "relocate: %s", err.msg);
+    CHECK(out && spec_parse_env(out, strlen(out), "environment.yaml", &e, &err) == 0 &&
+              streq(e.build_path, "context") && streq(e.build_dockerfile, "Dockerfile.gpu") &&
+              streq(e.conda_file_path, "conda.yml") && streq(e.description, "x") && e.tags.count == 2 &&
+              streq(spec_kvlist_get(&e.tags, "path"), "keep") && streq(spec_kvlist_get(&e.tags, "conda_file"), "keep"),
+          "relocated: %s", nz(out));
+    spec_env_free(&e);
+    free(out);
+    y = "build: {dockerfile_path: D}\n";
+    CHECK(spec_env_yaml_relocate(y, strlen(y), "context", NULL, &out, &err) == 0 && out &&
+              spec_parse_env(out, strlen(out), "environment.yaml", &e, &err) == 0 && streq(e.build_path, "context") &&
+              streq(e.build_dockerfile, "D") && !e.conda_file_path,
+          "a build without a path gets one: %s", nz(out));
+    spec_env_free(&e);
+    free(out);
+    y = "image: x\nimage_registry: {address: r, password: s3cret}\nconda_file: c.yml\n";
+    CHECK(spec_env_yaml_relocate(y, strlen(y), NULL, "conda.yml", &out, &err) == 0 && out &&
+              spec_parse_env(out, strlen(out), "environment.yaml", &e, &err) == 0 && streq(e.conda_file_path, "conda.yml") &&
+              streq(e.registry_password, "s3cret") && !e.has_build,
+          "conda only, the password kept: %s", nz(out));
+    spec_env_free(&e);
+    free(out);
+    /* Where build.path and conda_file were written, for messages about them. */
+    y = "build:\n  path: ctx\nconda_file: c.yml\n";
+    CHECK(spec_parse_env(y, strlen(y), "environment.yaml", &e, &err) == 0 && e.build_path_pos.line == 2 &&
+              e.build_path_pos.col == 9 && e.conda_file_pos.line == 3 && e.conda_file_pos.col == 13,
+          "positions: %d:%d %d:%d", e.build_path_pos.line, e.build_path_pos.col, e.conda_file_pos.line,
+          e.conda_file_pos.col);
+    spec_env_free(&e);
+}
+
 static void test_render(void)
 {
     static const struct {
@@ -521,6 +561,7 @@ int main(void)
         run_parse_case(&cases[i]);
     test_env_fields();
     test_job_fields();
+    test_env_relocate();
     test_render();
     test_compute_fields();
     test_redact();
