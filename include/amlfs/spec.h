@@ -60,6 +60,9 @@ typedef struct job_spec {
      * reference as written; NAME is then looked up in this workspace. NULL otherwise. */
     char *environment_registry, *environment_reference;
     env_spec *environment_inline; /* environment: {image: ...}; then environment_name is NULL */
+    /* environment: file:PATH (an environment YAML of the experiment, relative to job.yaml's folder): the
+     * path as written after "file:". The server reads it into environment_inline. */
+    char *environment_file;
     char *compute;              /* from azureml:NAME or NAME; NULL means "local" */
     char *experiment_name;
     char *display_name;

@@ -1,5 +1,5 @@
 /* env_versions.c: environment versions and their setup (env.h): register, rebuild, resume after a restart,
- * anonymous inline environments, secrets kept server-side; builder reports become status and events. */
+ * jobs' anonymous environments (env_inline.c), secrets kept server-side; builder reports become events. */
 #include "amlfs/server.h"
 
 #include <stdio.h>
@@ -12,8 +12,6 @@
 
 /* How a secret reads back; written back in a new version it means "the password I gave before". */
 #define SECRET_MASK "***"
-#define ANON_PREFIX "anon-"
-#define ANON_HEX 12
 
 char *env_setup_dir(server *srv, const char *name)
 {
@@ -324,53 +322,42 @@ static bool latest_serves(server *srv, const char *name, const env_spec *wanted,
     return ok;
 }
 
-int env_inline_register(server *srv, const char *job_yaml, size_t len, const char *filename, char **name,
-                        int *version, char **label, amlfs_err *err)
+int env_inline_register(server *srv, const env_inline *in, char **name, int *version, char **label, amlfs_err *err)
 {
     *name = NULL;
     *label = NULL;
-    char *yaml = NULL;
-    int rc = spec_job_inline_env_yaml(job_yaml, len, filename, &yaml, err);
-    if (rc < 0)
-        return rc;
-    env_spec spec;
-    rc = spec_parse_env(yaml, strlen(yaml), filename, &spec, err);
-    if (rc < 0) {
-        free(yaml);
-        return rc;
-    }
-    /* The name comes from the content without secrets: the same inline environment is one
-     * environment, whoever submits it. */
-    cJSON *json = spec_env_to_json(&spec);
-    cJSON_DeleteItemFromObjectCaseSensitive(json, "name");
-    cJSON_DeleteItemFromObjectCaseSensitive(json, "version");
-    char *canonical = cJSON_PrintUnformatted(json);
-    cJSON_Delete(json);
-    char hash[SNAPSHOT_SHA_HEX];
-    rc = snapshot_sha256_buffer(canonical, strlen(canonical), hash, err);
-    free(canonical);
-    char *anon = rc == 0 ? util_strdupf(ANON_PREFIX "%.*s", ANON_HEX, hash) : NULL;
-    char *files = anon ? server_path(srv, "environments/%s/files", anon) : NULL;
+    char *dir = server_path(srv, "environments/%s", in->name);
+    char *files = server_path(srv, "environments/%s/files", in->name);
+    struct stat st;
+    bool had_dir = stat(dir, &st) == 0, created = false;
+    int rc = util_mkdir_p(files, 0700, err);
     if (rc == 0)
-        rc = util_mkdir_p(files, 0700, err);
+        rc = env_inline_place_files(srv, in, files, err);
     if (rc == 0) {
-        rc = store_env_create(srv->store, anon, util_now_ms(), err);
-        if (rc == 0)
-            events_emitf(srv->events, "created", -1, "environments/%s", anon);
-        else if (rc == -EEXIST)
+        rc = store_env_create(srv->store, in->name, util_now_ms(), err);
+        created = rc == 0;
+        if (rc == -EEXIST)
             rc = 0;
     }
-    if (rc == 0 && !latest_serves(srv, anon, &spec, version, label)) {
-        rc = register_checked(srv, anon, yaml, strlen(yaml), filename, true, version, label, err);
-        events_emitf(srv->events, "changed", -1, "environments/%s", anon);
-    }
-    spec_env_free(&spec);
-    free(files);
-    free(yaml);
+    if (rc == 0 && !latest_serves(srv, in->name, &in->spec, version, label))
+        rc = register_checked(srv, in->name, in->yaml, strlen(in->yaml), in->filename, true, version, label, err);
+    amlfs_err ignored = {0};
     if (rc < 0) {
-        free(anon);
-        return rc;
+        /* Refused (a *** password with none before): the environment made for this job goes again. */
+        store_env e;
+        if (created)
+            store_env_delete(srv->store, in->name, &ignored);
+        if (!had_dir && store_env_get(srv->store, in->name, &e, &ignored) == -ENOENT)
+            util_rm_rf(dir, &ignored);
+        else if (!had_dir)
+            store_env_free(&e);
+    } else {
+        if (created)
+            events_emitf(srv->events, "created", -1, "environments/%s", in->name);
+        events_emitf(srv->events, "changed", -1, "environments/%s", in->name);
+        *name = util_xstrdup(in->name);
     }
-    *name = anon;
-    return 0;
+    free(dir);
+    free(files);
+    return rc;
 }

@@ -29,6 +29,7 @@ typedef struct submission {
     char *environment;          /* NULL: inline */
     int environment_version;    /* its registration number */
     char *environment_label;    /* the version as users name it */
+    env_inline inline_env;      /* an inline or file: environment, registered once the job is accepted */
     const char *compute;
     char *command;
     char *id;
@@ -43,6 +44,7 @@ static void submission_free(submission *s)
     spec_job_free(&s->job);
     free(s->environment);
     free(s->environment_label);
+    env_inline_free(&s->inline_env);
     free(s->command);
     free(s->id);
     free(s->code_dir);
@@ -104,8 +106,22 @@ static size_t latest_usable(server *srv, const store_env *e)
 static int resolve_environment(submission *s, amlfs_err *err)
 {
     const job_spec *job = &s->job;
-    if (!job->environment_name)
-        return 0; /* inline: registered as an anonymous environment once the job is accepted */
+    if (!job->environment_name) {
+        /* Inline or file:PATH: read from the experiment now, registered as an anonymous environment once
+         * the job is accepted (so a refused job leaves none). */
+        env_inline_source src = {
+            .experiment = s->experiment, .dir = s->dir, .job = job, .yaml = s->yaml, .len = s->len,
+            .filename = s->filename, .limits = server_snapshot_limits(s->srv, job),
+        };
+        int rc = env_inline_prepare(s->srv, &src, &s->inline_env, err);
+        if (rc == 0 && job->environment_file) {
+            /* The job's environment is the file's, as if written inline (what the run is checked with). */
+            s->job.environment_inline = util_xcalloc(1, sizeof *s->job.environment_inline);
+            rc = spec_parse_env(s->inline_env.yaml, strlen(s->inline_env.yaml), s->inline_env.filename,
+                                s->job.environment_inline, err);
+        }
+        return rc;
+    }
     store_env e;
     int rc = store_env_get(s->srv->store, job->environment_name, &e, err);
     /* A registry's environment (azureml://registries/R/...) is this workspace's environment of that name. */
@@ -451,7 +467,7 @@ static int store_and_queue(submission *s, amlfs_err *err)
     char *resolved = NULL, *env_json = NULL, *spec_json = NULL;
     int rc = 0;
     /* Last of the checks, so a refused job leaves no environment behind. */
-    if (!s->environment && (rc = env_inline_register(s->srv, s->yaml, s->len, s->filename, &s->environment,
+    if (!s->environment && (rc = env_inline_register(s->srv, &s->inline_env, &s->environment,
                                                      &s->environment_version, &s->environment_label, err)) < 0)
         return rc;
     rc = spec_job_pin_references(s->yaml, s->len, s->environment, s->environment_label, s->compute,

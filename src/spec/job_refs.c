@@ -59,10 +59,25 @@ static int registry_ref(spec_doc *d, const char *ref, const char *s, spec_pos po
     return rc;
 }
 
+/* file:PATH: an environment YAML among the experiment's files, read by the server. */
+static int file_ref(spec_doc *d, const char *ref, spec_pos pos, job_spec *out, amlfs_err *err)
+{
+    const char *path = ref + 5;
+    if (!*path)
+        return spec_fail_at(err, EINVAL, d->filename, pos,
+                            "environment '%s' names no file: write e.g. `environment: file:./environment.yml`",
+                            ref);
+    out->environment_file = util_xstrdup(path);
+    out->environment_reference = util_xstrdup(ref);
+    return 0;
+}
+
 static int environment_ref(spec_doc *d, const char *ref, spec_pos pos, job_spec *out, amlfs_err *err)
 {
     const char *s = skip_azureml(ref);
     const char *usage = "write azureml:NAME:VERSION or azureml:NAME@latest";
+    if (!strncmp(ref, "file:", 5))
+        return file_ref(d, ref, pos, out, err);
     if (!strncmp(s, "//", 2)) {
         int rc = registry_ref(d, ref, s, pos, out, err);
         if (rc == 0 && out->environment_version)

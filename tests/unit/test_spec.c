@@ -168,7 +168,8 @@ static const parse_case cases[] = {
      "'sk learn' is not a valid environment name"},
     {"job environment datastore", JOB, "command: x\nenvironment: azureml://datastores/d/paths/env.yml\n", 2, 14,
      "is not an environment reference"},
-
+    {"job environment file without a path", JOB, "command: x\nenvironment: 'file:'\n", 2, 14,
+     "environment 'file:' names no file: write e.g. `environment: file:./environment.yml`"},
     {"job bad experiment name", JOB, "command: x\nenvironment: e\nexperiment_name: my exp\n", 3, 18,
      "'my exp' is not a valid experiment name"},
     {"job bad compute name", JOB, "command: x\nenvironment: e\ncompute: azureml:gpu cluster\n", 3, 10,
@@ -386,7 +387,8 @@ static void test_job_fields(void)
     /* the registry and the reference are kept, for the run to say what it resolved */
     y = "command: x\nenvironment: azureml://registries/azureml/environments/sklearn-1.5/labels/latest\n";
     CHECK(spec_parse_job(y, strlen(y), "job.yaml", &j, &err) == 0 && streq(j.environment_registry, "azureml") &&
-              streq(j.environment_reference, "azureml://registries/azureml/environments/sklearn-1.5/labels/latest"),
+              streq(j.environment_reference, "azureml://registries/azureml/environments/sklearn-1.5/labels/latest") &&
+              !j.environment_file,
           "registry reference: %s", err.msg);
     o = spec_job_to_json(&j);
     text = cJSON_PrintUnformatted(o);
@@ -400,6 +402,14 @@ static void test_job_fields(void)
     CHECK(spec_parse_job(y, strlen(y), "job.yaml", &j, &err) == 0 && !j.environment_registry &&
               !j.environment_reference,
           "a workspace reference has no registry");
+    spec_job_free(&j);
+
+    /* file:PATH: an environment file of the experiment, read by the server */
+    y = "command: x\nenvironment: file:./envs/env.yml\n";
+    CHECK(spec_parse_job(y, strlen(y), "job.yaml", &j, &err) == 0 && streq(j.environment_file, "./envs/env.yml") &&
+              streq(j.environment_reference, "file:./envs/env.yml") && !j.environment_name &&
+              !j.environment_inline && j.environment_pos.line == 2 && j.environment_pos.col == 14,
+          "environment file: %s", err.msg);
     spec_job_free(&j);
 
     /* inline environment, no compute (local) */
