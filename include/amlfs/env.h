@@ -25,7 +25,8 @@ typedef struct env_images env_images;
 /* One environment version as the setup sees it. */
 typedef struct env_version_ref {
     const char *name;           /* environment name; "inline" for an old run's inline environment */
-    int version;                /* 0 for an inline environment */
+    int version;                /* registration number; 0 for an inline environment */
+    const char *label;          /* the version as users name it ("3", "22.02-py3"); NULL: its number */
     const env_spec *spec;       /* secrets resolved (a *** password is the stored one) */
     const char *context_dir;    /* the environment's stored files (NULL for an inline environment) */
     const char *build_log;      /* where setup output goes (NULL for an inline environment) */
@@ -62,6 +63,10 @@ extern const env_setup_ops env_setup_container;
 
 /* The implementation for an environment spec (image or build: container; otherwise the host). */
 const env_setup_ops *env_setup_for(const env_spec *spec);
+
+/* The version as messages name it: its label, else its number written into buf. */
+#define ENV_LABEL_BUF 24
+const char *env_ref_label(const env_version_ref *v, char buf[ENV_LABEL_BUF]);
 
 /* ---- the image builder ---- */
 

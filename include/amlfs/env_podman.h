@@ -19,6 +19,7 @@
 typedef struct env_build_job {
     char *name;
     int version;
+    char *label;                /* the version as users name it, for the build log */
     char hash[SNAPSHOT_SHA_HEX];
     bool force;                 /* rebuild: no cache, pull again */
     char *build_log;

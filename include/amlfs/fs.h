@@ -27,8 +27,8 @@ typedef enum node_kind {
     NODE_ENV_BUILD_LOG,
     NODE_ENV_CTL,               /* environments/NAME/ctl: `rebuild` */
     NODE_ENV_VERSIONS_DIR,      /* environments/NAME/versions */
-    NODE_ENV_VERSION_DIR,       /* environments/NAME/versions/N */
-    NODE_ENV_VERSION_YAML,      /* environments/NAME/versions/N/environment.yaml */
+    NODE_ENV_VERSION_DIR,       /* environments/NAME/versions/V (3, 22.02-py3) */
+    NODE_ENV_VERSION_YAML,      /* environments/NAME/versions/V/environment.yaml */
     NODE_ENV_FILE,              /* environments/NAME/REL (environment.yaml, Dockerfile, ...) */
     NODE_DATAS_DIR,             /* data */
     NODE_DATAS_STATUS,          /* data/status */
@@ -84,7 +84,7 @@ typedef struct node_path {
     char name[NODE_NAME_MAX];   /* the object: environment, compute, experiment or run id */
     const char *rel;            /* *_FILE: the path inside the stored folder, snapshot or outputs; EXP_RUN_LINK:
                                    the link */
-    long version;               /* ENV_VERSION_*: N */
+    char version[NODE_NAME_MAX]; /* ENV_VERSION_*: the version as named (3, 22.02-py3) */
     const char *folder;         /* RUN_OUTPUTS_*: "outputs" or "logs" */
 } node_path;
 

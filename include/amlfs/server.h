@@ -250,6 +250,37 @@ void server_snapshot_release(server *srv, const snapshot_manifest *m);
 void server_uploads_count(server *srv, int64_t bytes, int64_t blobs);
 int server_uploads_get(server *srv, int64_t *bytes, int64_t *blobs, int64_t *requests, amlfs_err *err);
 
+/* ---- env_inline.c: a job's anonymous environment, an inline `environment:` mapping or file:PATH ---- */
+typedef struct env_inline {
+    char *name;                 /* anon-HASH12, HASH of its content: the spec without name, version and
+                                   secrets, with the build context's snapshot and the conda file's text
+                                   in place of their paths */
+    char *yaml;                 /* what its version keeps, secrets included; build.path and conda_file
+                                   name the copies in its own folder (context/, conda.yml) */
+    char *filename;             /* its text's file in messages: the job's, or the environment file's */
+    env_spec spec;              /* parsed, secrets kept */
+    char context[SNAPSHOT_SHA_HEX]; /* the build context's snapshot ("" without build) */
+    char *conda;                /* the conda file's text when conda_file is a path, else NULL */
+} env_inline;
+typedef struct env_inline_source {
+    const char *experiment;
+    const char *dir;            /* the job file's folder in the experiment: relative paths start there */
+    const job_spec *job;
+    const char *yaml;           /* the job file */
+    size_t len;
+    const char *filename;
+    snapshot_limits limits;     /* for the build context */
+} env_inline_source;
+/* Reads what the job's environment is made of from the experiment's files (file:PATH, build.path,
+ * conda_file) and names it. A missing file or folder, a path leading out of the experiment, a file that
+ * is not an environment: -ENOENT/-EINVAL with the position (in the job file; for file:PATH, the job's
+ * `environment:` with the environment file's own position in the message). Nothing is created. */
+int env_inline_prepare(server *srv, const env_inline_source *src, env_inline *out, amlfs_err *err);
+/* The build context and conda file as e has them, into an anonymous environment's files folder (once:
+ * files already there are the same content). */
+int env_inline_place_files(server *srv, const env_inline *e, const char *files_dir, amlfs_err *err);
+void env_inline_free(env_inline *e);
+
 /* ---- env_versions.c: environment versions and their setup (include/amlfs/env.h) ---- */
 /* Opens the image builder (podman with DATA_DIR/containers.conf and cfg's storage folders). */
 int server_envs_open(server *srv, const server_config *cfg, amlfs_err *err);
@@ -259,14 +290,13 @@ void server_envs_resume(server *srv);
 void server_envs_close(server *srv);
 /* POST /v1/environments/NAME/versions: validate and store a version, then start its setup. */
 int env_version_register(server *srv, const char *name, const char *yaml, size_t len, const char *filename,
-                         int *version, amlfs_err *err);
+                         int *version, char **label, amlfs_err *err);
 /* POST /v1/environments/NAME/rebuild: the latest version set up again, without cache. */
-int env_version_rebuild(server *srv, const char *name, int *version, amlfs_err *err);
-/* A job's inline `environment:` as a version of the anonymous environment anon-HASH12 (HASH of its
- * content, secrets left out): the existing version when one with that content is usable, else a new
- * one. */
-int env_inline_register(server *srv, const char *job_yaml, size_t len, const char *filename, char **name,
-                        int *version, amlfs_err *err);
+int env_version_rebuild(server *srv, const char *name, int *version, char **label, amlfs_err *err);
+/* A job's anonymous environment (env_inline.c) as a version of the environment anon-HASH12: the existing
+ * version when one with that content is usable, else a new one. Its files go in its folder first; a
+ * refusal leaves no environment made for it behind. */
+int env_inline_register(server *srv, const env_inline *e, char **name, int *version, char **label, amlfs_err *err);
 /* An environment version's spec from its stored YAML; a password written as *** is the one an
  * earlier version of the environment has for the same registry. */
 int env_version_spec(server *srv, const char *name, int version, const char *yaml, env_spec *out,
@@ -364,6 +394,9 @@ int reply_log(http_reply *out, const char *path, const http_request *req, amlfs_
 /* *_json.c: one encoder per object kind, field names as docs/api.md has them. */
 cJSON *run_json(server *srv, const store_run *r, bool with_job_yaml);
 cJSON *environment_json(server *srv, const store_env *e);
+/* An environment version as the API writes it: a number when its label is a whole number ("3" -> 3, as
+ * versions always were), else the label as a string ("22.02-py3"). */
+cJSON *env_version_label_json(const char *label);
 cJSON *experiment_json(const store_experiment *e);
 /* live: also what the cluster says now (what backs it, its nodes): the status file's request only, since
  * asking a cluster may take seconds. */

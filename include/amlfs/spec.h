@@ -43,7 +43,7 @@ typedef struct env_spec {
     char *registry_username;
     char *registry_password;    /* a secret: never shown back, see spec_env_to_json */
     spec_kvlist tags;
-    spec_pos name_pos, image_pos, build_pos;
+    spec_pos name_pos, image_pos, build_pos, build_path_pos, conda_file_pos;
 } env_spec;
 
 /* The largest snapshot limits a job or a workspace may ask for (1 TiB, ten million files). */
@@ -54,9 +54,15 @@ typedef struct env_spec {
 typedef struct job_spec {
     char *command;
     char *code;                 /* NULL: the folder of job.yaml */
-    char *environment_name;     /* from azureml:NAME:VERSION, azureml:NAME@latest, NAME */
+    char *environment_name;     /* from azureml:NAME:VERSION, azureml:NAME@latest, NAME, or a registry's */
     char *environment_version;  /* NULL means latest */
+    /* azureml://registries/REGISTRY/environments/NAME/labels/latest (or /versions/V): the registry, and the
+     * reference as written; NAME is then looked up in this workspace. NULL otherwise. */
+    char *environment_registry, *environment_reference;
     env_spec *environment_inline; /* environment: {image: ...}; then environment_name is NULL */
+    /* environment: file:PATH (an environment YAML of the experiment, relative to job.yaml's folder): the
+     * path as written after "file:". The server reads it into environment_inline. */
+    char *environment_file;
     char *compute;              /* from azureml:NAME or NAME; NULL means "local" */
     char *experiment_name;
     char *display_name;
@@ -159,7 +165,7 @@ int spec_job_render_command(const job_spec *s, const spec_render_values *values,
 
 /* The job.yaml kept with a run: the submitted text with `environment:` pinned to azureml:NAME:VERSION
  * (unless environment is NULL: an inline one stays as written) and `compute:` to azureml:NAME. */
-int spec_job_pin_references(const char *yaml, size_t len, const char *environment, int environment_version,
+int spec_job_pin_references(const char *yaml, size_t len, const char *environment, const char *environment_version,
                             const char *compute, char **out, amlfs_err *err);
 /* Where the value of a top-level key is ({0, 0} when absent or the text does not parse). */
 spec_pos spec_key_pos(const char *yaml, size_t len, const char *key);
@@ -183,6 +189,12 @@ cJSON *spec_compute_to_json(const compute_spec *s);
 /* The inline `environment:` mapping of a job.yaml as a standalone environment.yaml text (secrets
  * kept). -EINVAL when the job names its environment instead. */
 int spec_job_inline_env_yaml(const char *text, size_t len, const char *filename, char **out, amlfs_err *err);
+
+/* An environment's YAML text with `build.path` (added when the build mapping has none) and `conda_file`
+ * set to the given paths (NULL: kept as written); the rest of the mapping is kept, secrets included.
+ * For a job's anonymous environment, whose context the server keeps in the environment's own folder. */
+int spec_env_yaml_relocate(const char *yaml, size_t len, const char *build_path, const char *conda_file, char **out,
+                           amlfs_err *err);
 
 /* YAML text with the value of every secret key (image_registry.password) replaced by ***,
  * positions and everything else kept. */

@@ -43,14 +43,16 @@ typedef struct store_env {
     char *name;
     int64_t created, updated;     /* ms */
     char *rejected;               /* why the last environment.yaml was refused, or NULL */
-    int *versions;                /* ascending */
+    int *versions;                /* registration order (the version's number, kept by runs) */
+    char **labels;                /* the versions as users name them ("3", "22.02-py3"), same order */
     size_t nversions;
     char *latest_status;          /* status word of the latest version, NULL without versions */
     char *latest_reason;
 } store_env;
 
 typedef struct store_env_version {
-    int version;
+    int version;                  /* registration order */
+    char *label;                  /* the version's name: `version:` as written, else the next whole number */
     char *yaml;                   /* as written, secrets included: never send it out unredacted */
     char *spec_json;              /* spec_env_to_json: secrets already *** */
     char *status;                 /* Building | Ready | Failed */
@@ -66,13 +68,17 @@ void store_env_list_free(store_env *list, size_t n);
 /* -EBUSY (naming the run) when a run that has not ended uses it. */
 int store_env_delete(store *s, const char *name, amlfs_err *err);
 int store_env_set_rejected(store *s, const char *name, const char *why, int64_t now_ms, amlfs_err *err);
-/* Adds a version (version 0: latest + 1) and clears the rejection; -EEXIST when taken. */
-int store_env_version_add(store *s, const char *name, int version, const char *yaml,
+/* Adds a version named `label` (NULL: the next whole number, one above the highest whole-number label)
+ * and clears the rejection; -EEXIST when the label is taken. *out_version: its registration number;
+ * *out_label (may be NULL): its label, malloc'd. */
+int store_env_version_add(store *s, const char *name, const char *label, const char *yaml,
                           const char *spec_json, const char *status, const char *reason,
-                          int64_t now_ms, int *out_version, amlfs_err *err);
-/* version 0: the latest. */
+                          int64_t now_ms, int *out_version, char **out_label, amlfs_err *err);
+/* version 0: the latest registered. */
 int store_env_version_get(store *s, const char *name, int version, store_env_version *out,
                           amlfs_err *err);
+/* The registration number of the version labelled `label`; -ENOENT when there is none. */
+int store_env_version_find(store *s, const char *name, const char *label, int *version, amlfs_err *err);
 int store_env_version_set_status(store *s, const char *name, int version, const char *status,
                                  const char *reason, amlfs_err *err);
 void store_env_version_free(store_env_version *v);
@@ -152,7 +158,8 @@ typedef struct store_run {
     run_status status;
     char *compute;
     char *environment;            /* NULL for an inline environment */
-    int environment_version;      /* 0 when none */
+    int environment_version;      /* 0 when none; the version's registration number */
+    char *environment_label;      /* that version's label; NULL for runs from before labels */
     char *job_yaml;               /* resolved, secrets included (NULL in light listings) */
     char *spec_json;              /* (NULL in light listings) */
     char *command;                /* rendered (NULL in light listings) */

@@ -249,14 +249,14 @@ bool env_build_run(env_images *im, const env_build_job *job, env_status *status,
     env_identity_of_hash(im, job->hash, &b.id);
     *status = ENV_FAILED;
     int rc = 0;
-    say(&b, "version %d: setting up image %s (content %.12s)%s", job->version, b.id.tag, job->hash,
+    say(&b, "version %s: setting up image %s (content %.12s)%s", job->label, b.id.tag, job->hash,
         job->force ? ", rebuild requested" : "");
     amlfs_err why = {0};
     if (env_image_meta_read(b.id.dir, &b.meta, &why) < 0) {
         rc = amlfs_fail(reason, ENOENT, "what this version builds from is gone (%s): write environment.yaml "
                         "again", why.msg);
     } else if (!job->force && env_podman_image_exists(im, b.id.tag)) {
-        say(&b, "version %d: same content as an image set up before (%s): ready, no new build", job->version,
+        say(&b, "version %s: same content as an image set up before (%s): ready, no new build", job->label,
             b.id.tag);
     } else if ((rc = env_auth_create(im, job->reg_address, job->reg_username, job->reg_password, &b.authfile,
                                      reason)) == 0) {
@@ -265,12 +265,12 @@ bool env_build_run(env_images *im, const env_build_job *job, env_status *status,
     }
     bool ended = rc != -ECANCELED;
     if (!ended)
-        say(&b, "version %d: setup interrupted (the server is stopping); it starts again with the server",
-            job->version);
+        say(&b, "version %s: setup interrupted (the server is stopping); it starts again with the server",
+            job->label);
     else if (rc < 0)
-        say(&b, "version %d: Failed: %s", job->version, reason->msg);
+        say(&b, "version %s: Failed: %s", job->label, reason->msg);
     else
-        say(&b, "version %d: Ready: %s", job->version, b.id.tag);
+        say(&b, "version %s: Ready: %s", job->label, b.id.tag);
     if (ended && rc == 0)
         *status = ENV_READY;
     env_image_meta_free(&b.meta);

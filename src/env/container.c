@@ -20,6 +20,7 @@ static int need_podman(const env_version_ref *v, amlfs_err *reason)
 
 static int container_register_version(const env_version_ref *v, env_status *status, amlfs_err *reason)
 {
+    char buf[ENV_LABEL_BUF];
     *status = ENV_FAILED;
     env_identity id;
     if (need_podman(v, reason) < 0 || env_identity_prepare(v->images, v, &id, reason) < 0)
@@ -30,11 +31,11 @@ static int container_register_version(const env_version_ref *v, env_status *stat
         return amlfs_fail(reason, err.code, "%s", err.msg);
     }
     if (env_podman_image_exists(v->images, id.tag)) {
-        env_log_line(v->build_log, "version %d: same content as an image set up before (%s): ready, no new build",
-                     v->version, id.tag);
+        env_log_line(v->build_log, "version %s: same content as an image set up before (%s): ready, no new build",
+                     env_ref_label(v, buf), id.tag);
         *status = ENV_READY;
     } else {
-        env_log_line(v->build_log, "version %d: queued for setup (content %.12s)", v->version, id.hash);
+        env_log_line(v->build_log, "version %s: queued for setup (content %.12s)", env_ref_label(v, buf), id.hash);
         env_images_enqueue(v->images, v, id.hash, false);
         *status = ENV_BUILDING;
     }
@@ -44,12 +45,13 @@ static int container_register_version(const env_version_ref *v, env_status *stat
 
 static int container_prepare_run(const env_version_ref *v, env_runtime *rt, amlfs_err *err)
 {
+    char buf[ENV_LABEL_BUF];
     rt->image = NULL;
     char hash[SNAPSHOT_SHA_HEX];
     int rc = need_podman(v, err);
     if (rc == 0 && (rc = env_record_read(v, hash, err)) < 0)
-        rc = amlfs_fail(err, -rc, "environment '%s' version %d has no image record (%s): write its "
-                        "environment.yaml again", v->name, v->version, err->msg);
+        rc = amlfs_fail(err, -rc, "environment '%s' version %s has no image record (%s): write its "
+                        "environment.yaml again", v->name, env_ref_label(v, buf), err->msg);
     if (rc < 0)
         return rc;
     env_identity id = {0};
@@ -58,8 +60,8 @@ static int container_prepare_run(const env_version_ref *v, env_runtime *rt, amlf
         rt->image = id.tag;
         id.tag = NULL;
     } else {
-        rc = amlfs_fail(err, ENOENT, "the image %s of environment '%s' version %d is no longer in podman's "
-                        "storage: echo rebuild > environments/%s/ctl", id.tag, v->name, v->version, v->name);
+        rc = amlfs_fail(err, ENOENT, "the image %s of environment '%s' version %s is no longer in podman's "
+                        "storage: echo rebuild > environments/%s/ctl", id.tag, v->name, env_ref_label(v, buf), v->name);
     }
     env_identity_free(&id);
     return rc;
@@ -85,16 +87,18 @@ static int queue_again(const env_version_ref *v, bool force, env_status *status,
 
 static int container_rebuild(const env_version_ref *v, env_status *status, amlfs_err *reason)
 {
+    char buf[ENV_LABEL_BUF];
     if (v->images && env_images_building(v->images, v->name, v->version))
-        return amlfs_fail(reason, EBUSY, "environment '%s' version %d is being set up now; wait until its "
-                          "status is Ready or Failed", v->name, v->version);
-    env_log_line(v->build_log, "version %d: rebuild requested", v->version);
+        return amlfs_fail(reason, EBUSY, "environment '%s' version %s is being set up now; wait until its "
+                          "status is Ready or Failed", v->name, env_ref_label(v, buf));
+    env_log_line(v->build_log, "version %s: rebuild requested", env_ref_label(v, buf));
     return queue_again(v, true, status, reason);
 }
 
 static int container_resume(const env_version_ref *v, env_status *status, amlfs_err *reason)
 {
-    env_log_line(v->build_log, "version %d: setup taken up again after a server restart", v->version);
+    char buf[ENV_LABEL_BUF];
+    env_log_line(v->build_log, "version %s: setup taken up again after a server restart", env_ref_label(v, buf));
     return queue_again(v, false, status, reason);
 }
 

@@ -115,6 +115,7 @@ static void job_free(env_build_job *job)
     free(job->reg_address);
     free(job->reg_username);
     free(job->name);
+    free(job->label);
     free(job->build_log);
     free(job);
 }
@@ -243,6 +244,8 @@ int env_images_enqueue(env_images *im, const env_version_ref *v, const char *has
     env_build_job *job = util_xcalloc(1, sizeof *job);
     job->name = util_xstrdup(v->name);
     job->version = v->version;
+    char buf[ENV_LABEL_BUF];
+    job->label = util_xstrdup(env_ref_label(v, buf));
     snprintf(job->hash, sizeof job->hash, "%s", hash);
     job->force = force;
     job->build_log = util_xstrdup(v->build_log);

@@ -2,6 +2,7 @@
  * The server only talks to env_setup_ops, so a container builder slots in without touching it. */
 #include "amlfs/env.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,14 @@ void env_runtime_free(env_runtime *rt)
         free(rt->image);
         rt->image = NULL;
     }
+}
+
+const char *env_ref_label(const env_version_ref *v, char buf[ENV_LABEL_BUF])
+{
+    if (v->label)
+        return v->label;
+    snprintf(buf, ENV_LABEL_BUF, "%d", v->version);
+    return buf;
 }
 
 const env_setup_ops *env_setup_for(const env_spec *spec)

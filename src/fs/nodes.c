@@ -75,16 +75,13 @@ static node_kind classify_environments(const parts *p, node_path *out)
     if (is(p, 2, "versions")) {
         if (p->n == 3)
             return NODE_ENV_VERSIONS_DIR;
-        char digits[24];
-        if (p->len[3] == 0 || p->len[3] >= sizeof digits)
+        /* A version is a number or a name (22.02-py3): a valid name either way. */
+        if (p->len[3] == 0 || p->len[3] >= sizeof out->version)
             return NODE_NONE;
-        memcpy(digits, p->start[3], p->len[3]);
-        digits[p->len[3]] = '\0';
-        char *end;
-        long v = strtol(digits, &end, 10);
-        if (*end || v <= 0 || digits[0] == '0')
+        memcpy(out->version, p->start[3], p->len[3]);
+        out->version[p->len[3]] = '\0';
+        if (util_check_name("version", out->version, NULL) < 0)
             return NODE_NONE;
-        out->version = v;
         if (p->n == 4)
             return NODE_ENV_VERSION_DIR;
         if (p->n == 5 && is(p, 4, "environment.yaml") && !strchr(p->start[4], '/'))
@@ -107,7 +104,7 @@ static bool take_version(const parts *p, size_t i, node_path *out)
     long v = strtol(digits, &end, 10);
     if (*end || v <= 0 || digits[0] == '0')
         return false;
-    out->version = v;
+    memcpy(out->version, digits, p->len[i] + 1);
     return true;
 }
 

@@ -141,7 +141,7 @@ static char *run_folder_url(const node_path *np, const char *suffix)
     char *id = client_escape(np->name);
     char *rel = is_run_folder_file(np->kind) ? client_escape_path(np->rel) : util_xstrdup("");
     char *url = np->kind == NODE_DATA_VERSION_DIR || np->kind == NODE_DATA_VERSION_FILE
-                    ? util_strdupf("/v1/data/%s/versions/%ld/files/%s%s", id, np->version, rel, suffix)
+                    ? util_strdupf("/v1/data/%s/versions/%s/files/%s%s", id, np->version, rel, suffix)
                     : util_strdupf("/v1/runs/%s/%s/%s%s", id, node_is_run_output(np->kind) ? np->folder : "snapshot",
                                    rel, suffix);
     free(id);
@@ -241,8 +241,8 @@ static int text_of(fs_state *fs, const node_path *np, char **text, size_t *len, 
             *text = line_of(jstr(obj, "status_line"), len);
         break;
     case NODE_DATA_VERSION_YAML: {
-        char suffix[48];
-        snprintf(suffix, sizeof suffix, "/versions/%ld", np->version);
+        char suffix[NODE_NAME_MAX + 16];
+        snprintf(suffix, sizeof suffix, "/versions/%s", np->version);
         rc = get_object(fs, "data", np->name, suffix, &obj, err);
         if (rc == 0) {
             *text = util_xstrdup(jstr(obj, "yaml"));
@@ -260,8 +260,8 @@ static int text_of(fs_state *fs, const node_path *np, char **text, size_t *len, 
         }
         break;
     case NODE_ENV_VERSION_YAML: {
-        char suffix[48];
-        snprintf(suffix, sizeof suffix, "/versions/%ld", np->version);
+        char suffix[sizeof np->version + 16];
+        snprintf(suffix, sizeof suffix, "/versions/%s", np->version);
         rc = get_object(fs, "environments", np->name, suffix, &obj, err);
         if (rc == 0) {
             *text = util_xstrdup(jstr(obj, "yaml"));
@@ -348,11 +348,24 @@ int view_stored_entry(fs_state *fs, const node_path *np, bool fresh, cJSON **ent
     return rc;
 }
 
-static bool has_version(const cJSON *env, long version)
+/* A version of the API's "versions": a number (3) or a name ("22.02-py3"), as the mount names it. */
+static bool version_name(const cJSON *v, char *buf, size_t len)
+{
+    if (cJSON_IsNumber(v))
+        snprintf(buf, len, "%ld", (long)v->valuedouble);
+    else if (cJSON_IsString(v))
+        snprintf(buf, len, "%s", v->valuestring);
+    else
+        return false;
+    return true;
+}
+
+static bool has_version(const cJSON *env, const char *version)
 {
     const cJSON *v;
+    char name[NODE_NAME_MAX];
     cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(env, "versions")) {
-        if (cJSON_IsNumber(v) && (long)v->valuedouble == version)
+        if (version_name(v, name, sizeof name) && strcmp(name, version) == 0)
             return true;
     }
     return false;
@@ -403,7 +416,7 @@ int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err
         if (rc != 0)
             break;
         if (np->kind == NODE_ENV_VERSION_DIR && !has_version(obj, np->version))
-            rc = amlfs_fail(err, ENOENT, "environment %s has no version %ld", np->name, np->version);
+            rc = amlfs_fail(err, ENOENT, "environment %s has no version %s", np->name, np->version);
         else if (np->kind == NODE_ENV_BUILD_LOG)
             fill_stat(fs, st, ro, (off_t)jnum(obj, "build_log_size", 0), iso_ms(jstr(obj, "updated"), 0));
         else if (np->kind == NODE_ENV_CTL)
@@ -474,8 +487,8 @@ int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err
             fill_stat(fs, st, dir, 4096, 0);
         break;
     case NODE_DATA_VERSION_DIR: {
-        char suffix[48];
-        snprintf(suffix, sizeof suffix, "/versions/%ld", np->version);
+        char suffix[NODE_NAME_MAX + 16];
+        snprintf(suffix, sizeof suffix, "/versions/%s", np->version);
         rc = get_object(fs, "data", np->name, suffix, &obj, err);
         if (rc == 0)
             fill_stat(fs, st, S_IFDIR | 0555, 4096, iso_ms(jstr(obj, "created"), 0));
@@ -585,11 +598,9 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
         rc = get_object(fs, "environments", np->name, NULL, &obj, err);
         const cJSON *v;
         cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(obj, "versions")) {
-            char num[32];
-            if (!cJSON_IsNumber(v))
-                continue;
-            snprintf(num, sizeof num, "%ld", (long)v->valuedouble);
-            dir_list_add(out, num, DT_DIR);
+            char name[NODE_NAME_MAX];
+            if (version_name(v, name, sizeof name))
+                dir_list_add(out, name, DT_DIR);
         }
         break;
     }

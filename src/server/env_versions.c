@@ -1,5 +1,5 @@
 /* env_versions.c: environment versions and their setup (env.h): register, rebuild, resume after a restart,
- * anonymous inline environments, secrets kept server-side; builder reports become status and events. */
+ * jobs' anonymous environments (env_inline.c), secrets kept server-side; builder reports become events. */
 #include "amlfs/server.h"
 
 #include <stdio.h>
@@ -12,8 +12,6 @@
 
 /* How a secret reads back; written back in a new version it means "the password I gave before". */
 #define SECRET_MASK "***"
-#define ANON_PREFIX "anon-"
-#define ANON_HEX 12
 
 char *env_setup_dir(server *srv, const char *name)
 {
@@ -118,13 +116,14 @@ typedef struct env_paths {
     char *context, *build_log, *setup;
 } env_paths;
 
-static env_version_ref make_ref(server *srv, const char *name, int version, const env_spec *spec, env_paths *p)
+static env_version_ref make_ref(server *srv, const char *name, int version, const char *label, const env_spec *spec,
+                                env_paths *p)
 {
     p->context = server_path(srv, "environments/%s/files", name);
     p->build_log = server_path(srv, "environments/%s/build.log", name);
     p->setup = env_setup_dir(srv, name);
     return (env_version_ref){
-        .name = name, .version = version, .spec = spec, .context_dir = p->context,
+        .name = name, .version = version, .label = label, .spec = spec, .context_dir = p->context,
         .build_log = p->build_log, .setup_dir = p->setup, .images = srv->images,
     };
 }
@@ -134,24 +133,6 @@ static void env_paths_free(env_paths *p)
     free(p->context);
     free(p->build_log);
     free(p->setup);
-}
-
-/* `version:` as written: a whole number, 1 or more; 0 when absent (the next one). */
-static int wanted_version(const env_spec *spec, const char *yaml, size_t len, const char *filename,
-                          int *out, amlfs_err *err)
-{
-    *out = 0;
-    if (!spec->version)
-        return 0;
-    char *end;
-    errno = 0;
-    long v = strtol(spec->version, &end, 10);
-    if (errno || *end || end == spec->version || v < 1 || v > 1000000000)
-        return spec_fail_at(err, EINVAL, filename, spec_key_pos(yaml, len, "version"),
-                            "version '%s' must be a whole number, 1 or more (or leave it out for the "
-                            "next one)", spec->version);
-    *out = (int)v;
-    return 0;
 }
 
 /* A *** password stands for the one given before; with none before it would be sent as is. */
@@ -175,16 +156,17 @@ static int check_masked_password(server *srv, const char *name, env_spec *spec, 
 /* Validates, stores (Building) and starts the setup. `anonymous`: an inline environment, whose
  * `name` and `version` keys (if any) are not this environment's. */
 static int register_checked(server *srv, const char *name, const char *yaml, size_t len, const char *filename,
-                            bool anonymous, int *version, amlfs_err *err)
+                            bool anonymous, int *version, char **label, amlfs_err *err)
 {
     env_spec spec;
     memset(&spec, 0, sizeof spec);
-    int want = 0, rc = spec_parse_env(yaml, len, filename, &spec, err);
+    *label = NULL;
+    int rc = spec_parse_env(yaml, len, filename, &spec, err);
     if (rc == 0 && !anonymous && spec.name && strcmp(spec.name, name) != 0)
         rc = spec_fail_at(err, EINVAL, filename, spec.name_pos, "name '%s' differs from the folder '%s'",
                           spec.name, name);
-    if (rc == 0 && !anonymous)
-        rc = wanted_version(&spec, yaml, len, filename, &want, err);
+    /* `version:` as written, a number or a name (22.02-py3); absent: the next whole number. */
+    const char *want = anonymous ? NULL : spec.version;
     if (rc == 0)
         rc = check_masked_password(srv, name, &spec, yaml, len, filename, err);
     char *spec_text = NULL;
@@ -193,7 +175,7 @@ static int register_checked(server *srv, const char *name, const char *yaml, siz
         spec_text = cJSON_PrintUnformatted(json);
         cJSON_Delete(json);
         rc = store_env_version_add(srv->store, name, want, yaml, spec_text, env_status_name(ENV_BUILDING), NULL,
-                                   util_now_ms(), version, err);
+                                   util_now_ms(), version, label, err);
         if (rc == -EEXIST)
             amlfs_wrap(err, "%s: ", filename);
     }
@@ -203,7 +185,7 @@ static int register_checked(server *srv, const char *name, const char *yaml, siz
         return rc;
     }
     env_paths paths;
-    env_version_ref ref = make_ref(srv, name, *version, &spec, &paths);
+    env_version_ref ref = make_ref(srv, name, *version, *label, &spec, &paths);
     env_status status = ENV_FAILED;
     amlfs_err reason = {0};
     if (env_setup_for(&spec)->register_version(&ref, &status, &reason) < 0)
@@ -218,13 +200,14 @@ static int register_checked(server *srv, const char *name, const char *yaml, siz
 }
 
 int env_version_register(server *srv, const char *name, const char *yaml, size_t len, const char *filename,
-                         int *version, amlfs_err *err)
+                         int *version, char **label, amlfs_err *err)
 {
-    return register_checked(srv, name, yaml, len, filename, false, version, err);
+    return register_checked(srv, name, yaml, len, filename, false, version, label, err);
 }
 
-int env_version_rebuild(server *srv, const char *name, int *version, amlfs_err *err)
+int env_version_rebuild(server *srv, const char *name, int *version, char **label, amlfs_err *err)
 {
+    *label = NULL;
     store_env_version v;
     int rc = store_env_version_get(srv->store, name, 0, &v, err);
     if (rc == -ENOENT)
@@ -240,7 +223,7 @@ int env_version_rebuild(server *srv, const char *name, int *version, amlfs_err *
     }
     *version = v.version;
     env_paths paths;
-    env_version_ref ref = make_ref(srv, name, v.version, &spec, &paths);
+    env_version_ref ref = make_ref(srv, name, v.version, v.label, &spec, &paths);
     env_status status = ENV_FAILED;
     amlfs_err reason = {0};
     const env_setup_ops *setup = env_setup_for(&spec);
@@ -261,6 +244,8 @@ int env_version_rebuild(server *srv, const char *name, int *version, amlfs_err *
     announce_build_log(srv, name);
     env_paths_free(&paths);
     spec_env_free(&spec);
+    if (rc == 0)
+        *label = util_xstrdup(v.label);
     store_env_version_free(&v);
     return rc;
 }
@@ -282,7 +267,7 @@ static void resume_version(server *srv, const char *name, int version)
         return;
     }
     env_paths paths;
-    env_version_ref ref = make_ref(srv, name, version, &spec, &paths);
+    env_version_ref ref = make_ref(srv, name, version, v.label, &spec, &paths);
     env_status status = ENV_FAILED;
     amlfs_err reason = {0};
     if (env_setup_for(&spec)->resume(&ref, &status, &reason) < 0)
@@ -317,7 +302,7 @@ void server_envs_resume(server *srv)
 /* Whether the latest version of an anonymous environment serves a job with this inline spec: not
  * when it failed (the job may be submitted again after its cause was fixed), nor when the job
  * brings a different password. */
-static bool latest_serves(server *srv, const char *name, const env_spec *wanted, int *version)
+static bool latest_serves(server *srv, const char *name, const env_spec *wanted, int *version, char **label)
 {
     store_env_version v;
     env_spec have;
@@ -331,56 +316,48 @@ static bool latest_serves(server *srv, const char *name, const env_spec *wanted,
         spec_env_free(&have);
     }
     *version = v.version;
+    if (ok)
+        *label = util_xstrdup(v.label);
     store_env_version_free(&v);
     return ok;
 }
 
-int env_inline_register(server *srv, const char *job_yaml, size_t len, const char *filename, char **name,
-                        int *version, amlfs_err *err)
+int env_inline_register(server *srv, const env_inline *in, char **name, int *version, char **label, amlfs_err *err)
 {
     *name = NULL;
-    char *yaml = NULL;
-    int rc = spec_job_inline_env_yaml(job_yaml, len, filename, &yaml, err);
-    if (rc < 0)
-        return rc;
-    env_spec spec;
-    rc = spec_parse_env(yaml, strlen(yaml), filename, &spec, err);
-    if (rc < 0) {
-        free(yaml);
-        return rc;
-    }
-    /* The name comes from the content without secrets: the same inline environment is one
-     * environment, whoever submits it. */
-    cJSON *json = spec_env_to_json(&spec);
-    cJSON_DeleteItemFromObjectCaseSensitive(json, "name");
-    cJSON_DeleteItemFromObjectCaseSensitive(json, "version");
-    char *canonical = cJSON_PrintUnformatted(json);
-    cJSON_Delete(json);
-    char hash[SNAPSHOT_SHA_HEX];
-    rc = snapshot_sha256_buffer(canonical, strlen(canonical), hash, err);
-    free(canonical);
-    char *anon = rc == 0 ? util_strdupf(ANON_PREFIX "%.*s", ANON_HEX, hash) : NULL;
-    char *files = anon ? server_path(srv, "environments/%s/files", anon) : NULL;
+    *label = NULL;
+    char *dir = server_path(srv, "environments/%s", in->name);
+    char *files = server_path(srv, "environments/%s/files", in->name);
+    struct stat st;
+    bool had_dir = stat(dir, &st) == 0, created = false;
+    int rc = util_mkdir_p(files, 0700, err);
     if (rc == 0)
-        rc = util_mkdir_p(files, 0700, err);
+        rc = env_inline_place_files(srv, in, files, err);
     if (rc == 0) {
-        rc = store_env_create(srv->store, anon, util_now_ms(), err);
-        if (rc == 0)
-            events_emitf(srv->events, "created", -1, "environments/%s", anon);
-        else if (rc == -EEXIST)
+        rc = store_env_create(srv->store, in->name, util_now_ms(), err);
+        created = rc == 0;
+        if (rc == -EEXIST)
             rc = 0;
     }
-    if (rc == 0 && !latest_serves(srv, anon, &spec, version)) {
-        rc = register_checked(srv, anon, yaml, strlen(yaml), filename, true, version, err);
-        events_emitf(srv->events, "changed", -1, "environments/%s", anon);
-    }
-    spec_env_free(&spec);
-    free(files);
-    free(yaml);
+    if (rc == 0 && !latest_serves(srv, in->name, &in->spec, version, label))
+        rc = register_checked(srv, in->name, in->yaml, strlen(in->yaml), in->filename, true, version, label, err);
+    amlfs_err ignored = {0};
     if (rc < 0) {
-        free(anon);
-        return rc;
+        /* Refused (a *** password with none before): the environment made for this job goes again. */
+        store_env e;
+        if (created)
+            store_env_delete(srv->store, in->name, &ignored);
+        if (!had_dir && store_env_get(srv->store, in->name, &e, &ignored) == -ENOENT)
+            util_rm_rf(dir, &ignored);
+        else if (!had_dir)
+            store_env_free(&e);
+    } else {
+        if (created)
+            events_emitf(srv->events, "created", -1, "environments/%s", in->name);
+        events_emitf(srv->events, "changed", -1, "environments/%s", in->name);
+        *name = util_xstrdup(in->name);
     }
-    *name = anon;
-    return 0;
+    free(dir);
+    free(files);
+    return rc;
 }

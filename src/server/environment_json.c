@@ -8,6 +8,14 @@
 
 #include "amlfs/util.h"
 
+cJSON *env_version_label_json(const char *label)
+{
+    size_t n = strlen(label);
+    if (n >= 1 && n <= 9 && strspn(label, "0123456789") == n && label[0] != '0')
+        return cJSON_CreateNumber(atoi(label));
+    return cJSON_CreateString(label);
+}
+
 cJSON *environment_json(server *srv, const store_env *e)
 {
     cJSON *o = cJSON_CreateObject();
@@ -28,12 +36,13 @@ cJSON *environment_json(server *srv, const store_env *e)
     cJSON_AddStringToObject(o, "status_line", line);
     free(line);
     if (e->nversions)
-        cJSON_AddNumberToObject(o, "latest_version", e->versions[e->nversions - 1]);
+        cJSON_AddItemToObject(o, "latest_version", env_version_label_json(e->labels[e->nversions - 1]));
     else
         cJSON_AddNullToObject(o, "latest_version");
+    /* In registration order: the last is the latest. */
     cJSON *versions = cJSON_AddArrayToObject(o, "versions");
     for (size_t i = 0; i < e->nversions; i++)
-        cJSON_AddItemToArray(versions, cJSON_CreateNumber(e->versions[i]));
+        cJSON_AddItemToArray(versions, env_version_label_json(e->labels[i]));
     json_add_time(o, "created", e->created);
     json_add_time(o, "updated", e->updated);
     char *log = server_path(srv, "environments/%s/build.log", e->name);

@@ -92,7 +92,7 @@ int h_environment_delete(server *srv, const http_request *req, http_reply *out, 
 }
 
 /* {"version": N, "environment": ENV}: the answer to registering or rebuilding a version. */
-static int reply_version(server *srv, const char *name, int version, unsigned status, http_reply *out,
+static int reply_version(server *srv, const char *name, const char *label, unsigned status, http_reply *out,
                          amlfs_err *err)
 {
     store_env e;
@@ -100,7 +100,7 @@ static int reply_version(server *srv, const char *name, int version, unsigned st
     if (r < 0)
         return r;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "version", version);
+    cJSON_AddItemToObject(o, "version", env_version_label_json(label));
     cJSON_AddItemToObject(o, "environment", environment_json(srv, &e));
     store_env_free(&e);
     reply_json(out, status, o);
@@ -120,11 +120,12 @@ int h_environment_add_version(server *srv, const http_request *req, http_reply *
         return r;
     const cJSON *yaml = cJSON_GetObjectItemCaseSensitive(body, "yaml");
     int version = 0;
+    char *label = NULL;
     if (!cJSON_IsString(yaml)) {
         r = amlfs_fail(err, EINVAL, "the body needs \"yaml\": the text of environment.yaml");
     } else {
         r = env_version_register(srv, name, yaml->valuestring, strlen(yaml->valuestring),
-                                 json_str(body, "filename", "environment.yaml"), &version, err);
+                                 json_str(body, "filename", "environment.yaml"), &version, &label, err);
         amlfs_err ignored = {0};
         /* A rejected file shows in the status line; a good one clears it (store_env_version_add). */
         if (r < 0 && store_env_set_rejected(srv->store, name, err->msg, util_now_ms(), &ignored) < 0)
@@ -132,23 +133,24 @@ int h_environment_add_version(server *srv, const http_request *req, http_reply *
         events_emitf(srv->events, "changed", -1, "environments/%s", name);
     }
     cJSON_Delete(body);
-    return r < 0 ? r : reply_version(srv, name, version, 201, out, err);
+    if (r == 0)
+        r = reply_version(srv, name, label, 201, out, err);
+    free(label);
+    return r;
 }
 
 int h_environment_version(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
 {
-    const char *name = req->params[0], *text = req->params[1];
-    char *end;
-    long n = strtol(text, &end, 10);
-    if (*end || n < 1 || n > 1000000000)
-        return amlfs_fail(err, ENOENT, "environment '%s' has no version '%s' (versions are numbers)", name,
-                          text);
+    const char *name = req->params[0], *label = req->params[1];
+    int n = 0;
     store_env_version v;
-    int r = store_env_version_get(srv->store, name, (int)n, &v, err);
+    int r = store_env_version_find(srv->store, name, label, &n, err);
+    if (r == 0)
+        r = store_env_version_get(srv->store, name, n, &v, err);
     if (r < 0)
         return r;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "version", v.version);
+    cJSON_AddItemToObject(o, "version", env_version_label_json(v.label));
     char *redacted = spec_redact_yaml(v.yaml, strlen(v.yaml));
     cJSON_AddStringToObject(o, "yaml", redacted ? redacted : "");
     free(redacted);
@@ -182,8 +184,10 @@ int h_environment_rebuild(server *srv, const http_request *req, http_reply *out,
 {
     const char *name = req->params[0];
     int version = 0;
-    int r = env_version_rebuild(srv, name, &version, err);
-    if (r < 0)
-        return r;
-    return reply_version(srv, name, version, 202, out, err);
+    char *label = NULL;
+    int r = env_version_rebuild(srv, name, &version, &label, err);
+    if (r == 0)
+        r = reply_version(srv, name, label, 202, out, err);
+    free(label);
+    return r;
 }

@@ -1,6 +1,7 @@
 /* run_json.c: the run object of docs/api.md. Secrets in the kept job.yaml are redacted here. */
 #include "amlfs/server.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,7 +21,10 @@ cJSON *run_json(server *srv, const store_run *r, bool with_job_yaml)
     cJSON_AddStringToObject(o, "compute", r->compute);
     if (r->environment) {
         cJSON_AddStringToObject(o, "environment", r->environment);
-        cJSON_AddNumberToObject(o, "environment_version", r->environment_version);
+        char number[16];
+        snprintf(number, sizeof number, "%d", r->environment_version);
+        cJSON_AddItemToObject(o, "environment_version",
+                              env_version_label_json(r->environment_label ? r->environment_label : number));
     } else {
         cJSON_AddNullToObject(o, "environment");
         cJSON_AddNullToObject(o, "environment_version");
@@ -63,6 +67,15 @@ cJSON *run_json(server *srv, const store_run *r, bool with_job_yaml)
                 cJSON_AddItemToArray(keys, cJSON_CreateString(job.ignored.items[i].key));
             spec_job_free(&job);
         }
+        /* What the job's `environment:` said when it was not the environment itself: a registry's
+         * environment (azureml://registries/...) or an environment file (file:./env.yml). */
+        cJSON *spec = r->spec_json ? cJSON_Parse(r->spec_json) : NULL;
+        const cJSON *ref = cJSON_GetObjectItemCaseSensitive(spec, "environment_reference");
+        if (cJSON_IsString(ref))
+            cJSON_AddStringToObject(o, "environment_reference", ref->valuestring);
+        else
+            cJSON_AddNullToObject(o, "environment_reference");
+        cJSON_Delete(spec);
         char *redacted = spec_redact_yaml(r->job_yaml, strlen(r->job_yaml));
         cJSON_AddStringToObject(o, "job_yaml", redacted ? redacted : "");
         free(redacted);

@@ -133,6 +133,7 @@ typedef struct run_env {
     job_spec job;               /* for an inline environment, whose spec lives in the job */
     env_version_ref ref;
     char *context_dir, *build_log, *setup_dir;
+    char *label;                /* the version as users name it */
 } run_env;
 
 static void run_env_free(run_env *e)
@@ -140,6 +141,7 @@ static void run_env_free(run_env *e)
     spec_env_free(&e->spec);
     spec_job_free(&e->job);
     free(e->context_dir);
+    free(e->label);
     free(e->build_log);
     free(e->setup_dir);
 }
@@ -162,8 +164,8 @@ static int load_env(server *srv, const store_run *r, run_env *out, bool *buildin
     if (rc < 0)
         return rc;
     if (strcmp(v.status, "Failed") == 0) {
-        rc = amlfs_fail(err, EINVAL, "environment '%s' version %d is Failed: %s", r->environment,
-                        v.version, v.reason ? v.reason : "no reason recorded");
+        rc = amlfs_fail(err, EINVAL, "environment '%s' version %s is Failed: %s", r->environment,
+                        v.label, v.reason ? v.reason : "no reason recorded");
         store_env_version_free(&v);
         return rc;
     }
@@ -173,15 +175,21 @@ static int load_env(server *srv, const store_run *r, run_env *out, bool *buildin
         return 0;
     }
     rc = spec_parse_env(v.yaml, strlen(v.yaml), "environment.yaml", &out->spec, err);
+    if (rc < 0) {
+        amlfs_wrap(err, "environment '%s' version %s: ", r->environment, v.label);
+        store_env_version_free(&v);
+        return rc;
+    }
+    out->label = v.label;
+    v.label = NULL;
     store_env_version_free(&v);
-    if (rc < 0)
-        return amlfs_wrap(err, "environment '%s' version %d: ", r->environment, r->environment_version);
     out->context_dir = server_path(srv, "environments/%s/files", r->environment);
     out->build_log = server_path(srv, "environments/%s/build.log", r->environment);
     out->setup_dir = env_setup_dir(srv, r->environment);
     out->ref = (env_version_ref){
         .name = r->environment,
         .version = r->environment_version,
+        .label = out->label,
         .spec = &out->spec,
         .context_dir = out->context_dir,
         .build_log = out->build_log,

@@ -27,7 +27,9 @@ typedef struct submission {
     const char *dir;
     job_spec job;
     char *environment;          /* NULL: inline */
-    int environment_version;
+    int environment_version;    /* its registration number */
+    char *environment_label;    /* the version as users name it */
+    env_inline inline_env;      /* an inline or file: environment, registered once the job is accepted */
     const char *compute;
     char *command;
     char *id;
@@ -41,6 +43,8 @@ static void submission_free(submission *s)
 {
     spec_job_free(&s->job);
     free(s->environment);
+    free(s->environment_label);
+    env_inline_free(&s->inline_env);
     free(s->command);
     free(s->id);
     free(s->code_dir);
@@ -70,18 +74,21 @@ static char *environment_names(server *srv)
     return names;
 }
 
+/* The versions as users name them, in registration order. */
 static char *version_list(const store_env *e)
 {
-    size_t cap = 1 + e->nversions * 12;
-    char *s = util_xcalloc(1, cap);
-    for (size_t i = 0; i < e->nversions; i++)
-        snprintf(s + strlen(s), cap - strlen(s), "%s%d", i ? ", " : "", e->versions[i]);
-    return s;
+    util_buf b = {0};
+    for (size_t i = 0; i < e->nversions; i++) {
+        if (i)
+            util_buf_append(&b, ", ", 2, 0);
+        util_buf_append(&b, e->labels[i], strlen(e->labels[i]), 0);
+    }
+    return b.data ? b.data : util_xstrdup("");
 }
 
-/* @latest: the newest version that did not fail (a Building one: the run waits for its image); if
- * all failed, the newest (its failure then shows on the run). */
-static int latest_usable(server *srv, const store_env *e)
+/* @latest: the newest registered version that did not fail (a Building one: the run waits for its
+ * image); if all failed, the newest (its failure then shows on the run). An index into e's versions. */
+static size_t latest_usable(server *srv, const store_env *e)
 {
     for (size_t i = e->nversions; i-- > 0;) {
         store_env_version v;
@@ -90,58 +97,81 @@ static int latest_usable(server *srv, const store_env *e)
             bool usable = strcmp(v.status, "Failed") != 0;
             store_env_version_free(&v);
             if (usable)
-                return e->versions[i];
+                return i;
         }
     }
-    return e->versions[e->nversions - 1];
+    return e->nversions - 1;
 }
 
 static int resolve_environment(submission *s, amlfs_err *err)
 {
     const job_spec *job = &s->job;
-    if (!job->environment_name)
-        return 0; /* inline: registered as an anonymous environment once the job is accepted */
+    if (!job->environment_name) {
+        /* Inline or file:PATH: read from the experiment now, registered as an anonymous environment once
+         * the job is accepted (so a refused job leaves none). */
+        env_inline_source src = {
+            .experiment = s->experiment, .dir = s->dir, .job = job, .yaml = s->yaml, .len = s->len,
+            .filename = s->filename, .limits = server_snapshot_limits(s->srv, job),
+        };
+        int rc = env_inline_prepare(s->srv, &src, &s->inline_env, err);
+        if (rc == 0 && job->environment_file) {
+            /* The job's environment is the file's, as if written inline (what the run is checked with). */
+            s->job.environment_inline = util_xcalloc(1, sizeof *s->job.environment_inline);
+            rc = spec_parse_env(s->inline_env.yaml, strlen(s->inline_env.yaml), s->inline_env.filename,
+                                s->job.environment_inline, err);
+        }
+        return rc;
+    }
     store_env e;
     int rc = store_env_get(s->srv->store, job->environment_name, &e, err);
-    if (rc == -ENOENT) {
+    /* A registry's environment (azureml://registries/R/...) is this workspace's environment of that name. */
+    char *from = job->environment_registry ? util_strdupf(" (from registry '%s')", job->environment_registry)
+                                           : util_xstrdup("");
+    if (rc == -ENOENT && job->environment_registry)
+        rc = spec_fail_at(err, ENOENT, s->filename, job->environment_pos,
+                          "environment '%s'%s is not in this workspace: mkdir environments/%s and write its "
+                          "environment.yaml", job->environment_name, from, job->environment_name);
+    else if (rc == -ENOENT) {
         char *known = environment_names(s->srv);
         rc = spec_fail_at(err, ENOENT, s->filename, job->environment_pos,
                           "environment '%s' not found (known: %s)", job->environment_name, known);
         free(known);
+    }
+    if (rc < 0) {
+        free(from);
         return rc;
     }
-    if (rc < 0)
-        return rc;
     if (e.nversions == 0) {
         rc = spec_fail_at(err, ENOENT, s->filename, job->environment_pos,
-                          "environment '%s' has no version yet: write environments/%s/environment.yaml",
-                          e.name, e.name);
+                          "environment '%s'%s has no version yet: write environments/%s/environment.yaml",
+                          e.name, from, e.name);
         store_env_free(&e);
+        free(from);
         return rc;
     }
-    int version = 0;
+    size_t found = e.nversions;
     if (job->environment_version) {
-        char *end;
-        long v = strtol(job->environment_version, &end, 10);
-        bool known = false;
-        for (size_t i = 0; *end == '\0' && i < e.nversions; i++)
-            known = known || e.versions[i] == v;
-        if (!known) {
+        for (size_t i = 0; i < e.nversions; i++)
+            if (strcmp(e.labels[i], job->environment_version) == 0)
+                found = i;
+        if (found == e.nversions) {
             char *versions = version_list(&e);
             rc = spec_fail_at(err, ENOENT, s->filename, job->environment_pos,
-                              "environment '%s' has no version '%s' (known: %s)", e.name,
-                              job->environment_version, versions);
+                              "environment '%s'%s has no version '%s'%s (known: %s)", e.name, from,
+                              job->environment_version, job->environment_registry ? " here" : "", versions);
             free(versions);
             store_env_free(&e);
+            free(from);
             return rc;
         }
-        version = (int)v;
     } else {
-        version = latest_usable(s->srv, &e);
+        found = latest_usable(s->srv, &e);
     }
     s->environment = util_xstrdup(e.name);
-    s->environment_version = version;
+    s->environment_version = e.versions[found];
+    s->environment_label = util_xstrdup(e.labels[found]);
     store_env_free(&e);
+    free(from);
     return 0;
 }
 
@@ -439,10 +469,10 @@ static int store_and_queue(submission *s, amlfs_err *err)
     char *resolved = NULL, *env_json = NULL, *spec_json = NULL;
     int rc = 0;
     /* Last of the checks, so a refused job leaves no environment behind. */
-    if (!s->environment && (rc = env_inline_register(s->srv, s->yaml, s->len, s->filename, &s->environment,
-                                                     &s->environment_version, err)) < 0)
+    if (!s->environment && (rc = env_inline_register(s->srv, &s->inline_env, &s->environment,
+                                                     &s->environment_version, &s->environment_label, err)) < 0)
         return rc;
-    rc = spec_job_pin_references(s->yaml, s->len, s->environment, s->environment_version, s->compute,
+    rc = spec_job_pin_references(s->yaml, s->len, s->environment, s->environment_label, s->compute,
                               &resolved, err);
     if (rc == 0)
         rc = job_env_json(s, &env_json, err);
@@ -457,6 +487,7 @@ static int store_and_queue(submission *s, amlfs_err *err)
             .compute = (char *)s->compute,
             .environment = s->environment,
             .environment_version = s->environment_version,
+            .environment_label = s->environment_label,
             .job_yaml = resolved,
             .spec_json = spec_json,
             .command = s->command,
@@ -499,6 +530,12 @@ static char *submitted_line(const submission *s, bool other_name)
     char *head = util_strdupf("submitted %s", s->id);
     util_buf_append(&b, head, strlen(head), 0);
     free(head);
+    if (s->job.environment_registry) {
+        char *note = util_strdupf(" (environment %s is this workspace's %s, version %s)",
+                                  s->job.environment_reference, s->environment, s->environment_label);
+        util_buf_append(&b, note, strlen(note), 0);
+        free(note);
+    }
     if (other_name) {
         char *note = util_strdupf(" (experiment_name '%.200s' in %s is not used: the folder '%s' is the experiment)",
                                   s->job.experiment_name, s->filename, s->experiment);

@@ -37,7 +37,7 @@ static int parse_build(spec_doc *d, yaml_node_t *map, env_spec *out, amlfs_err *
     if (rc < 0 || !build)
         return rc;
     if ((rc = spec_check_keys(d, build, build_keys, "build", err)) < 0 ||
-        (rc = spec_get_str(d, build, "path", &out->build_path, NULL, err)) < 0 ||
+        (rc = spec_get_str(d, build, "path", &out->build_path, &out->build_path_pos, err)) < 0 ||
         (rc = spec_get_str(d, build, "dockerfile_path", &out->build_dockerfile, NULL, err)) < 0)
         return rc;
     out->has_build = 1;
@@ -58,6 +58,7 @@ static int parse_conda(spec_doc *d, yaml_node_t *map, env_spec *out, amlfs_err *
     yaml_node_t *v = spec_map_get(d, map, "conda_file");
     if (!v || spec_node_is_null(v))
         return 0;
+    out->conda_file_pos = spec_node_pos(v);
     if (v->type == YAML_SCALAR_NODE) {
         out->conda_file_path = util_xstrdup(spec_node_text(v));
         return 0;

@@ -283,6 +283,9 @@ void spec_job_free(job_spec *s)
     free(s->code);
     free(s->environment_name);
     free(s->environment_version);
+    free(s->environment_registry);
+    free(s->environment_reference);
+    free(s->environment_file);
     if (s->environment_inline) {
         spec_env_free(s->environment_inline);
         free(s->environment_inline);

@@ -23,15 +23,67 @@ static char *arm_part(const char *id, const char *segment)
     return n ? strndup(p, n) : NULL;
 }
 
+/* azureml://registries/REGISTRY/environments/NAME/labels/latest or .../versions/VERSION (s: after "azureml:"):
+ * the workspace's own environment NAME stands for the registry's (the server says so, or what to register). */
+static int registry_ref(spec_doc *d, const char *ref, const char *s, spec_pos pos, job_spec *out, amlfs_err *err)
+{
+    const char *usage = "write azureml://registries/REGISTRY/environments/NAME/labels/latest or "
+                        "azureml://registries/REGISTRY/environments/NAME/versions/VERSION";
+    char *copy = util_xstrdup(s + 2), *save = NULL;
+    const char *part[7] = {0};
+    size_t n = 0;
+    for (char *p = strtok_r(copy, "/", &save); p; p = strtok_r(NULL, "/", &save))
+        part[n < 7 ? n++ : 6] = p;
+    int rc = 0;
+    if (n < 1 || strcmp(part[0], "registries") != 0)
+        rc = spec_fail_at(err, EINVAL, d->filename, pos,
+                          "environment '%s' is not an environment reference: write azureml:NAME@latest, or %s",
+                          ref, usage);
+    else if (n != 6 || strcmp(part[2], "environments") != 0 ||
+             (strcmp(part[4], "labels") != 0 && strcmp(part[4], "versions") != 0))
+        rc = spec_fail_at(err, EINVAL, d->filename, pos, "environment '%s' is not a registry environment: %s", ref,
+                          usage);
+    else if (strcmp(part[4], "labels") == 0 && strcmp(part[5], "latest") != 0)
+        rc = spec_fail_at(err, EINVAL, d->filename, pos, "environment '%s': the only label here is 'latest'; %s",
+                          ref, usage);
+    if (rc == 0)
+        rc = spec_check_name_at(d, "registry", part[1], pos, err);
+    if (rc == 0) {
+        out->environment_registry = util_xstrdup(part[1]);
+        out->environment_reference = util_xstrdup(ref);
+        out->environment_name = util_xstrdup(part[3]);
+        if (strcmp(part[4], "versions") == 0)
+            out->environment_version = util_xstrdup(part[5]);
+    }
+    free(copy);
+    return rc;
+}
+
+/* file:PATH: an environment YAML among the experiment's files, read by the server. */
+static int file_ref(spec_doc *d, const char *ref, spec_pos pos, job_spec *out, amlfs_err *err)
+{
+    const char *path = ref + 5;
+    if (!*path)
+        return spec_fail_at(err, EINVAL, d->filename, pos,
+                            "environment '%s' names no file: write e.g. `environment: file:./environment.yml`",
+                            ref);
+    out->environment_file = util_xstrdup(path);
+    out->environment_reference = util_xstrdup(ref);
+    return 0;
+}
+
 static int environment_ref(spec_doc *d, const char *ref, spec_pos pos, job_spec *out, amlfs_err *err)
 {
     const char *s = skip_azureml(ref);
     const char *usage = "write azureml:NAME:VERSION or azureml:NAME@latest";
-    if (!strncmp(s, "//", 2))
-        return spec_fail_at(err, EINVAL, d->filename, pos,
-                            "environment '%s': registry references are not available here: register the "
-                            "environment in this workspace and %s",
-                            ref, usage);
+    if (!strncmp(ref, "file:", 5))
+        return file_ref(d, ref, pos, out, err);
+    if (!strncmp(s, "//", 2)) {
+        int rc = registry_ref(d, ref, s, pos, out, err);
+        if (rc == 0 && out->environment_version)
+            rc = spec_check_name_at(d, "environment version", out->environment_version, pos, err);
+        return rc == 0 ? spec_check_name_at(d, "environment", out->environment_name, pos, err) : rc;
+    }
     if (s[0] == '/') {
         out->environment_name = arm_part(s, "/environments/");
         out->environment_version = arm_part(s, "/versions/");

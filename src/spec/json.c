@@ -58,6 +58,9 @@ cJSON *spec_job_to_json(const job_spec *s)
     add_str(o, "code", s->code);
     add_str(o, "environment_name", s->environment_name);
     add_str(o, "environment_version", s->environment_version);
+    add_str(o, "environment_registry", s->environment_registry);
+    add_str(o, "environment_reference", s->environment_reference);
+    add_str(o, "environment_file", s->environment_file);
     if (s->environment_inline) {
         cJSON *e = spec_env_to_json(s->environment_inline);
         if (e)

@@ -1,4 +1,5 @@
-/* pin.c: the job.yaml kept with a run, references pinned (azureml:NAME:VERSION, azureml:COMPUTE) and
+/* pin.c: the job.yaml kept with a run, references pinned (azureml:NAME:VERSION, azureml:COMPUTE), and an
+ * anonymous environment with its files placed (build.path, conda_file), both
  * re-emitted with libyaml; and where a top-level key's value sits, for messages about it. */
 #include "amlfs/spec.h"
 #include "amlfs/spec_yaml.h"
@@ -36,15 +37,27 @@ static const char *scalar(const yaml_node_t *n)
 }
 
 typedef struct pin {
+    const char *parent;         /* NULL: a top-level key; else the top-level key whose mapping holds it */
     const char *key;
     const char *value;          /* NULL: keep what is there */
     bool seen;
 } pin;
 
-/* Copies node `id` of src into dst; returns the new node id or 0. Top-level values named in pins
- * are replaced. */
+static int add_pair(yaml_document_t *dst, int map, const char *key, const char *value);
+
+/* Whether pin p names `key` of the mapping at this depth, under the top-level key `parent`. */
+static bool pin_here(const pin *p, const char *key, int depth, const char *parent)
+{
+    if (!p->value || !key || strcmp(p->key, key) != 0)
+        return false;
+    return depth == 0 ? !p->parent : depth == 1 && parent && p->parent && strcmp(p->parent, parent) == 0;
+}
+
+/* Copies node `id` of src into dst; returns the new node id or 0. Values named in pins are replaced
+ * (top-level ones, or keys of a top-level key's mapping, which are added when missing). `parent`: the
+ * top-level key whose value this is (depth 1). */
 static int copy_node(yaml_document_t *src, int id, yaml_document_t *dst, pin *pins, size_t npins,
-                     int depth)
+                     int depth, const char *parent)
 {
     yaml_node_t *n = yaml_document_get_node(src, id);
     if (!n || depth > MAX_DEPTH)
@@ -57,7 +70,7 @@ static int copy_node(yaml_document_t *src, int id, yaml_document_t *dst, pin *pi
         int seq = yaml_document_add_sequence(dst, n->tag, n->data.sequence.style);
         for (yaml_node_item_t *it = n->data.sequence.items.start; seq && it < n->data.sequence.items.top;
              it++) {
-            int item = copy_node(src, *it, dst, pins, npins, depth + 1);
+            int item = copy_node(src, *it, dst, pins, npins, depth + 1, NULL);
             if (!item || !yaml_document_append_sequence_item(dst, seq, item))
                 return 0;
         }
@@ -68,20 +81,26 @@ static int copy_node(yaml_document_t *src, int id, yaml_document_t *dst, pin *pi
         for (yaml_node_pair_t *p = n->data.mapping.pairs.start; map && p < n->data.mapping.pairs.top; p++) {
             const char *key = scalar(yaml_document_get_node(src, p->key));
             pin *replace = NULL;
-            for (size_t i = 0; depth == 0 && key && i < npins; i++)
-                if (strcmp(pins[i].key, key) == 0 && pins[i].value)
+            for (size_t i = 0; i < npins; i++)
+                if (pin_here(&pins[i], key, depth, parent))
                     replace = &pins[i];
-            int k = copy_node(src, p->key, dst, pins, npins, depth + 1), v;
+            int k = copy_node(src, p->key, dst, pins, npins, depth + 1, NULL), v;
             if (replace) {
                 replace->seen = true;
                 v = yaml_document_add_scalar(dst, NULL, (yaml_char_t *)replace->value, -1,
                                              YAML_PLAIN_SCALAR_STYLE);
             } else {
-                v = copy_node(src, p->value, dst, pins, npins, depth + 1);
+                v = copy_node(src, p->value, dst, pins, npins, depth + 1, depth == 0 ? key : NULL);
             }
             if (!k || !v || !yaml_document_append_mapping_pair(dst, map, k, v))
                 return 0;
         }
+        for (size_t i = 0; depth == 1 && parent && i < npins; i++)
+            if (pins[i].parent && strcmp(pins[i].parent, parent) == 0 && pins[i].value && !pins[i].seen) {
+                pins[i].seen = true;
+                if (!add_pair(dst, map, pins[i].key, pins[i].value))
+                    return 0;
+            }
         return map;
     }
     default:
@@ -119,22 +138,22 @@ static int emit(yaml_document_t *doc, char **out)
     return 0;
 }
 
-int spec_job_pin_references(const char *yaml, size_t len, const char *environment, int environment_version,
-                     const char *compute, char **out, amlfs_err *err)
+int spec_job_pin_references(const char *yaml, size_t len, const char *environment, const char *environment_version,
+                            const char *compute, char **out, amlfs_err *err)
 {
     *out = NULL;
     yaml_document_t src, dst;
     if (load(yaml, len, &src) < 0)
         return amlfs_fail(err, EINVAL, "job.yaml: cannot be read again to pin its references");
-    char *env_ref = environment ? util_strdupf("azureml:%s:%d", environment, environment_version) : NULL;
+    char *env_ref = environment ? util_strdupf("azureml:%s:%s", environment, environment_version) : NULL;
     char *compute_ref = util_strdupf("azureml:%s", compute);
-    pin pins[] = {{"environment", env_ref, false}, {"compute", compute_ref, false}};
+    pin pins[] = {{NULL, "environment", env_ref, false}, {NULL, "compute", compute_ref, false}};
     int rc = -EIO;
     if (!yaml_document_initialize(&dst, NULL, NULL, NULL, 1, 1)) {
         rc = amlfs_fail(err, ENOMEM, "out of memory pinning job.yaml");
         goto out;
     }
-    int root = copy_node(&src, 1, &dst, pins, 2, 0);
+    int root = copy_node(&src, 1, &dst, pins, 2, 0, NULL);
     yaml_node_t *root_node = root ? yaml_document_get_node(&dst, root) : NULL;
     if (!root_node || root_node->type != YAML_MAPPING_NODE ||
         (!pins[1].seen && !add_pair(&dst, root, "compute", compute_ref))) {
@@ -149,6 +168,31 @@ out:
     yaml_document_delete(&src);
     free(env_ref);
     free(compute_ref);
+    return rc;
+}
+
+int spec_env_yaml_relocate(const char *yaml, size_t len, const char *build_path, const char *conda_file, char **out,
+                           amlfs_err *err)
+{
+    *out = NULL;
+    yaml_document_t src, dst;
+    if (load(yaml, len, &src) < 0)
+        return amlfs_fail(err, EINVAL, "environment: cannot be read again to place its files");
+    pin pins[] = {{"build", "path", build_path, false}, {NULL, "conda_file", conda_file, false}};
+    int rc = 0;
+    if (!yaml_document_initialize(&dst, NULL, NULL, NULL, 1, 1)) {
+        rc = amlfs_fail(err, ENOMEM, "out of memory placing an environment's files");
+    } else {
+        int root = copy_node(&src, 1, &dst, pins, 2, 0, NULL);
+        yaml_node_t *root_node = root ? yaml_document_get_node(&dst, root) : NULL;
+        if (!root_node || root_node->type != YAML_MAPPING_NODE) {
+            yaml_document_delete(&dst);
+            rc = amlfs_fail(err, EIO, "environment: could not place its files");
+        } else if ((rc = emit(&dst, out)) < 0) {
+            amlfs_fail(err, -rc, "environment: could not write it with its files placed");
+        }
+    }
+    yaml_document_delete(&src);
     return rc;
 }
 

@@ -23,7 +23,7 @@ static const char schema_sql[] =
     "  name TEXT PRIMARY KEY, created INTEGER NOT NULL, updated INTEGER NOT NULL, rejected TEXT);"
     "CREATE TABLE IF NOT EXISTS env_versions("
     "  name TEXT NOT NULL, version INTEGER NOT NULL, yaml TEXT NOT NULL, spec_json TEXT NOT NULL,"
-    "  status TEXT NOT NULL, reason TEXT, created INTEGER NOT NULL, PRIMARY KEY(name, version));"
+    "  status TEXT NOT NULL, reason TEXT, created INTEGER NOT NULL, label TEXT, PRIMARY KEY(name, version));"
     "CREATE TABLE IF NOT EXISTS computes("
     "  name TEXT PRIMARY KEY, type TEXT NOT NULL, yaml TEXT NOT NULL, max_instances INTEGER NOT NULL,"
     "  state TEXT NOT NULL DEFAULT 'Succeeded', reason TEXT);"
@@ -35,7 +35,7 @@ static const char schema_sql[] =
     "  environment_version INTEGER, job_yaml TEXT NOT NULL, spec_json TEXT NOT NULL,"
     "  command TEXT NOT NULL, job_env TEXT NOT NULL, created INTEGER NOT NULL, started INTEGER,"
     "  ended INTEGER, exit_code INTEGER, error TEXT, timeout_s INTEGER NOT NULL DEFAULT 0,"
-    "  snapshot TEXT, handle TEXT);"
+    "  snapshot TEXT, handle TEXT, environment_label TEXT);"
     "CREATE TABLE IF NOT EXISTS data_assets("
     "  name TEXT PRIMARY KEY, created INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS data_versions("
@@ -235,6 +235,8 @@ static int configure(store *s, amlfs_err *err)
         {"runs", "handle", "TEXT"},                                   /* 3: compute handles (Slurm job ids) */
         {"computes", "state", "TEXT NOT NULL DEFAULT 'Succeeded'"},   /* 3: provisioning state */
         {"computes", "reason", "TEXT"},
+        {"env_versions", "label", "TEXT"},                            /* 4: versions with names */
+        {"runs", "environment_label", "TEXT"},
     };
     if ((r = db_exec(s, schema_sql, err)) < 0) {
         db_exec(s, "ROLLBACK", NULL);
@@ -251,6 +253,11 @@ static int configure(store *s, amlfs_err *err)
             r = db_exec(s, sql, err);
         }
     }
+    /* An environment version's number is its registration order; its label is the version users name
+     * (the number as text unless `version:` gave a name), one per environment. */
+    if (r == 0)
+        r = db_exec(s, "UPDATE env_versions SET label = CAST(version AS TEXT) WHERE label IS NULL;"
+                       "CREATE UNIQUE INDEX IF NOT EXISTS env_versions_by_label ON env_versions(name, label);", err);
     if (r < 0 || (r = db_exec(s, "PRAGMA user_version = " AMLFS_STR(SCHEMA_VERSION), err)) < 0) {
         db_exec(s, "ROLLBACK", NULL);
         return r;

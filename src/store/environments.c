@@ -1,4 +1,5 @@
-/* environments.c: environments and their numbered versions in the store.
+/* environments.c: environments and their versions in the store: each numbered in registration order and
+ * labelled with the version users name (a whole number by default, or `version:` as written).
  * The YAML of a version is kept as written (secrets too); only redacted forms leave the server. */
 #include "db.h"
 
@@ -15,6 +16,9 @@ void store_env_free(store_env *e)
         return;
     free(e->name);
     free(e->rejected);
+    for (size_t i = 0; e->labels && i < e->nversions; i++)
+        free(e->labels[i]);
+    free(e->labels);
     free(e->versions);
     free(e->latest_status);
     free(e->latest_reason);
@@ -32,6 +36,7 @@ void store_env_version_free(store_env_version *v)
 {
     if (!v)
         return;
+    free(v->label);
     free(v->yaml);
     free(v->spec_json);
     free(v->status);
@@ -64,16 +69,21 @@ int store_env_create(store *s, const char *name, int64_t now_ms, amlfs_err *err)
 /* Fills versions and the latest version's status of e (lock held). */
 static int load_versions(store *s, store_env *e, amlfs_err *err)
 {
-    sqlite3_stmt *st = db_stmt(s, "SELECT version, status, reason FROM env_versions WHERE name = ?1 "
+    sqlite3_stmt *st = db_stmt(s, "SELECT version, status, reason, label FROM env_versions WHERE name = ?1 "
                                   "ORDER BY version", err);
     if (!st)
         return -EIO;
     db_bind_text(st, 1, e->name);
-    size_t cap = 0;
+    size_t cap = 0, label_cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         e->versions = db_grow(e->versions, e->nversions, &cap, sizeof *e->versions);
-        e->versions[e->nversions++] = sqlite3_column_int(st, 0);
+        e->labels = db_grow(e->labels, e->nversions, &label_cap, sizeof *e->labels);
+        e->versions[e->nversions] = sqlite3_column_int(st, 0);
+        e->labels[e->nversions] = db_col_text(st, 3);
+        if (!e->labels[e->nversions])
+            e->labels[e->nversions] = util_strdupf("%d", e->versions[e->nversions]);
+        e->nversions++;
         free(e->latest_status);
         free(e->latest_reason);
         e->latest_status = db_col_text(st, 1);
@@ -212,11 +222,10 @@ int store_env_set_rejected(store *s, const char *name, const char *why, int64_t 
     return r;
 }
 
-/* The highest version of an environment, 0 without versions (lock held). */
-static int latest_version(store *s, const char *name, int *out, amlfs_err *err)
+/* One integer of a query about NAME (lock held). */
+static int query_int(store *s, const char *sql, const char *name, int *out, amlfs_err *err)
 {
-    sqlite3_stmt *st = db_stmt(s, "SELECT coalesce(max(version), 0) FROM env_versions WHERE name = ?1",
-                               err);
+    sqlite3_stmt *st = db_stmt(s, sql, err);
     if (!st)
         return -EIO;
     db_bind_text(st, 1, name);
@@ -227,12 +236,29 @@ static int latest_version(store *s, const char *name, int *out, amlfs_err *err)
     return rc == SQLITE_ROW ? 0 : db_fail(s, rc, err, "reading the latest version");
 }
 
-int store_env_version_add(store *s, const char *name, int version, const char *yaml,
+/* The label of the latest registered version, "" without versions (lock held). */
+static char *latest_label(store *s, const char *name)
+{
+    amlfs_err ignored = {0};
+    sqlite3_stmt *st = db_stmt(s, "SELECT label FROM env_versions WHERE name = ?1 ORDER BY version DESC LIMIT 1",
+                               &ignored);
+    char *label = NULL;
+    if (st) {
+        db_bind_text(st, 1, name);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            label = db_col_text(st, 0);
+        sqlite3_reset(st);
+    }
+    return label ? label : util_xstrdup("");
+}
+
+int store_env_version_add(store *s, const char *name, const char *label, const char *yaml,
                           const char *spec_json, const char *status, const char *reason,
-                          int64_t now_ms, int *out_version, amlfs_err *err)
+                          int64_t now_ms, int *out_version, char **out_label, amlfs_err *err)
 {
     db_lock(s);
-    int r = db_exec(s, "BEGIN IMMEDIATE", err), latest = 0;
+    int r = db_exec(s, "BEGIN IMMEDIATE", err), latest = 0, highest = 0;
+    char *next = NULL;
     if (r < 0)
         goto out;
     sqlite3_stmt *st = db_stmt(s, "UPDATE environments SET updated = ?2, rejected = NULL "
@@ -249,29 +275,37 @@ int store_env_version_add(store *s, const char *name, int version, const char *y
         r = amlfs_fail(err, ENOENT, "environment '%s' not found", name);
         goto rollback;
     }
-    if ((r = latest_version(s, name, &latest, err)) < 0)
+    /* The next number in registration order, and the next whole-number label: one above the highest
+     * whole-number label (names such as 22.02-py3 do not count). */
+    if ((r = query_int(s, "SELECT coalesce(max(version), 0) FROM env_versions WHERE name = ?1", name, &latest,
+                       err)) < 0 ||
+        (r = query_int(s, "SELECT coalesce(max(CAST(label AS INTEGER)), 0) FROM env_versions WHERE name = ?1 AND "
+                          "label NOT GLOB '*[^0-9]*' AND length(label) BETWEEN 1 AND 9", name, &highest, err)) < 0)
         goto rollback;
-    if (version == 0)
-        version = latest + 1;
-    st = db_stmt(s, "INSERT INTO env_versions(name, version, yaml, spec_json, status, reason, created) "
-                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", err);
+    next = util_strdupf("%d", highest + 1);
+    if (!label)
+        label = next;
+    st = db_stmt(s, "INSERT INTO env_versions(name, version, label, yaml, spec_json, status, reason, created) "
+                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", err);
     if (!st) {
         r = -EIO;
         goto rollback;
     }
     db_bind_text(st, 1, name);
-    sqlite3_bind_int(st, 2, version);
-    db_bind_text(st, 3, yaml);
-    db_bind_text(st, 4, spec_json);
-    db_bind_text(st, 5, status);
-    db_bind_text(st, 6, reason);
-    sqlite3_bind_int64(st, 7, now_ms);
+    sqlite3_bind_int(st, 2, latest + 1);
+    db_bind_text(st, 3, label);
+    db_bind_text(st, 4, yaml);
+    db_bind_text(st, 5, spec_json);
+    db_bind_text(st, 6, status);
+    db_bind_text(st, 7, reason);
+    sqlite3_bind_int64(st, 8, now_ms);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
-    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
-        r = amlfs_fail(err, EEXIST, "environment '%s' already has version %d (latest: %d); change "
-                       "`version:` or remove it to register version %d", name, version, latest,
-                       latest + 1);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        char *last = latest_label(s, name);
+        r = amlfs_fail(err, EEXIST, "environment '%s' already has version %s (latest: %s); change "
+                       "`version:` or remove it to register version %s", name, label, last, next);
+        free(last);
         goto rollback;
     }
     if (rc != SQLITE_DONE) {
@@ -280,11 +314,37 @@ int store_env_version_add(store *s, const char *name, int version, const char *y
     }
     if ((r = db_exec(s, "COMMIT", err)) < 0)
         goto rollback;
-    *out_version = version;
+    *out_version = latest + 1;
+    if (out_label)
+        *out_label = util_xstrdup(label);
     goto out;
 rollback:
     db_exec(s, "ROLLBACK", NULL);
 out:
+    db_unlock(s);
+    free(next);
+    return r;
+}
+
+int store_env_version_find(store *s, const char *name, const char *label, int *version, amlfs_err *err)
+{
+    db_lock(s);
+    int r = -EIO;
+    sqlite3_stmt *st = db_stmt(s, "SELECT version FROM env_versions WHERE name = ?1 AND label = ?2", err);
+    if (st) {
+        db_bind_text(st, 1, name);
+        db_bind_text(st, 2, label);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *version = sqlite3_column_int(st, 0);
+            r = 0;
+        } else if (rc == SQLITE_DONE) {
+            r = amlfs_fail(err, ENOENT, "environment '%s' has no version '%s'", name, label);
+        } else {
+            r = db_fail(s, rc, err, "finding an environment version");
+        }
+        sqlite3_reset(st);
+    }
     db_unlock(s);
     return r;
 }
@@ -298,6 +358,9 @@ static void read_version_row(sqlite3_stmt *st, void *row)
     v->status = db_col_text(st, 3);
     v->reason = db_col_text(st, 4);
     v->created = sqlite3_column_int64(st, 5);
+    v->label = db_col_text(st, 6);
+    if (!v->label)
+        v->label = util_strdupf("%d", v->version);
 }
 
 int store_env_version_get(store *s, const char *name, int version, store_env_version *out,
@@ -306,7 +369,7 @@ int store_env_version_get(store *s, const char *name, int version, store_env_ver
     memset(out, 0, sizeof *out);
     db_lock(s);
     int r = -EIO;
-    sqlite3_stmt *st = db_stmt(s, "SELECT version, yaml, spec_json, status, reason, created "
+    sqlite3_stmt *st = db_stmt(s, "SELECT version, yaml, spec_json, status, reason, created, label "
                                   "FROM env_versions WHERE name = ?1 AND (?2 = 0 OR version = ?2) "
                                   "ORDER BY version DESC LIMIT 1", err);
     if (st) {

@@ -9,7 +9,7 @@
 
 #define LIGHT_COLUMNS                                                                              \
     "seq, id, experiment, display_name, status, compute, environment, environment_version, "      \
-    "created, started, ended, exit_code, error, timeout_s, snapshot, handle"
+    "created, started, ended, exit_code, error, timeout_s, snapshot, handle, environment_label"
 #define FULL_COLUMNS LIGHT_COLUMNS ", job_yaml, spec_json, command, job_env"
 /* Status filters bind the wanted words to ?1..?9 (NULL for the rest) so the index on status works. */
 #define STATUS_FILTER "status IN (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
@@ -25,6 +25,7 @@ void store_run_free(store_run *r)
     free(r->display_name);
     free(r->compute);
     free(r->environment);
+    free(r->environment_label);
     free(r->job_yaml);
     free(r->spec_json);
     free(r->command);
@@ -56,8 +57,8 @@ int store_run_insert(store *s, store_run *r, amlfs_err *err)
     int res = -EIO;
     sqlite3_stmt *st = db_stmt(s,
         "INSERT INTO runs(id, experiment, display_name, status, compute, environment, "
-        "environment_version, job_yaml, spec_json, command, job_env, created, timeout_s, snapshot) "
-        "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14 "
+        "environment_version, job_yaml, spec_json, command, job_env, created, timeout_s, snapshot, environment_label) "
+        "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15 "
         "WHERE EXISTS (SELECT 1 FROM experiments WHERE name = ?2)", err);
     if (st) {
         db_bind_text(st, 1, r->id);
@@ -75,6 +76,7 @@ int store_run_insert(store *s, store_run *r, amlfs_err *err)
         sqlite3_bind_int64(st, 12, r->created);
         sqlite3_bind_int64(st, 13, r->timeout_s);
         db_bind_text(st, 14, r->snapshot);
+        db_bind_text(st, 15, r->environment_label);
         int rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc == SQLITE_CONSTRAINT_UNIQUE)
@@ -115,6 +117,7 @@ static void read_light_row(sqlite3_stmt *st, void *row)
     r->timeout_s = (long)sqlite3_column_int64(st, 13);
     r->snapshot = db_col_text(st, 14);
     r->handle = db_col_text(st, 15);
+    r->environment_label = db_col_text(st, 16);
 }
 
 /* The columns of FULL_COLUMNS: a listing's plus what the run was submitted with. */
@@ -122,10 +125,10 @@ static void read_full_row(sqlite3_stmt *st, void *row)
 {
     read_light_row(st, row);
     store_run *r = row;
-    r->job_yaml = db_col_text(st, 16);
-    r->spec_json = db_col_text(st, 17);
-    r->command = db_col_text(st, 18);
-    r->job_env = db_col_text(st, 19);
+    r->job_yaml = db_col_text(st, 17);
+    r->spec_json = db_col_text(st, 18);
+    r->command = db_col_text(st, 19);
+    r->job_env = db_col_text(st, 20);
 }
 
 int store_run_get(store *s, const char *id, store_run *out, amlfs_err *err)

@@ -35,6 +35,13 @@ static void test_the_tree(void)
     expect("environments/host/versions", NODE_ENV_VERSIONS_DIR, "host", NULL);
     expect("environments/host/versions/3", NODE_ENV_VERSION_DIR, "host", NULL);
     expect("environments/host/versions/3/environment.yaml", NODE_ENV_VERSION_YAML, "host", NULL);
+    /* Versions may be names, as az ml allows. */
+    expect("environments/ngc/versions/22.02-py3", NODE_ENV_VERSION_DIR, "ngc", NULL);
+    expect("environments/ngc/versions/22.02-py3/environment.yaml", NODE_ENV_VERSION_YAML, "ngc", NULL);
+    node_path np;
+    CHECK(node_classify("environments/ngc/versions/22.02-py3/environment.yaml", &np) == NODE_ENV_VERSION_YAML &&
+              strcmp(np.version, "22.02-py3") == 0,
+          "the version's name: '%s'", np.version);
     expect("environments/host/environment.yaml", NODE_ENV_FILE, "host", "environment.yaml");
     expect("environments/host/Dockerfile", NODE_ENV_FILE, "host", "Dockerfile");
     expect("environments/host/ctl", NODE_ENV_CTL, "host", NULL);
@@ -82,7 +89,6 @@ static void test_the_tree(void)
     CHECK(node_is_run_output(NODE_RUN_OUTPUTS_DIR) && node_is_run_output(NODE_RUN_OUTPUTS_FILE) &&
               !node_is_run_output(NODE_RUN_SNAPSHOT_FILE) && !node_is_run_output(NODE_RUN_LOG),
           "only outputs nodes are run outputs");
-    node_path np;
     node_classify("runs/r1/outputs/job.yaml", &np);
     CHECK(node_spec_kind(&np, NULL) == SPEC_NONE, "a job.yaml among outputs is not a spec");
 }
@@ -91,8 +97,8 @@ static void test_paths_outside_the_tree(void)
 {
     const char *outside[] = {
         "nothing", "workspace.json/x", "environments/bad name", "environments/-x", "environments/host/ctl/x",
-        "environments/host/status/x", "environments/host/versions/0", "environments/host/versions/01",
-        "environments/host/versions/x", "environments/host/versions/3/other",
+        "environments/host/status/x", "environments/host/versions/-1", "environments/host/versions/a b",
+        "environments/host/versions/.x", "environments/host/versions/3/other", "environments/host/versions/..",
         "environments/host/versions/3/environment.yaml/x", "environments/host/./x", "environments/host/a/../b",
         "computes/local/other", "computes/local/compute.yaml/x", "experiments/bad name",
         "experiments/x/status/y", "experiments/x/runs/a/b", "experiments/x/a//b", "experiments/x/a/",

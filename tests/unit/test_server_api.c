@@ -528,6 +528,32 @@ static void test_environments(void)
     CHECK(r.status == 409 && strcmp(err_errno(&r) ? err_errno(&r) : "", "EEXIST") == 0, "existing version: %ld %s",
           r.status, r.body);
     resp_free(&r);
+    /* A version may be a name: a string where whole numbers stay numbers, listed in registration order. */
+    CHECK(create("environments", "ngc"), "create environment");
+    body = yaml_body("description: first\n", NULL, NULL);
+    call("POST", "/v1/environments/ngc/versions", body, &r);
+    free(body);
+    resp_free(&r);
+    body = yaml_body("version: 22.02-py3\n", NULL, NULL);
+    call("POST", "/v1/environments/ngc/versions", body, &r);
+    free(body);
+    CHECK(r.status == 201 && jstr(r.json, "version") && strcmp(jstr(r.json, "version"), "22.02-py3") == 0,
+          "a named version: %ld %s", r.status, r.body);
+    resp_free(&r);
+    call("GET", "/v1/environments/ngc", NULL, &r);
+    CHECK(r.body && strstr(r.body, "\"versions\":[1,\"22.02-py3\"]") && strstr(r.body, "\"latest_version\":\"22.02-py3\""),
+          "versions with a name: %s", r.body);
+    resp_free(&r);
+    call("GET", "/v1/environments/ngc/versions/22.02-py3", NULL, &r);
+    CHECK(r.status == 200 && jstr(r.json, "yaml") && strcmp(jstr(r.json, "yaml"), "version: 22.02-py3\n") == 0,
+          "a named version read back: %ld %s", r.status, r.body);
+    resp_free(&r);
+    call("GET", "/v1/environments/ngc/versions/2", NULL, &r);
+    CHECK(r.status == 404, "its registration number is not its name: %ld %s", r.status, r.body);
+    resp_free(&r);
+    call("DELETE", "/v1/environments/ngc", NULL, &r);
+    CHECK(r.status == 204, "delete ngc: %ld", r.status);
+    resp_free(&r);
 
     CHECK(create("environments", "img"), "create image environment");
     body = yaml_body("image: python:3.11\nimage_registry:\n  address: r.example.com\n  username: u\n"

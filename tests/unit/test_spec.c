@@ -155,7 +155,21 @@ static const parse_case cases[] = {
      "the only label here is '@latest'"},
     {"job environment list", JOB, "command: x\nenvironment: [a]\n", 2, 14, "'environment' must be a reference"},
     {"job environment registry ref", JOB, "command: x\nenvironment: azureml://registries/r/environments/e/versions/1\n",
-     2, 14, "registry references are not available here"},
+     0, 0, NULL},
+    {"job environment registry label", JOB,
+     "command: x\nenvironment: azureml://registries/azureml/environments/sklearn-1.5/labels/stable\n", 2, 14,
+     "environment 'azureml://registries/azureml/environments/sklearn-1.5/labels/stable': the only label here is "
+     "'latest'"},
+    {"job environment registry without version", JOB,
+     "command: x\nenvironment: azureml://registries/azureml/environments/sklearn-1.5\n", 2, 14,
+     "is not a registry environment: write azureml://registries/REGISTRY/environments/NAME/labels/latest"},
+    {"job environment registry bad name", JOB,
+     "command: x\nenvironment: azureml://registries/azureml/environments/sk learn/labels/latest\n", 2, 14,
+     "'sk learn' is not a valid environment name"},
+    {"job environment datastore", JOB, "command: x\nenvironment: azureml://datastores/d/paths/env.yml\n", 2, 14,
+     "is not an environment reference"},
+    {"job environment file without a path", JOB, "command: x\nenvironment: 'file:'\n", 2, 14,
+     "environment 'file:' names no file: write e.g. `environment: file:./environment.yml`"},
     {"job bad experiment name", JOB, "command: x\nenvironment: e\nexperiment_name: my exp\n", 3, 18,
      "'my exp' is not a valid experiment name"},
     {"job bad compute name", JOB, "command: x\nenvironment: e\ncompute: azureml:gpu cluster\n", 3, 10,
@@ -352,6 +366,11 @@ static void test_job_fields(void)
         {"azureml:/subscriptions/s/resourceGroups/g/providers/Microsoft.MachineLearningServices/workspaces/w/"
          "environments/py/versions/4",
          "py", "4"},
+        /* versions with names, as az ml allows */
+        {"azureml:pytorch-ngc:22.02-py3", "pytorch-ngc", "22.02-py3"},
+        /* a registry's environment is this workspace's environment of that name */
+        {"azureml://registries/azureml/environments/sklearn-1.5/labels/latest", "sklearn-1.5", NULL},
+        {"azureml://registries/azureml/environments/sklearn-1.5/versions/22", "sklearn-1.5", "22"},
     };
     for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
         char *doc = NULL;
@@ -364,6 +383,34 @@ static void test_job_fields(void)
         spec_job_free(&j);
         free(doc);
     }
+
+    /* the registry and the reference are kept, for the run to say what it resolved */
+    y = "command: x\nenvironment: azureml://registries/azureml/environments/sklearn-1.5/labels/latest\n";
+    CHECK(spec_parse_job(y, strlen(y), "job.yaml", &j, &err) == 0 && streq(j.environment_registry, "azureml") &&
+              streq(j.environment_reference, "azureml://registries/azureml/environments/sklearn-1.5/labels/latest") &&
+              !j.environment_file,
+          "registry reference: %s", err.msg);
+    o = spec_job_to_json(&j);
+    text = cJSON_PrintUnformatted(o);
+    CHECK(text && strstr(text, "\"environment_reference\":\"azureml://registries/azureml/environments/sklearn-1.5/"
+                               "labels/latest\""),
+          "registry reference JSON: %s", nz(text));
+    free(text);
+    cJSON_Delete(o);
+    spec_job_free(&j);
+    y = "command: x\nenvironment: azureml:py:1\n";
+    CHECK(spec_parse_job(y, strlen(y), "job.yaml", &j, &err) == 0 && !j.environment_registry &&
+              !j.environment_reference,
+          "a workspace reference has no registry");
+    spec_job_free(&j);
+
+    /* file:PATH: an environment file of the experiment, read by the server */
+    y = "command: x\nenvironment: file:./envs/env.yml\n";
+    CHECK(spec_parse_job(y, strlen(y), "job.yaml", &j, &err) == 0 && streq(j.environment_file, "./envs/env.yml") &&
+              streq(j.environment_reference, "file:./envs/env.yml") && !j.environment_name &&
+              !j.environment_inline && j.environment_pos.line == 2 && j.environment_pos.col == 14,
+          "environment file: %s", err.msg);
+    spec_job_free(&j);
 
     /* inline environment, no compute (local) */
     y = "command: python -c 'print(1)'\nenvironment:\n  image: python:3.11\n  conda_file: conda.yml\n";
@@ -380,6 +427,46 @@ static void test_job_fields(void)
     free(text);
     cJSON_Delete(o);
     spec_job_free(&j);
+}
+
+/* A job's anonymous environment keeps its context and conda file in its own folder: the text's paths move
+ * there, and nothing else changes (secrets included: the server keeps them). */
+static void test_env_relocate(void)
+{
+    amlfs_err err = {0};
+    env_spec e;
+    char *out = NULL;
+    const char *y = "build:\n  path: docker-context\n  dockerfile_path: Dockerfile.gpu\nconda_file: envs/conda.yml\n"
+                    "description: x\ntags: {path: keep, conda_file: keep}\n";
+    CHECK(spec_env_yaml_relocate(y, strlen(y), "context", "conda.yml", &out, &err) == 0, "relocate: %s", err.msg);
+    CHECK(out && spec_parse_env(out, strlen(out), "environment.yaml", &e, &err) == 0 &&
+              streq(e.build_path, "context") && streq(e.build_dockerfile, "Dockerfile.gpu") &&
+              streq(e.conda_file_path, "conda.yml") && streq(e.description, "x") && e.tags.count == 2 &&
+              streq(spec_kvlist_get(&e.tags, "path"), "keep") && streq(spec_kvlist_get(&e.tags, "conda_file"), "keep"),
+          "relocated: %s", nz(out));
+    spec_env_free(&e);
+    free(out);
+    y = "build: {dockerfile_path: D}\n";
+    CHECK(spec_env_yaml_relocate(y, strlen(y), "context", NULL, &out, &err) == 0 && out &&
+              spec_parse_env(out, strlen(out), "environment.yaml", &e, &err) == 0 && streq(e.build_path, "context") &&
+              streq(e.build_dockerfile, "D") && !e.conda_file_path,
+          "a build without a path gets one: %s", nz(out));
+    spec_env_free(&e);
+    free(out);
+    y = "image: x\nimage_registry: {address: r, password: s3cret}\nconda_file: c.yml\n";
+    CHECK(spec_env_yaml_relocate(y, strlen(y), NULL, "conda.yml", &out, &err) == 0 && out &&
+              spec_parse_env(out, strlen(out), "environment.yaml", &e, &err) == 0 && streq(e.conda_file_path, "conda.yml") &&
+              streq(e.registry_password, "s3cret") && !e.has_build,
+          "conda only, the password kept: %s", nz(out));
+    spec_env_free(&e);
+    free(out);
+    /* Where build.path and conda_file were written, for messages about them. */
+    y = "build:\n  path: ctx\nconda_file: c.yml\n";
+    CHECK(spec_parse_env(y, strlen(y), "environment.yaml", &e, &err) == 0 && e.build_path_pos.line == 2 &&
+              e.build_path_pos.col == 9 && e.conda_file_pos.line == 3 && e.conda_file_pos.col == 13,
+          "positions: %d:%d %d:%d", e.build_path_pos.line, e.build_path_pos.col, e.conda_file_pos.line,
+          e.conda_file_pos.col);
+    spec_env_free(&e);
 }
 
 static void test_render(void)
@@ -484,6 +571,7 @@ int main(void)
         run_parse_case(&cases[i]);
     test_env_fields();
     test_job_fields();
+    test_env_relocate();
     test_render();
     test_compute_fields();
     test_redact();

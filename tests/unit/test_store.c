@@ -47,22 +47,39 @@ static void test_objects(void)
     CHECK(store_experiment_create(s, "e1", 1000, &err) == -EEXIST, "duplicate experiment: %s", err.msg);
     CHECK(store_env_create(s, "py", 1000, &err) == 0, "create env");
     int v = 0;
-    CHECK(store_env_version_add(s, "py", 0, "name: py\n", "{}", "Ready", NULL, 1000, &v, &err) == 0 && v == 1,
+    char *label = NULL;
+    CHECK(store_env_version_add(s, "py", NULL, "name: py\n", "{}", "Ready", NULL, 1000, &v, &label, &err) == 0 &&
+              v == 1 && strcmp(label, "1") == 0,
           "first version is 1: %d", v);
-    CHECK(store_env_version_add(s, "py", 5, "version: 5\n", "{}", "Ready", NULL, 1000, &v, &err) == 0 && v == 5,
-          "explicit version 5: %d", v);
-    CHECK(store_env_version_add(s, "py", 5, "version: 5\n", "{}", "Ready", NULL, 1000, &v, &err) == -EEXIST &&
-              strstr(err.msg, "version 6"),
+    free(label);
+    CHECK(store_env_version_add(s, "py", "5", "version: 5\n", "{}", "Ready", NULL, 1000, &v, NULL, &err) == 0 &&
+              v == 2,
+          "explicit version 5 is the second registered: %d", v);
+    CHECK(store_env_version_add(s, "py", "5", "version: 5\n", "{}", "Ready", NULL, 1000, &v, NULL, &err) == -EEXIST &&
+              strstr(err.msg, "already has version 5 (latest: 5)") && strstr(err.msg, "register version 6"),
           "version 5 again: %s", err.msg);
-    CHECK(store_env_version_add(s, "py", 0, "x", "{}", "Ready", NULL, 1000, &v, &err) == 0 && v == 6,
-          "next after 5 is 6: %d", v);
-    CHECK(store_env_version_add(s, "nope", 0, "x", "{}", "Ready", NULL, 1000, &v, &err) == -ENOENT,
+    CHECK(store_env_version_add(s, "py", "22.02-py3", "x", "{}", "Ready", NULL, 1000, &v, NULL, &err) == 0 && v == 3,
+          "a named version: %d %s", v, err.msg);
+    CHECK(store_env_version_add(s, "py", NULL, "x", "{}", "Ready", NULL, 1000, &v, &label, &err) == 0 && v == 4 &&
+              strcmp(label, "6") == 0,
+          "next after 5 is 6, names do not count: %d %s", v, label);
+    free(label);
+    CHECK(store_env_version_add(s, "nope", NULL, "x", "{}", "Ready", NULL, 1000, &v, NULL, &err) == -ENOENT,
           "version of a missing environment");
+    CHECK(store_env_version_find(s, "py", "22.02-py3", &v, &err) == 0 && v == 3, "find by name: %d", v);
+    CHECK(store_env_version_find(s, "py", "7", &v, &err) == -ENOENT && strstr(err.msg, "has no version '7'"),
+          "find a missing one: %s", err.msg);
     store_env e;
-    CHECK(store_env_get(s, "py", &e, &err) == 0 && e.nversions == 3 && e.versions[2] == 6 &&
+    CHECK(store_env_get(s, "py", &e, &err) == 0 && e.nversions == 4 && e.versions[3] == 4 &&
+              strcmp(e.labels[0], "1") == 0 && strcmp(e.labels[1], "5") == 0 &&
+              strcmp(e.labels[2], "22.02-py3") == 0 && strcmp(e.labels[3], "6") == 0 &&
               strcmp(e.latest_status, "Ready") == 0,
-          "environment versions");
+          "environment versions in registration order with their labels");
     store_env_free(&e);
+    store_env_version ver;
+    CHECK(store_env_version_get(s, "py", 3, &ver, &err) == 0 && strcmp(ver.label, "22.02-py3") == 0,
+          "a version's label");
+    store_env_version_free(&ver);
 
     add_run(s, "r1", "e1", "py", 1);
     add_run(s, "r2", "e1", "py", 2);
@@ -211,6 +228,65 @@ static void test_upgrade_from_version_2(void)
     remove_db(path);
 }
 
+/* A version-3 file (environment versions and runs without labels) opens with each version labelled by
+ * its number, and labels unique per environment from then on. */
+static void test_upgrade_from_version_3(void)
+{
+    char path[] = "/tmp/amlfs-test-v3-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK, "sqlite3_open");
+    char *msg = NULL;
+    int rc = sqlite3_exec(db,
+        "CREATE TABLE environments(name TEXT PRIMARY KEY, created INTEGER NOT NULL, updated INTEGER NOT NULL, "
+        "rejected TEXT);"
+        "CREATE TABLE env_versions(name TEXT NOT NULL, version INTEGER NOT NULL, yaml TEXT NOT NULL, spec_json "
+        "TEXT NOT NULL, status TEXT NOT NULL, reason TEXT, created INTEGER NOT NULL, PRIMARY KEY(name, version));"
+        "INSERT INTO environments VALUES('py', 1, 1, NULL);"
+        "INSERT INTO env_versions VALUES('py', 1, 'x', '{}', 'Ready', NULL, 1);"
+        "INSERT INTO env_versions VALUES('py', 4, 'version: 4', '{}', 'Ready', NULL, 2);"
+        "CREATE TABLE experiments(name TEXT PRIMARY KEY, created INTEGER NOT NULL, status_line TEXT NOT NULL "
+        "DEFAULT '');"
+        "CREATE TABLE runs(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, experiment TEXT NOT "
+        "NULL, display_name TEXT, status TEXT NOT NULL, compute TEXT NOT NULL, environment TEXT, "
+        "environment_version INTEGER, job_yaml TEXT NOT NULL, spec_json TEXT NOT NULL, command TEXT NOT NULL, "
+        "job_env TEXT NOT NULL, created INTEGER NOT NULL, started INTEGER, ended INTEGER, exit_code INTEGER, "
+        "error TEXT, timeout_s INTEGER NOT NULL DEFAULT 0, snapshot TEXT, handle TEXT);"
+        "INSERT INTO experiments VALUES('e', 1, '');"
+        "INSERT INTO runs(id, experiment, status, compute, environment, environment_version, job_yaml, spec_json, "
+        "command, job_env, created) VALUES('old', 'e', 'Completed', 'local', 'py', 4, '', '{}', 'true', '[]', 1);"
+        "PRAGMA user_version = 3;",
+        NULL, NULL, &msg);
+    CHECK(rc == SQLITE_OK, "making a version-3 file: %s", msg ? msg : "");
+    sqlite3_free(msg);
+    sqlite3_close(db);
+    store *s = NULL;
+    amlfs_err err = {0};
+    CHECK(store_open(path, &s, &err) == 0, "opening a version-3 file: %s", err.msg);
+    if (s) {
+        store_env e;
+        CHECK(store_env_get(s, "py", &e, &err) == 0 && e.nversions == 2 && strcmp(e.labels[0], "1") == 0 &&
+                  strcmp(e.labels[1], "4") == 0,
+              "old versions are labelled by their numbers: %s", err.msg);
+        store_env_free(&e);
+        int v = 0;
+        char *label = NULL;
+        CHECK(store_env_version_add(s, "py", NULL, "x", "{}", "Ready", NULL, 3, &v, &label, &err) == 0 && v == 5 &&
+                  strcmp(label, "5") == 0,
+              "the next is 5: %d %s", v, err.msg);
+        free(label);
+        CHECK(store_env_version_add(s, "py", "4", "x", "{}", "Ready", NULL, 3, &v, NULL, &err) == -EEXIST,
+              "an old number is taken: %s", err.msg);
+        store_run r;
+        CHECK(store_run_get(s, "old", &r, &err) == 0 && r.environment_version == 4 && !r.environment_label,
+              "an old run keeps its version number");
+        store_run_free(&r);
+        store_close(s);
+    }
+    remove_db(path);
+}
+
 static void test_event_numbers(void)
 {
     store *s = open_store();
@@ -314,6 +390,7 @@ int main(void)
 {
     test_computes();
     test_upgrade_from_version_2();
+    test_upgrade_from_version_3();
     snprintf(dir, sizeof dir, "/tmp/amlfs-test-store.XXXXXX");
     if (!mkdtemp(dir)) {
         printf("FAIL mkdtemp\n0 passed, 1 failed\n");
