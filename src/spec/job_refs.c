@@ -1,5 +1,5 @@
-/* job_refs.c: a job's `environment:` and `compute:` references (azureml:NAME:VERSION, NAME@latest,
- * ARM ids as `az ml job show` prints them) and its inline environment mapping. */
+/* job_refs.c: a job's `environment:` and `compute:` references (azureml:NAME:VERSION, NAME@latest, ARM ids
+ * as `az ml job show` prints them, a registry's environment, file:PATH) and its inline environment mapping. */
 #include "amlfs/spec_yaml.h"
 
 #include <stdlib.h>
