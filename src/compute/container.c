@@ -83,17 +83,16 @@ char **compute_container_argv(const compute_launch *launch, const char *env_file
      * inside, so a job file reads the same on the host, in a container and on a cluster node. */
     argv[n++] = util_xstrdup("--volume");
     argv[n++] = util_strdupf("%s:%s", launch->work_dir, launch->work_dir);
-    char *inputs = util_strdupf("%s", launch->work_dir);
-    char *slash = strrchr(inputs, '/');
+    const char *slash = strrchr(launch->work_dir, '/');
     struct stat st;
     if (slash) {
-        strcpy(slash, "/inputs");
+        char *inputs = util_strdupf("%.*s/inputs", (int)(slash - launch->work_dir), launch->work_dir);
         if (stat(inputs, &st) == 0 && S_ISDIR(st.st_mode)) {
             argv[n++] = util_xstrdup("--volume");
             argv[n++] = util_strdupf("%s:%s:ro", inputs, inputs);
         }
+        free(inputs);
     }
-    free(inputs);
     argv[n++] = util_xstrdup("--workdir");
     argv[n++] = util_xstrdup(CONTAINER_WORK);
     argv[n++] = util_xstrdup("--env-file");
