@@ -17,7 +17,7 @@ LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps deps-check run test demo demo-image clean asan
+.PHONY: all deps deps-check run test demo demo-image clean asan asan-test
 # Keep every object (test objects are intermediates): nothing is deleted, and nothing is printed
 # after the closing line of the tests.
 .SECONDARY:
@@ -71,6 +71,10 @@ demo-image: deps all
 # ASan/UBSan build in its own folder: make asan && BUILD=build-asan tests/run.sh
 asan:
 	$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" CFLAGS="-O1 -g" all
+
+# Every test on the ASan/UBSan build; undefined behaviour stops the program like a memory error does.
+asan-test: deps asan
+	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 BUILD=build-asan tests/run.sh
 
 clean:
 	rm -rf build build-asan
