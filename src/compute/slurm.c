@@ -317,6 +317,9 @@ static void end_of_job(const slurm_compute *sc, const compute_run *run, const cJ
     ex->timed_out = ex->timed_out || timed_out;
     if (ex->error[0] || ex->canceled)
         return;
+    /* A supervisor recorded success, yet Slurm says the job failed: ranks of another node failed (each node's
+     * supervisor writes the shared exit.json; Slurm's word is the whole job's). */
+    bool recorded_success = recorded && ex->exit_code == 0 && !ex->signal && !ex->timed_out;
     char *out_file = util_strdupf("%s/" SLURM_OUT_FILE, run->run_dir);
     char last[300];
     last_line_of(out_file, last, sizeof last);
@@ -343,6 +346,10 @@ static void end_of_job(const slurm_compute *sc, const compute_run *run, const cJ
     } else if (failed && strcmp(failed, "FAILED") != 0) {
         snprintf(ex->error, sizeof ex->error, "Slurm ended job %s as %s%s%.100s%s", run->handle, failed,
                  has_reason ? " (" : "", has_reason ? reason : "", has_reason ? ")" : "");
+    } else if (failed && recorded_success) {
+        ex->exit_code = (int)((json_number(job, "exit_code", 0) >> 8) & 0xff);
+        snprintf(ex->error, sizeof ex->error, "Slurm job %s %s although a node's ranks ended well: a rank on another "
+                 "node failed (see logs/std_log_process_N.txt)", run->handle, failed);
     } else if (failed && !recorded) {
         snprintf(ex->error, sizeof ex->error, "Slurm job %s FAILED (exit code %d%s%.100s) before the run's "
                  "supervisor recorded an end%s%.250s", run->handle, ex->exit_code, has_reason ? ", " : "",
