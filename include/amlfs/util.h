@@ -3,6 +3,7 @@
 #ifndef AMLFS_UTIL_H
 #define AMLFS_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -49,6 +50,10 @@ int util_check_name(const char *kind, const char *name, amlfs_err *err);
 /* A relative path inside a stored folder: no empty, '.', '..' parts, no leading '/'. */
 int util_check_relpath(const char *path, amlfs_err *err);
 
+/* Editors' scratch files (vim's 4913 probe and .NAME.swp/.swo.../.swx, NAME~ backups, emacs's #NAME#
+ * and .#NAME locks): kept as ordinary files, never acted on, never part of an image's or environment's
+ * identity. */
+bool util_is_editor_scratch(const char *name);
 /* Edit distance, for "did you mean" suggestions. */
 size_t util_levenshtein(const char *a, const char *b);
 

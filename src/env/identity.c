@@ -16,21 +16,6 @@
 #define IDENTITY_FORMAT "amlfs-env-image-1"
 #define SPEC_FILE "environment.yaml"
 
-/* Editors' scratch files (the same names as the mount's, src/fs/nodes.c): a vim swap file beside
- * the Dockerfile must not change the image's identity at every keystroke. */
-static bool scratch_name(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0)
-        return false;
-    if (strcmp(name, "4913") == 0 || (n > 1 && name[n - 1] == '~'))
-        return true;
-    if (n > 2 && ((name[0] == '#' && name[n - 1] == '#') || (name[0] == '.' && name[1] == '#')))
-        return true;
-    return name[0] == '.' && n > 5 && name[n - 4] == '.' && name[n - 3] == 's' && name[n - 2] >= 'a' &&
-           name[n - 2] <= 'x' && name[n - 1] >= 'a' && name[n - 1] <= 'z';
-}
-
 static const char *base_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -107,7 +92,7 @@ static int context_manifest(const char *dir, bool at_root, snapshot_manifest *ou
         return amlfs_wrap(reason, "reading the build context: ");
     for (size_t i = 0; i < all.count; i++) {
         const snapshot_entry *e = &all.entries[i];
-        if ((at_root && strcmp(e->path, SPEC_FILE) == 0) || scratch_name(base_of(e->path)))
+        if ((at_root && strcmp(e->path, SPEC_FILE) == 0) || util_is_editor_scratch(base_of(e->path)))
             continue;
         snapshot_manifest_add(out, e->path, e->type, e->mode, e->size, e->type == SNAPSHOT_FILE ? e->sha256 : NULL,
                               e->target);

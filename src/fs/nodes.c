@@ -360,28 +360,7 @@ spec_kind node_spec_kind(const node_path *np, char **dir)
     }
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
 bool node_is_scratch_name(const char *name)
 {
-    size_t n = strlen(name);
-    if (n == 0)
-        return false;
-    if (strcmp(name, "4913") == 0)
-        return true;
-    if (name[n - 1] == '~' && n > 1)
-        return true;
-    if (n > 2 && name[0] == '#' && name[n - 1] == '#')
-        return true;
-    if (n > 2 && name[0] == '.' && name[1] == '#')
-        return true;
-    /* vim swap files: .NAME.swp, then .swo, .swn, ... down to .saa; .swx is its write test. */
-    if (name[0] == '.' && n > 5 && name[n - 4] == '.' && name[n - 3] == 's' && name[n - 2] >= 'a' &&
-        name[n - 2] <= 'w' && name[n - 1] >= 'a' && name[n - 1] <= 'z')
-        return true;
-    return ends_with(name, ".swx") && name[0] == '.';
+    return util_is_editor_scratch(name);
 }

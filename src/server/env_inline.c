@@ -19,21 +19,6 @@
 /* An environment file or a conda file larger than this is not one. */
 #define SMALL_FILE_MAX (1024 * 1024)
 
-/* Editors' scratch files, the names the mount and the image identity know (src/fs/nodes.c,
- * src/env/identity.c): a swap file beside the Dockerfile must not make another environment. */
-static bool scratch_name(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0)
-        return false;
-    if (strcmp(name, "4913") == 0 || (n > 1 && name[n - 1] == '~'))
-        return true;
-    if (n > 2 && ((name[0] == '#' && name[n - 1] == '#') || (name[0] == '.' && name[1] == '#')))
-        return true;
-    return name[0] == '.' && n > 5 && name[n - 4] == '.' && name[n - 3] == 's' && name[n - 2] >= 'a' &&
-           name[n - 2] <= 'x' && name[n - 1] >= 'a' && name[n - 1] <= 'z';
-}
-
 void env_inline_free(env_inline *e)
 {
     if (!e)
@@ -190,7 +175,7 @@ static int read_context(prep *p)
         for (size_t i = 0; i < all.count; i++) {
             const snapshot_entry *x = &all.entries[i];
             const char *slash = strrchr(x->path, '/');
-            if (scratch_name(slash ? slash + 1 : x->path) || (skip_job && strcmp(x->path, skip_job) == 0) ||
+            if (util_is_editor_scratch(slash ? slash + 1 : x->path) || (skip_job && strcmp(x->path, skip_job) == 0) ||
                 (skip_env && strcmp(x->path, skip_env) == 0))
                 continue;
             snapshot_manifest_add(&m, x->path, x->type, x->mode, x->size, x->type == SNAPSHOT_FILE ? x->sha256 : NULL,

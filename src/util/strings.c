@@ -78,6 +78,20 @@ void util_buf_free(util_buf *b)
     b->len = b->cap = 0;
 }
 
+bool util_is_editor_scratch(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0)
+        return false;
+    if (strcmp(name, "4913") == 0 || (n > 1 && name[n - 1] == '~'))
+        return true;
+    if (n > 2 && ((name[0] == '#' && name[n - 1] == '#') || (name[0] == '.' && name[1] == '#')))
+        return true;
+    /* vim swap files: .NAME.swp, then .swo, .swn, ... down to .saa; .swx is its write test. */
+    return name[0] == '.' && n > 5 && name[n - 4] == '.' && name[n - 3] == 's' && name[n - 2] >= 'a' &&
+           name[n - 2] <= 'x' && name[n - 1] >= 'a' && name[n - 1] <= 'z';
+}
+
 static int is_alnum(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');

@@ -6,29 +6,9 @@
 # (22.02-py3). Refused jobs leave no run and no environment behind.
 . "$(dirname "$0")/../lib/e2e.sh"
 
-# Podman storage of this test only (the inline build cases), as in test_images.sh.
-export AMLFS_PODMAN_ROOT=$T/podman/root AMLFS_PODMAN_RUNROOT=$T/podman/runroot
-BASE=localhost/amlfs-test/busybox:1
-
-pm() { CONTAINERS_CONF=$DATA/containers.conf podman --root "$AMLFS_PODMAN_ROOT" --runroot "$AMLFS_PODMAN_RUNROOT" "$@"; }
-
-podman_cleanup() {
-    [ -d "$T/podman" ] || return 0
-    pm rm --all --force --time 0 >/dev/null 2>&1
-    pm system reset --force >/dev/null 2>&1
-    grep -F " $T/podman" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m"; done
-}
-trap 'unmount_ws; stop_runs; stop_server; podman_cleanup; cleanup' EXIT INT TERM
-
-make_base_image() {
-    local root=$T/rootfs
-    mkdir -p "$root/bin" "$root/tmp" "$root/etc" "$root/work" || return 1
-    cp /bin/busybox "$root/bin/busybox" || return 1
-    for applet in $(/bin/busybox --list); do
-        [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
-    done
-    tar -C "$root" -cf "$T/rootfs.tar" . && pm import -q "$T/rootfs.tar" "$BASE" >/dev/null
-}
+# Podman storage of this test only (the inline build cases).
+. "$(dirname "$0")/../lib/podman.sh"
+test_cleanup() { podman_cleanup; }
 
 # A field of a run's info.json.
 info() { python3 -c 'import json,sys; v=json.load(open(sys.argv[1])).get(sys.argv[2]); print("null" if v is None else v)' \

@@ -3,32 +3,9 @@
 # image found or not, a Dockerfile build followed live, the image cache, rebuild, failures, runs inside.
 . "$(dirname "$0")/../lib/e2e.sh"
 
-# Podman storage of this test only; the server is told through the environment (see README).
-export AMLFS_PODMAN_ROOT=$T/podman/root AMLFS_PODMAN_RUNROOT=$T/podman/runroot
-BASE=localhost/amlfs-test/busybox:1
+. "$(dirname "$0")/../lib/podman.sh"
 SECRET="S3cret-$RANDOM-$RANDOM-pw"
-
-pm() { CONTAINERS_CONF=$DATA/containers.conf podman --root "$AMLFS_PODMAN_ROOT" --runroot "$AMLFS_PODMAN_RUNROOT" "$@"; }
-
-# Nothing of the test may keep running or stay mounted: containers, then podman's storage.
-podman_cleanup() {
-    [ -d "$T/podman" ] || return 0
-    pm rm --all --force --time 0 >/dev/null 2>&1
-    pm system reset --force >/dev/null 2>&1
-    grep -F " $T/podman" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m"; done
-}
-trap 'unmount_ws; stop_runs; stop_server; podman_cleanup; cleanup' EXIT INT TERM
-
-# A busybox base image made here, with no registry: busybox-static and its applet links, imported.
-make_base_image() {
-    local root=$T/rootfs
-    mkdir -p "$root/bin" "$root/tmp" "$root/etc" "$root/work" || return 1
-    cp /bin/busybox "$root/bin/busybox" || return 1
-    for applet in $(/bin/busybox --list); do
-        [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
-    done
-    tar -C "$root" -cf "$T/rootfs.tar" . && pm import -q "$T/rootfs.tar" "$BASE" >/dev/null
-}
+test_cleanup() { podman_cleanup; }
 
 env_status() { cat "$MNT/environments/$1/status"; }
 

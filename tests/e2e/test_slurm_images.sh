@@ -5,28 +5,12 @@
 . "$(dirname "$0")/../lib/e2e.sh"
 . "$(dirname "$0")/../lib/slurm.sh"
 
-export AMLFS_PODMAN_ROOT=$T/podman/root AMLFS_PODMAN_RUNROOT=$T/podman/runroot
-BASE=localhost/amlfs-test/busybox:1
+. "$(dirname "$0")/../lib/podman.sh"
 SHARED=$T/shared
-
-pm() { CONTAINERS_CONF=$DATA/containers.conf podman --root "$AMLFS_PODMAN_ROOT" --runroot "$AMLFS_PODMAN_RUNROOT" "$@"; }
 
 test_cleanup() {
     slurm_stop
-    [ -d "$T/podman" ] || return 0
-    pm rm --all --force --time 0 >/dev/null 2>&1
-    pm system reset --force >/dev/null 2>&1
-    grep -F " $T/podman" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m"; done
-}
-
-make_base_image() {
-    local root=$T/rootfs
-    mkdir -p "$root/bin" "$root/tmp" "$root/etc" "$root/work" || return 1
-    cp /bin/busybox "$root/bin/busybox" || return 1
-    for applet in $(/bin/busybox --list); do
-        [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
-    done
-    tar -C "$root" -cf "$T/rootfs.tar" . && pm import -q "$T/rootfs.tar" "$BASE" >/dev/null 2>"$T/import.err"
+    podman_cleanup
 }
 
 t_a_job_in_an_image_runs_on_slurm_with_its_data_at_the_same_paths() {
