@@ -39,6 +39,12 @@ typedef enum node_kind {
     NODE_DATA_VERSION_YAML,     /* data/NAME/versions/N/data.yaml */
     NODE_DATA_VERSION_FILE,     /* data/NAME/versions/N/REL: a file, folder or symlink of the version */
     NODE_DATA_FILE,             /* data/NAME/REL: stored files (data.yaml is the spec) */
+    NODE_DATASTORES_DIR,        /* datastores */
+    NODE_DATASTORES_STATUS,     /* datastores/status */
+    NODE_DATASTORE_DIR,         /* datastores/NAME: datastore.yaml, status and its files (read-only) */
+    NODE_DATASTORE_YAML,        /* datastores/NAME/datastore.yaml (credentials read as "***") */
+    NODE_DATASTORE_STATUS,      /* datastores/NAME/status */
+    NODE_DATASTORE_FILE,        /* datastores/NAME/REL: a file or folder of the datastore, read-only */
     NODE_COMPUTES_DIR,
     NODE_COMPUTES_STATUS,       /* computes/status */
     NODE_COMPUTE_DIR,           /* computes/NAME */
@@ -74,6 +80,7 @@ typedef enum spec_kind {
     SPEC_ENVIRONMENT,           /* environments/NAME/environment.yaml: register a version */
     SPEC_COMPUTE,               /* computes/NAME/compute.yaml: create or update the compute */
     SPEC_DATA,                  /* data/NAME/data.yaml: register a data asset version */
+    SPEC_DATASTORE,             /* datastores/NAME/datastore.yaml: create or update the datastore */
 } spec_kind;
 
 #define NODE_NAME_MAX 256
@@ -100,6 +107,9 @@ bool node_is_generated_text(node_kind kind);
 /* Generated text rewritten in place as state changes: opened with direct_io, never kept cached. */
 bool node_is_live_text(node_kind kind);
 bool node_is_stored(node_kind kind);
+/* A spec file kept by the server as an object's text (compute.yaml, datastore.yaml), not a stored file:
+ * its collection in the API ("computes", "datastores"), NULL for any other node. */
+const char *node_object_spec_collection(node_kind kind);
 bool node_is_fixed_dir(node_kind kind);
 /* A run's snapshot and everything in it: read-only, and never changes once the run exists. */
 bool node_is_snapshot(node_kind kind);

@@ -227,6 +227,15 @@ int data_place_input(server *srv, const char *reference, const char *type, const
 /* A completed run's outputs with `name:` become versions of those data assets (made when missing). */
 int data_register_outputs(server *srv, const store_run *r, amlfs_err *err);
 
+/* ---- datastores.c: workspaceblobstore and azure_blob datastores ---- */
+bool datastore_is_builtin(const char *name);
+/* PUT /v1/datastores/NAME: checks datastore.yaml and that its container answers to its credentials. */
+int datastore_put(server *srv, const char *name, const char *yaml, size_t len, const char *filename, amlfs_err *err);
+/* "azureml://datastores/NAME/paths/PATH" -> NAME and PATH (malloc'd); -EINVAL otherwise. */
+int datastore_parse_path(const char *uri, char **name, char **path);
+/* Brings a datastore file (is_file) or folder to dest, read-only. */
+int datastore_fetch_input(server *srv, const char *uri, bool is_file, const char *dest, amlfs_err *err);
+
 /* ---- snapshots.c: code snapshots kept in DATA_DIR/snapshots (include/amlfs/snapshot.h) ---- */
 /* Opens the blob store and settles the workspace's limits (flags given win and are kept in meta). */
 int server_snapshots_open(server *srv, const server_config *cfg, amlfs_err *err);
@@ -436,6 +445,16 @@ int h_run_snapshot(server *srv, const http_request *req, http_reply *out, amlfs_
  * entry, a listing for the root or a trailing '/', else a file's bytes; `what` names it in messages. */
 int server_snapshot_reply(server *srv, const http_request *req, const snapshot_manifest *m, int64_t mtime_ms,
                           const char *what, http_reply *out, amlfs_err *err);
+/* Datastores (h_datastores.c). */
+int h_datastores_list(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_datastores_create(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_datastore_get(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_datastore_put(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_datastore_delete(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_datastore_files(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+/* datastores.c: GET /v1/datastores/NAME/files/PATH: its files as a read-only folder (?stat=1, a listing,
+ * bytes by range). */
+int datastore_files_reply(server *srv, const char *name, const http_request *req, http_reply *out, amlfs_err *err);
 /* Data assets (h_data.c) and their stored files (h_files.c). */
 int h_data_list(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_data_create(server *srv, const http_request *req, http_reply *out, amlfs_err *err);

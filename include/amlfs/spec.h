@@ -130,6 +130,18 @@ typedef struct data_spec {
 int spec_parse_data(const char *text, size_t len, const char *filename, data_spec *out, amlfs_err *err);
 void spec_data_free(data_spec *s);
 
+/* datastore.yaml (`type: azure_blob`). Secrets: account_key, sas_token. */
+typedef struct datastore_spec {
+    char *name, *type, *description;
+    char *account_name, *container_name;
+    char *endpoint;             /* "core.windows.net" (default), or a whole URL (Azurite: http://127.0.0.1:PORT/ACCOUNT) */
+    char *protocol;             /* https (default) | http */
+    char *account_key, *sas_token;
+    spec_pos name_pos, type_pos, account_pos, endpoint_pos, credentials_pos;
+} datastore_spec;
+int spec_parse_datastore(const char *text, size_t len, const char *filename, datastore_spec *out, amlfs_err *err);
+void spec_datastore_free(datastore_spec *s);
+
 /* Parse + validate. `filename` names the file in messages ("job.yaml line 4 column 10: ...").
  * Errors: -EINVAL with a one-line message for YAML that does not parse, unknown keys (with
  * "did you mean 'x'?"), wrong types, missing required keys, exclusive keys written together, and a

@@ -149,6 +149,12 @@ int store_data_versions(store *s, const char *name, store_data_version **out, si
 void store_data_version_free(store_data_version *v);
 void store_data_version_list_free(store_data_version *list, size_t n);
 
+/* ---- datastores (besides the built-in workspaceblobstore): their datastore.yaml, secrets included ---- */
+int store_datastore_put(store *s, const char *name, const char *yaml, int64_t created, amlfs_err *err);
+int store_datastore_get(store *s, const char *name, char **yaml, amlfs_err *err);
+int store_datastore_delete(store *s, const char *name, amlfs_err *err);
+int store_datastore_names(store *s, char ***names, size_t *n, amlfs_err *err);
+
 /* ---- runs ---- */
 typedef struct store_run {
     int64_t seq;                  /* submission order */

@@ -42,7 +42,7 @@ static int json_call(fs_state *fs, const char *method, const char *url, cJSON *b
  * The server checks names and keeps each collection's status line (shown in its `status` file), so
  * every mount of the workspace tells the same story; the mount only forwards. */
 
-static const char *const collections[] = {"environments", "computes", "data", "experiments", NULL};
+static const char *const collections[] = {"environments", "computes", "data", "datastores", "experiments", NULL};
 
 static int make_object(fs_state *fs, const char *collection, const char *name, amlfs_err *err)
 {
@@ -88,6 +88,10 @@ int action_mkdir(fs_state *fs, const char *path, const node_path *np, amlfs_err 
         return make_object(fs, "computes", np->name, err);
     case NODE_DATA_DIR:
         return make_object(fs, "data", np->name, err);
+    case NODE_DATASTORE_DIR:
+        return make_object(fs, "datastores", np->name, err);
+    case NODE_DATASTORE_FILE:
+        return amlfs_fail(err, EACCES, "%s: a datastore's files are read-only here", path);
     case NODE_DATA_VERSION_FILE:
         return amlfs_fail(err, EACCES, "%s: a data asset's versions are read-only: write data.yaml for a new one", path);
     case NODE_RUN_SNAPSHOT_FILE:
@@ -128,6 +132,10 @@ int action_rmdir(fs_state *fs, const node_path *np, amlfs_err *err)
         return delete_object(fs, "computes", np->name, err);
     case NODE_DATA_DIR:
         return delete_object(fs, "data", np->name, err);
+    case NODE_DATASTORE_DIR:
+        return delete_object(fs, "datastores", np->name, err);
+    case NODE_DATASTORE_FILE:
+        return amlfs_fail(err, EACCES, "a datastore's files are read-only here");
     case NODE_DATA_VERSION_FILE:
         return amlfs_fail(err, EACCES, "a data asset's versions are read-only");
     case NODE_ENV_FILE:
@@ -200,6 +208,7 @@ static const char *spec_filename(spec_kind spec)
     return spec == SPEC_JOB           ? "job.yaml"
            : spec == SPEC_ENVIRONMENT ? "environment.yaml"
            : spec == SPEC_DATA        ? "data.yaml"
+           : spec == SPEC_DATASTORE   ? "datastore.yaml"
                                       : "compute.yaml";
 }
 
@@ -315,13 +324,17 @@ static int apply_spec(fs_state *fs, const node_path *np, const char *text, size_
         add_local_data(fs, text, len, body);
         url = object_url("data", np->name, "/versions");
     } else {
-        url = object_url("computes", np->name, NULL);
+        url = object_url(spec == SPEC_DATASTORE ? "datastores" : "computes", np->name, NULL);
         method = "PUT";
     }
     int rc = json_call(fs, method, url, body, err);
     if (rc < 0)
         fs_log("%s of %s %s refused: %s", spec_filename(spec),
-               spec == SPEC_COMPUTE ? "compute" : spec == SPEC_JOB ? "experiment" : spec == SPEC_DATA ? "data asset" : "environment",
+               spec == SPEC_COMPUTE     ? "compute"
+               : spec == SPEC_DATASTORE ? "datastore"
+               : spec == SPEC_JOB       ? "experiment"
+               : spec == SPEC_DATA      ? "data asset"
+                                        : "environment",
                np->name, err ? err->msg : "");
     free(url);
     free(dir);
@@ -349,7 +362,7 @@ int action_finish_write(fs_state *fs, const node_path *np, wbuf *b, bool act, am
         rc = put_stored(fs, np, b->fd, wbuf_size(b), b->mode, err);
         if (rc == 0)
             b->mode_changed = false;
-    } else if (np->kind != NODE_COMPUTE_YAML) {
+    } else if (!node_object_spec_collection(np->kind)) {
         rc = amlfs_fail(err, EACCES, "this file cannot be written");
     }
     if (rc == 0 && act && node_spec_kind(np, NULL) != SPEC_NONE)
@@ -361,12 +374,13 @@ int action_finish_write(fs_state *fs, const node_path *np, wbuf *b, bool act, am
     return rc;
 }
 
-/* The whole current content of a stored file or compute.yaml. */
+/* The whole current content of a stored file or an object's spec (compute.yaml, datastore.yaml). */
 static int current_content(fs_state *fs, const node_path *np, char **data, size_t *len, amlfs_err *err)
 {
-    if (np->kind == NODE_COMPUTE_YAML) {
+    const char *collection = node_object_spec_collection(np->kind);
+    if (collection) {
         cJSON *obj = NULL;
-        char *url = object_url("computes", np->name, NULL);
+        char *url = object_url(collection, np->name, NULL);
         int rc = client_get_json(fs->client, url, false, &obj, err);
         free(url);
         if (rc < 0)
@@ -387,7 +401,7 @@ int action_truncate(fs_state *fs, const node_path *np, off_t size, amlfs_err *er
 {
     if (np->kind == NODE_RUN_CTL || np->kind == NODE_ENV_CTL)
         return 0;
-    if (!node_is_stored(np->kind) && np->kind != NODE_COMPUTE_YAML)
+    if (!node_is_stored(np->kind) && !node_object_spec_collection(np->kind))
         return amlfs_fail(err, EACCES, "this file is read-only");
     char *data = NULL;
     size_t len = 0;

@@ -136,6 +136,24 @@ static node_kind classify_data(const parts *p, node_path *out)
     return stored_rel_ok(out->rel) ? NODE_DATA_FILE : NODE_NONE;
 }
 
+static node_kind classify_datastores(const parts *p, node_path *out)
+{
+    if (p->n == 1)
+        return NODE_DATASTORES_DIR;
+    if (p->n == 2 && is(p, 1, "status"))
+        return NODE_DATASTORES_STATUS;
+    if (!take_name(p, 1, out, true))
+        return NODE_NONE;
+    if (p->n == 2)
+        return NODE_DATASTORE_DIR;
+    if (p->n == 3 && is(p, 2, "datastore.yaml"))
+        return NODE_DATASTORE_YAML;
+    if (p->n == 3 && is(p, 2, "status"))
+        return NODE_DATASTORE_STATUS;
+    out->rel = p->start[2];
+    return stored_rel_ok(out->rel) ? NODE_DATASTORE_FILE : NODE_NONE;
+}
+
 static node_kind classify_computes(const parts *p, node_path *out)
 {
     if (p->n == 1)
@@ -232,6 +250,8 @@ node_kind node_classify(const char *path, node_path *out)
         kind = classify_computes(&p, out);
     else if (is(&p, 0, "data"))
         kind = classify_data(&p, out);
+    else if (is(&p, 0, "datastores"))
+        kind = classify_datastores(&p, out);
     else if (is(&p, 0, "experiments"))
         kind = classify_experiments(&p, out);
     else if (is(&p, 0, "runs"))
@@ -256,6 +276,8 @@ bool node_is_generated_text(node_kind kind)
     case NODE_COMPUTES_STATUS:
     case NODE_DATAS_STATUS:
     case NODE_DATA_STATUS:
+    case NODE_DATASTORES_STATUS:
+    case NODE_DATASTORE_STATUS:
     case NODE_DATA_VERSION_YAML:
     case NODE_EXPS_STATUS:
     case NODE_EXP_STATUS:
@@ -280,6 +302,11 @@ bool node_is_stored(node_kind kind)
     return kind == NODE_ENV_FILE || kind == NODE_EXP_FILE || kind == NODE_DATA_FILE;
 }
 
+const char *node_object_spec_collection(node_kind kind)
+{
+    return kind == NODE_COMPUTE_YAML ? "computes" : kind == NODE_DATASTORE_YAML ? "datastores" : NULL;
+}
+
 bool node_is_fixed_dir(node_kind kind)
 {
     switch (kind) {
@@ -290,6 +317,8 @@ bool node_is_fixed_dir(node_kind kind)
     case NODE_ENV_VERSION_DIR:
     case NODE_COMPUTES_DIR:
     case NODE_COMPUTE_DIR:
+    case NODE_DATASTORES_DIR:
+    case NODE_DATASTORE_DIR:
     case NODE_DATAS_DIR:
     case NODE_DATA_DIR:
     case NODE_DATA_VERSIONS_DIR:
@@ -322,6 +351,7 @@ bool node_is_run_output(node_kind kind)
 bool node_is_read_only(node_kind kind)
 {
     return node_is_generated_text(kind) || kind == NODE_ENV_BUILD_LOG || kind == NODE_RUN_LOG ||
+           kind == NODE_DATASTORE_FILE ||
            kind == NODE_EXP_RUN_LINK || node_is_snapshot(kind) || node_is_run_output(kind);
 }
 
@@ -341,6 +371,8 @@ spec_kind node_spec_kind(const node_path *np, char **dir)
     switch (np->kind) {
     case NODE_COMPUTE_YAML:
         return SPEC_COMPUTE;
+    case NODE_DATASTORE_YAML:
+        return SPEC_DATASTORE;
     case NODE_ENV_FILE:
         return strcmp(np->rel, "environment.yaml") == 0 ? SPEC_ENVIRONMENT : SPEC_NONE;
     case NODE_DATA_FILE:

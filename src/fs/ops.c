@@ -247,7 +247,7 @@ static int chmod_inode(fs_state *fs, fuse_ino_t ino, const node_path *np, mode_t
         inode_wbuf_put(fs->inodes, ino, b);
         return 0;
     }
-    if (node_is_fixed_dir(np->kind) || np->kind == NODE_COMPUTE_YAML || np->kind == NODE_RUN_CTL ||
+    if (node_is_fixed_dir(np->kind) || node_object_spec_collection(np->kind) || np->kind == NODE_RUN_CTL ||
         np->kind == NODE_ENV_CTL)
         return amlfs_fail(err, EPERM, "the mode of this file is fixed");
     return action_chmod(fs, np, mode, err);
@@ -443,11 +443,11 @@ static int open_wbuf(fs_state *fs, fuse_ino_t ino, const node_path *np, bool tru
     char *data = NULL;
     size_t len = 0;
     int rc = 0;
-    if (np->kind == NODE_COMPUTE_YAML) {
+    if (node_object_spec_collection(np->kind)) {
         if (!trunc)
             rc = view_text(fs, np, &data, &len, err);
         else
-            *was_nonempty = true; /* compute.yaml always has content */
+            *was_nonempty = true; /* an object's spec is never a new empty file */
     } else {
         cJSON *entry = NULL;
         rc = view_stored_entry(fs, np, true, &entry, err);
@@ -496,11 +496,11 @@ static int open_handle(fs_state *fs, fuse_ino_t ino, const node_path *np, struct
         rc = amlfs_fail(err, EISDIR, "a folder");
     } else if (writing && node_is_read_only(np->kind)) {
         rc = amlfs_fail(err, EACCES, "read-only file");
-    } else if (node_is_generated_text(np->kind) || (np->kind == NODE_COMPUTE_YAML && !writing)) {
+    } else if (node_is_generated_text(np->kind) || (node_object_spec_collection(np->kind) && !writing)) {
         h->kind = H_TEXT;
         rc = view_text(fs, np, &h->text, &h->len, err);
         /* Rewritten in place as state changes: every read must come from the daemon. */
-        fi->direct_io = np->kind == NODE_COMPUTE_YAML || node_is_live_text(np->kind);
+        fi->direct_io = node_object_spec_collection(np->kind) || node_is_live_text(np->kind);
         fi->keep_cache = !fi->direct_io;
     } else if (np->kind == NODE_RUN_LOG || np->kind == NODE_ENV_BUILD_LOG) {
         h->kind = H_BYTES;
@@ -817,7 +817,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 static bool dir_accepts_new_entries(node_kind kind)
 {
     return kind == NODE_ENVS_DIR || kind == NODE_EXPS_DIR || kind == NODE_ENV_DIR || kind == NODE_EXP_DIR ||
-           kind == NODE_DATAS_DIR || kind == NODE_DATA_DIR || node_is_stored(kind);
+           kind == NODE_DATAS_DIR || kind == NODE_DATA_DIR || kind == NODE_DATASTORES_DIR || node_is_stored(kind);
 }
 
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)

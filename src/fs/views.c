@@ -131,7 +131,8 @@ char *view_files_url(const node_path *np)
  * asset version's content. */
 static bool is_run_folder_file(node_kind kind)
 {
-    return kind == NODE_RUN_SNAPSHOT_FILE || kind == NODE_RUN_OUTPUTS_FILE || kind == NODE_DATA_VERSION_FILE;
+    return kind == NODE_RUN_SNAPSHOT_FILE || kind == NODE_RUN_OUTPUTS_FILE || kind == NODE_DATA_VERSION_FILE ||
+           kind == NODE_DATASTORE_FILE;
 }
 
 /* /v1/runs/ID/snapshot/REL, /v1/runs/ID/outputs/REL, /v1/data/NAME/versions/N/files/REL (REL "" for the
@@ -142,6 +143,8 @@ static char *run_folder_url(const node_path *np, const char *suffix)
     char *rel = is_run_folder_file(np->kind) ? client_escape_path(np->rel) : util_xstrdup("");
     char *url = np->kind == NODE_DATA_VERSION_DIR || np->kind == NODE_DATA_VERSION_FILE
                     ? util_strdupf("/v1/data/%s/versions/%s/files/%s%s", id, np->version, rel, suffix)
+                : np->kind == NODE_DATASTORE_DIR || np->kind == NODE_DATASTORE_FILE
+                    ? util_strdupf("/v1/datastores/%s/files/%s%s", id, rel, suffix)
                     : util_strdupf("/v1/runs/%s/%s/%s%s", id, node_is_run_output(np->kind) ? np->folder : "snapshot",
                                    rel, suffix);
     free(id);
@@ -234,6 +237,19 @@ static int text_of(fs_state *fs, const node_path *np, char **text, size_t *len, 
         break;
     case NODE_DATAS_STATUS:
         rc = collection_status(fs, "/v1/data", text, len, err);
+        break;
+    case NODE_DATASTORES_STATUS:
+        rc = collection_status(fs, "/v1/datastores", text, len, err);
+        break;
+    case NODE_DATASTORE_STATUS:
+    case NODE_DATASTORE_YAML:
+        rc = get_object(fs, "datastores", np->name, NULL, &obj, err);
+        if (rc == 0 && np->kind == NODE_DATASTORE_STATUS) {
+            *text = line_of(jstr(obj, "status_line"), len);
+        } else if (rc == 0) {
+            *text = util_xstrdup(jstr(obj, "yaml"));
+            *len = strlen(*text);
+        }
         break;
     case NODE_DATA_STATUS:
         rc = get_object(fs, "data", np->name, NULL, &obj, err);
@@ -473,12 +489,22 @@ int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err
     case NODE_RUN_OUTPUTS_DIR:
     case NODE_RUN_OUTPUTS_FILE:
     case NODE_DATA_VERSION_FILE:
+    case NODE_DATASTORE_FILE:
         rc = run_folder_stat_entry(fs, np, &obj, err);
         if (rc == 0)
             view_stat_from_entry(fs, obj, st);
         break;
     case NODE_DATAS_DIR:
+    case NODE_DATASTORES_DIR:
         fill_stat(fs, st, dir, 4096, 0);
+        break;
+    case NODE_DATASTORE_DIR:
+    case NODE_DATASTORE_YAML:
+        rc = get_object(fs, "datastores", np->name, NULL, &obj, err);
+        if (rc == 0 && np->kind == NODE_DATASTORE_DIR)
+            fill_stat(fs, st, dir, 4096, 0);
+        else if (rc == 0)
+            fill_stat(fs, st, S_IFREG | 0644, (off_t)strlen(jstr(obj, "yaml")), 0);
         break;
     case NODE_DATA_DIR:
     case NODE_DATA_VERSIONS_DIR:
@@ -577,6 +603,7 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
         dir_list_add(out, "environments", DT_DIR);
         dir_list_add(out, "computes", DT_DIR);
         dir_list_add(out, "data", DT_DIR);
+        dir_list_add(out, "datastores", DT_DIR);
         dir_list_add(out, "experiments", DT_DIR);
         dir_list_add(out, "runs", DT_DIR);
         break;
@@ -611,6 +638,28 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
         dir_list_add(out, "status", DT_REG);
         rc = list_names(fs, "/v1/data", "data", "name", DT_DIR, out, err);
         break;
+    case NODE_DATASTORES_DIR:
+        dir_list_add(out, "status", DT_REG);
+        rc = list_names(fs, "/v1/datastores", "datastores", "name", DT_DIR, out, err);
+        break;
+    case NODE_DATASTORE_DIR:
+    case NODE_DATASTORE_FILE: {
+        /* The datastore's files (a name "datastore.yaml" or "status" among them is hidden by ours). */
+        if (np->kind == NODE_DATASTORE_DIR) {
+            rc = get_object(fs, "datastores", np->name, NULL, &obj, err);
+            if (rc < 0)
+                break;
+            dir_list_add(out, "status", DT_REG);
+            if (strcmp(jstr(obj, "type"), "workspace") != 0)
+                dir_list_add(out, "datastore.yaml", DT_REG);
+            if (!*jstr(obj, "yaml") && strcmp(jstr(obj, "type"), "workspace") != 0)
+                break; /* no datastore.yaml yet: nothing to list */
+        }
+        char *url = run_folder_url(np, np->kind == NODE_DATASTORE_FILE ? "/" : "");
+        rc = list_entries(fs, url, true, out, err);
+        free(url);
+        break;
+    }
     case NODE_DATA_DIR:
         rc = get_object(fs, "data", np->name, NULL, &obj, err);
         if (rc < 0)

@@ -34,6 +34,13 @@ static const route routes[] = {
     {"POST", "/v1/environments/:/rebuild", h_environment_rebuild},
     {"*", "/v1/environments/:/files/*", h_environment_files},
 
+    {"GET", "/v1/datastores", h_datastores_list},
+    {"POST", "/v1/datastores", h_datastores_create},
+    {"GET", "/v1/datastores/:", h_datastore_get},
+    {"PUT", "/v1/datastores/:", h_datastore_put},
+    {"DELETE", "/v1/datastores/:", h_datastore_delete},
+    {"GET", "/v1/datastores/:/files/*", h_datastore_files},
+
     {"GET", "/v1/data", h_data_list},
     {"POST", "/v1/data", h_data_create},
     {"GET", "/v1/data/:", h_data_get},

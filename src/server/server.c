@@ -46,7 +46,7 @@ static int make_dirs(server *srv, amlfs_err *err)
     int r = util_mkdir_p(srv->data_dir, 0700, err);
     if (r < 0)
         return amlfs_wrap(err, "data folder: ");
-    static const char *const subdirs[] = {"experiments", "environments", "runs", "data"};
+    static const char *const subdirs[] = {"experiments", "environments", "runs", "data", "datastores/workspaceblobstore"};
     for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0]; i++) {
         char *p = server_path(srv, "%s", subdirs[i]);
         r = util_mkdir_p(p, 0700, err);

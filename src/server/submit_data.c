@@ -78,8 +78,6 @@ static int place_url(const submit_data *d, const spec_kv *in, const char *type, 
  * experiment's folder. */
 static const char *unsupported_source(const char *path)
 {
-    if (strncmp(path, "azureml://", 10) == 0)
-        return "datastore paths (azureml://datastores/...) are not read by this workspace yet";
     if (strstr(path, "://") && !is_http(path))
         return "URLs other than https:// (wasbs://, abfss://) are not fetched by this workspace yet";
     return NULL;
@@ -125,6 +123,52 @@ static int place_file(const char *src, const char *dest, char **placed, amlfs_er
     *placed = util_strdupf("%s/%s", dest, base ? base + 1 : src);
     if (rc == 0)
         rc = util_copy_file(src, *placed, 0444, err);
+    return rc;
+}
+
+/* The file or folder a datastore input becomes in the run (dest), and its path for the command. */
+static void datastore_dest(const char *run_dir, const char *input, const char *uri, bool is_file, char **dest,
+                           char **placed)
+{
+    *dest = util_strdupf("%s/inputs/%s", run_dir, input);
+    *placed = util_xstrdup(*dest);
+    if (is_file) {
+        const char *base = strrchr(uri, '/');
+        free(*placed);
+        *placed = util_strdupf("%s/%s", *dest, base ? base + 1 : "data");
+    }
+}
+
+/* azureml://datastores/NAME/paths/PATH: the datastore must exist now; its files are fetched when the
+ * run is prepared (submit_data_fetch). */
+static int place_datastore_path(server *srv, const submit_data *d, const spec_kv *in, const char *type,
+                                const char *run_dir, spec_kvlist *values, amlfs_err *err)
+{
+    char *name = NULL, *path = NULL, *yaml = NULL;
+    int rc = datastore_parse_path(in->value, &name, &path);
+    if (rc < 0)
+        rc = spec_fail_at(err, EINVAL, d->filename, in->pos, "input '%s': write azureml://datastores/NAME/paths/PATH",
+                          in->key);
+    else if (!datastore_is_builtin(name) && store_datastore_get(srv->store, name, &yaml, NULL) < 0)
+        rc = spec_fail_at(err, ENOENT, d->filename, in->pos, "input '%s': datastore '%s' not found: mkdir "
+                          "datastores/%s and write its datastore.yaml", in->key, name, name);
+    else if (yaml && !yaml[0])
+        rc = spec_fail_at(err, ENOENT, d->filename, in->pos, "input '%s': datastore '%s' has no datastore.yaml yet",
+                          in->key, name);
+    else if (!path[0] && strcmp(type, "uri_file") == 0)
+        rc = spec_fail_at(err, EINVAL, d->filename, in->pos, "input '%s': a uri_file needs a file's path", in->key);
+    if (rc == 0) {
+        char *dest, *placed;
+        datastore_dest(run_dir, in->key, in->value, strcmp(type, "uri_file") == 0, &dest, &placed);
+        spec_kvlist_add(values, in->key, placed, in->pos);
+        free(dest);
+        free(placed);
+    }
+    if (yaml)
+        explicit_bzero(yaml, strlen(yaml));
+    free(yaml);
+    free(name);
+    free(path);
     return rc;
 }
 
@@ -226,6 +270,8 @@ static int place_input(server *srv, const submit_data *d, size_t i, const char *
         return place_uploaded(srv, d, in, type, run_dir, values, err);
     if (strncmp(in->value, "azureml:", 8) == 0 && strncmp(in->value, "azureml://", 10) != 0)
         return place_asset(srv, d, in, type, run_dir, values, err);
+    if (strncmp(in->value, "azureml://datastores/", 21) == 0)
+        return place_datastore_path(srv, d, in, type, run_dir, values, err);
     const char *why = unsupported_source(in->value);
     if (why)
         return spec_fail_at(err, EINVAL, d->filename, in->pos, "input '%s': %s: give a file or folder of the "
@@ -306,6 +352,20 @@ int submit_data_fetch(server *srv, const job_spec *job, const char *run_dir, aml
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < job->data_inputs.count; i++) {
         const spec_kv *in = &job->data_inputs.items[i];
+        if (strncmp(in->value, "azureml://datastores/", 21) == 0) {
+            bool is_file = strcmp(job->data_input_types[i], "uri_file") == 0;
+            char *dest, *placed;
+            datastore_dest(real, in->key, in->value, is_file, &dest, &placed);
+            struct stat st;
+            amlfs_err why = {0};
+            /* Fetched by an attempt before a restart: the run keeps what it had. */
+            if (lstat(placed, &st) < 0 &&
+                datastore_fetch_input(srv, in->value, is_file, is_file ? placed : dest, &why) < 0)
+                rc = amlfs_fail(err, why.code, "input '%s': %s: %s", in->key, in->value, why.msg);
+            free(dest);
+            free(placed);
+            continue;
+        }
         if (!is_http(in->value))
             continue;
         char *base = fetch_url_basename(in->value);

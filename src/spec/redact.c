@@ -1,7 +1,8 @@
-/* redact.c: YAML text with secrets (image_registry.password) replaced by "***", every other byte
- * kept, so a spec read back through the mount is the file the user wrote minus its secrets. */
+/* redact.c: YAML text with secrets (image_registry.password, a datastore's credentials) replaced by "***",
+ * every other byte kept, so a spec read back through the mount is the file the user wrote minus its secrets. */
 #include "amlfs/spec_yaml.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,28 @@ static const char *key_text(yaml_document_t *doc, int id)
     return k && k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : NULL;
 }
 
-/* Every node of a document sits in one flat array, so a loop finds each image_registry mapping at
+/* Where secrets live: a key of the mapping under each parent key. */
+static const struct {
+    const char *parent;
+    const char *const keys[4];
+} secret_places[] = {
+    {"image_registry", {"password", NULL}},
+    {"credentials", {"account_key", "sas_token", "client_secret", NULL}}, /* datastores */
+};
+
+static bool is_secret(const char *parent, const char *key)
+{
+    for (size_t i = 0; i < sizeof secret_places / sizeof secret_places[0]; i++) {
+        if (strcmp(parent, secret_places[i].parent) != 0)
+            continue;
+        for (size_t j = 0; secret_places[i].keys[j]; j++)
+            if (strcmp(key, secret_places[i].keys[j]) == 0)
+                return true;
+    }
+    return false;
+}
+
+/* Every node of a document sits in one flat array, so a loop finds each secret-holding mapping at
  * any depth (a file's root, a job's inline environment) without recursing through aliases. */
 static void find_secrets(yaml_document_t *doc, range_list *out)
 {
@@ -45,13 +67,13 @@ static void find_secrets(yaml_document_t *doc, range_list *out)
             continue;
         for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
             const char *k = key_text(doc, p->key);
-            yaml_node_t *reg = yaml_document_get_node(doc, p->value);
-            if (!k || strcmp(k, "image_registry") || !reg || reg->type != YAML_MAPPING_NODE)
+            yaml_node_t *holder = yaml_document_get_node(doc, p->value);
+            if (!k || !holder || holder->type != YAML_MAPPING_NODE)
                 continue;
-            for (yaml_node_pair_t *q = reg->data.mapping.pairs.start; q < reg->data.mapping.pairs.top; q++) {
+            for (yaml_node_pair_t *q = holder->data.mapping.pairs.start; q < holder->data.mapping.pairs.top; q++) {
                 const char *rk = key_text(doc, q->key);
                 yaml_node_t *secret = yaml_document_get_node(doc, q->value);
-                if (rk && !strcmp(rk, "password") && secret)
+                if (rk && secret && is_secret(k, rk))
                     add_range(out, secret->start_mark.index, secret->end_mark.index);
             }
         }
@@ -129,7 +151,8 @@ static char *scrub_lines(const char *text, size_t len)
         if (!line)
             abort();
         const char *colon = strchr(line, ':');
-        if (strcasestr(line, "password") && colon) {
+        if ((strcasestr(line, "password") || strcasestr(line, "account_key") || strcasestr(line, "sas_token") ||
+             strcasestr(line, "client_secret")) && colon) {
             fwrite(line, 1, (size_t)(colon - line) + 1, f);
             fputs(" \"***\"", f);
         } else {

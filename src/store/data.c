@@ -1,5 +1,5 @@
-/* data.c: data assets in the store: a name, and its versions, each the snapshot of what data.yaml's path
- * held when it was registered (a uri_file's snapshot holds the one file, named in `file`). */
+/* data.c: data assets (each version the snapshot of what data.yaml named; a uri_file's snapshot holds
+ * the one file, named in `file`) and datastores (their datastore.yaml) in the store. */
 #include "db.h"
 
 #include <stdlib.h>
@@ -196,4 +196,77 @@ int store_data_versions(store *s, const char *name, store_data_version **out, si
     *out = list;
     *n = count;
     return 0;
+}
+
+/* ---- datastores: name and the datastore.yaml that defines one (its credentials included: the server
+ * never sends that text out unredacted) ---- */
+
+int store_datastore_put(store *s, const char *name, const char *yaml, int64_t created, amlfs_err *err)
+{
+    db_lock(s);
+    int r = -EIO;
+    sqlite3_stmt *st = db_stmt(s, "INSERT INTO datastores(name, yaml, created) VALUES(?1, ?2, ?3) "
+                                  "ON CONFLICT(name) DO UPDATE SET yaml = excluded.yaml", err);
+    if (st) {
+        db_bind_text(st, 1, name);
+        db_bind_text(st, 2, yaml);
+        sqlite3_bind_int64(st, 3, created);
+        r = db_step_done(s, st, err, "storing a datastore");
+    }
+    db_unlock(s);
+    return r;
+}
+
+static void read_yaml(sqlite3_stmt *st, void *row)
+{
+    *(char **)row = db_col_text(st, 0);
+}
+
+int store_datastore_get(store *s, const char *name, char **yaml, amlfs_err *err)
+{
+    *yaml = NULL;
+    db_lock(s);
+    int r = -EIO;
+    sqlite3_stmt *st = db_stmt(s, "SELECT yaml FROM datastores WHERE name = ?1", err);
+    if (st) {
+        db_bind_text(st, 1, name);
+        r = db_get_one(s, st, read_yaml, yaml, err, "reading a datastore", "datastore '%s' not found", name);
+    }
+    db_unlock(s);
+    return r;
+}
+
+int store_datastore_delete(store *s, const char *name, amlfs_err *err)
+{
+    db_lock(s);
+    int r = -EIO;
+    sqlite3_stmt *st = db_stmt(s, "DELETE FROM datastores WHERE name = ?1", err);
+    if (st) {
+        db_bind_text(st, 1, name);
+        r = db_step_done(s, st, err, "removing a datastore");
+        if (r == 0 && sqlite3_changes(s->db) == 0)
+            r = amlfs_fail(err, ENOENT, "datastore '%s' not found", name);
+    }
+    db_unlock(s);
+    return r;
+}
+
+int store_datastore_names(store *s, char ***names, size_t *n, amlfs_err *err)
+{
+    *names = NULL;
+    *n = 0;
+    db_lock(s);
+    int r = -EIO;
+    sqlite3_stmt *st = db_stmt(s, "SELECT name FROM datastores ORDER BY name", err);
+    if (st) {
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            *names = util_xrealloc(*names, (*n + 1) * sizeof **names);
+            (*names)[(*n)++] = db_col_text(st, 0);
+        }
+        sqlite3_reset(st);
+        r = rc == SQLITE_DONE ? 0 : db_fail(s, rc, err, "listing datastores");
+    }
+    db_unlock(s);
+    return r;
 }

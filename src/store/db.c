@@ -36,6 +36,8 @@ static const char schema_sql[] =
     "  command TEXT NOT NULL, job_env TEXT NOT NULL, created INTEGER NOT NULL, started INTEGER,"
     "  ended INTEGER, exit_code INTEGER, error TEXT, timeout_s INTEGER NOT NULL DEFAULT 0,"
     "  snapshot TEXT, handle TEXT, environment_label TEXT);"
+    "CREATE TABLE IF NOT EXISTS datastores("
+    "  name TEXT PRIMARY KEY, yaml TEXT NOT NULL, created INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS data_assets("
     "  name TEXT PRIMARY KEY, created INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS data_versions("
