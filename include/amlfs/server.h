@@ -393,6 +393,10 @@ int http_query_i64(const http_request *req, const char *key, int64_t dflt, int64
                    amlfs_err *err);
 /* The body as a JSON object. */
 int http_body_json(const http_request *req, cJSON **out, amlfs_err *err);
+/* {"COLLECTION": [{"name"}...], "status_line"}: first (may be NULL) then names (freed here, with the
+ * array), and the collection's status line; rc < 0 (a failed listing) is passed on. */
+int reply_name_list(server *srv, const char *collection, const char *first, char **names, size_t n, int rc,
+                    http_reply *out, amlfs_err *err);
 /* A string member of a JSON object, or dflt. */
 const char *json_str(const cJSON *obj, const char *key, const char *dflt);
 /* ISO-8601 string, or null for 0. */

@@ -54,29 +54,10 @@ static int data_json(server *srv, const char *name, cJSON **out, amlfs_err *err)
 int h_data_list(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
 {
     (void)req;
-    char **names;
-    size_t n;
-    char *line = NULL;
+    char **names = NULL;
+    size_t n = 0;
     int rc = store_data_names(srv->store, &names, &n, err);
-    if (rc == 0)
-        rc = store_folder_status_get(srv->store, "data", &line, err);
-    cJSON *o = cJSON_CreateObject();
-    cJSON *arr = cJSON_AddArrayToObject(o, "data");
-    for (size_t i = 0; i < n; i++) {
-        cJSON *item = cJSON_CreateObject();
-        cJSON_AddStringToObject(item, "name", names[i]);
-        cJSON_AddItemToArray(arr, item);
-        free(names[i]);
-    }
-    free(names);
-    cJSON_AddStringToObject(o, "status_line", line ? line : "");
-    free(line);
-    if (rc < 0) {
-        cJSON_Delete(o);
-        return rc;
-    }
-    reply_json(out, 200, o);
-    return 0;
+    return reply_name_list(srv, "data", NULL, names, n, rc, out, err);
 }
 
 int h_data_create(server *srv, const http_request *req, http_reply *out, amlfs_err *err)

@@ -159,3 +159,29 @@ int reply_log(http_reply *out, const char *path, const http_request *req, amlfs_
     MHD_add_response_header(out->response, "X-Log-Size", size_text);
     return 0;
 }
+
+int reply_name_list(server *srv, const char *collection, const char *first, char **names, size_t n, int rc,
+                    http_reply *out, amlfs_err *err)
+{
+    char *line = NULL;
+    if (rc == 0)
+        rc = store_folder_status_get(srv->store, collection, &line, err);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, collection);
+    for (size_t i = 0; i < n + (first ? 1 : 0); i++) {
+        cJSON *item = cJSON_CreateObject();
+        cJSON_AddStringToObject(item, "name", first && i == 0 ? first : names[i - (first ? 1 : 0)]);
+        cJSON_AddItemToArray(arr, item);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    cJSON_AddStringToObject(o, "status_line", line ? line : "");
+    free(line);
+    if (rc < 0) {
+        cJSON_Delete(o);
+        return rc;
+    }
+    reply_json(out, 200, o);
+    return 0;
+}
