@@ -210,6 +210,9 @@ int submit_data_place(server *srv, const submit_data *d, const char *run_dir, sp
 /* Fetches the job's https:// inputs into RUN_DIR/inputs/NAME/ (through DATA_DIR/cache/http), before
  * the run is handed to its compute; a fetch that fails names the input, the URL and the HTTP status. */
 int submit_data_fetch(server *srv, const job_spec *job, const char *run_dir, amlfs_err *err);
+/* Copies the outputs with a datastore `path:` there, after the job ended well; a failure names the
+ * output and the path (the run then fails: its outputs did not arrive). */
+int submit_data_store_outputs(server *srv, const store_run *r, amlfs_err *err);
 
 /* ---- data_assets.c: data assets (data/NAME) ---- */
 /* POST /v1/data (mkdir) and DELETE /v1/data/NAME (rmdir: its stored files removed first); a refusal is
@@ -235,6 +238,8 @@ int datastore_put(server *srv, const char *name, const char *yaml, size_t len, c
 int datastore_parse_path(const char *uri, char **name, char **path);
 /* Brings a datastore file (is_file) or folder to dest, read-only. */
 int datastore_fetch_input(server *srv, const char *uri, bool is_file, const char *dest, amlfs_err *err);
+/* Copies the files under dir to the datastore path uri (a later run's files replace the same names). */
+int datastore_store_output(server *srv, const char *uri, const char *dir, amlfs_err *err);
 
 /* ---- snapshots.c: code snapshots kept in DATA_DIR/snapshots (include/amlfs/snapshot.h) ---- */
 /* Opens the blob store and settles the workspace's limits (flags given win and are kept in meta). */

@@ -78,6 +78,7 @@ typedef struct job_spec {
     /* Outputs with `name:`: key = output, value = the data asset it becomes when the run completes;
      * the versions in the same order ("" = the next). */
     spec_kvlist output_assets, output_asset_versions;
+    spec_kvlist output_paths;   /* outputs with `path:` (a datastore path): key = output, value = the path */
     spec_kvlist ignored;        /* keys written that mean nothing here (services, identity, resources.shm_size...) */
     spec_kvlist tags;
     long timeout_s;             /* limits.timeout; 0 = none */

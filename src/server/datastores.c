@@ -305,3 +305,78 @@ int datastore_fetch_input(server *srv, const char *uri, bool is_file, const char
     free(path);
     return rc;
 }
+
+/* ---- outputs ---- */
+
+/* Every file under dir (relative names), for an upload. */
+static int files_under(const char *dir, const char *rel, char ***out, size_t *n, amlfs_err *err)
+{
+    folder_entry *list = NULL;
+    size_t count = 0;
+    int rc = folder_list(dir, rel, &list, &count, err);
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        char *child = rel[0] ? util_strdupf("%s/%s", rel, list[i].name) : util_xstrdup(list[i].name);
+        if (list[i].type == 'd') {
+            rc = files_under(dir, child, out, n, err);
+            free(child);
+        } else if (list[i].type == 'f') {
+            *out = util_xrealloc(*out, (*n + 1) * sizeof **out);
+            (*out)[(*n)++] = child;
+        } else {
+            free(child); /* symlinks are not copied out of the run */
+        }
+    }
+    folder_list_free(list, count);
+    return rc;
+}
+
+int datastore_store_output(server *srv, const char *uri, const char *dir, amlfs_err *err)
+{
+    char *name = NULL, *path = NULL;
+    int rc = datastore_parse_path(uri, &name, &path);
+    if (rc < 0)
+        return amlfs_fail(err, EINVAL, "'%s' is not azureml://datastores/NAME/paths/PATH", uri);
+    char **files = NULL;
+    size_t n = 0;
+    rc = files_under(dir, "", &files, &n, err);
+    if (rc == 0 && datastore_is_builtin(name)) {
+        char *root = builtin_root(srv);
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            char *to = util_strdupf("%s/%s%s%s", root, path, path[0] ? "/" : "", files[i]);
+            char *from = util_strdupf("%s/%s", dir, files[i]);
+            char *parent = util_xstrdup(to);
+            *strrchr(parent, '/') = '\0';
+            unlink(to); /* a later run writes the same path again */
+            if ((rc = util_mkdir_p(parent, 0755, err)) == 0)
+                rc = util_copy_file(from, to, 0644, err);
+            free(parent);
+            free(from);
+            free(to);
+        }
+        free(root);
+    } else if (rc == 0) {
+        blob_client *c = NULL;
+        rc = open_client(srv, name, &c, err);
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            char *from = util_strdupf("%s/%s", dir, files[i]);
+            char *blob = util_strdupf("%s%s%s", path, path[0] ? "/" : "", files[i]);
+            int fd = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+            struct stat st;
+            if (fd < 0 || fstat(fd, &st) < 0)
+                rc = amlfs_fail(err, errno, "cannot read %s: %s", from, strerror(errno));
+            else
+                rc = blob_upload(c, blob, fd, (uint64_t)st.st_size, err);
+            if (fd >= 0)
+                close(fd);
+            free(blob);
+            free(from);
+        }
+        blob_client_free(c);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(files[i]);
+    free(files);
+    free(name);
+    free(path);
+    return rc;
+}

@@ -331,6 +331,18 @@ int submit_data_place(server *srv, const submit_data *d, const char *run_dir, sp
     }
     for (size_t i = 0; rc == 0 && i < d->job->data_inputs.count; i++)
         rc = place_input(srv, d, i, real, inputs, err);
+    /* An output's datastore must exist now: the copy happens when the job has ended. */
+    for (size_t i = 0; rc == 0 && i < d->job->output_paths.count; i++) {
+        const spec_kv *o = &d->job->output_paths.items[i];
+        char *name = NULL, *path = NULL, *yaml = NULL;
+        if (datastore_parse_path(o->value, &name, &path) == 0 && !datastore_is_builtin(name) &&
+            (store_datastore_get(srv->store, name, &yaml, NULL) < 0 || !yaml[0]))
+            rc = spec_fail_at(err, ENOENT, d->filename, o->pos, "output '%s': datastore '%s' not found (or without "
+                              "datastore.yaml): mkdir datastores/%s and write its datastore.yaml", o->key, name, name);
+        free(yaml);
+        free(name);
+        free(path);
+    }
     for (size_t i = 0; rc == 0 && i < d->job->outputs.count; i++) {
         const spec_kv *o = &d->job->outputs.items[i];
         char *dir = util_strdupf("%s/work/outputs/%s", real, o->key);
@@ -381,5 +393,23 @@ int submit_data_fetch(server *srv, const job_spec *job, const char *run_dir, aml
     }
     free(cache);
     free(real);
+    return rc;
+}
+
+int submit_data_store_outputs(server *srv, const store_run *r, amlfs_err *err)
+{
+    job_spec job;
+    int rc = r->job_yaml ? spec_parse_job(r->job_yaml, strlen(r->job_yaml), "job.yaml", &job, err) : 0;
+    if (rc < 0 || !r->job_yaml)
+        return rc;
+    for (size_t i = 0; rc == 0 && i < job.output_paths.count; i++) {
+        const spec_kv *o = &job.output_paths.items[i];
+        char *dir = server_path(srv, "runs/%s/work/outputs/%s", r->id, o->key);
+        amlfs_err why = {0};
+        if (datastore_store_output(srv, o->value, dir, &why) < 0)
+            rc = amlfs_fail(err, why.code, "output '%s': copying it to %s failed: %s", o->key, o->value, why.msg);
+        free(dir);
+    }
+    spec_job_free(&job);
     return rc;
 }

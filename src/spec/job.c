@@ -307,6 +307,7 @@ void spec_job_free(job_spec *s)
     spec_kvlist_free(&s->data_inputs);
     spec_kvlist_free(&s->outputs);
     spec_kvlist_free(&s->output_assets);
+    spec_kvlist_free(&s->output_paths);
     spec_kvlist_free(&s->output_asset_versions);
     spec_kvlist_free(&s->ignored);
     spec_kvlist_free(&s->tags);

@@ -205,11 +205,15 @@ int spec_job_parse_outputs(spec_doc *d, yaml_node_t *root, job_spec *out, amlfs_
                                 t ? t : "", hint);
         }
         spec_kvlist_add(&out->outputs, name, t, spec_node_pos(k));
+        /* `path:` copies the output to a datastore when the job has ended well. */
         yaml_node_t *path = spec_map_get(d, v, "path");
-        if (path && !spec_node_is_null(path))
-            return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(path), "output '%s': writing to a path "
-                                "(datastores) is not done by this workspace yet: leave `path:` out, the output "
-                                "is kept with the run (runs/ID/outputs/%s/)", name, name);
+        if (path && !spec_node_is_null(path)) {
+            const char *p = spec_node_text(path);
+            if (!p || strncmp(p, "azureml://datastores/", 21) != 0 || !strstr(p + 21, "/paths/"))
+                return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(path), "output '%s': path must be a "
+                                    "datastore path, azureml://datastores/NAME/paths/PATH, not '%s'", name, p ? p : "");
+            spec_kvlist_add(&out->output_paths, name, p, spec_node_pos(path));
+        }
         /* `name:` (and `version:`) register the output as a data asset when the run completes. */
         yaml_node_t *asset = spec_map_get(d, v, "name"), *version = spec_map_get(d, v, "version");
         if (asset && !spec_node_is_null(asset)) {

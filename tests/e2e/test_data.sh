@@ -263,9 +263,9 @@ Y
     b=$(job | submit produces) || fail "submit again"
     wait_status 30 "$MNT/runs/$b/status" Completed || fail "second run"
     wait_for 5 grep -qx "version 2: custom_model" "$MNT/data/produced-model/status" || fail "second version"
-    r=$(printf 'command: "true"\nenvironment: host\noutputs:\n  m:\n    type: uri_folder\n    path: azureml://datastores/workspaceblobstore/paths/m\n' |
+    r=$(printf 'command: "true"\nenvironment: host\noutputs:\n  m:\n    type: uri_folder\n    path: ./elsewhere\n' |
         write_spec "$MNT/experiments/produces/job.yaml")
-    [ "$r" = EINVAL ] && grep -q "output 'm': writing to a path (datastores) is not done by this workspace yet" \
+    [ "$r" = EINVAL ] && grep -q "output 'm': path must be a datastore path, azureml://datastores/NAME/paths/PATH" \
         "$MNT/experiments/produces/status" || fail "path: $r $(cat "$MNT/experiments/produces/status")"
 }
 

@@ -112,6 +112,35 @@ Y
         fail "missing datastore: $r $(cat "$MNT/experiments/fromblob/status")"
 }
 
+t_outputs_with_a_datastore_path_are_copied_there_when_the_job_ends_well() {
+    [ -e "$MNT/datastores/team/datastore.yaml" ] && grep -qx azure_blob "$MNT/datastores/team/status" || {
+        mkdir -p "$MNT/datastores/team" && blob_put training 2>/dev/null
+        datastore_yaml team "$AZURITE_KEY" > "$MNT/datastores/team/datastore.yaml" || fail "datastore"
+    }
+    mkdir "$MNT/experiments/toblob"
+    id=$(submit toblob <<'Y'
+command: mkdir -p ${{outputs.model}}/sub && echo weights > ${{outputs.model}}/sub/w.txt && echo summary > ${{outputs.report}}/report.txt
+environment: azureml:host@latest
+outputs:
+  model:
+    type: uri_folder
+    mode: upload
+    path: azureml://datastores/team/paths/results/model
+  report:
+    type: uri_folder
+    path: azureml://datastores/workspaceblobstore/paths/reports/latest
+Y
+) || fail "submit: $(cat "$MNT/experiments/toblob/status")"
+    wait_status 30 "$MNT/runs/$id/status" Completed || fail "run: $(cat "$MNT/runs/$id/status") $(cat "$MNT/runs/$id/info.json")"
+    wait_for 5 test -e "$MNT/datastores/team/results/model/sub/w.txt" || fail "blob: $(ls -R "$MNT/datastores/team" 2>&1)"
+    grep -qx weights "$MNT/datastores/team/results/model/sub/w.txt" || fail "blob content"
+    grep -qx summary "$MNT/datastores/workspaceblobstore/reports/latest/report.txt" || fail "workspaceblobstore"
+    r=$(printf 'command: "true"\nenvironment: host\noutputs:\n  m:\n    type: uri_folder\n    path: azureml://datastores/nope/paths/m\n' |
+        write_spec "$MNT/experiments/toblob/job.yaml")
+    [ "$r" = ENOENT ] && grep -q "output 'm': datastore 'nope' not found" "$MNT/experiments/toblob/status" ||
+        fail "missing datastore: $r $(cat "$MNT/experiments/toblob/status")"
+}
+
 if ! azurite_available 2>"$T/why"; then
     echo "skipped: $(cat "$T/why")"
     echo "0 passed, 0 failed, $(declare -F | grep -c ' t_') skipped"
