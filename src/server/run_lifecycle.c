@@ -223,25 +223,15 @@ static void free_strings(char **v)
 }
 
 /* What the job file asks of the compute beyond the command: the network for a container, and how many
- * processes on how many nodes. */
-typedef struct run_job_shape {
-    bool network;
-    char *distribution;
-    int nodes, per_node;
-} run_job_shape;
-
-static void job_shape(const store_run *r, run_job_shape *out)
+ * processes on how many nodes (job may be NULL: a run whose file no longer parses is one process). */
+static compute_ranks job_ranks(const job_spec *job, bool *network)
 {
-    memset(out, 0, sizeof *out);
-    out->nodes = out->per_node = 1;
-    job_spec job;
+    compute_ranks ranks = {.nodes = 1, .per_node = 1};
     amlfs_err ignored = {0};
-    if (!r->job_yaml || spec_parse_job(r->job_yaml, strlen(r->job_yaml), "job.yaml", &job, &ignored) < 0)
-        return;
-    out->network = job.network != 0; /* Azure ML's jobs have the network; `amlfs.network: false` isolates */
-    if (spec_job_ranks(&job, "job.yaml", &out->nodes, &out->per_node, &ignored) == 0 && job.distribution)
-        out->distribution = util_xstrdup(job.distribution);
-    spec_job_free(&job);
+    *network = !job || job->network != 0; /* Azure ML's jobs have the network; `amlfs.network: false` isolates */
+    if (job && spec_job_ranks(job, "job.yaml", &ranks.nodes, &ranks.per_node, &ignored) == 0)
+        ranks.distribution = job->distribution;
+    return ranks;
 }
 
 /* 1 with *handle when compute c has a job for run r already, 0 when not, or a negative errno. */
@@ -273,72 +263,65 @@ static int set_up_and_submit(server *srv, const store_run *r, char **handle, com
             *state = COMPUTE_RUNNING; /* the next poll says where it really is */
         return rc < 0 ? rc : 0;
     }
-    /* https:// inputs: fetched before the environment is set up, so a bad URL fails the run at once. */
+    /* The job file, read once: its data inputs to fetch and its shape. */
     job_spec spec;
     amlfs_err parse = {0};
-    if (r->job_yaml && spec_parse_job(r->job_yaml, strlen(r->job_yaml), "job.yaml", &spec, &parse) == 0) {
-        char *run_dir = server_path(srv, "runs/%s", r->id);
+    bool parsed = r->job_yaml && spec_parse_job(r->job_yaml, strlen(r->job_yaml), "job.yaml", &spec, &parse) == 0;
+    char *run_dir = server_path(srv, "runs/%s", r->id);
+    /* https:// and datastore inputs: fetched before the environment is set up, so a bad URL fails the run
+     * at once. */
+    if (parsed)
         rc = submit_data_fetch(srv, &spec, run_dir, err);
-        free(run_dir);
-        spec_job_free(&spec);
-        if (rc < 0) {
-            server_compute_release(srv, c);
-            return rc;
-        }
-    }
     run_env env;
+    memset(&env, 0, sizeof env);
     env_runtime rt = {0};
     bool building = false;
-    rc = load_env(srv, r, &env, &building, err);
-    if (rc == 0 && building) {
-        run_env_free(&env);
-        server_compute_release(srv, c);
-        return 1;
-    }
     if (rc == 0)
+        rc = load_env(srv, r, &env, &building, err);
+    if (rc == 0 && building)
+        rc = 1;
+    else if (rc == 0)
         rc = env_setup_for(env.ref.spec)->prepare_run(&env.ref, &rt, err);
     run_env_free(&env);
-    if (rc < 0) {
-        server_compute_release(srv, c);
-        return rc;
-    }
-    run_job_shape shape;
-    job_shape(r, &shape);
-    char *run_dir = server_path(srv, "runs/%s", r->id);
-    char *work_dir = server_path(srv, "runs/%s/work", r->id);
-    char **job_env = job_env_strings(r->job_env);
-    char *memory = NULL, *cpus = NULL;
-    compute_container container = {0};
-    if (rt.image) {
-        server_compute_container_limits(srv, r->compute, &memory, &cpus);
-        container = (compute_container){
-            .image = rt.image,
-            .podman = srv->images ? env_images_podman_argv(srv->images) : NULL,
-            .podman_env = srv->images ? env_images_podman_env(srv->images) : NULL,
-            .network = shape.network,
-            .memory = memory,
-            .cpus = cpus,
+    if (rc == 0) {
+        bool network;
+        compute_ranks ranks = job_ranks(parsed ? &spec : NULL, &network);
+        char *work_dir = server_path(srv, "runs/%s/work", r->id);
+        char **job_env = job_env_strings(r->job_env);
+        char *memory = NULL, *cpus = NULL;
+        compute_container container = {0};
+        if (rt.image) {
+            server_compute_container_limits(srv, r->compute, &memory, &cpus);
+            container = (compute_container){
+                .image = rt.image,
+                .podman = srv->images ? env_images_podman_argv(srv->images) : NULL,
+                .podman_env = srv->images ? env_images_podman_env(srv->images) : NULL,
+                .network = network,
+                .memory = memory,
+                .cpus = cpus,
+            };
+        }
+        compute_job job = {
+            .run_id = r->id,
+            .run_dir = run_dir,
+            .work_dir = work_dir,
+            .command = r->command,
+            .env = (const char *const *)job_env,
+            .timeout_s = r->timeout_s,
+            .cancel_grace_s = CANCEL_GRACE_S,
+            .container = rt.image ? &container : NULL,
+            .ranks = ranks,
         };
+        rc = c->ops->submit(c, &job, handle, state, err);
+        free_strings(job_env);
+        free(memory);
+        free(cpus);
+        free(work_dir);
     }
-    compute_job job = {
-        .run_id = r->id,
-        .run_dir = run_dir,
-        .work_dir = work_dir,
-        .command = r->command,
-        .env = (const char *const *)job_env,
-        .timeout_s = r->timeout_s,
-        .cancel_grace_s = CANCEL_GRACE_S,
-        .container = rt.image ? &container : NULL,
-        .ranks = {.distribution = shape.distribution, .nodes = shape.nodes, .per_node = shape.per_node},
-    };
-    rc = c->ops->submit(c, &job, handle, state, err);
     server_compute_release(srv, c);
-    free_strings(job_env);
-    free(shape.distribution);
-    free(memory);
-    free(cpus);
+    if (parsed)
+        spec_job_free(&spec);
     free(run_dir);
-    free(work_dir);
     env_runtime_free(&rt);
     return rc;
 }

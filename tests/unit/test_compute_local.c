@@ -142,6 +142,12 @@ static bool file_exists(const void *path)
     return access(path, F_OK) == 0;
 }
 
+/* The shell creates a file before it writes into it: a pid file counts once the number is there. */
+static bool has_number(const void *path)
+{
+    return read_number(path) > 0;
+}
+
 static bool process_gone(pid_t pid)
 {
     return kill(pid, 0) < 0 && errno == ESRCH;
@@ -489,7 +495,7 @@ static void test_group_killed(compute *c)
         return;
     CHECK(start(c, &f, "sleep 100 & echo $! > bg.pid; wait", &err) == 0, "start: %s", err.msg);
     char *bg_path = util_strdupf("%s/bg.pid", f.work);
-    CHECK(wait_until(file_exists, bg_path, 10000), "bg.pid never written");
+    CHECK(wait_until(has_number, bg_path, 10000), "bg.pid never written");
     free(bg_path);
     CHECK(cancel_one(c, f.id, f.dir, &err) == 0, "cancel: %s", err.msg);
     CHECK(wait_end(c, &f, &ex, 10000) && ex.canceled, "canceled job did not end");

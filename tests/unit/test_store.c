@@ -183,17 +183,27 @@ static void test_computes(void)
     remove_db(path);
 }
 
+/* A workspace file as an older server left it: path (a mkstemp template) made from sql. */
+static void make_old_db(char *path, const char *what, const char *sql)
+{
+    int fd = mkstemp(path);
+    if (fd >= 0)
+        close(fd);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK, "sqlite3_open");
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    CHECK(rc == SQLITE_OK, "making a %s file: %s", what, msg ? msg : "");
+    sqlite3_free(msg);
+    sqlite3_close(db);
+}
+
 /* A version-2 file (runs without handles, computes without a state) opens with both added; its local
  * compute counts as Succeeded and its runs as never handed over. */
 static void test_upgrade_from_version_2(void)
 {
     char path[] = "/tmp/amlfs-test-v2-XXXXXX";
-    int fd = mkstemp(path);
-    close(fd);
-    sqlite3 *db = NULL;
-    CHECK(sqlite3_open(path, &db) == SQLITE_OK, "sqlite3_open");
-    char *msg = NULL;
-    int rc = sqlite3_exec(db,
+    make_old_db(path, "version-2",
         "CREATE TABLE computes(name TEXT PRIMARY KEY, type TEXT NOT NULL, yaml TEXT NOT NULL, max_instances "
         "INTEGER NOT NULL);"
         "INSERT INTO computes VALUES('local', 'local', 'type: local', 2);"
@@ -207,11 +217,7 @@ static void test_upgrade_from_version_2(void)
         "INSERT INTO experiments VALUES('e', 1, '');"
         "INSERT INTO runs(id, experiment, status, compute, job_yaml, spec_json, command, job_env, created) "
         "VALUES('old', 'e', 'Running', 'local', '', '{}', 'true', '[]', 1);"
-        "PRAGMA user_version = 2;",
-        NULL, NULL, &msg);
-    CHECK(rc == SQLITE_OK, "making a version-2 file: %s", msg ? msg : "");
-    sqlite3_free(msg);
-    sqlite3_close(db);
+        "PRAGMA user_version = 2;");
     store *s = NULL;
     amlfs_err err = {0};
     CHECK(store_open(path, &s, &err) == 0, "opening a version-2 file: %s", err.msg);
@@ -233,12 +239,7 @@ static void test_upgrade_from_version_2(void)
 static void test_upgrade_from_version_3(void)
 {
     char path[] = "/tmp/amlfs-test-v3-XXXXXX";
-    int fd = mkstemp(path);
-    close(fd);
-    sqlite3 *db = NULL;
-    CHECK(sqlite3_open(path, &db) == SQLITE_OK, "sqlite3_open");
-    char *msg = NULL;
-    int rc = sqlite3_exec(db,
+    make_old_db(path, "version-3",
         "CREATE TABLE environments(name TEXT PRIMARY KEY, created INTEGER NOT NULL, updated INTEGER NOT NULL, "
         "rejected TEXT);"
         "CREATE TABLE env_versions(name TEXT NOT NULL, version INTEGER NOT NULL, yaml TEXT NOT NULL, spec_json "
@@ -256,11 +257,7 @@ static void test_upgrade_from_version_3(void)
         "INSERT INTO experiments VALUES('e', 1, '');"
         "INSERT INTO runs(id, experiment, status, compute, environment, environment_version, job_yaml, spec_json, "
         "command, job_env, created) VALUES('old', 'e', 'Completed', 'local', 'py', 4, '', '{}', 'true', '[]', 1);"
-        "PRAGMA user_version = 3;",
-        NULL, NULL, &msg);
-    CHECK(rc == SQLITE_OK, "making a version-3 file: %s", msg ? msg : "");
-    sqlite3_free(msg);
-    sqlite3_close(db);
+        "PRAGMA user_version = 3;");
     store *s = NULL;
     amlfs_err err = {0};
     CHECK(store_open(path, &s, &err) == 0, "opening a version-3 file: %s", err.msg);
