@@ -46,11 +46,12 @@ int client_send_json(amlfs_client *c, const char *method, const char *url_path, 
                      cJSON **out, amlfs_err *err);
 int client_delete(amlfs_client *c, const char *url_path, amlfs_err *err);
 
-/* Snapshots a local code folder (ignore rules, limits; include/amlfs/snapshot.h) and uploads it:
+/* Snapshots a local code folder (ignore rules, limits; include/amlfs/snapshot.h), or one regular
+ * file (a snapshot of it alone, under its own name), and uploads it:
  * the manifest to POST /v1/snapshots, then only the contents the server lacks to POST /v1/blobs.
  * hash gets the snapshot's name. Over the limits: -EFBIG with the message naming what to ignore,
  * before anything is read or sent. */
-int client_snapshot_upload(amlfs_client *c, const char *root, const snapshot_limits *limits,
+int client_snapshot_upload(amlfs_client *c, const char *path, const snapshot_limits *limits,
                            char hash[SNAPSHOT_SHA_HEX], amlfs_err *err);
 
 /* Percent-encoding for building url_paths: one path segment or query value ('/' encoded), or a

@@ -210,9 +210,13 @@ int submit_data_place(server *srv, const submit_data *d, const char *run_dir, sp
 /* Fetches the job's https:// inputs into RUN_DIR/inputs/NAME/ (through DATA_DIR/cache/http), before
  * the run is handed to its compute; a fetch that fails names the input, the URL and the HTTP status. */
 int submit_data_fetch(server *srv, const job_spec *job, const char *run_dir, amlfs_err *err);
-/* Copies the outputs with a datastore `path:` there, after the job ended well; a failure names the
- * output and the path (the run then fails: its outputs did not arrive). */
-int submit_data_store_outputs(server *srv, const store_run *r, amlfs_err *err);
+/* azureml://jobs/RUN_ID/outputs/OUTPUT: the output folder of that run, which must have Completed. */
+int submit_job_output_dir(server *srv, const char *uri, char **abs, amlfs_err *err);
+/* Copies each output to its datastore `path:` (${{name}} and ${{output_name}} expanded) after a job that
+ * ended well, and each output without one to the run's own storage, workspaceblobstore
+ * azureml/RUN_ID/OUTPUT (az ml's layout), however the job ended. A failure names the output and the
+ * path (after a job that ended well the run then fails: its outputs did not arrive). */
+int submit_data_store_outputs(server *srv, const store_run *r, bool ended_well, amlfs_err *err);
 
 /* ---- data_assets.c: data assets (data/NAME) ---- */
 /* POST /v1/data (mkdir) and DELETE /v1/data/NAME (rmdir: its stored files removed first); a refusal is
@@ -477,6 +481,8 @@ int h_data_files(server *srv, const http_request *req, http_reply *out, amlfs_er
 int h_run_outputs(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 /* The same for ./logs (GET /v1/runs/ID/logs/PATH): the job's own logs and the per-rank logs. */
 int h_run_logs(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+/* GET /v1/runs/ID/inputs/PATH: the run's data inputs as placed (RUN_DIR/inputs), read-only. */
+int h_run_inputs(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 /* GET of REL inside a stored folder ROOT (files API, run outputs): with ?stat=1 its entry, a listing
  * when `list`, else its bytes by ?offset and ?length. */
 int folder_get_reply(const char *root, const char *rel, bool list, const http_request *req, http_reply *out,

@@ -147,6 +147,10 @@ typedef struct snapshot_limits {
  * would leave them out), then hashes the files. limits may be NULL. */
 int snapshot_manifest_build(const char *root, const snapshot_limits *limits, snapshot_manifest *out,
                             amlfs_err *err);
+/* A manifest of one regular file, at the root under its own name (a uri_file input or data asset);
+ * symlinks, devices and fifos refused, the size checked against limits->max_bytes before hashing. */
+int snapshot_manifest_build_file(const char *path, const snapshot_limits *limits, snapshot_manifest *out,
+                                 amlfs_err *err);
 /* The limit check on its own (the server repeats it on a manifest it receives). subject names the
  * thing in the message ("code folder"); ignore_file, when not NULL, is where the message suggests
  * adding the lines. -EFBIG when over. */

@@ -159,6 +159,10 @@ void spec_kvlist_free(spec_kvlist *l);
 const char *spec_kvlist_get(const spec_kvlist *l, const char *key);
 void spec_job_free(job_spec *s);
 
+/* An output's datastore path with ${{name}} (the run id) and ${{output_name}} replaced, as az ml does;
+ * -EINVAL for any other expression. *out is malloc'd. */
+int spec_output_path_expand(const char *path, const char *run_id, const char *output, char **out);
+
 /* What ${{inputs.NAME}} and ${{outputs.NAME}} become when the server has placed them (absolute paths);
  * NULL lists keep the written values (outputs: ./outputs/NAME). */
 typedef struct spec_render_values {

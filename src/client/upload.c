@@ -1,4 +1,4 @@
-/* upload.c: a local code folder to the server as a snapshot: its manifest (ignore rules, limits,
+/* upload.c: a local code folder (or one file) to the server as a snapshot: its manifest (ignore rules, limits,
  * hashes) to POST /v1/snapshots, then a tar of only the contents the server lacks to POST /v1/blobs. */
 #include "client_internal.h"
 
@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "amlfs/snapshot.h"
@@ -96,13 +97,23 @@ static int upload_missing(amlfs_client *c, const char *root, const snapshot_mani
     return rc < 0 ? rc : 0;
 }
 
-int client_snapshot_upload(amlfs_client *c, const char *root, const snapshot_limits *limits,
+int client_snapshot_upload(amlfs_client *c, const char *path, const snapshot_limits *limits,
                            char hash[SNAPSHOT_SHA_HEX], amlfs_err *err)
 {
     snapshot_manifest m;
-    int rc = snapshot_manifest_build(root, limits, &m, err);
-    if (rc < 0)
+    struct stat st;
+    /* A file is a snapshot of itself alone; its contents are packed from its folder. */
+    bool is_file = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    const char *slash = strrchr(path, '/');
+    char *root = is_file ? (slash && slash != path ? util_strdupf("%.*s", (int)(slash - path), path)
+                                                   : util_xstrdup(slash ? "/" : "."))
+                         : util_xstrdup(path);
+    int rc = is_file ? snapshot_manifest_build_file(path, limits, &m, err)
+                     : snapshot_manifest_build(path, limits, &m, err);
+    if (rc < 0) {
+        free(root);
         return rc;
+    }
     char **missing = NULL;
     size_t n = 0;
     rc = post_manifest(c, &m, limits, &missing, &n, err);
@@ -112,5 +123,6 @@ int client_snapshot_upload(amlfs_client *c, const char *root, const snapshot_lim
         snprintf(hash, SNAPSHOT_SHA_HEX, "%s", m.hash);
     snapshot_strings_free(missing, n);
     snapshot_manifest_free(&m);
+    free(root);
     return rc;
 }

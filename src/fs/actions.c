@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "amlfs/api.h"
 #include "amlfs/spec.h"
@@ -235,17 +236,28 @@ static snapshot_limits job_limits(fs_state *fs, const job_spec *job)
     return (snapshot_limits){.max_bytes = mb * 1024 * 1024, .max_files = files};
 }
 
-/* An absolute folder is on this machine: snapshot it here and upload only what the server lacks, then
+/* An absolute folder (or file) is on this machine: snapshot it here and upload only what the server lacks, then
  * send the snapshot's hash as hashes[key]. When it cannot be snapshotted (over the limits, unreadable, a
  * symlink leading out), send why instead as errors[key] = {errno, message}: the server refuses the spec
  * with that reason in the folder's status, like any other problem of the file, and nothing is created.
  * The two objects are made in body when first needed; a NULL key puts the value at the object itself. */
-static void upload_local_folder(fs_state *fs, const char *path, const snapshot_limits *limits, cJSON *body,
-                                const char *hashes, const char *errors, const char *key)
+static void upload_local_path(fs_state *fs, const char *path, const char *data_type, const snapshot_limits *limits,
+                              cJSON *body, const char *hashes, const char *errors, const char *key)
 {
     char hash[SNAPSHOT_SHA_HEX];
     amlfs_err why = {0};
-    int rc = client_snapshot_upload(fs->client, path, limits, hash, &why);
+    struct stat st;
+    int rc = 0;
+    /* A data path's kind is checked here, where it is: a one-file snapshot looks like a folder of one file. */
+    if (data_type && stat(path, &st) == 0) {
+        bool want_file = strcmp(data_type, "uri_file") == 0;
+        if (want_file && S_ISDIR(st.st_mode))
+            rc = amlfs_fail(&why, EINVAL, "%s is a folder: write `type: uri_folder`", path);
+        else if (!want_file && S_ISREG(st.st_mode))
+            rc = amlfs_fail(&why, EINVAL, "%s is a file: write `type: uri_file`", path);
+    }
+    if (rc == 0)
+        rc = client_snapshot_upload(fs->client, path, limits, hash, &why);
     const char *field = rc == 0 ? hashes : errors;
     cJSON *into = body;
     if (key) {
@@ -267,7 +279,8 @@ static const snapshot_limits data_limits = {.max_bytes = SPEC_DATA_MAX_MB * 1024
                                             .max_files = SPEC_DATA_MAX_FILES};
 
 /* A job's absolute code: folder ("snapshot" / "code_error") and absolute input folders, each its own
- * snapshot within the data limits ("input_snapshots" / "input_errors" by input name). */
+ * snapshot within the data limits ("input_snapshots" / "input_errors" by input name); an absolute
+ * uri_file is a snapshot of that file alone. */
 static void add_local_code(fs_state *fs, const char *text, size_t len, const char *filename, cJSON *body)
 {
     job_spec job;
@@ -276,26 +289,26 @@ static void add_local_code(fs_state *fs, const char *text, size_t len, const cha
         return; /* the server says what is wrong with the file */
     for (size_t i = 0; i < job.data_inputs.count; i++) {
         const spec_kv *in = &job.data_inputs.items[i];
-        /* The server resolves the rest (and explains an absolute uri_file). */
-        if (in->value[0] == '/' && strcmp(job.data_input_types[i], "uri_file") != 0)
-            upload_local_folder(fs, in->value, &data_limits, body, "input_snapshots", "input_errors", in->key);
+        /* The server resolves the rest. */
+        if (in->value[0] == '/')
+            upload_local_path(fs, in->value, job.data_input_types[i], &data_limits, body, "input_snapshots", "input_errors", in->key);
     }
     if (job.code && job.code[0] == '/') {
         snapshot_limits limits = job_limits(fs, &job);
-        upload_local_folder(fs, job.code, &limits, body, "snapshot", "code_error", NULL);
+        upload_local_path(fs, job.code, NULL, &limits, body, "snapshot", "code_error", NULL);
     }
     spec_job_free(&job);
 }
 
-/* data.yaml with an absolute folder: uploaded from here as "snapshot" (or why not, as "code_error"). */
+/* data.yaml with an absolute folder or file: uploaded from here as "snapshot" (or why not, as "code_error"). */
 static void add_local_data(fs_state *fs, const char *text, size_t len, cJSON *body)
 {
     data_spec spec;
     amlfs_err ignored = {0};
     if (spec_parse_data(text, len, "data.yaml", &spec, &ignored) < 0)
         return; /* the server says what is wrong with the file */
-    if (spec.path && spec.path[0] == '/' && strcmp(spec.type, "uri_file") != 0)
-        upload_local_folder(fs, spec.path, &data_limits, body, "snapshot", "code_error", NULL);
+    if (spec.path && spec.path[0] == '/')
+        upload_local_path(fs, spec.path, spec.type, &data_limits, body, "snapshot", "code_error", NULL);
     spec_data_free(&spec);
 }
 

@@ -210,8 +210,8 @@ static node_kind classify_runs(const parts *p, node_path *out)
         out->rel = p->start[3];
         return stored_rel_ok(out->rel) ? NODE_RUN_SNAPSHOT_FILE : NODE_NONE;
     }
-    if (is(p, 2, "outputs") || is(p, 2, "logs")) {
-        out->folder = is(p, 2, "outputs") ? "outputs" : "logs";
+    if (is(p, 2, "outputs") || is(p, 2, "logs") || is(p, 2, "inputs")) {
+        out->folder = is(p, 2, "outputs") ? "outputs" : is(p, 2, "logs") ? "logs" : "inputs";
         if (p->n == 3)
             return NODE_RUN_OUTPUTS_DIR;
         out->rel = p->start[3];

@@ -732,6 +732,7 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
         dir_list_add(out, "ctl", DT_REG);
         dir_list_add(out, "outputs", DT_DIR);
         dir_list_add(out, "logs", DT_DIR);
+        dir_list_add(out, "inputs", DT_DIR);
         /* Runs from before snapshots were kept have none. */
         if (get_object(fs, "runs", np->name, NULL, &obj, err) == 0 &&
             cJSON_IsString(cJSON_GetObjectItemCaseSensitive(obj, "snapshot")))

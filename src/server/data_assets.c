@@ -1,13 +1,15 @@
 /* data_assets.c: data assets (data/NAME in the mount): mkdir and rmdir, registering a version from
- * data.yaml (its path snapshotted: a folder or file beside it, or an absolute folder uploaded by the
- * mount), and a job input `azureml:NAME@latest` / `azureml:NAME:VERSION` placed from a version. */
+ * data.yaml (its path snapshotted: a folder or file beside it, an absolute path uploaded by the mount,
+ * an https:// file or a datastore path fetched by the server), and a job input `azureml:NAME@latest` / `azureml:NAME:VERSION` placed from a version. */
 #include "amlfs/server.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "amlfs/fetch.h"
 #include "amlfs/util.h"
 
 #define MB (1024ULL * 1024ULL)
@@ -60,6 +62,69 @@ int data_delete(server *srv, const char *name, amlfs_err *err)
     return r;
 }
 
+/* An https:// file or a datastore path, fetched into a scratch folder of the server and snapshotted
+ * there: a version is what its source held when it was registered, as for a local path. */
+static int snapshot_remote(server *srv, const data_spec *spec, const char *filename, snapshot_manifest *m,
+                           char **file, amlfs_err *err)
+{
+    snapshot_limits limits = {.max_bytes = SPEC_DATA_MAX_MB * MB, .max_files = SPEC_DATA_MAX_FILES};
+    bool want_file = strcmp(spec->type, "uri_file") == 0;
+    bool is_url = strncmp(spec->path, "https://", 8) == 0 || strncmp(spec->path, "http://", 7) == 0;
+    bool is_job = strncmp(spec->path, "azureml://jobs/", 15) == 0;
+    if (!is_url && !is_job && strncmp(spec->path, "azureml://datastores/", 21) != 0)
+        return spec_fail_at(err, EINVAL, filename, spec->path_pos, "path '%s': a data asset is registered from a "
+                            "file or folder beside data.yaml (path: ./images), an absolute path of this machine, "
+                            "https://HOST/FILE, azureml://datastores/NAME/paths/PATH or "
+                            "azureml://jobs/RUN_ID/outputs/OUTPUT", spec->path);
+    if (is_job) {
+        char *dir = NULL;
+        amlfs_err why = {0};
+        int rc = want_file ? amlfs_fail(&why, EINVAL, "a run's output is a folder: write `type: uri_folder`")
+                           : submit_job_output_dir(srv, spec->path, &dir, &why);
+        if (rc == 0)
+            rc = server_snapshot_folder(srv, dir, &limits, m, &why);
+        free(dir);
+        return rc < 0 ? spec_fail_at(err, -rc, filename, spec->path_pos, "path '%s': %s", spec->path, why.msg) : 0;
+    }
+    if (is_url && !want_file)
+        return spec_fail_at(err, EINVAL, filename, spec->path_pos, "path '%s': an https:// path is one file: write "
+                            "`type: uri_file`", spec->path);
+    char *scratch = server_path(srv, "cache/data-XXXXXX");
+    char *base = is_url ? fetch_url_basename(spec->path) : NULL;
+    if (!base) {
+        const char *slash = strrchr(spec->path, '/');
+        base = util_xstrdup(slash && slash[1] ? slash + 1 : "data");
+    }
+    amlfs_err why = {0};
+    char *cache_dir = server_path(srv, "cache");
+    int rc = util_mkdir_p(cache_dir, 0755, &why);
+    free(cache_dir);
+    if (rc == 0 && !mkdtemp(scratch))
+        rc = amlfs_fail(&why, errno, "cannot make a scratch folder %s: %s", scratch, strerror(errno));
+    char *dest = util_strdupf("%s/%s", scratch, want_file ? base : "content"); /* named by mkdtemp first */
+    if (rc == 0 && is_url) {
+        char *cache = server_path(srv, "cache/http");
+        fetch_result got;
+        rc = fetch_url(cache, spec->path, dest, limits.max_bytes, &got, &why);
+        free(cache);
+    } else if (rc == 0) {
+        rc = datastore_fetch_input(srv, spec->path, want_file, dest, &why);
+    }
+    if (rc == 0)
+        rc = want_file ? server_snapshot_file(srv, dest, m, &why) : server_snapshot_folder(srv, dest, &limits, m, &why);
+    if (rc == 0 && want_file)
+        *file = util_xstrdup(m->entries[0].path);
+    if (rc < 0)
+        rc = spec_fail_at(err, -rc, filename, spec->path_pos, "path '%s': %s", spec->path, why.msg);
+    amlfs_err ignored = {0};
+    if (access(scratch, F_OK) == 0)
+        util_rm_rf(scratch, &ignored);
+    free(dest);
+    free(base);
+    free(scratch);
+    return rc;
+}
+
 /* What the version holds: the snapshot of its path, checked against its type. */
 static int snapshot_source(server *srv, const char *name, const data_spec *spec, const char *filename,
                            const submit_code *upload, snapshot_manifest *m, char **file, amlfs_err *err)
@@ -71,24 +136,27 @@ static int snapshot_source(server *srv, const char *name, const data_spec *spec,
     amlfs_err why = {0};
     int rc;
     if (strstr(path, "://") || strncmp(path, "azureml:", 8) == 0)
-        return spec_fail_at(err, EINVAL, filename, spec->path_pos, "path '%s': a data asset is registered from a "
-                            "file or folder beside data.yaml (path: ./images) or an absolute folder of this "
-                            "machine; URLs and datastores are not read here yet", path);
+        return snapshot_remote(srv, spec, filename, m, file, err);
     if (path[0] == '/') {
-        if (want_file)
-            return spec_fail_at(err, EINVAL, filename, spec->path_pos, "an absolute uri_file is not uploaded yet: "
-                                "copy the file beside data.yaml, or register its folder as uri_folder");
         if (upload && upload->error_errno > 0)
             return spec_fail_at(err, upload->error_errno, filename, spec->path_pos, "folder %s: %s", path,
                                 upload->error_message ? upload->error_message : "cannot be snapshotted");
         if (!upload || !upload->snapshot)
-            return spec_fail_at(err, EINVAL, filename, spec->path_pos, "absolute folders are uploaded by the amlfs "
+            return spec_fail_at(err, EINVAL, filename, spec->path_pos, "absolute paths are uploaded by the amlfs "
                                 "mount; through the API, upload a snapshot and send \"snapshot\": HASH");
         const snapshot_manifest *got;
         if ((rc = server_snapshot_get(srv, upload->snapshot, &got, &why)) == 0) {
-            rc = snapshot_limits_check(got, &limits, "data folder", server_snapshot_ignore_file(got), &why);
+            bool one_file = got->count == 1 && got->entries[0].type == SNAPSHOT_FILE;
+            if (want_file && !one_file)
+                rc = amlfs_fail(&why, EINVAL, "%s is a folder: write `type: uri_folder`", path);
             if (rc == 0)
+                rc = snapshot_limits_check(got, &limits, want_file ? "data file" : "data folder",
+                                           server_snapshot_ignore_file(got), &why);
+            if (rc == 0) {
                 snprintf(m->hash, sizeof m->hash, "%s", got->hash); /* only its name is kept */
+                if (want_file)
+                    *file = util_xstrdup(got->entries[0].path);
+            }
             server_snapshot_release(srv, got);
         }
         return rc < 0 ? spec_fail_at(err, -rc, filename, spec->path_pos, "%s", why.msg) : 0;

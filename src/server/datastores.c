@@ -347,7 +347,8 @@ int datastore_store_output(server *srv, const char *uri, const char *dir, amlfs_
             char *parent = util_xstrdup(to);
             *strrchr(parent, '/') = '\0';
             unlink(to); /* a later run writes the same path again */
-            if ((rc = util_mkdir_p(parent, 0755, err)) == 0)
+            /* A link where the run's folder is on the same disk: outputs are not stored twice. */
+            if ((rc = util_mkdir_p(parent, 0755, err)) == 0 && link(from, to) < 0)
                 rc = util_copy_file(from, to, 0644, err);
             free(parent);
             free(from);

@@ -1,6 +1,6 @@
-/* h_outputs.c: a run's outputs and logs as read-only folders (GET /v1/runs/ID/outputs/PATH, .../logs/PATH):
- * what the job wrote under ./outputs and ./logs of its working folder (DATA_DIR/runs/ID/work), live while
- * the run goes. */
+/* h_outputs.c: a run's outputs, logs and inputs as read-only folders (GET /v1/runs/ID/outputs/PATH, .../logs/,
+ * .../inputs/): what the job wrote under ./outputs and ./logs of its working folder (DATA_DIR/runs/ID/work),
+ * live while the run goes, and its data inputs as placed (DATA_DIR/runs/ID/inputs). */
 #include "amlfs/server.h"
 
 #include <stdlib.h>
@@ -70,13 +70,15 @@ static int folder_request(const char *work, const char *folder, const store_run 
     return rc;
 }
 
+/* folder is under the run's working folder, or, for inputs, under the run's folder itself. */
 static int run_folder(server *srv, const char *folder, const http_request *req, http_reply *out, amlfs_err *err)
 {
     store_run r;
     int rc = store_run_get(srv->store, req->params[0], &r, err);
     if (rc < 0)
         return rc;
-    char *work = server_path(srv, "runs/%s/work", r.id);
+    bool in_work = strcmp(folder, "inputs") != 0;
+    char *work = server_path(srv, "runs/%s%s", r.id, in_work ? "/work" : "");
     rc = folder_request(work, folder, &r, req, out, err);
     if (rc < 0)
         amlfs_wrap(err, "%s of run %s: ", folder, r.id);
@@ -93,4 +95,9 @@ int h_run_outputs(server *srv, const http_request *req, http_reply *out, amlfs_e
 int h_run_logs(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
 {
     return run_folder(srv, "logs", req, out, err);
+}
+
+int h_run_inputs(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    return run_folder(srv, "inputs", req, out, err);
 }

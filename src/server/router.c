@@ -63,6 +63,7 @@ static const route routes[] = {
     {"GET", "/v1/runs/:/snapshot/*", h_run_snapshot},
     {"GET", "/v1/runs/:/outputs/*", h_run_outputs},
     {"GET", "/v1/runs/:/logs/*", h_run_logs},
+    {"GET", "/v1/runs/:/inputs/*", h_run_inputs},
 
     {"POST", "/v1/snapshots", h_snapshots_create},
     {"POST", "/v1/blobs", h_blobs_upload},

@@ -527,10 +527,13 @@ static void finish_run(server *srv, compute *c, const compute_run *run, const co
     monitor_finish(srv->monitor, run->run_id);
     compute_report final = *report;
     compute_exit *ex = &final.exit;
-    if (ex->exit_code == 0 && !ex->signal && !ex->error[0] && !ex->canceled && !ex->timed_out) {
-        amlfs_err why = {0};
-        if (submit_data_store_outputs(srv, &r, &why) < 0)
-            snprintf(ex->error, sizeof ex->error, "%.500s", why.msg);
+    bool ended_well = ex->exit_code == 0 && !ex->signal && !ex->error[0] && !ex->canceled && !ex->timed_out;
+    amlfs_err kept = {0};
+    if (submit_data_store_outputs(srv, &r, ended_well, &kept) < 0) {
+        if (ended_well)
+            snprintf(ex->error, sizeof ex->error, "%.500s", kept.msg);
+        else
+            fprintf(stderr, "amlfs-server: run %s: %s\n", run->run_id, kept.msg);
     }
     if (c && c->ops->finalize) {
         amlfs_err why = {0};

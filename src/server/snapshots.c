@@ -151,27 +151,9 @@ int server_snapshot_folder(server *srv, const char *dir, const snapshot_limits *
 
 int server_snapshot_file(server *srv, const char *path, snapshot_manifest *m, amlfs_err *err)
 {
-    snapshot_manifest_init(m);
     const char *slash = strrchr(path, '/');
-    const char *name = slash ? slash + 1 : path;
-    char *dir = slash ? strndup(path, (size_t)(slash - path)) : util_xstrdup(".");
-    if (!dir)
-        abort();
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    struct stat st;
-    char sha[SNAPSHOT_SHA_HEX];
-    uint64_t size = 0;
-    int rc = 0;
-    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-        rc = amlfs_fail(err, fd < 0 ? errno : EINVAL, "%s is not a readable file", path);
-    else
-        rc = snapshot_sha256_fd(fd, path, sha, &size, err);
-    if (fd >= 0)
-        close(fd);
-    if (rc == 0) {
-        snapshot_manifest_add(m, name, SNAPSHOT_FILE, (st.st_mode & 0111) ? 0755 : 0644, size, sha, NULL);
-        rc = snapshot_manifest_finish(m, err);
-    }
+    char *dir = slash ? util_strdupf("%.*s", (int)(slash - path), path) : util_xstrdup(".");
+    int rc = snapshot_manifest_build_file(path, NULL, m, err);
     if (rc == 0)
         rc = store_file(srv, dir, &m->entries[0], err);
     if (rc == 0)

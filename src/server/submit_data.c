@@ -194,20 +194,18 @@ static int place_asset(server *srv, const submit_data *d, const spec_kv *in, con
 static int place_uploaded(server *srv, const submit_data *d, const spec_kv *in, const char *type,
                           const char *run_dir, spec_kvlist *values, amlfs_err *err)
 {
-    if (strcmp(type, "uri_file") == 0)
-        return spec_fail_at(err, EINVAL, d->filename, in->pos, "input '%s': an absolute uri_file is not uploaded "
-                            "yet: give its folder (`type: uri_folder`), or copy the file into the experiment",
-                            in->key);
+    bool want_file = strcmp(type, "uri_file") == 0;
+    const char *what = want_file ? "file" : "folder";
     const cJSON *failed = d->upload_errors ? cJSON_GetObjectItemCaseSensitive(d->upload_errors, in->key) : NULL;
     if (failed)
         return spec_fail_at(err, api_errno_from_name(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(failed, "errno"))),
-                            d->filename, in->pos, "input '%s': folder %s: %s", in->key, in->value,
+                            d->filename, in->pos, "input '%s': %s %s: %s", in->key, what, in->value,
                             cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(failed, "message")));
     const char *hash = d->uploads ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d->uploads, in->key)) : NULL;
     if (!hash)
-        return spec_fail_at(err, EINVAL, d->filename, in->pos, "input '%s': absolute folders are uploaded by the "
+        return spec_fail_at(err, EINVAL, d->filename, in->pos, "input '%s': absolute %ss are uploaded by the "
                             "amlfs mount; through the API, upload a snapshot and send \"input_snapshots\": "
-                            "{\"%s\": HASH}", in->key, in->key);
+                            "{\"%s\": HASH}", in->key, what, in->key);
     const snapshot_manifest *m;
     amlfs_err why = {0};
     int rc = server_snapshot_get(srv, hash, &m, &why);
@@ -215,7 +213,14 @@ static int place_uploaded(server *srv, const submit_data *d, const spec_kv *in, 
         return spec_fail_at(err, -rc, d->filename, in->pos, "input '%s': %s", in->key, why.msg);
     snapshot_limits limits = {.max_bytes = DATA_MAX_MB * MB, .max_files = DATA_MAX_FILES};
     char *dest = util_strdupf("%s/inputs/%s", run_dir, in->key);
-    rc = snapshot_limits_check(m, &limits, "data folder", server_snapshot_ignore_file(m), &why);
+    /* A uri_file's snapshot is that file alone: the command gets the file's path in dest. */
+    bool one_file = m->count == 1 && m->entries[0].type == SNAPSHOT_FILE;
+    char *placed = want_file && one_file ? util_strdupf("%s/%s", dest, m->entries[0].path) : util_xstrdup(dest);
+    if (want_file && !one_file)
+        rc = amlfs_fail(&why, EINVAL, "%s is a folder: write `type: uri_folder`", in->value);
+    if (rc == 0)
+        rc = snapshot_limits_check(m, &limits, want_file ? "data file" : "data folder",
+                                   server_snapshot_ignore_file(m), &why);
     if (rc == 0)
         rc = snapshot_materialize(srv->snapshot_dir, m, dest, &why);
     server_snapshot_release(srv, m);
@@ -224,8 +229,70 @@ static int place_uploaded(server *srv, const submit_data *d, const spec_kv *in, 
     if (rc < 0)
         rc = spec_fail_at(err, -rc, d->filename, in->pos, "input '%s': %s", in->key, why.msg);
     else
+        spec_kvlist_add(values, in->key, placed, in->pos);
+    free(placed);
+    free(dest);
+    return rc;
+}
+
+int submit_job_output_dir(server *srv, const char *uri, char **abs, amlfs_err *err)
+{
+    *abs = NULL;
+    const char *p = uri + strlen("azureml://jobs/");
+    const char *mid = strstr(p, "/outputs/");
+    if (strncmp(uri, "azureml://jobs/", 15) != 0 || !mid || mid == p)
+        return amlfs_fail(err, EINVAL, "'%s' is not azureml://jobs/RUN_ID/outputs/OUTPUT", uri);
+    char *id = util_strdupf("%.*s", (int)(mid - p), p);
+    char *output = util_xstrdup(mid + strlen("/outputs/"));
+    size_t n = strlen(output);
+    while (n && output[n - 1] == '/')
+        output[--n] = '\0';
+    store_run r;
+    amlfs_err why = {0};
+    int rc = 0;
+    if (util_check_name("output", output, NULL) < 0 || util_check_name("run", id, NULL) < 0)
+        rc = amlfs_fail(err, EINVAL, "'%s' is not azureml://jobs/RUN_ID/outputs/OUTPUT", uri);
+    else if ((rc = store_run_get(srv->store, id, &r, &why)) < 0)
+        rc = amlfs_fail(err, ENOENT, "run '%s' not found (from %s)", id, uri);
+    else {
+        if (r.status != RUN_COMPLETED)
+            rc = amlfs_fail(err, EINVAL, "run '%s' is %s: its outputs are inputs once it has Completed", id,
+                            run_status_name(r.status));
+        store_run_free(&r);
+    }
+    struct stat st;
+    char *dir = rc == 0 ? server_path(srv, "runs/%s/work/outputs/%s", id, output) : NULL;
+    if (rc == 0 && (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)))
+        rc = amlfs_fail(err, ENOENT, "run '%s' has no output '%s'", id, output);
+    if (rc == 0)
+        *abs = dir;
+    else
+        free(dir);
+    free(id);
+    free(output);
+    return rc;
+}
+
+/* azureml://jobs/ID/outputs/NAME: a completed run's output folder, snapshotted like a folder of the
+ * experiment. */
+static int place_job_output(server *srv, const submit_data *d, const spec_kv *in, const char *type,
+                            const char *run_dir, spec_kvlist *values, amlfs_err *err)
+{
+    if (strcmp(type, "uri_file") == 0)
+        return spec_fail_at(err, EINVAL, d->filename, in->pos, "input '%s': a run's output is a folder: write "
+                            "`type: uri_folder`", in->key);
+    char *src = NULL;
+    amlfs_err why = {0};
+    int rc = submit_job_output_dir(srv, in->value, &src, &why);
+    char *dest = util_strdupf("%s/inputs/%s", run_dir, in->key);
+    if (rc == 0)
+        rc = place_folder(srv, src, dest, &why);
+    if (rc < 0)
+        rc = spec_fail_at(err, -rc, d->filename, in->pos, "input '%s': %s", in->key, why.msg);
+    else
         spec_kvlist_add(values, in->key, dest, in->pos);
     free(dest);
+    free(src);
     return rc;
 }
 
@@ -272,6 +339,8 @@ static int place_input(server *srv, const submit_data *d, size_t i, const char *
         return place_asset(srv, d, in, type, run_dir, values, err);
     if (strncmp(in->value, "azureml://datastores/", 21) == 0)
         return place_datastore_path(srv, d, in, type, run_dir, values, err);
+    if (strncmp(in->value, "azureml://jobs/", 15) == 0)
+        return place_job_output(srv, d, in, type, run_dir, values, err);
     const char *why = unsupported_source(in->value);
     if (why)
         return spec_fail_at(err, EINVAL, d->filename, in->pos, "input '%s': %s: give a file or folder of the "
@@ -396,19 +465,33 @@ int submit_data_fetch(server *srv, const job_spec *job, const char *run_dir, aml
     return rc;
 }
 
-int submit_data_store_outputs(server *srv, const store_run *r, amlfs_err *err)
+int submit_data_store_outputs(server *srv, const store_run *r, bool ended_well, amlfs_err *err)
 {
     job_spec job;
     int rc = r->job_yaml ? spec_parse_job(r->job_yaml, strlen(r->job_yaml), "job.yaml", &job, err) : 0;
     if (rc < 0 || !r->job_yaml)
         return rc;
-    for (size_t i = 0; rc == 0 && i < job.output_paths.count; i++) {
-        const spec_kv *o = &job.output_paths.items[i];
-        char *dir = server_path(srv, "runs/%s/work/outputs/%s", r->id, o->key);
+    for (size_t i = 0; rc == 0 && i < job.outputs.count; i++) {
+        const char *output = job.outputs.items[i].key;
+        const char *written = spec_kvlist_get(&job.output_paths, output);
+        /* A datastore path gets only what a job that ended well made; the run's own storage keeps what
+         * any job wrote, as a mounted output would. */
+        if (written && !ended_well)
+            continue;
+        char *uri = NULL;
+        if (!written)
+            uri = util_strdupf("azureml://datastores/workspaceblobstore/paths/azureml/%s/%s", r->id, output);
+        else if (spec_output_path_expand(written, r->id, output, &uri) < 0)
+            uri = util_xstrdup(written); /* checked at submission */
+        char *dir = server_path(srv, "runs/%s/work/outputs/%s", r->id, output);
         amlfs_err why = {0};
-        if (datastore_store_output(srv, o->value, dir, &why) < 0)
-            rc = amlfs_fail(err, why.code, "output '%s': copying it to %s failed: %s", o->key, o->value, why.msg);
+        struct stat st;
+        if (stat(dir, &st) < 0 && errno == ENOENT)
+            ; /* the job removed its output folder: nothing to keep */
+        else if (datastore_store_output(srv, uri, dir, &why) < 0)
+            rc = amlfs_fail(err, why.code, "output '%s': copying it to %s failed: %s", output, uri, why.msg);
         free(dir);
+        free(uri);
     }
     spec_job_free(&job);
     return rc;

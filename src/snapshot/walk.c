@@ -232,3 +232,38 @@ int snapshot_manifest_build(const char *root, const snapshot_limits *limits, sna
         snapshot_manifest_free(out);
     return rc;
 }
+
+int snapshot_manifest_build_file(const char *path, const snapshot_limits *limits, snapshot_manifest *out,
+                                 amlfs_err *err)
+{
+    snapshot_manifest_init(out);
+    const char *slash = strrchr(path, '/');
+    const char *name = slash ? slash + 1 : path;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    char sha[SNAPSHOT_SHA_HEX];
+    uint64_t size = 0;
+    int rc = 0;
+    if (fd < 0)
+        rc = amlfs_fail(err, errno, "file %s: %s", path, strerror(errno));
+    else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        rc = amlfs_fail(err, EINVAL, "%s is not a regular file", path);
+    else if (!name[0])
+        rc = amlfs_fail(err, EINVAL, "%s names no file", path);
+    else if (limits && limits->max_bytes && (uint64_t)st.st_size > limits->max_bytes) {
+        char have[32], limit[32];
+        snapshot_format_size((uint64_t)st.st_size, have, sizeof have);
+        snapshot_format_size(limits->max_bytes, limit, sizeof limit);
+        rc = amlfs_fail(err, EFBIG, "file %s is %s, over the limit of %s", path, have, limit);
+    } else
+        rc = snapshot_sha256_fd(fd, path, sha, &size, err);
+    if (fd >= 0)
+        close(fd);
+    if (rc == 0) {
+        snapshot_manifest_add(out, name, SNAPSHOT_FILE, (st.st_mode & 0111) ? 0755 : 0644, size, sha, NULL);
+        rc = snapshot_manifest_finish(out, err);
+    }
+    if (rc < 0)
+        snapshot_manifest_free(out);
+    return rc;
+}

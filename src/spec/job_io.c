@@ -212,6 +212,11 @@ int spec_job_parse_outputs(spec_doc *d, yaml_node_t *root, job_spec *out, amlfs_
             if (!p || strncmp(p, "azureml://datastores/", 21) != 0 || !strstr(p + 21, "/paths/"))
                 return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(path), "output '%s': path must be a "
                                     "datastore path, azureml://datastores/NAME/paths/PATH, not '%s'", name, p ? p : "");
+            char *expanded = NULL;
+            if (spec_output_path_expand(p, "x", name, &expanded) < 0)
+                return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(path), "output '%s': a path may use "
+                                    "${{name}} (the run id) and ${{output_name}}, nothing else: '%s'", name, p);
+            free(expanded);
             spec_kvlist_add(&out->output_paths, name, p, spec_node_pos(path));
         }
         /* `name:` (and `version:`) register the output as a data asset when the run completes. */
@@ -232,5 +237,32 @@ int spec_job_parse_outputs(spec_doc *d, yaml_node_t *root, job_spec *out, amlfs_
                                 "no name: add `name:` to register it as a data asset", name);
         }
     }
+    return 0;
+}
+
+int spec_output_path_expand(const char *path, const char *run_id, const char *output, char **out)
+{
+    util_buf b = {0};
+    const char *p = path;
+    for (const char *open; (open = strstr(p, "${{")) != NULL;) {
+        const char *close = strstr(open, "}}");
+        if (!close) {
+            util_buf_free(&b);
+            return -EINVAL;
+        }
+        size_t n = (size_t)(close - open - 3);
+        const char *value = n == 4 && strncmp(open + 3, "name", 4) == 0 ? run_id
+                            : n == 11 && strncmp(open + 3, "output_name", 11) == 0 ? output
+                                                                                  : NULL;
+        if (!value) {
+            util_buf_free(&b);
+            return -EINVAL;
+        }
+        util_buf_append(&b, p, (size_t)(open - p), 0);
+        util_buf_append(&b, value, strlen(value), 0);
+        p = close + 2;
+    }
+    util_buf_append(&b, p, strlen(p), 0);
+    *out = b.data ? b.data : util_xstrdup("");
     return 0;
 }

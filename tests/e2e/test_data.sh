@@ -4,39 +4,11 @@
 # a value drops its $[[...]], an output folder exists when the job starts; sources not read here yet and
 # wrong paths are refused at submission, naming the line.
 . "$(dirname "$0")/../lib/e2e.sh"
+. "$(dirname "$0")/../lib/http.sh"
 
 CORPUS=$ROOT/tests/data/job-with-data
 
-# A web server of the test's own on loopback: files from $T/www (with Last-Modified, so a second GET can
-# answer 304), /close answers nothing and closes the connection. Its requests go to $T/www.log.
-HTTP_PID=
-start_http() {
-    mkdir -p "$T/www"
-    python3 - "$T/www" "$T/www.port" "$T/www.log" <<'PY' &
-import http.server, os, socketserver, sys
-root, port_file, log_file = sys.argv[1:4]
-class Handler(http.server.SimpleHTTPRequestHandler):
-    def __init__(self, *a, **k):
-        super().__init__(*a, directory=root, **k)
-    def do_GET(self):
-        if self.path == "/close":
-            self.close_connection = True
-            return
-        super().do_GET()
-    def log_message(self, fmt, *args):
-        with open(log_file, "a") as f:
-            f.write((fmt % args) + "\n")
-with socketserver.TCPServer(("127.0.0.1", 0), Handler) as srv:
-    with open(port_file + ".tmp", "w") as f:
-        f.write(str(srv.server_address[1]))
-    os.rename(port_file + ".tmp", port_file)
-    srv.serve_forever()
-PY
-    HTTP_PID=$!
-    wait_for 10 test -s "$T/www.port" || return 1
-    HTTP=http://127.0.0.1:$(cat "$T/www.port")
-}
-test_cleanup() { [ -n "$HTTP_PID" ] && kill "$HTTP_PID" 2>/dev/null; return 0; }
+test_cleanup() { stop_http; }
 
 t_a_folder_and_a_file_reach_the_job_and_the_output_is_kept() {
     mkdir "$MNT/experiments/data"
@@ -146,7 +118,7 @@ Y
         fail "https folder: $r $(cat "$MNT/experiments/web/status")"
 }
 
-t_an_absolute_folder_of_this_machine_is_uploaded_by_the_mount() {
+t_an_absolute_folder_or_file_of_this_machine_is_uploaded_by_the_mount() {
     mkdir -p "$MNT/experiments/local" "$T/dataset/images"
     printf 'x\n' > "$T/dataset/images/1.txt"
     printf 'y\n' > "$T/dataset/images/2.txt"
@@ -167,10 +139,19 @@ Y
         write_spec "$MNT/experiments/local/job.yaml")
     [ "$r" = ENOENT ] || fail "missing folder: $r $(cat "$MNT/experiments/local/status")"
     grep -q "input 'f': folder $T/nowhere: " "$MNT/experiments/local/status" || fail "why: $(cat "$MNT/experiments/local/status")"
-    r=$(printf 'command: cat ${{inputs.f}}\nenvironment: host\ninputs:\n  f:\n    type: uri_file\n    path: %s/dataset/images/1.txt\n' "$T" |
-        write_spec "$MNT/experiments/local/job.yaml")
-    [ "$r" = EINVAL ] && grep -q "an absolute uri_file is not uploaded yet" "$MNT/experiments/local/status" ||
-        fail "absolute file: $r $(cat "$MNT/experiments/local/status")"
+    id=$(printf 'command: cat ${{inputs.f}}; ls -l ${{inputs.f}}\nenvironment: host\ninputs:\n  f:\n    type: uri_file\n    path: %s/dataset/images/2.txt\n' "$T" |
+        submit local) || fail "absolute file: $(cat "$MNT/experiments/local/status")"
+    wait_status 30 "$MNT/runs/$id/status" Completed || fail "file run: $(cat "$MNT/runs/$id/status")"
+    grep -qx y "$MNT/runs/$id/log" && grep -q '^-r--r--r-- .* /.*/inputs/f/2.txt$' "$MNT/runs/$id/log" ||
+        fail "file log: $(cat "$MNT/runs/$id/log")"
+    check_kind() { # TYPE PATH MESSAGE
+        r=$(printf 'command: cat ${{inputs.f}}\nenvironment: host\ninputs:\n  f:\n    type: %s\n    path: %s\n' "$1" "$2" |
+            write_spec "$MNT/experiments/local/job.yaml")
+        [ "$r" = EINVAL ] && grep -qF "$3" "$MNT/experiments/local/status" ||
+            fail "$1 $2: $r $(cat "$MNT/experiments/local/status")"
+    }
+    check_kind uri_file "$T/dataset/images" "$T/dataset/images is a folder: write \`type: uri_folder\`"
+    check_kind uri_folder "$T/dataset/images/1.txt" "1.txt is a file: write \`type: uri_file\`"
 }
 
 t_a_data_asset_is_registered_browsed_and_used_by_name() {
@@ -267,6 +248,72 @@ Y
         write_spec "$MNT/experiments/produces/job.yaml")
     [ "$r" = EINVAL ] && grep -q "output 'm': path must be a datastore path, azureml://datastores/NAME/paths/PATH" \
         "$MNT/experiments/produces/status" || fail "path: $r $(cat "$MNT/experiments/produces/status")"
+}
+
+t_an_output_without_a_path_is_kept_in_the_run_s_storage_and_feeds_later_jobs() {
+    mkdir "$MNT/experiments/chain"
+    a=$(submit chain <<'Y'
+command: >-
+  echo "trained by $AZUREML_RUN_ID" > ${{outputs.model}}/weights.txt &&
+  echo "metrics" > ${{outputs.report}}/summary.txt
+environment: azureml:host@latest
+outputs:
+  model:
+    type: uri_folder
+  report:
+    type: uri_folder
+    path: azureml://datastores/workspaceblobstore/paths/reports/${{name}}/${{output_name}}
+Y
+) || fail "submit: $(cat "$MNT/experiments/chain/status")"
+    wait_status 30 "$MNT/runs/$a/status" Completed || fail "run: $(cat "$MNT/runs/$a/status") $(cat "$MNT/runs/$a/info.json")"
+    grep -qx "trained by $a" "$MNT/runs/$a/outputs/model/weights.txt" || fail "outputs/model"
+    grep -qx "trained by $a" "$MNT/datastores/workspaceblobstore/azureml/$a/model/weights.txt" ||
+        fail "workspaceblobstore azureml/$a/model: $(ls -R "$MNT/datastores/workspaceblobstore" 2>&1)"
+    grep -qx metrics "$MNT/datastores/workspaceblobstore/reports/$a/report/summary.txt" ||
+        fail "\${{name}}/\${{output_name}} path: $(ls -R "$MNT/datastores/workspaceblobstore/reports" 2>&1)"
+    b=$(printf 'command: cat ${{inputs.model}}/weights.txt\nenvironment: host\ninputs:\n  model:\n    type: uri_folder\n    path: azureml://jobs/%s/outputs/model\n' "$a" |
+        submit chain) || fail "submit b: $(cat "$MNT/experiments/chain/status")"
+    wait_status 30 "$MNT/runs/$b/status" Completed || fail "run b: $(cat "$MNT/runs/$b/status") $(cat "$MNT/runs/$b/info.json")"
+    grep -qx "trained by $a" "$MNT/runs/$b/log" || fail "log b: $(cat "$MNT/runs/$b/log")"
+    [ "$(ls "$MNT/runs/$b/inputs")" = model ] && grep -qx "trained by $a" "$MNT/runs/$b/inputs/model/weights.txt" ||
+        fail "inputs/ of run b: $(ls -R "$MNT/runs/$b/inputs" 2>&1)"
+    (echo x > "$MNT/runs/$b/inputs/model/new.txt") 2>/dev/null && fail "inputs/ took a write"
+    r=$(printf 'command: ls ${{inputs.m}}\nenvironment: host\ninputs:\n  m:\n    type: uri_folder\n    path: azureml://jobs/no-such-run/outputs/model\n' |
+        write_spec "$MNT/experiments/chain/job.yaml")
+    [ "$r" = ENOENT ] && grep -q "input 'm': run 'no-such-run' not found" "$MNT/experiments/chain/status" ||
+        fail "missing run: $r $(cat "$MNT/experiments/chain/status")"
+    r=$(printf 'command: "true"\nenvironment: host\noutputs:\n  m:\n    type: uri_folder\n    path: azureml://datastores/workspaceblobstore/paths/x/${{inputs.m}}\n' |
+        write_spec "$MNT/experiments/chain/job.yaml")
+    [ "$r" = EINVAL ] && grep -q "output 'm': a path may use \${{name}} (the run id) and \${{output_name}}" "$MNT/experiments/chain/status" ||
+        fail "expression: $r $(cat "$MNT/experiments/chain/status")"
+}
+
+t_a_data_asset_is_registered_from_an_https_file_a_datastore_path_or_a_run_output() {
+    printf 'sepal,petal\n5.1,1.4\n4.9,1.4\n' > "$T/www/iris.csv"
+    mkdir "$MNT/data/iris-web"
+    printf 'type: uri_file\npath: %s/iris.csv\ndescription: from the web\n' "$HTTP" > "$MNT/data/iris-web/data.yaml" ||
+        fail "https: $(cat "$MNT/data/iris-web/status")"
+    grep -qx "version 1: uri_file" "$MNT/data/iris-web/status" && cmp -s "$T/www/iris.csv" "$MNT/data/iris-web/versions/1/iris.csv" ||
+        fail "https version: $(cat "$MNT/data/iris-web/status"; ls "$MNT/data/iris-web/versions/1" 2>&1)"
+    r=$(printf 'type: uri_file\npath: %s/gone.csv\n' "$HTTP" | write_spec "$MNT/data/iris-web/data.yaml")
+    [ "$r" != OK ] && grep -q "GET $HTTP/gone.csv answered HTTP 404" "$MNT/data/iris-web/status" ||
+        fail "404: $r $(cat "$MNT/data/iris-web/status")"
+    [ "$(ls "$MNT/data/iris-web/versions")" = 1 ] || fail "a refused version was made: $(ls "$MNT/data/iris-web/versions")"
+    mkdir -p "$DATA/datastores/workspaceblobstore/sets/digits"
+    seq 1 10 > "$DATA/datastores/workspaceblobstore/sets/digits/part-0.txt"
+    mkdir "$MNT/data/digits"
+    printf 'type: uri_folder\npath: azureml://datastores/workspaceblobstore/paths/sets/digits\n' > "$MNT/data/digits/data.yaml" ||
+        fail "datastore: $(cat "$MNT/data/digits/status")"
+    [ "$(wc -l < "$MNT/data/digits/versions/1/part-0.txt")" = 10 ] || fail "datastore version: $(ls -R "$MNT/data/digits" 2>&1)"
+    r=$(printf 'type: uri_folder\npath: azureml://datastores/workspaceblobstore/paths/sets/none\n' | write_spec "$MNT/data/digits/data.yaml")
+    [ "$r" = ENOENT ] || fail "missing datastore path: $r $(cat "$MNT/data/digits/status")"
+    mkdir "$MNT/experiments/asset-from-run" "$MNT/data/from-run"
+    id=$(printf 'command: echo w > ${{outputs.model}}/w.txt\nenvironment: host\noutputs:\n  model:\n    type: uri_folder\n' |
+        submit asset-from-run) || fail "submit: $(cat "$MNT/experiments/asset-from-run/status")"
+    wait_status 30 "$MNT/runs/$id/status" Completed || fail "run: $(cat "$MNT/runs/$id/status")"
+    printf 'type: uri_folder\npath: azureml://jobs/%s/outputs/model\n' "$id" > "$MNT/data/from-run/data.yaml" ||
+        fail "from a run: $(cat "$MNT/data/from-run/status")"
+    grep -qx w "$MNT/data/from-run/versions/1/w.txt" || fail "run output version: $(ls -R "$MNT/data/from-run")"
 }
 
 start_http || { echo "0 passed, 1 failed"; exit 1; }

@@ -812,6 +812,32 @@ static void test_blobs(const char *root)
     free(store);
 }
 
+/* One file alone (a uri_file input): its name at the root, its hash; folders, links and sizes over the
+ * limit refused. */
+static void test_one_file(const char *root)
+{
+    amlfs_err err = {0};
+    snapshot_manifest m;
+    char *file = util_strdupf("%s/hello.txt", root);
+    int rc = snapshot_manifest_build_file(file, NULL, &m, &err);
+    CHECK(rc == 0 && m.count == 1 && strcmp(m.entries[0].path, "hello.txt") == 0 &&
+              strcmp(m.entries[0].sha256, HELLO_SHA) == 0 && m.hash[0],
+          "one file: %d %s", rc, err.msg);
+    if (rc == 0)
+        snapshot_manifest_free(&m);
+    snapshot_limits tiny = {.max_bytes = 2, .max_files = 10};
+    CHECK(snapshot_manifest_build_file(file, &tiny, &m, &err) == -EFBIG && strstr(err.msg, "over the limit"),
+          "limit: %s", err.msg);
+    CHECK(snapshot_manifest_build_file(root, NULL, &m, &err) == -EINVAL, "a folder: %s", err.msg);
+    char *link = util_strdupf("%s/ln", root);
+    CHECK(snapshot_manifest_build_file(link, NULL, &m, &err) == -ELOOP, "a symlink: %s", err.msg);
+    char *missing = util_strdupf("%s/none", root);
+    CHECK(snapshot_manifest_build_file(missing, NULL, &m, &err) == -ENOENT, "missing: %s", err.msg);
+    free(missing);
+    free(link);
+    free(file);
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/amlfs-test-snapshot-XXXXXX";
@@ -824,6 +850,7 @@ int main(void)
     make_tree(root);
 
     test_manifest(root);
+    test_one_file(root);
     test_golden_hash();
     test_hash_stability(root);
     test_hostile_manifests();

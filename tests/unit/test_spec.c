@@ -565,8 +565,29 @@ static void test_redact(void)
     }
 }
 
+/* Output paths expand only az ml's ${{name}} and ${{output_name}}. */
+static void test_output_path_expand(void)
+{
+    char *out = NULL;
+    CHECK(spec_output_path_expand("azureml://datastores/d/paths/m/${{name}}/${{output_name}}/x", "run_1", "model",
+                                  &out) == 0 && strcmp(out, "azureml://datastores/d/paths/m/run_1/model/x") == 0,
+          "expanded: %s", out ? out : "(null)");
+    free(out);
+    out = NULL;
+    CHECK(spec_output_path_expand("plain", "r", "o", &out) == 0 && strcmp(out, "plain") == 0, "plain");
+    free(out);
+    out = NULL;
+    CHECK(spec_output_path_expand("", "r", "o", &out) == 0 && out && !out[0], "empty");
+    free(out);
+    out = NULL;
+    CHECK(spec_output_path_expand("a/${{inputs.x}}", "r", "o", &out) == -EINVAL && !out, "other expression");
+    CHECK(spec_output_path_expand("a/${{name", "r", "o", &out) == -EINVAL && !out, "unclosed");
+    CHECK(spec_output_path_expand("a/${{}}", "r", "o", &out) == -EINVAL && !out, "empty expression");
+}
+
 int main(void)
 {
+    test_output_path_expand();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_parse_case(&cases[i]);
     test_env_fields();
