@@ -9,9 +9,9 @@ CFLAGS  ?= -O2 -g
 # Our flags live apart from CFLAGS so `make CFLAGS=...` (and `make asan`) can change optimisation only.
 AMLFS_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude $(SAN)
 LDFLAGS += $(SAN)
-LDLIBS  += -lpthread
+LDLIBS  += -lpthread -lm
 
-LAYERS      := util data spec api store compute env snapshot server client fs
+LAYERS      := util data spec api store compute env snapshot chart server client fs
 LIB_SRCS    := $(filter-out %/main_server.c %/main_amlfs.c,$(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c)))
 LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
@@ -21,7 +21,7 @@ UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 # Keep every object (test objects are intermediates): nothing is deleted, and nothing is printed
 # after the closing line of the tests.
 .SECONDARY:
-all: deps-check $(BUILD)/amlfs-server $(BUILD)/amlfs $(UNIT_BINS) $(BUILD)/tests/check_blob
+all: deps-check $(BUILD)/amlfs-server $(BUILD)/amlfs $(UNIT_BINS) $(BUILD)/tests/check_blob $(BUILD)/tests/chart_samples
 
 # deps: install missing Debian packages (as root), or say exactly what to install.
 deps:
@@ -51,6 +51,11 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libamlfs.a
 # Checks of the blob client against a live Blob service (Azurite): run by tests/e2e/test_blob_client.sh,
 # not with the unit tests (those need no service).
 $(BUILD)/tests/check_blob: $(BUILD)/tests/blob/check_blob.o $(BUILD)/libamlfs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
+
+# Sample charts and a comparison table to look at after changing src/chart/: chart_samples DIR.
+$(BUILD)/tests/chart_samples: $(BUILD)/tests/chart/chart_samples.o $(BUILD)/libamlfs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
 
