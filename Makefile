@@ -17,7 +17,15 @@ LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps deps-check run test demo demo-image clean asan asan-test
+# Where `make install` puts things (DESTDIR prefixes every path, for packaging and tests).
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALLED := $(BINDIR)/amlfs $(BINDIR)/amlfs-server $(MANDIR)/man1/amlfs.1 $(MANDIR)/man8/amlfs-server.8 \
+             $(UNITDIR)/amlfs-server.service
+
+.PHONY: all deps deps-check run test demo demo-image clean asan asan-test install uninstall
 # Keep every object (test objects are intermediates): nothing is deleted, and nothing is printed
 # after the closing line of the tests.
 .SECONDARY:
@@ -80,6 +88,19 @@ asan:
 # Every test on the ASan/UBSan build; undefined behaviour stops the program like a memory error does.
 asan-test: deps asan
 	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 BUILD=build-asan tests/run.sh
+
+# Both programs, their manual pages and the systemd unit (its ExecStart names the installed server).
+install: all
+	install -D -m 0755 $(BUILD)/amlfs $(DESTDIR)$(BINDIR)/amlfs
+	install -D -m 0755 $(BUILD)/amlfs-server $(DESTDIR)$(BINDIR)/amlfs-server
+	install -D -m 0644 man/amlfs.1 $(DESTDIR)$(MANDIR)/man1/amlfs.1
+	install -D -m 0644 man/amlfs-server.8 $(DESTDIR)$(MANDIR)/man8/amlfs-server.8
+	@mkdir -p $(DESTDIR)$(UNITDIR)
+	sed 's|@BINDIR@|$(BINDIR)|g' dist/amlfs-server.service > $(DESTDIR)$(UNITDIR)/amlfs-server.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/amlfs-server.service
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 clean:
 	rm -rf build build-asan

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "amlfs/api.h"
+#include "amlfs/log.h"
 #include "amlfs/spec.h"
 #include "amlfs/util.h"
 
@@ -21,7 +22,7 @@ void fs_log(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "amlfs: %s\n", line);
+    log_warning("%s", line);
 }
 
 static char *object_url(const char *kind, const char *name, const char *suffix)

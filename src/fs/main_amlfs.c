@@ -1,5 +1,5 @@
-/* main_amlfs.c: the amlfs program: `amlfs [options] MOUNTPOINT` mounts a workspace, connecting to (or
- * starting) amlfs-server, then serves FUSE requests until unmounted (fusermount3 -u, Ctrl-C). */
+/* main_amlfs.c: the amlfs program: `amlfs [options] [SOURCE] MOUNTPOINT` (also as mount.fuse3 runs it)
+ * mounts a workspace, connecting to (or starting) amlfs-server, then serves FUSE until unmounted. */
 #include "fs_internal.h"
 #include "launch.h"
 
@@ -11,22 +11,33 @@
 #include <sys/stat.h>
 
 #include "amlfs/api.h"
+#include "amlfs/log.h"
 #include "amlfs/util.h"
 
 typedef struct amlfs_options {
     char *server;
     char *token_file;
     char *data_dir;
-    char *mountpoint;           /* the non-option argument, as given */
+    char *source;               /* the first of two non-option arguments (mount(8)'s SOURCE) */
+    char *mountpoint;           /* the last non-option argument, as given */
     int nonopts;
+    bool named;                 /* fsname= or subtype= given: keep the user's */
 } amlfs_options;
 
+enum { KEY_NAMED = 1 };
+
 #define OPTION(templ, field) {templ, offsetof(amlfs_options, field), 0}
-/* "--x %s" matches "--x VALUE" and "--xVALUE", so "--x=VALUE" arrives as "=VALUE" (see strip_equals). */
+/* "--x %s" matches "--x VALUE" and "--xVALUE", so "--x=VALUE" arrives as "=VALUE" (see strip_equals).
+ * The -o forms are what mount(8) and /etc/fstab pass through mount.fuse3. */
 static const struct fuse_opt option_spec[] = {
     OPTION("--server %s", server),
     OPTION("--token-file %s", token_file),
     OPTION("--data-dir %s", data_dir),
+    OPTION("server=%s", server),
+    OPTION("token_file=%s", token_file),
+    OPTION("data_dir=%s", data_dir),
+    FUSE_OPT_KEY("fsname=", KEY_NAMED),
+    FUSE_OPT_KEY("subtype=", KEY_NAMED),
     FUSE_OPT_END,
 };
 
@@ -36,41 +47,88 @@ static void strip_equals(char **value)
         memmove(*value, *value + 1, strlen(*value));
 }
 
-/* Remember the mountpoint to check it ourselves; everything else stays for fuse_parse_cmdline. */
+/* Non-options are taken out (the mountpoint is given back to libfuse after the source is known);
+ * everything else stays for fuse_parse_cmdline. */
 static int on_other_option(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
     (void)outargs;
     amlfs_options *o = data;
-    if (key == FUSE_OPT_KEY_NONOPT) {
-        o->nonopts++;
-        if (!o->mountpoint)
-            o->mountpoint = util_xstrdup(arg);
+    if (key == KEY_NAMED) {
+        o->named = true;
+        return 1;
     }
-    return 1;
+    if (key != FUSE_OPT_KEY_NONOPT)
+        return 1;
+    if (++o->nonopts <= 2) {
+        free(o->source);
+        o->source = o->mountpoint;
+        o->mountpoint = util_xstrdup(arg);
+    }
+    return 0;
+}
+
+/* mount(8)'s SOURCE: unix:PATH or http(s)://... is the server, "amlfs" the default data folder, anything
+ * else the data folder. Flags and -o options given as well win. */
+static int apply_source(amlfs_options *o)
+{
+    const char *src = o->source;
+    if (!src || strcmp(src, "amlfs") == 0)
+        return 0;
+    bool is_server = strncmp(src, "unix:", 5) == 0 || strncmp(src, "http://", 7) == 0 ||
+                     strncmp(src, "https://", 8) == 0;
+    char **field = is_server ? &o->server : &o->data_dir;
+    if (!*field)
+        *field = util_xstrdup(src);
+    return 0;
+}
+
+/* fsname=SOURCE and subtype=amlfs, so mount(8), findmnt and df show "SOURCE on DIR type fuse.amlfs". */
+static void add_names(const amlfs_options *o, struct fuse_args *args)
+{
+    if (o->named)
+        return;
+    const char *src = o->source ? o->source : o->server ? o->server : o->data_dir ? o->data_dir : "amlfs";
+    util_buf b = {0};
+    const char prefix[] = "subtype=amlfs,fsname=";
+    util_buf_append(&b, prefix, sizeof prefix - 1, 0);
+    for (const char *p = src; *p; p++) {
+        if (*p == ',' || *p == '\\')
+            util_buf_append(&b, "\\", 1, 0); /* fuse_opt's escape */
+        util_buf_append(&b, p, 1, 0);
+    }
+    fuse_opt_add_arg(args, "-o");
+    fuse_opt_add_arg(args, b.data);
+    util_buf_free(&b);
 }
 
 static void usage(const char *prog)
 {
-    printf("usage: %s [options] MOUNTPOINT\n\n"
-           "Mounts an amlfs workspace: environments, computes, experiments and runs as files.\n\n"
+    printf("usage: %s [options] [SOURCE] MOUNTPOINT\n\n"
+           "Mounts an amlfs workspace: environments, computes, experiments and runs as files.\n"
+           "SOURCE (as mount(8) and /etc/fstab give it): a data dir, unix:PATH or http(s)://HOST:PORT\n"
+           "of amlfs-server, or \"amlfs\" for the default data dir.\n\n"
            "amlfs options:\n"
            "    --server URL           unix:PATH or http(s)://HOST:PORT of amlfs-server\n"
            "                           (default: the socket in the data dir; amlfs-server is started\n"
            "                           there if none answers)\n"
            "    --token-file FILE      bearer token for a TCP server\n"
            "    --data-dir DIR         data dir of the local server (default: $AMLFS_DATA_DIR,\n"
-           "                           $XDG_DATA_HOME/amlfs or ~/.local/share/amlfs)\n\n",
+           "                           $XDG_DATA_HOME/amlfs or ~/.local/share/amlfs)\n"
+           "    -o server=URL,token_file=FILE,data_dir=DIR\n"
+           "                           the same, as mount options (mount -t fuse.amlfs, /etc/fstab)\n\n",
            prog);
 }
 
 static int check_mountpoint(const amlfs_options *o)
 {
-    if (o->nonopts > 1) {
-        fprintf(stderr, "amlfs: give one mountpoint, not %d\n", o->nonopts);
+    if (o->nonopts > 2) {
+        fprintf(stderr, "amlfs: give a mountpoint, and at most one source before it, not %d arguments\n",
+                o->nonopts);
         return -1;
     }
     if (!o->mountpoint) {
-        fprintf(stderr, "amlfs: no mountpoint given (usage: amlfs [options] MOUNTPOINT; amlfs -h for help)\n");
+        fprintf(stderr, "amlfs: no mountpoint given (usage: amlfs [options] [SOURCE] MOUNTPOINT; amlfs -h for "
+                        "help)\n");
         return -1;
     }
     struct stat st;
@@ -101,6 +159,7 @@ static int serve(struct fuse_session *se, const struct fuse_cmdline_opts *opts)
 int main(int argc, char **argv)
 {
     util_ensure_std_fds();
+    log_init("amlfs", LOG_LEVEL_INFO);
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     amlfs_options o = {0};
     struct fuse_cmdline_opts opts = {0};
@@ -117,6 +176,10 @@ int main(int argc, char **argv)
     /* Before libfuse looks at it: its "bad mount point" says less. */
     if (o.mountpoint && check_mountpoint(&o) != 0)
         goto out;
+    apply_source(&o);
+    add_names(&o, &args);
+    if (o.mountpoint)
+        fuse_opt_add_arg(&args, o.mountpoint);
     if (fuse_parse_cmdline(&args, &opts) != 0)
         goto out;
     if (opts.show_help) {
@@ -177,6 +240,7 @@ out:
     free(o.token_file);
     free(o.data_dir);
     free(o.mountpoint);
+    free(o.source);
     fuse_opt_free_args(&args);
     return status;
 }

@@ -17,6 +17,7 @@
 #include "amlfs/api.h"
 #include "amlfs/compute.h"
 #include "amlfs/server.h"
+#include "amlfs/log.h"
 #include "amlfs/util.h"
 
 typedef struct options {
@@ -27,6 +28,7 @@ typedef struct options {
     uint64_t snapshot_max_mb, snapshot_max_files;
     const char *podman_root, *podman_runroot;
     const char *default_cluster;
+    log_level log_level;
     bool foreground;
 } options;
 
@@ -36,7 +38,7 @@ static void usage(FILE *to)
             "usage: amlfs-server [--data-dir DIR] [--listen HOST:PORT] [--token-file FILE]\n"
             "                    [--max-instances N] [--snapshot-max-mb N] [--snapshot-max-files N]\n"
             "                    [--podman-root DIR] [--podman-runroot DIR] [--default-cluster NAME]\n"
-            "                    [-f|--foreground]\n"
+            "                    [--log-level error|warning|info|debug] [-f|--foreground]\n"
             "       amlfs-server supervise RUN_DIR   (started by the server for each local run)\n"
             "\n"
             "Serves the amlfs workspace API (docs/api.md) on DIR/server.sock, and on HOST:PORT with a\n"
@@ -47,7 +49,9 @@ static void usage(FILE *to)
             "--podman-root and --podman-runroot (or $AMLFS_PODMAN_ROOT, $AMLFS_PODMAN_RUNROOT) give podman\n"
             "its own image storage for image environments and their runs (default: podman's own).\n"
             "--default-cluster NAME names the Slurm compute that `type: amlcompute` computes run on (kept\n"
-            "for later starts; \"\" clears it); without one they run on this machine.\n");
+            "for later starts; \"\" clears it); without one they run on this machine.\n"
+            "--log-level (or $AMLFS_LOG_LEVEL; default info) is the least important line logged.\n"
+            "$AMLFS_DATA_DIR and $AMLFS_LISTEN are the defaults of --data-dir and --listen.\n");
 }
 
 static int parse_options(int argc, char **argv, options *o)
@@ -59,6 +63,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"podman-root", required_argument, NULL, 'R'}, {"podman-runroot", required_argument, NULL, 'r'},
         {"foreground", no_argument, NULL, 'f'},       {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},          {"default-cluster", required_argument, NULL, 'C'},
+        {"log-level", required_argument, NULL, 'L'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -99,6 +104,12 @@ static int parse_options(int argc, char **argv, options *o)
         }
         case 'C':
             o->default_cluster = optarg;
+            break;
+        case 'L':
+            if (log_level_parse(optarg, &o->log_level) < 0) {
+                fprintf(stderr, "amlfs-server: --log-level %s: expected error, warning, info or debug\n", optarg);
+                return 2;
+            }
             break;
         case 'R':
             o->podman_root = optarg;
@@ -222,9 +233,21 @@ int main(int argc, char **argv)
         return compute_supervise_main(argv[2]);
     }
     options o = {0};
+    o.log_level = LOG_LEVEL_INFO;
+    const char *env_level = getenv("AMLFS_LOG_LEVEL");
+    if (env_level && *env_level && log_level_parse(env_level, &o.log_level) < 0) {
+        fprintf(stderr, "amlfs-server: AMLFS_LOG_LEVEL=%s: expected error, warning, info or debug\n", env_level);
+        return 2;
+    }
+    const char *env_listen = getenv("AMLFS_LISTEN");
+    o.listen = env_listen && *env_listen ? env_listen : NULL;
     int rc = parse_options(argc, argv, &o);
     if (rc != 0)
         return rc;
+    /* In the background stderr becomes server.log: never the journal a parent was started under. */
+    if (!o.foreground)
+        unsetenv("JOURNAL_STREAM");
+    log_init("amlfs-server", o.log_level);
     if (!o.data_dir)
         o.data_dir = util_default_data_dir();
     int ready_fd = o.foreground ? -1 : daemonize_begin();
@@ -273,18 +296,18 @@ int main(int argc, char **argv)
     pid_written = true;
     if (ready_fd >= 0)
         daemonize_ready(ready_fd, real_dir);
-    fprintf(stderr, "amlfs-server %s: pid %d, workspace '%s', data %s, listening on unix:%s%s%s\n",
+    log_info("version %s, pid %d, workspace '%s', data %s, listening on unix:%s%s%s",
             AMLFS_VERSION, (int)getpid(), srv->workspace_name, real_dir, socket_path, o.listen ? " and tcp:" : "",
             o.listen ? o.listen : "");
 
     int sig = 0;
     while (sigwait(&stop_signals, &sig) != 0) {
     }
-    fprintf(stderr, "amlfs-server: %s: stopping (runs keep going)\n", strsignal(sig));
+    log_info("%s: stopping (runs keep going)", strsignal(sig));
     rc = 0;
     goto out;
 fail:
-    fprintf(stderr, "amlfs-server: %s\n", err.msg);
+    log_error("%s", err.msg);
     rc = 1;
 out:
     if (srv) {

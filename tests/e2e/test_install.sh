@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# test_install.sh: amlfs installs and mounts like a well-kept filesystem: `make install` into a temp
+# DESTDIR and `make uninstall`, manual pages that render and name every option, --help/--version, mount(8)'s
+# helper (mount.fuse3) and an fstab line, and the systemd unit's command run as systemd would run it.
+. "$(dirname "$0")/../lib/e2e.sh"
+
+DEST=$T/root
+PREFIX=/usr/local
+SVC_PID=
+
+test_cleanup() {
+    fusermount3 -u "$MNT" 2>/dev/null
+    [ -n "$SVC_PID" ] && kill "$SVC_PID" 2>/dev/null
+    return 0
+}
+
+install_here() { make -s -C "$ROOT" install BUILD="$BUILD" DESTDIR="$DEST" PREFIX="$PREFIX" >"$T/install.log" 2>&1; }
+
+t_make_install_puts_both_programs_pages_and_unit_in_destdir_and_uninstall_removes_them() {
+    install_here || fail "make install: $(cat "$T/install.log")"
+    for f in bin/amlfs bin/amlfs-server share/man/man1/amlfs.1 share/man/man8/amlfs-server.8 \
+        lib/systemd/system/amlfs-server.service; do
+        [ -f "$DEST$PREFIX/$f" ] || fail "missing $PREFIX/$f: $(find "$DEST" -type f)"
+    done
+    [ "$(stat -c %a "$DEST$PREFIX/bin/amlfs")" = 755 ] && [ "$(stat -c %a "$DEST$PREFIX/share/man/man1/amlfs.1")" = 644 ] ||
+        fail "modes"
+    grep -qx "ExecStart=$PREFIX/bin/amlfs-server --foreground" "$DEST$PREFIX/lib/systemd/system/amlfs-server.service" ||
+        fail "unit: $(grep ExecStart "$DEST$PREFIX/lib/systemd/system/amlfs-server.service")"
+    "$DEST$PREFIX/bin/amlfs" --version | grep -q "^amlfs " || fail "installed amlfs does not run"
+    make -s -C "$ROOT" uninstall DESTDIR="$DEST" PREFIX="$PREFIX" >/dev/null || fail "make uninstall"
+    [ -z "$(find "$DEST" -type f)" ] || fail "left behind: $(find "$DEST" -type f)"
+}
+
+t_manual_pages_render_cleanly_and_name_every_option() {
+    for page in "$ROOT/man/amlfs.1" "$ROOT/man/amlfs-server.8"; do
+        warnings=$(groff -man -ww -z "$page" 2>&1)
+        [ -z "$warnings" ] || fail "groff warns on $page: $warnings"
+        MANWIDTH=80 man -l "$page" 2>/dev/null | grep -q "^NAME" || fail "man -l $page"
+    done
+    page=$(MANWIDTH=200 man -l "$ROOT/man/amlfs-server.8" 2>/dev/null)
+    for opt in $("$AMLFS_SERVER" --help | grep -o -- '--[a-z-]*' | sort -u); do
+        echo "$page" | grep -q -- "$opt" || fail "amlfs-server(8) does not name $opt"
+    done
+    page=$(MANWIDTH=200 man -l "$ROOT/man/amlfs.1" 2>/dev/null)
+    for opt in $("$AMLFS" --help | sed -n '/^amlfs options/,/^$/p' | grep -o -- '--[a-z-]*\|[a-z_]*=' | sort -u); do
+        echo "$page" | grep -q -- "$opt" || fail "amlfs(1) does not name $opt"
+    done
+}
+
+t_help_and_version_follow_fuse_norms() {
+    out=$("$AMLFS" --help) || fail "--help exit $?"
+    echo "$out" | grep -q "^usage: .*\[SOURCE\] MOUNTPOINT" && echo "$out" | grep -q -- "-o allow_other" ||
+        fail "help: $out"
+    out=$("$AMLFS" -V) || fail "-V exit $?"
+    echo "$out" | grep -q "^amlfs [0-9.]* (API .*), libfuse 3\." || fail "version: $out"
+    "$AMLFS_SERVER" --version | grep -q "^amlfs-server [0-9.]* (API " || fail "server version"
+    "$AMLFS" 2>"$T/err"; [ $? -ne 0 ] && grep -q "no mountpoint given" "$T/err" || fail "no mountpoint: $(cat "$T/err")"
+    "$AMLFS_SERVER" --log-level loud 2>"$T/err"; [ $? = 2 ] && grep -q "expected error, warning, info or debug" "$T/err" ||
+        fail "bad log level: $(cat "$T/err")"
+}
+
+# What mount(8) runs for `mount -t fuse.amlfs SOURCE DIR -o OPTS` (and for an fstab line of that type):
+# /sbin/mount.fuse with the type, which finds `amlfs` in PATH (here: the DESTDIR install).
+t_mount_helper_and_fstab_lines_mount_the_workspace() {
+    [ "$(id -u)" = 0 ] || { echo "skipped: mount(8) needs root"; return 0; }
+    install_here || fail "make install: $(cat "$T/install.log")"
+    PATH="$DEST$PREFIX/bin:$PATH" /sbin/mount.fuse "$DATA" "$MNT" -o rw,noauto,_netdev,nofail -t fuse.amlfs ||
+        fail "mount.fuse"
+    wait_for 10 test -f "$MNT/workspace.json" || fail "not mounted"
+    [ "$(findmnt -n -o SOURCE,FSTYPE "$MNT" | tr -s ' ')" = "$DATA fuse.amlfs" ] ||
+        fail "findmnt: $(findmnt "$MNT")"
+    fusermount3 -u "$MNT" || fail "unmount"
+    printf '%s#amlfs %s fuse rw,noauto,data_dir=%s 0 0\n' "$DEST$PREFIX/bin/amlfs" "$MNT" "$DATA" > "$T/fstab"
+    mount -T "$T/fstab" "$MNT" || fail "mount -T fstab"
+    wait_for 10 test -f "$MNT/workspace.json" || fail "fstab: not mounted"
+    [ "$(findmnt -n -o SOURCE,FSTYPE "$MNT" | tr -s ' ')" = "amlfs fuse.amlfs" ] || fail "findmnt: $(findmnt "$MNT")"
+    mkdir "$MNT/experiments/from-fstab" && [ -d "$DATA/experiments/from-fstab" ] || fail "not the data_dir= workspace"
+    fusermount3 -u "$MNT" || fail "unmount"
+}
+
+t_the_systemd_unit_s_command_serves_with_its_settings_and_logs_levels() {
+    install_here || fail "make install: $(cat "$T/install.log")"
+    unit="$DEST$PREFIX/lib/systemd/system/amlfs-server.service"
+    grep -qx "KillMode=process" "$unit" && grep -qx "EnvironmentFile=-/etc/default/amlfs-server" "$unit" || fail "unit"
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    # As systemd would: the unit's Environment= lines, then the settings file (here: the test's own).
+    printf 'AMLFS_DATA_DIR=%s\nAMLFS_LISTEN=127.0.0.1:%s\n' "$T/svc" "$port" > "$T/default"
+    cmd=$(sed -n 's/^ExecStart=//p' "$unit")
+    (
+        set -a
+        eval "$(sed -n 's/^Environment=//p' "$unit")"
+        . "$T/default"
+        set +a
+        exec env -u AMLFS_PODMAN_ROOT -u AMLFS_PODMAN_RUNROOT ${cmd/$PREFIX\/bin/$DEST$PREFIX/bin} 2>"$T/svc.log"
+    ) &
+    SVC_PID=$!
+    wait_for 10 test -S "$T/svc/server.sock" || fail "no socket: $(cat "$T/svc.log")"
+    wait_for 10 curl -sf -H "Authorization: Bearer $(cat "$T/svc/token" 2>/dev/null)" "http://127.0.0.1:$port/v1/workspace" ||
+        fail "TCP listener: $(cat "$T/svc.log")"
+    grep -q "^amlfs-server: info: version .* listening on unix:.* and tcp:127.0.0.1:$port" "$T/svc.log" ||
+        fail "log line: $(cat "$T/svc.log")"
+    kill -TERM "$SVC_PID"
+    wait "$SVC_PID"
+    rc=$?
+    SVC_PID=
+    [ "$rc" = 0 ] && grep -q "^amlfs-server: info: Terminated: stopping (runs keep going)" "$T/svc.log" ||
+        fail "stop: exit $rc, $(cat "$T/svc.log")"
+    # Under the journal, each line starts with its syslog priority; a higher threshold hides info.
+    : > "$T/journal.log"
+    exec 9>>"$T/journal.log"
+    JOURNAL_STREAM=$(stat -c '%d:%i' "$T/journal.log") AMLFS_LOG_LEVEL=info \
+        "$DEST$PREFIX/bin/amlfs-server" --foreground --data-dir "$T/svc2" 2>&9 &
+    SVC_PID=$!
+    wait_for 10 grep -q "^<6>version " "$T/journal.log" || fail "journal format: $(cat "$T/journal.log")"
+    kill -TERM "$SVC_PID"; wait "$SVC_PID"; SVC_PID=
+    AMLFS_LOG_LEVEL=warning "$DEST$PREFIX/bin/amlfs-server" --foreground --data-dir "$T/svc3" 2>"$T/quiet.log" &
+    SVC_PID=$!
+    wait_for 10 test -S "$T/svc3/server.sock" || fail "quiet server"
+    kill -TERM "$SVC_PID"; wait "$SVC_PID"; SVC_PID=
+    [ ! -s "$T/quiet.log" ] || fail "info lines under AMLFS_LOG_LEVEL=warning: $(cat "$T/quiet.log")"
+}
+
+run_cases
