@@ -402,6 +402,10 @@ int http_query_i64(const http_request *req, const char *key, int64_t dflt, int64
                    amlfs_err *err);
 /* The body as a JSON object. */
 int http_body_json(const http_request *req, cJSON **out, amlfs_err *err);
+/* The length of a spec body's "yaml" string. JSON strings cannot carry a NUL byte through cJSON, so a
+ * client that read one in the file sends the text up to it and "nul_at": its offset; the length then
+ * takes in the string's terminator, and the spec check refuses the file naming the NUL's line and column. */
+size_t http_spec_len(const cJSON *body, const cJSON *yaml);
 /* {"COLLECTION": [{"name"}...], "status_line"}: first (may be NULL) then names (freed here, with the
  * array), and the collection's status line; rc < 0 (a failed listing) is passed on. */
 int reply_name_list(server *srv, const char *collection, const char *first, char **names, size_t n, int rc,

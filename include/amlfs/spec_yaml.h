@@ -19,6 +19,16 @@ typedef struct spec_doc {
 
 /* Load exactly one document whose top level is a mapping. `kind` ("an environment") and `example`
  * ("image: python:3.11") make the messages for an empty file or a wrong top level concrete. */
+/* What a spec file may be (doc_limits.c): bounded before libyaml builds a tree, so a hostile file costs
+ * little and is refused with the reason. */
+#define SPEC_TEXT_MAX (1024 * 1024)
+#define SPEC_DEPTH_MAX 64
+#define SPEC_NODES_MAX 100000
+#define SPEC_KEYS_MAX 5000
+/* A rendered command is one argument of `sh -c`: Linux's MAX_ARG_STRLEN (128 KiB) less its NUL. */
+#define SPEC_COMMAND_MAX (128 * 1024 - 1)
+int spec_doc_check_limits(const char *text, size_t len, const char *filename, amlfs_err *err);
+/* Checks the limits, then loads one document that must be a mapping. */
 int spec_doc_load(spec_doc *d, const char *text, size_t len, const char *filename, const char *kind,
                   const char *example, amlfs_err *err);
 void spec_doc_free(spec_doc *d);

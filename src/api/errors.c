@@ -16,6 +16,7 @@ static const struct {
     {ENOTEMPTY, "ENOTEMPTY", 409, "busy"},{EACCES, "EACCES", 403, "forbidden"},
     {EROFS, "EROFS", 403, "forbidden"},   {EPERM, "EPERM", 403, "forbidden"},
     {EFBIG, "EFBIG", 413, "too_large"},   {ENOSPC, "ENOSPC", 413, "too_large"},
+    {E2BIG, "E2BIG", 413, "too_large"}, /* a command over what one argument may hold */
     {ENOTDIR, "ENOTDIR", 400, "invalid"}, {EISDIR, "EISDIR", 400, "invalid"},
     {ENAMETOOLONG, "ENAMETOOLONG", 400, "invalid"},
     {ENOTSUP, "ENOTSUP", 400, "invalid"}, {ETIMEDOUT, "ETIMEDOUT", 504, "timeout"},

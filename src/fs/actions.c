@@ -322,8 +322,12 @@ static int apply_spec(fs_state *fs, const node_path *np, const char *text, size_
     if (spec == SPEC_NONE)
         return 0;
     cJSON *body = cJSON_CreateObject();
-    char *yaml = util_strdupf("%.*s", (int)len, text);
+    /* A NUL byte cannot travel in a JSON string: the text up to it, and where it was (http_spec_len). */
+    const char *nul = memchr(text, '\0', len);
+    char *yaml = util_strdupf("%.*s", (int)(nul ? (size_t)(nul - text) : len), text);
     cJSON_AddStringToObject(body, "yaml", yaml);
+    if (nul)
+        cJSON_AddNumberToObject(body, "nul_at", (double)(nul - text));
     cJSON_AddStringToObject(body, "filename", spec_filename(spec));
     free(yaml);
     char *url;

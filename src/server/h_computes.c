@@ -56,7 +56,7 @@ int h_compute_put(server *srv, const http_request *req, http_reply *out, amlfs_e
     if (!cJSON_IsString(yaml))
         r = amlfs_fail(err, EINVAL, "the body needs \"yaml\": the text of compute.yaml");
     else
-        r = server_compute_put(srv, req->params[0], yaml->valuestring, strlen(yaml->valuestring),
+        r = server_compute_put(srv, req->params[0], yaml->valuestring, http_spec_len(body, yaml),
                                json_str(body, "filename", "compute.yaml"), err);
     cJSON_Delete(body);
     if (r < 0)

@@ -111,7 +111,7 @@ int h_data_add_version(server *srv, const http_request *req, http_reply *out, am
     if (!cJSON_IsString(yaml))
         rc = amlfs_fail(err, EINVAL, "the body needs \"yaml\": the text of data.yaml");
     else
-        rc = data_register(srv, req->params[0], yaml->valuestring, strlen(yaml->valuestring),
+        rc = data_register(srv, req->params[0], yaml->valuestring, http_spec_len(body, yaml),
                            json_str(body, "filename", "data.yaml"), &upload, &version, err);
     cJSON_Delete(body);
     store_data_version v;

@@ -96,7 +96,7 @@ int h_datastore_put(server *srv, const http_request *req, http_reply *out, amlfs
     if (!cJSON_IsString(yaml))
         rc = amlfs_fail(err, EINVAL, "the body needs \"yaml\": the text of datastore.yaml");
     else if (!datastore_is_builtin(req->params[0]) && (rc = store_datastore_get(srv->store, req->params[0], &existing, err)) == 0)
-        rc = datastore_put(srv, req->params[0], yaml->valuestring, strlen(yaml->valuestring),
+        rc = datastore_put(srv, req->params[0], yaml->valuestring, http_spec_len(body, yaml),
                            json_str(body, "filename", "datastore.yaml"), err);
     else if (datastore_is_builtin(req->params[0]))
         rc = amlfs_fail(err, EPERM, "workspaceblobstore is the workspace's own storage and has no datastore.yaml");

@@ -124,7 +124,7 @@ int h_environment_add_version(server *srv, const http_request *req, http_reply *
     if (!cJSON_IsString(yaml)) {
         r = amlfs_fail(err, EINVAL, "the body needs \"yaml\": the text of environment.yaml");
     } else {
-        r = env_version_register(srv, name, yaml->valuestring, strlen(yaml->valuestring),
+        r = env_version_register(srv, name, yaml->valuestring, http_spec_len(body, yaml),
                                  json_str(body, "filename", "environment.yaml"), &version, &label, err);
         amlfs_err ignored = {0};
         /* A rejected file shows in the status line; a good one clears it (store_env_version_add). */

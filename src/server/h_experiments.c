@@ -124,7 +124,7 @@ int h_experiment_submit(server *srv, const http_request *req, http_reply *out, a
     else if (code_error && !cJSON_IsNull(code_error) && !cJSON_IsObject(code_error))
         r = amlfs_fail(err, EINVAL, "\"code_error\" must be {\"errno\": NAME, \"message\": TEXT}");
     else
-        r = run_submit_code(srv, req->params[0], yaml->valuestring, strlen(yaml->valuestring),
+        r = run_submit_code(srv, req->params[0], yaml->valuestring, http_spec_len(body, yaml),
                             json_str(body, "filename", "job.yaml"), json_str(body, "dir", ""), &code, &id, err);
     cJSON_Delete(body);
     store_run run;

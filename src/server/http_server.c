@@ -240,6 +240,17 @@ static void drain(http_server *h)
     pthread_mutex_unlock(&h->lock);
 }
 
+/* libmicrohttpd's own unescaping, except that a URL holding %00 is left as it came: decoded, the NUL would
+ * cut the path short ("/v1/experiments/ab%00x" naming "ab"); undecoded, the '%' fails every name check. */
+static size_t unescape_without_nul(void *cls, struct MHD_Connection *c, char *uri)
+{
+    (void)cls;
+    (void)c;
+    if (strstr(uri, "%00"))
+        return strlen(uri);
+    return MHD_http_unescape(uri);
+}
+
 static int start_daemon(listener *l, int fd, amlfs_err *err)
 {
     l->daemon = MHD_start_daemon(
@@ -248,6 +259,7 @@ static int start_daemon(listener *l, int fd, amlfs_err *err)
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, l->owner,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_without_nul, NULL,
         MHD_OPTION_END);
     if (!l->daemon)
         return amlfs_fail(err, EIO, "libmicrohttpd could not start serving (see the log above)");

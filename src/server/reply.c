@@ -83,6 +83,16 @@ int http_body_json(const http_request *req, cJSON **out, amlfs_err *err)
 {
     if (!req->body || req->body_len == 0)
         return amlfs_fail(err, EINVAL, "%s %s needs a JSON object as its body", req->method, req->url);
+    /* cJSON ends its C strings at a NUL, so "ab\u0000/../x" would arrive as "ab": refused instead. */
+    for (size_t i = 0; i < req->body_len; i++) {
+        if (req->body[i] == '\0' ||
+            (req->body[i] == '\\' && i + 5 < req->body_len && req->body[i + 1] == 'u' &&
+             strncmp(req->body + i + 2, "0000", 4) == 0))
+            return amlfs_fail(err, EINVAL, "%s %s: the body holds a NUL character (at byte %zu): names and texts "
+                              "cannot hold one", req->method, req->url, i);
+        if (req->body[i] == '\\')
+            i++; /* an escaped character, e.g. the second backslash of "\\u0000" */
+    }
     cJSON *root = cJSON_ParseWithLength(req->body, req->body_len);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
@@ -90,6 +100,14 @@ int http_body_json(const http_request *req, cJSON **out, amlfs_err *err)
     }
     *out = root;
     return 0;
+}
+
+size_t http_spec_len(const cJSON *body, const cJSON *yaml)
+{
+    size_t len = strlen(yaml->valuestring);
+    const cJSON *nul_at = cJSON_GetObjectItemCaseSensitive(body, "nul_at");
+    /* The string's own terminator stands for the file's NUL byte. */
+    return cJSON_IsNumber(nul_at) && nul_at->valuedouble == (double)len ? len + 1 : len;
 }
 
 const char *json_str(const cJSON *obj, const char *key, const char *dflt)

@@ -14,6 +14,17 @@ typedef struct render_ctx {
     amlfs_err *err;
 } render_ctx;
 
+/* Refuses a command that would grow past what one argument of a program may hold (sh -c COMMAND). */
+static int room_for(render_ctx *c, size_t more)
+{
+    long have = ftell(c->out);
+    if (have >= 0 && (size_t)have + more <= SPEC_COMMAND_MAX)
+        return 0;
+    return spec_fail_at(c->err, E2BIG, c->filename, c->job->command_pos, "the command would be over %d bytes "
+                        "once ${{...}} are filled in, more than one argument of a program may hold: shorten it or "
+                        "its inputs", SPEC_COMMAND_MAX);
+}
+
 static int is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -37,7 +48,9 @@ static int render_expr(render_ctx *c, const char *expr, size_t n, int optional, 
         name = e + 7;
         const char *placed = c->values && c->values->inputs ? spec_kvlist_get(c->values->inputs, name) : NULL;
         const char *value = placed ? placed : spec_kvlist_get(&c->job->inputs, name);
-        if (value) {
+        if (value && (rc = room_for(c, strlen(value))) < 0) {
+            /* said by room_for */
+        } else if (value) {
             fputs(value, c->out);
         } else if (optional) {
             *missing = 1;
@@ -53,7 +66,9 @@ static int render_expr(render_ctx *c, const char *expr, size_t n, int optional, 
         }
     } else if (!strncmp(e, "outputs.", 8) && spec_is_identifier(e + 8)) {
         const char *placed = c->values && c->values->outputs ? spec_kvlist_get(c->values->outputs, e + 8) : NULL;
-        if (placed)
+        if ((rc = room_for(c, placed ? strlen(placed) : strlen(e) + 2)) < 0)
+            ; /* said by room_for */
+        else if (placed)
             fputs(placed, c->out);
         else
             fprintf(c->out, "./outputs/%s", e + 8);
@@ -120,6 +135,8 @@ int spec_job_render_command(const job_spec *s, const spec_render_values *values,
         return amlfs_fail(err, ENOMEM, "out of memory rendering the command");
     int missing = 0;
     int rc = render_text(&c, s->command, strlen(s->command), 0, &missing);
+    if (rc == 0)
+        rc = room_for(&c, 0);
     fclose(c.out);
     if (rc < 0) {
         free(text);

@@ -141,6 +141,9 @@ int spec_doc_load(spec_doc *d, const char *text, size_t len, const char *filenam
 {
     memset(d, 0, sizeof *d);
     d->filename = filename;
+    int checked = spec_doc_check_limits(text, text ? len : 0, filename, err);
+    if (checked < 0)
+        return checked;
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser))
         return spec_fail_at(err, ENOMEM, filename, (spec_pos){0, 0}, "out of memory parsing YAML");

@@ -91,6 +91,15 @@ t_bad_environment_yaml_registers_nothing() {
     [ "$got" = EINVAL ] && grep -q "conda" "$MNT/environments/broken/status" || fail "conda file as environment: $got"
 }
 
+# A NUL byte made libyaml stop there: the image line after it was lost and a host environment registered.
+t_a_nul_byte_is_refused_naming_where_it_is() {
+    mkdir "$MNT/environments/nul"
+    got=$(printf 'description: x\0\nimage: busybox:latest\n' | write_spec "$MNT/environments/nul/environment.yaml")
+    [ "$got" = EINVAL ] && grep -q "^Rejected: environment.yaml line 1 column 15: a NUL byte" "$MNT/environments/nul/status" ||
+        fail "close() gave $got; status: $(cat "$MNT/environments/nul/status")"
+    [ -z "$(ls "$MNT/environments/nul/versions" 2>/dev/null)" ] || fail "a version was registered"
+}
+
 t_writing_a_read_only_file_is_refused_not_eio() {
     mkdir "$MNT/experiments/ro"
     id=$(printf 'command: echo hi\nenvironment: host\n' | submit ro) || fail "submit"

@@ -403,6 +403,24 @@ static void test_experiments(void)
     call("POST", "/v1/experiments", "not json", &r);
     CHECK(r.status == 400, "a body that is not JSON: %ld", r.status);
     resp_free(&r);
+    /* A NUL cut names short: "ab\u0000/../x" created "ab", DELETE .../exp%00x removed "exp". */
+    call("POST", "/v1/experiments", "{\"name\": \"ab\\u0000/../x\"}", &r);
+    CHECK(r.status == 400 && err_message(&r) && strstr(err_message(&r), "NUL character"), "\\u0000 in a name: %ld %s",
+          r.status, r.body);
+    resp_free(&r);
+    call("POST", "/v1/experiments", "{\"name\": \"a\\\\u0000\"}", &r);
+    CHECK(r.status == 400 && err_message(&r) && !strstr(err_message(&r), "NUL"), "an escaped backslash is not a NUL: %s",
+          r.body);
+    resp_free(&r);
+    call("GET", "/v1/experiments/ab", NULL, &r);
+    CHECK(r.status == 404, "ab was created: %ld", r.status);
+    resp_free(&r);
+    call("DELETE", "/v1/experiments/exp%00x", NULL, &r);
+    CHECK(r.status == 404, "DELETE exp%%00x: %ld %s", r.status, r.body);
+    resp_free(&r);
+    call("GET", "/v1/experiments/exp", NULL, &r);
+    CHECK(r.status == 200, "exp survives a %%00 URL: %ld", r.status);
+    resp_free(&r);
 }
 
 static void test_files(void)

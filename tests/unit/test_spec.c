@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "amlfs/spec.h"
+#include "amlfs/spec_yaml.h"
+#include "amlfs/util.h"
 
 #include "check.h"
 
@@ -585,9 +587,75 @@ static void test_output_path_expand(void)
     CHECK(spec_output_path_expand("a/${{}}", "r", "o", &out) == -EINVAL && !out, "empty expression");
 }
 
+/* Hostile files are refused before libyaml builds a tree, in linear time, saying which bound. */
+static char *repeat_text(const char *head, const char *unit, int times, const char *tail)
+{
+    util_buf b = {0};
+    util_buf_append(&b, head, strlen(head), 0);
+    for (int i = 0; i < times; i++)
+        util_buf_append(&b, unit, strlen(unit), 0);
+    util_buf_append(&b, tail, strlen(tail), 0);
+    return b.data;
+}
+
+static void expect_refused(const char *what, const char *text, size_t len, int errnum, const char *says)
+{
+    job_spec job;
+    amlfs_err err = {0};
+    int64_t start = util_mono_ms();
+    int rc = spec_parse_job(text, len, "job.yaml", &job, &err);
+    int64_t took = util_mono_ms() - start;
+    CHECK(rc == -errnum && strstr(err.msg, says), "%s: %d %s", what, rc, err.msg);
+    CHECK(took < 2000, "%s took %lld ms", what, (long long)took);
+    if (rc == 0)
+        spec_job_free(&job);
+}
+
+static void test_limits(void)
+{
+    util_buf keys = {0};
+    const char *head = "command: echo\nenvironment: host\ninputs:\n";
+    util_buf_append(&keys, head, strlen(head), 0);
+    for (int i = 0; i < 40000; i++) {
+        char line[32];
+        int n = snprintf(line, sizeof line, "  k%d: %d\n", i, i);
+        util_buf_append(&keys, line, (size_t)n, 0);
+    }
+    expect_refused("40,000 inputs", keys.data, keys.len, EFBIG, "more than 5000 keys");
+    util_buf_free(&keys);
+    char *nested = repeat_text("command: echo\nenvironment: host\ntags: ", "[", 20000, "\n");
+    expect_refused("20,000 levels", nested, strlen(nested), EINVAL, "nested more than 64 deep");
+    free(nested);
+    char *big = repeat_text("command: echo\ndescription: ", "x", SPEC_TEXT_MAX, "\n");
+    expect_refused("a file over 1 MiB", big, strlen(big), EFBIG, "bytes a spec may have");
+    free(big);
+    const char nul[] = "description: x\0\nenvironment:\n  image: busybox\ncommand: echo\n";
+    expect_refused("a NUL byte", nul, sizeof nul - 1, EINVAL, "line 1 column 15: a NUL byte");
+    const char alias[] = "command: echo\nenvironment: host\ntags: &t {a: b}\nproperties: *t\n";
+    expect_refused("an alias of a mapping", alias, sizeof alias - 1, EINVAL, "*t repeats a list or mapping");
+    const char scalar_alias[] = "command: echo\nenvironment: host\ntags: {a: &v x, b: *v}\n";
+    job_spec job;
+    amlfs_err err = {0};
+    CHECK(spec_parse_job(scalar_alias, sizeof scalar_alias - 1, "job.yaml", &job, &err) == 0,
+          "an alias of a value: %s", err.msg);
+    spec_job_free(&job);
+    /* 10,000 uses of a 10 KB input made a 100 MB command; it must fit one argument of sh -c. */
+    char *subst = repeat_text("command: ", "${{inputs.a}}", 10000, "\nenvironment: host\ninputs:\n  a: ");
+    char *full = repeat_text(subst, "x", 10000, "\n");
+    CHECK(spec_parse_job(full, strlen(full), "job.yaml", &job, &err) == 0, "substitution job: %s", err.msg);
+    char *cmd = NULL;
+    int rc = spec_job_render_command(&job, NULL, "job.yaml", &cmd, &err);
+    CHECK(rc == -E2BIG && !cmd && strstr(err.msg, "would be over 131071 bytes"), "expansion cap: %d %s", rc, err.msg);
+    free(cmd);
+    spec_job_free(&job);
+    free(full);
+    free(subst);
+}
+
 int main(void)
 {
     test_output_path_expand();
+    test_limits();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_parse_case(&cases[i]);
     test_env_fields();
