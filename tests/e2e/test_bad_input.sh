@@ -60,6 +60,9 @@ t_invalid_directory_names() {
     mkdir "$MNT/environments/-x" 2>/dev/null && fail "mkdir of '-x' succeeded"
     grep -q "not a valid environment name" "$MNT/environments/status" ||
         fail "environments/status: $(cat "$MNT/environments/status")"
+    mkdir "$MNT/experiments/$(printf 'two\nlines')" 2>/dev/null && fail "mkdir of a name with a newline succeeded"
+    [ "$(wc -l < "$MNT/experiments/status")" = 1 ] && grep -qF "two\nlines" "$MNT/experiments/status" ||
+        fail "a newline in a name split the status: $(cat -A "$MNT/experiments/status")"
     mkdir "$MNT/experiments/twice" || fail "first mkdir"
     mkdir "$MNT/experiments/twice" 2>/dev/null && fail "a second mkdir of an existing experiment succeeded"
     return 0
