@@ -30,6 +30,8 @@ typedef struct server_config {
     uint64_t snapshot_max_mb, snapshot_max_files;
     /* The Slurm compute amlcompute computes run on; NULL: as stored ("" clears it). */
     const char *default_cluster;
+    /* The key that seals secrets in workspace.db; NULL: DATA_DIR/secret.key. */
+    const char *secret_key_file;
 } server_config;
 
 typedef struct events events;
@@ -346,6 +348,9 @@ void monitor_finish(monitor *m, const char *run_id);
 int token_load_or_create(const char *path, char **token, amlfs_err *err);
 /* Constant-time: the time does not depend on where the strings differ. */
 bool token_equal(const char *given, const char *expected);
+/* The 32-byte key that seals secrets in the store (store_set_secret_key), from a 0600 file of 64 hex
+ * digits, made when absent; a file others can read is refused. */
+int secret_key_load_or_create(const char *path, unsigned char key[STORE_SECRET_KEY_LEN], amlfs_err *err);
 
 /* ---- listen.c: the listening sockets (created here, handed to libmicrohttpd) ---- */
 /* Refuses when another server answers on path; removes a stale socket; binds, chmod 0600, listens. */

@@ -18,6 +18,12 @@
 typedef struct store store;
 
 int store_open(const char *db_path, store **out, amlfs_err *err);
+/* The workspace's key (kept in its own file, never in the database): from now on the columns that can
+ * hold secrets (environment versions' YAML and spec, datastores' YAML) are sealed with AES-256-GCM; rows
+ * older servers stored in the clear are sealed now, and the database files rewritten so no clear copy
+ * stays. Call once, right after store_open. */
+#define STORE_SECRET_KEY_LEN 32
+int store_set_secret_key(store *s, const unsigned char key[STORE_SECRET_KEY_LEN], amlfs_err *err);
 void store_close(store *s);
 
 /* meta: small key/value facts (workspace name, event sequence reservation). -ENOENT when absent. */

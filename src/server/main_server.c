@@ -28,6 +28,7 @@ typedef struct options {
     uint64_t snapshot_max_mb, snapshot_max_files;
     const char *podman_root, *podman_runroot;
     const char *default_cluster;
+    const char *secret_key_file;
     log_level log_level;
     bool foreground;
 } options;
@@ -35,7 +36,7 @@ typedef struct options {
 static void usage(FILE *to)
 {
     fprintf(to,
-            "usage: amlfs-server [--data-dir DIR] [--listen HOST:PORT] [--token-file FILE]\n"
+            "usage: amlfs-server [--data-dir DIR] [--listen HOST:PORT] [--token-file FILE] [--secret-key-file FILE]\n"
             "                    [--max-instances N] [--snapshot-max-mb N] [--snapshot-max-files N]\n"
             "                    [--podman-root DIR] [--podman-runroot DIR] [--default-cluster NAME]\n"
             "                    [--log-level error|warning|info|debug] [-f|--foreground]\n"
@@ -51,6 +52,7 @@ static void usage(FILE *to)
             "--default-cluster NAME names the Slurm compute that `type: amlcompute` computes run on (kept\n"
             "for later starts; \"\" clears it); without one they run on this machine.\n"
             "--log-level (or $AMLFS_LOG_LEVEL; default info) is the least important line logged.\n"
+            "--secret-key-file names the key that seals secrets in DIR/workspace.db (default DIR/secret.key).\n"
             "$AMLFS_DATA_DIR and $AMLFS_LISTEN are the defaults of --data-dir and --listen.\n");
 }
 
@@ -63,7 +65,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"podman-root", required_argument, NULL, 'R'}, {"podman-runroot", required_argument, NULL, 'r'},
         {"foreground", no_argument, NULL, 'f'},       {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},          {"default-cluster", required_argument, NULL, 'C'},
-        {"log-level", required_argument, NULL, 'L'},
+        {"log-level", required_argument, NULL, 'L'},  {"secret-key-file", required_argument, NULL, 'K'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -104,6 +106,9 @@ static int parse_options(int argc, char **argv, options *o)
         }
         case 'C':
             o->default_cluster = optarg;
+            break;
+        case 'K':
+            o->secret_key_file = optarg;
             break;
         case 'L':
             if (log_level_parse(optarg, &o->log_level) < 0) {
@@ -286,7 +291,8 @@ int main(int argc, char **argv)
                          .snapshot_max_mb = o.snapshot_max_mb, .snapshot_max_files = o.snapshot_max_files,
                          .podman_root = o.podman_root ? o.podman_root : getenv("AMLFS_PODMAN_ROOT"),
                          .podman_runroot = o.podman_runroot ? o.podman_runroot : getenv("AMLFS_PODMAN_RUNROOT"),
-                         .default_cluster = o.default_cluster};
+                         .default_cluster = o.default_cluster,
+                         .secret_key_file = o.secret_key_file};
     if (server_open(&cfg, &srv, &err) < 0)
         goto fail;
     rc = http_start(srv, unix_fd, tcp_fd, token, &err);

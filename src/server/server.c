@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "amlfs/log.h"
 #include "amlfs/util.h"
 
 char *server_path(const server *srv, const char *fmt, ...)
@@ -41,11 +42,52 @@ out:
     free(line);
 }
 
+/* The database and its log are the owner's alone, whatever modes older files had, and the columns that can
+ * hold secrets are sealed with the key kept in its own file. Runs before any other thread (umask is global). */
+static int open_store_private(server *srv, const server_config *cfg, amlfs_err *err)
+{
+    static const char *const files[] = {"workspace.db", "workspace.db-wal", "workspace.db-shm"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char *path = server_path(srv, "%s", files[i]);
+        struct stat st;
+        if (stat(path, &st) == 0 && (st.st_mode & 077) && chmod(path, 0600) < 0)
+            log_warning("cannot make %s private: %s", path, strerror(errno));
+        free(path);
+    }
+    char *db = server_path(srv, "workspace.db");
+    mode_t old = umask(077);
+    int r = store_open(db, &srv->store, err);
+    umask(old);
+    free(db);
+    char *key_path = cfg->secret_key_file ? util_xstrdup(cfg->secret_key_file) : server_path(srv, "secret.key");
+    unsigned char key[STORE_SECRET_KEY_LEN];
+    if (r == 0 && (r = secret_key_load_or_create(key_path, key, err)) == 0)
+        r = store_set_secret_key(srv->store, key, err);
+    explicit_bzero(key, sizeof key);
+    free(key_path);
+    return r;
+}
+
 static int make_dirs(server *srv, amlfs_err *err)
 {
     int r = util_mkdir_p(srv->data_dir, 0700, err);
     if (r < 0)
         return amlfs_wrap(err, "data folder: ");
+    /* Private to its owner whatever existed before: a folder made 0755 by hand is closed, one of another
+     * user is refused (its owner could read everything the server keeps). */
+    struct stat st;
+    if (stat(srv->data_dir, &st) < 0)
+        return amlfs_fail(err, errno, "data folder %s: %s", srv->data_dir, strerror(errno));
+    if (st.st_uid != geteuid())
+        return amlfs_fail(err, EACCES, "data folder %s belongs to uid %u, not to this user (uid %u): run "
+                          "amlfs-server as its owner, or give a --data-dir of your own", srv->data_dir,
+                          (unsigned)st.st_uid, (unsigned)geteuid());
+    if ((st.st_mode & 077) && chmod(srv->data_dir, 0700) < 0)
+        return amlfs_fail(err, errno, "cannot make the data folder %s private (chmod 700): %s", srv->data_dir,
+                          strerror(errno));
+    if (st.st_mode & 077)
+        log_warning("data folder %s was open to others (mode %03o): made private (700)", srv->data_dir,
+                    st.st_mode & 0777);
     static const char *const subdirs[] = {"experiments", "environments", "runs", "data", "datastores/workspaceblobstore"};
     for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0]; i++) {
         char *p = server_path(srv, "%s", subdirs[i]);
@@ -125,9 +167,7 @@ int server_open(const server_config *cfg, server **out, amlfs_err *err)
     }
     exe[n] = '\0';
     srv->exe = util_xstrdup(exe);
-    char *db = server_path(srv, "workspace.db");
-    r = store_open(db, &srv->store, err);
-    free(db);
+    r = open_store_private(srv, cfg, err);
     if (r < 0 || (r = load_workspace_name(srv, err)) < 0 || (r = events_open(srv->store, &srv->events, err)) < 0 ||
         (r = server_snapshots_open(srv, cfg, err)) < 0 || (r = open_curl(err)) < 0 ||
         (r = server_computes_open(srv, cfg->max_instances, err)) < 0 || (r = monitor_open(srv, err)) < 0 ||

@@ -1,5 +1,5 @@
-/* token.c: the bearer token that guards the TCP listener: a 0600 file of 64 hex characters,
- * created from getrandom when absent, and a comparison whose time does not leak the token. */
+/* token.c: the bearer token that guards the TCP listener and the key that seals secrets at rest: 0600
+ * files of 64 hex characters made from getrandom when absent; a comparison whose time does not leak. */
 #include "amlfs/server.h"
 
 #include <fcntl.h>
@@ -45,9 +45,10 @@ int token_load_or_create(const char *path, char **token, amlfs_err *err)
     if (r < 0)
         return r;
     struct stat st;
+    /* A secret others can read is no secret: refused rather than used (it only warned once). */
     if (stat(path, &st) == 0 && (st.st_mode & 077))
-        fprintf(stderr, "amlfs-server: warning: token file %s is readable by others (mode %03o); "
-                        "chmod 600 it\n", path, st.st_mode & 0777);
+        return amlfs_fail(err, EACCES, "%s is readable by others (mode %03o): chmod 600 it (or delete it to get "
+                          "a new one)", path, st.st_mode & 0777);
     char *text;
     size_t len;
     if ((r = util_read_file(path, &text, &len, err)) < 0)
@@ -73,4 +74,24 @@ bool token_equal(const char *given, const char *expected)
     for (size_t i = 0; i < elen; i++)
         diff |= (unsigned char)expected[i] ^ (unsigned char)(i < glen ? given[i] : 0);
     return diff == 0;
+}
+
+int secret_key_load_or_create(const char *path, unsigned char key[STORE_SECRET_KEY_LEN], amlfs_err *err)
+{
+    char *hex = NULL;
+    int r = token_load_or_create(path, &hex, err);
+    if (r < 0)
+        return amlfs_wrap(err, "the workspace's secret key: ");
+    size_t len = strlen(hex);
+    for (size_t i = 0; r == 0 && i < STORE_SECRET_KEY_LEN; i++) {
+        unsigned byte;
+        if (len != 2 * STORE_SECRET_KEY_LEN || sscanf(hex + 2 * i, "%2x", &byte) != 1)
+            r = amlfs_fail(err, EINVAL, "%s is not a key of %d hex digits: restore the right one (secrets sealed "
+                           "with it cannot be read without it)", path, 2 * STORE_SECRET_KEY_LEN);
+        else
+            key[i] = (unsigned char)byte;
+    }
+    explicit_bzero(hex, len);
+    free(hex);
+    return r;
 }

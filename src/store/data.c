@@ -209,9 +209,11 @@ int store_datastore_put(store *s, const char *name, const char *yaml, int64_t cr
                                   "ON CONFLICT(name) DO UPDATE SET yaml = excluded.yaml", err);
     if (st) {
         db_bind_text(st, 1, name);
-        db_bind_text(st, 2, yaml);
+        char *sealed = db_seal(s, yaml, "datastores.yaml");
+        db_bind_text(st, 2, sealed);
         sqlite3_bind_int64(st, 3, created);
         r = db_step_done(s, st, err, "storing a datastore");
+        free(sealed);
     }
     db_unlock(s);
     return r;
@@ -231,6 +233,10 @@ int store_datastore_get(store *s, const char *name, char **yaml, amlfs_err *err)
     if (st) {
         db_bind_text(st, 1, name);
         r = db_get_one(s, st, read_yaml, yaml, err, "reading a datastore", "datastore '%s' not found", name);
+    }
+    if (r == 0 && (r = db_unseal(s, yaml, "datastores.yaml", err)) < 0) {
+        free(*yaml);
+        *yaml = NULL;
     }
     db_unlock(s);
     return r;

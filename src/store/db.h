@@ -4,6 +4,7 @@
 #define AMLFS_STORE_DB_H
 
 #include <pthread.h>
+#include <stdbool.h>
 
 #include <sqlite3.h>
 
@@ -20,6 +21,9 @@ struct store {
         sqlite3_stmt *st;
     } cache[DB_STMT_CACHE];
     size_t ncache;
+    /* Set once by store_set_secret_key before other threads use the store; then only read. */
+    unsigned char secret_key[STORE_SECRET_KEY_LEN];
+    bool has_secret_key;
 };
 
 void db_lock(store *s);
@@ -39,6 +43,12 @@ char *db_col_text(sqlite3_stmt *st, int col);
 int db_step_done(store *s, sqlite3_stmt *st, amlfs_err *err, const char *doing);
 /* db_step_done for sql with text bound to ?1; -EIO when sql cannot be prepared. */
 int db_run_text_arg(store *s, const char *sql, const char *text, amlfs_err *err, const char *doing);
+/* secrets.c: a secret column's value sealed for storage (a copy of plain without a key), and a stored
+ * value opened in place (values stored in the clear are left as they are). what names the column. */
+char *db_seal(store *s, const char *plain, const char *what);
+int db_unseal(store *s, char **value, const char *what, amlfs_err *err);
+bool db_is_sealed(const char *stored);
+
 /* Room for one more element in a growing array (aborts on out-of-memory, like util_xcalloc). */
 void *db_grow(void *array, size_t count, size_t *cap, size_t elem);
 

@@ -294,13 +294,17 @@ int store_env_version_add(store *s, const char *name, const char *label, const c
     db_bind_text(st, 1, name);
     sqlite3_bind_int(st, 2, latest + 1);
     db_bind_text(st, 3, label);
-    db_bind_text(st, 4, yaml);
-    db_bind_text(st, 5, spec_json);
+    char *sealed_yaml = db_seal(s, yaml, "env_versions.yaml");
+    char *sealed_spec = db_seal(s, spec_json, "env_versions.spec_json");
+    db_bind_text(st, 4, sealed_yaml);
+    db_bind_text(st, 5, sealed_spec);
     db_bind_text(st, 6, status);
     db_bind_text(st, 7, reason);
     sqlite3_bind_int64(st, 8, now_ms);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
+    free(sealed_yaml);
+    free(sealed_spec);
     if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
         char *last = latest_label(s, name);
         r = amlfs_fail(err, EEXIST, "environment '%s' already has version %s (latest: %s); change "
@@ -381,6 +385,9 @@ int store_env_version_get(store *s, const char *name, int version, store_env_ver
                     : db_get_one(s, st, read_version_row, out, err, doing,
                                  "environment '%s' has no version yet", name);
     }
+    if (r == 0 && ((r = db_unseal(s, &out->yaml, "env_versions.yaml", err)) < 0 ||
+                   (r = db_unseal(s, &out->spec_json, "env_versions.spec_json", err)) < 0))
+        store_env_version_free(out);
     db_unlock(s);
     return r;
 }

@@ -217,10 +217,18 @@ t_10_a_registry_password_is_never_shown() {
     cp "$T/again.yaml" "$e/environment.yaml" || fail "save with ***: $(env_status private)"
     wait_status 30 "$e/status" Ready || fail "version 2: $(env_status private)"
     grep -rqF "$SECRET" "$MNT" && fail "the password is in a file of the mount after version 2"
+    # At rest: sealed in the database (and its log), which only the owner can open (the data folder was
+    # made 0755 before the server started).
+    grep -qaF "$SECRET" "$DATA"/workspace.db* && fail "the password is in the database: $(grep -laF "$SECRET" "$DATA"/workspace.db*)"
+    [ "$(stat -c %a "$DATA")" = 700 ] || fail "data folder mode $(stat -c %a "$DATA")"
+    for f in "$DATA"/workspace.db* "$DATA/secret.key"; do
+        [ "$(stat -c %a "$f")" = 600 ] || fail "$f has mode $(stat -c %a "$f")"
+    done
     return 0
 }
 
 command -v podman >/dev/null || { echo "FAIL podman is not installed (make test installs it)"; echo "0 passed, 1 failed"; exit 1; }
+mkdir -m 755 "$DATA" # as a user may make it: the server makes it private (t_10)
 mount_ws || { echo "0 passed, 1 failed"; exit 1; }
 make_base_image || { echo "FAIL could not import a busybox base image"; echo "0 passed, 1 failed"; exit 1; }
 run_cases

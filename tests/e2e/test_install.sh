@@ -120,4 +120,21 @@ t_the_systemd_unit_s_command_serves_with_its_settings_and_logs_levels() {
     [ ! -s "$T/quiet.log" ] || fail "info lines under AMLFS_LOG_LEVEL=warning: $(cat "$T/quiet.log")"
 }
 
+# Secrets others can read are refused, not used with a warning; a data folder of another user is refused.
+t_a_token_file_others_can_read_is_refused() {
+    printf '%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$T/token"
+    chmod 644 "$T/token"
+    "$AMLFS_SERVER" --foreground --data-dir "$T/tok" --listen 127.0.0.1:0 --token-file "$T/token" 2>"$T/err" &
+    pid=$!
+    wait_for 10 sh -c "! kill -0 $pid" || { kill "$pid"; fail "the server started"; }
+    wait "$pid"; rc=$?
+    [ "$rc" = 1 ] && grep -q "$T/token is readable by others (mode 644): chmod 600 it" "$T/err" ||
+        fail "exit $rc: $(cat "$T/err")"
+    if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+        mkdir -m 700 "$T/theirs" && chown nobody "$T/theirs"
+        "$AMLFS_SERVER" --foreground --data-dir "$T/theirs" 2>"$T/err"
+        [ $? = 1 ] && grep -q "data folder $T/theirs belongs to uid" "$T/err" || fail "another user's folder: $(cat "$T/err")"
+    fi
+}
+
 run_cases

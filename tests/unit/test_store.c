@@ -2,6 +2,7 @@
  * ENOTEMPTY, version numbering, run order), the change feed's numbers across a reopen, and the
  * folder-of-files module's atomic writes and symlink containment. */
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,6 +384,64 @@ static void test_folder(void)
     free(root);
 }
 
+/* True when any of the database's files holds needle (a grep -a of workspace.db*). */
+static bool files_hold(const char *db_path, const char *needle)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        char *path = util_strdupf("%s%s", db_path, suffixes[i]);
+        char *data = NULL;
+        size_t len = 0;
+        bool found = util_read_file(path, &data, &len, NULL) == 0 && memmem(data, len, needle, strlen(needle));
+        free(data);
+        free(path);
+        if (found)
+            return true;
+    }
+    return false;
+}
+
+/* Secrets at rest: a datastore key and a registry password stored in the clear by an older server are
+ * sealed when the key is set, gone from the files, read back whole, and refused under another key. */
+static void test_sealed_secrets(void)
+{
+    char *path = util_strdupf("%s/sealed.db", dir);
+    store *s = NULL;
+    amlfs_err err = {0};
+    const char *secret = "AccountKey-5f3b9c0d1e2a";
+    char *yaml = util_strdupf("type: azure_blob\ncredentials:\n  account_key: %s\n", secret);
+    CHECK(store_open(path, &s, &err) == 0, "open: %s", err.msg);
+    CHECK(store_datastore_put(s, "team", yaml, 1, &err) == 0, "put in the clear: %s", err.msg);
+    CHECK(store_env_create(s, "env", 1, &err) == 0, "env: %s", err.msg);
+    int version = 0;
+    CHECK(store_env_version_add(s, "env", NULL, "image_registry: {password: P4ss-w0rd-42}", "{\"password\": \"P4ss-w0rd-42\"}",
+                                "Ready", NULL, 1, &version, NULL, &err) == 0, "version: %s", err.msg);
+    store_close(s);
+    CHECK(files_hold(path, secret), "the test's premise: an older server kept the key in the clear");
+    unsigned char key[STORE_SECRET_KEY_LEN];
+    memset(key, 7, sizeof key);
+    CHECK(store_open(path, &s, &err) == 0 && store_set_secret_key(s, key, &err) == 0, "seal: %s", err.msg);
+    char *back = NULL;
+    CHECK(store_datastore_get(s, "team", &back, &err) == 0 && back && strcmp(back, yaml) == 0, "read back: %s",
+          back ? back : err.msg);
+    free(back);
+    store_env_version v;
+    CHECK(store_env_version_get(s, "env", 1, &v, &err) == 0 && strstr(v.yaml, "P4ss-w0rd-42") &&
+              strstr(v.spec_json, "P4ss-w0rd-42"), "version back: %s", err.msg);
+    store_env_version_free(&v);
+    CHECK(store_datastore_put(s, "other", yaml, 2, &err) == 0, "put sealed: %s", err.msg);
+    store_close(s);
+    CHECK(!files_hold(path, secret) && !files_hold(path, "P4ss-w0rd-42"), "a secret is still in the files");
+    memset(key, 8, sizeof key);
+    CHECK(store_open(path, &s, &err) == 0 && store_set_secret_key(s, key, &err) == 0, "open with another key");
+    back = NULL;
+    CHECK(store_datastore_get(s, "other", &back, &err) == -EACCES && !back && strstr(err.msg, "secret.key"),
+          "another key: %s", err.msg);
+    store_close(s);
+    free(yaml);
+    free(path);
+}
+
 int main(void)
 {
     test_computes();
@@ -396,6 +455,7 @@ int main(void)
     test_objects();
     test_event_numbers();
     test_folder();
+    test_sealed_secrets();
     amlfs_err err = {0};
     if (util_rm_rf(dir, &err) < 0)
         printf("cleanup: %s\n", err.msg);
