@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "amlfs/api.h"
 #include "amlfs/log.h"
@@ -119,6 +122,26 @@ static void usage(const char *prog)
            prog);
 }
 
+/* A mount whose daemon was killed answers ENOTCONN until someone unmounts it: fusermount3 -u -z does,
+ * as the mount's owner may without root. */
+static int unmount_dead(const char *mountpoint)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (null >= 0)
+            dup2(null, STDERR_FILENO);
+        execlp("fusermount3", "fusermount3", "-u", "-z", "--", mountpoint, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+}
+
 static int check_mountpoint(const amlfs_options *o)
 {
     if (o->nonopts > 2) {
@@ -132,6 +155,8 @@ static int check_mountpoint(const amlfs_options *o)
         return -1;
     }
     struct stat st;
+    if (stat(o->mountpoint, &st) != 0 && errno == ENOTCONN && unmount_dead(o->mountpoint) == 0)
+        log_warning("%s was a mount whose daemon had died (killed?): unmounted it to mount again", o->mountpoint);
     if (stat(o->mountpoint, &st) != 0) {
         fprintf(stderr, "amlfs: mountpoint %s: %s%s\n", o->mountpoint, strerror(errno),
                 errno == ENOENT ? " (create it with mkdir first)" : "");

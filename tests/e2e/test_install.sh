@@ -120,6 +120,20 @@ t_the_systemd_unit_s_command_serves_with_its_settings_and_logs_levels() {
     [ ! -s "$T/quiet.log" ] || fail "info lines under AMLFS_LOG_LEVEL=warning: $(cat "$T/quiet.log")"
 }
 
+# kill -9 of the mount left "Transport endpoint is not connected" until a fusermount3 -u by hand.
+t_mounting_again_after_the_mount_was_killed_just_works() {
+    "$AMLFS" -f --data-dir "$DATA" "$MNT" 2>"$T/first.err" &
+    pid=$!
+    wait_for 10 test -f "$MNT/workspace.json" || { kill "$pid"; fail "first mount: $(cat "$T/first.err")"; }
+    kill -9 "$pid"
+    wait "$pid" 2>/dev/null
+    ls "$MNT" >/dev/null 2>&1 && fail "the killed mount still answers"
+    "$AMLFS" --data-dir "$DATA" "$MNT" 2>"$T/again.err" || fail "mount again: $(cat "$T/again.err")"
+    wait_for 10 test -f "$MNT/workspace.json" || fail "not mounted again"
+    grep -q "was a mount whose daemon had died" "$T/again.err" || fail "not said: $(cat "$T/again.err")"
+    fusermount3 -u "$MNT" || fail "unmount"
+}
+
 # Secrets others can read are refused, not used with a warning; a data folder of another user is refused.
 t_a_token_file_others_can_read_is_refused() {
     printf '%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$T/token"
