@@ -16,6 +16,11 @@ LIB_SRCS    := $(filter-out %/main_server.c %/main_amlfs.c,$(foreach l,$(LAYERS)
 LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+# Each fuzz target is also a unit program that replays its corpus (tests/fuzz/corpus/NAME).
+FUZZ_NAMES  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAYS := $(FUZZ_NAMES:%=$(BUILD)/tests/test_fuzz_%)
+FUZZ_SECONDS ?= 20
+FUZZ_CC ?= clang
 
 # Where `make install` puts things (DESTDIR prefixes every path, for packaging and tests).
 PREFIX  ?= /usr/local
@@ -25,11 +30,11 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 INSTALLED := $(BINDIR)/amlfs $(BINDIR)/amlfs-server $(MANDIR)/man1/amlfs.1 $(MANDIR)/man8/amlfs-server.8 \
              $(UNITDIR)/amlfs-server.service
 
-.PHONY: all deps deps-check run test demo demo-image clean asan asan-test install uninstall
+.PHONY: all deps deps-check run test demo demo-image clean asan asan-test install uninstall fuzz
 # Keep every object (test objects are intermediates): nothing is deleted, and nothing is printed
 # after the closing line of the tests.
 .SECONDARY:
-all: deps-check $(BUILD)/amlfs-server $(BUILD)/amlfs $(UNIT_BINS) $(BUILD)/tests/check_blob $(BUILD)/tests/chart_samples
+all: deps-check $(BUILD)/amlfs-server $(BUILD)/amlfs $(UNIT_BINS) $(FUZZ_REPLAYS) $(BUILD)/tests/check_blob $(BUILD)/tests/chart_samples
 
 # deps: install missing Debian packages (as root), or say exactly what to install.
 deps:
@@ -55,6 +60,21 @@ $(BUILD)/amlfs: $(BUILD)/src/fs/main_amlfs.o $(BUILD)/libamlfs.a
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libamlfs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
+
+$(BUILD)/tests/fuzz/replay_%.o: tests/fuzz/replay.c $(wildcard include/amlfs/*.h tests/fuzz/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(AMLFS_CFLAGS) -DFUZZ_CORPUS='"tests/fuzz/corpus/$*"' $(shell pkg-config --cflags $(PKGS)) -c -o $@ $<
+
+$(BUILD)/tests/test_fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay_%.o $(BUILD)/libamlfs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
+
+# Fuzzing with clang's libFuzzer (ASan + UBSan), FUZZ_SECONDS per target; not part of `make test`, which
+# replays the corpora. A crash is saved under build-fuzz/crashes/NAME/: add it to tests/fuzz/corpus/NAME.
+fuzz: deps-check
+	$(MAKE) BUILD=build-fuzz CC=$(FUZZ_CC) CFLAGS="-O1 -g" \
+	    SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer" build-fuzz/libamlfs.a
+	@FUZZ_CC=$(FUZZ_CC) scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS) "$(shell pkg-config --libs $(PKGS)) $(LDLIBS)"
 
 # Checks of the blob client against a live Blob service (Azurite): run by tests/e2e/test_blob_client.sh,
 # not with the unit tests (those need no service).
@@ -103,4 +123,4 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
