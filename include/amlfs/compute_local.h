@@ -18,6 +18,11 @@
 #define COMPUTE_EXIT_FILE "exit.json"
 #define COMPUTE_LOG_FILE "log"
 #define COMPUTE_SUPERVISOR_LOG_FILE "supervisor.log"
+/* supervisor.lock: locked (flock) by the server before it spawns the supervisor, and held by the
+ * supervisor through an inherited descriptor (COMPUTE_LOCK_FD) for its whole life: a server that restarts
+ * knows from it whether a supervisor it handed a run to is alive, even before that wrote its pid. */
+#define COMPUTE_LOCK_FILE "supervisor.lock"
+#define COMPUTE_LOCK_FD 4
 
 /* The job as the supervisor reads it back from launch.json. */
 typedef struct compute_launch {
@@ -120,9 +125,10 @@ int compute_pidfile_write(const char *run_dir, amlfs_err *err);
 int compute_pidfile_read(const char *run_dir, compute_proc_id *out, amlfs_err *err);
 
 /* Run argv[0] fully detached from the caller (double fork, new session, stdio on /dev/null, no other
- * fds, default signal mask) and return once it has exec'ed, with its pid. Safe in a multithreaded
- * process: the forked children only make async-signal-safe calls. */
-int compute_spawn_detached(char *const argv[], pid_t *pid_out, amlfs_err *err);
+ * fds but inherit_fd as COMPUTE_LOCK_FD when it is >= 0, default signal mask) and return once it has
+ * exec'ed, with its pid. Safe in a multithreaded process: the forked children only make
+ * async-signal-safe calls. */
+int compute_spawn_detached(char *const argv[], int inherit_fd, pid_t *pid_out, amlfs_err *err);
 
 /* "RUN_DIR/NAME", malloc'd. */
 char *compute_run_file(const char *run_dir, const char *name);

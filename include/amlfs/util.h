@@ -34,6 +34,9 @@ char *util_xstrdup(const char *s);     /* NULL-safe strdup, aborts on OOM */
 void *util_xcalloc(size_t n, size_t size);
 void *util_xrealloc(void *p, size_t size);      /* aborts on OOM */
 
+/* A crash point for tests: SIGKILL here when $AMLFS_FAULT is name (fault.c); nothing otherwise. */
+void util_fault_point(const char *name);
+
 /* The one growable byte buffer: always NUL-terminated after len (data may be NULL while empty). */
 typedef struct util_buf {
     char *data;

@@ -4,13 +4,16 @@
 #include "amlfs/compute_local.h"
 #include "amlfs/util.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +35,22 @@ typedef struct local_compute {
 static const char *run_name(const compute_job *job)
 {
     return job->run_id ? job->run_id : "(unnamed)";
+}
+
+/* launch.json is written to a temp name and renamed: a crash in between leaves launch.json.tmp.XXXXXX. */
+static void remove_stale_launch_temps(const char *run_dir)
+{
+    DIR *d = opendir(run_dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, COMPUTE_LAUNCH_FILE ".tmp", strlen(COMPUTE_LAUNCH_FILE ".tmp")) == 0) {
+            char *path = compute_run_file(run_dir, e->d_name);
+            unlink(path);
+            free(path);
+        }
+    }
+    if (d)
+        closedir(d);
 }
 
 static void unlink_run_file(const char *run_dir, const char *name)
@@ -59,6 +78,42 @@ static void forget_previous_attempt(const compute_job *job)
 {
     unlink_run_file(job->run_dir, COMPUTE_PID_FILE);
     unlink_run_file(job->run_dir, COMPUTE_EXIT_FILE);
+}
+
+/* Takes RUN_DIR/supervisor.lock for the supervisor about to be spawned (it inherits the descriptor and
+ * the lock with it). A supervisor of an earlier attempt may hold it for a moment while it exits. */
+static int take_supervisor_lock(const char *run_dir, amlfs_err *err)
+{
+    char *path = compute_run_file(run_dir, COMPUTE_LOCK_FILE);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int rc = fd < 0 ? amlfs_fail(err, errno, "cannot open %s: %s", path, strerror(errno)) : 0;
+    int64_t deadline = util_mono_ms() + 2000;
+    while (rc == 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if ((errno != EWOULDBLOCK && errno != EINTR) || util_mono_ms() > deadline) {
+            rc = amlfs_fail(err, errno == EWOULDBLOCK ? EBUSY : errno, "%s is held by a supervisor that is still "
+                            "running", path);
+            break;
+        }
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    if (rc < 0 && fd >= 0)
+        close(fd);
+    free(path);
+    return rc < 0 ? rc : fd;
+}
+
+/* Whether a supervisor holds RUN_DIR/supervisor.lock (a run folder from before the lock: no file, not held). */
+static bool supervisor_lock_held(const char *run_dir)
+{
+    char *path = compute_run_file(run_dir, COMPUTE_LOCK_FILE);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    free(path);
+    if (fd < 0)
+        return false;
+    bool held = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+    close(fd); /* releases the lock if this took it */
+    return held;
 }
 
 /* Returns 1 when the supervisor has reported (0 = the job runs, or a negative errno with its reason),
@@ -137,14 +192,20 @@ static int local_start(compute *c, const compute_job *job, amlfs_err *err)
     int rc = refuse_if_running(&resolved, err);
     if (rc == 0)
         rc = compute_launch_write(&resolved, err);
+    int lock_fd = rc == 0 ? take_supervisor_lock(run_dir, err) : -1;
+    if (rc == 0 && lock_fd < 0)
+        rc = lock_fd;
     if (rc == 0) {
         forget_previous_attempt(&resolved);
+        util_fault_point("local-before-spawn"); /* the run acknowledged, its supervisor not started */
         /* argv is built before the fork: the forked children may not allocate. */
         char *verb = util_xstrdup("supervise");
         char *const argv[] = {lc->server_exe, verb, run_dir, NULL};
         pid_t supervisor;
-        rc = compute_spawn_detached(argv, &supervisor, err);
+        rc = compute_spawn_detached(argv, lock_fd, &supervisor, err);
         free(verb);
+        /* The supervisor's copy holds the lock now; without a supervisor, closing releases it. */
+        close(lock_fd);
         if (rc == 0)
             rc = wait_until_started(&resolved, supervisor, err);
     }
@@ -163,9 +224,20 @@ static int local_adopt(compute *c, const compute_run *run, char **handle, amlfs_
     (void)err;
     *handle = NULL;
     char *launch = compute_run_file(run->run_dir, COMPUTE_LAUNCH_FILE);
+    char *pid = compute_run_file(run->run_dir, COMPUTE_PID_FILE);
+    char *ended = compute_run_file(run->run_dir, COMPUTE_EXIT_FILE);
     struct stat st;
     int found = stat(launch, &st) == 0;
+    /* Written but never taken up: the server stopped before its supervisor started (nothing holds the lock
+     * and nothing was recorded). No job ran: the run is started again, not reported lost. */
+    if (found && stat(pid, &st) < 0 && stat(ended, &st) < 0 && !supervisor_lock_held(run->run_dir)) {
+        unlink(launch);
+        found = 0;
+    }
+    remove_stale_launch_temps(run->run_dir);
     free(launch);
+    free(pid);
+    free(ended);
     if (found)
         *handle = util_xstrdup(run->run_id);
     return found;

@@ -28,9 +28,12 @@ static void report(int fd, int32_t kind, int32_t value)
 }
 
 /* In the grandchild: stdio on /dev/null, the report pipe moved to fd 3 (close-on-exec, so a successful
- * exec closes it and the parent reads EOF), every other fd closed, signal mask emptied. */
-static void exec_detached(char *const argv[], int report_fd)
+ * exec closes it and the parent reads EOF), inherit_fd as fd 4, every other fd closed, signal mask
+ * emptied. */
+static void exec_detached(char *const argv[], int report_fd, int inherit_fd)
 {
+    /* The inherited descriptor first goes above the ones set up below, then to its own number. */
+    int inherited = inherit_fd >= 0 ? fcntl(inherit_fd, F_DUPFD_CLOEXEC, COMPUTE_LOCK_FD + 1) : -1;
     int keep = fcntl(report_fd, F_DUPFD_CLOEXEC, 3);
     int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (keep < 0 || null_fd < 0) {
@@ -48,7 +51,9 @@ static void exec_detached(char *const argv[], int report_fd)
         dup2(keep, 3);
         fcntl(3, F_SETFD, FD_CLOEXEC);
     }
-    close_range(4, ~0U, 0);
+    if (inherited >= 0 && inherited != COMPUTE_LOCK_FD)
+        dup2(inherited, COMPUTE_LOCK_FD); /* without close-on-exec: the program keeps it */
+    close_range(inherited >= 0 ? COMPUTE_LOCK_FD + 1 : COMPUTE_LOCK_FD, ~0U, 0);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -57,7 +62,7 @@ static void exec_detached(char *const argv[], int report_fd)
     _exit(127);
 }
 
-int compute_spawn_detached(char *const argv[], pid_t *pid_out, amlfs_err *err)
+int compute_spawn_detached(char *const argv[], int inherit_fd, pid_t *pid_out, amlfs_err *err)
 {
     *pid_out = 0;
     int pipefd[2];
@@ -84,7 +89,7 @@ int compute_spawn_detached(char *const argv[], pid_t *pid_out, amlfs_err *err)
             _exit(1);
         }
         if (grandchild == 0)
-            exec_detached(argv, pipefd[1]);
+            exec_detached(argv, pipefd[1], inherit_fd);
         report(pipefd[1], REPORT_PID, grandchild);
         _exit(0);
     }

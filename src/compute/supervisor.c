@@ -896,8 +896,22 @@ static void finish_job(supervisor *s)
          s->exit.canceled ? ", canceled" : "", s->exit.timed_out ? ", timed out" : "");
 }
 
+/* The lock the server took for this supervisor (COMPUTE_LOCK_FD, local runs): held for this process's
+ * whole life, and kept from the job's programs, since a job that outlived it would make the run look
+ * supervised. */
+static void keep_supervisor_lock(const char *run_dir)
+{
+    char *path = compute_run_file(run_dir, COMPUTE_LOCK_FILE);
+    struct stat held, file;
+    if (fstat(COMPUTE_LOCK_FD, &held) == 0 && stat(path, &file) == 0 && held.st_dev == file.st_dev &&
+        held.st_ino == file.st_ino)
+        fcntl(COMPUTE_LOCK_FD, F_SETFD, FD_CLOEXEC);
+    free(path);
+}
+
 int compute_supervise_main(const char *run_dir)
 {
+    keep_supervisor_lock(run_dir);
     sigset_t watched;
     int sig_rc = setup_signals(&watched);
     own_stdio(run_dir);
