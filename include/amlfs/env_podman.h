@@ -110,4 +110,10 @@ int env_auth_create(env_images *im, const char *address, const char *username, c
 /* Removes the file and its folder; frees path. */
 void env_auth_remove(char *path);
 
+/* leftovers.c: each podman that runs is recorded (images/.podman-PID) until it ends; a server that
+ * starts ends the ones its crashed predecessor left running and removes their auth folders. */
+void env_podman_record(const env_images *im, pid_t pid);
+void env_podman_forget(const env_images *im, pid_t pid);
+void env_podman_clean_leftovers(const env_images *im);
+
 #endif

@@ -180,6 +180,8 @@ int env_images_open(const env_images_config *cfg, const env_images_hooks *hooks,
     }
     rc = util_mkdir_p(im->images_dir, 0700, err);
     if (rc == 0)
+        env_podman_clean_leftovers(im); /* before this server's own builds start */
+    if (rc == 0)
         rc = write_conf(im, &conf, err);
     if (rc < 0) {
         free(conf);

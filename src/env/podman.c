@@ -119,6 +119,7 @@ int env_podman_exec(env_images *im, const char *const *args, int out_fd, long ti
     int rc = spawn(im, args, out_fd, &pid, err);
     if (rc < 0)
         return rc;
+    env_podman_record(im, pid);
     int64_t start = util_mono_ms(), next_tick = start + TICK_MS, kill_at = -1;
     int64_t deadline = timeout_s > 0 ? start + timeout_s * 1000 : -1;
     int64_t pause = 2; /* short commands (image exists) end in milliseconds: look often at first */
@@ -129,6 +130,7 @@ int env_podman_exec(env_images *im, const char *const *args, int out_fd, long ti
             break;
         if (w < 0 && errno != EINTR) {
             int e = errno;
+            env_podman_forget(im, pid);
             return amlfs_fail(err, e, "waiting for podman: %s", strerror(e));
         }
         int64_t now = util_mono_ms();
@@ -149,6 +151,7 @@ int env_podman_exec(env_images *im, const char *const *args, int out_fd, long ti
         if (pause < TICK_MS)
             pause *= 2;
     }
+    env_podman_forget(im, pid);
     if (tick)
         tick(tick_ctx);
     if (stopped == ETIMEDOUT)

@@ -227,6 +227,32 @@ t_10_a_registry_password_is_never_shown() {
     return 0
 }
 
+# A crash during a credentialed build left its auth file on disk and its podman running beside the next
+# server's, both writing build.log.
+t_11_a_build_the_server_crashed_in_is_ended_and_its_credentials_removed() {
+    local e=$MNT/environments/crashy
+    mkdir "$e" || fail "mkdir"
+    echo "crashy greeting" > "$e/greet.txt"
+    gated_dockerfile crashy > "$e/Dockerfile"
+    printf 'build:\n  path: .\nimage_registry:\n  address: registry.invalid\n  username: someone\n  password: %s\n' \
+        "$SECRET" > "$e/environment.yaml" || fail "write"
+    wait_for 30 grep -q "step one of crashy started" "$e/build.log" || { open_gate "of crashy"; fail "build did not start"; }
+    auth=$(ls -d "$DATA"/images/.auth-* 2>/dev/null | head -1)
+    record=$(ls "$DATA"/images/.podman-* 2>/dev/null | head -1)
+    [ -n "$auth" ] && [ -n "$record" ] || { open_gate "of crashy"; fail "no auth folder or podman record: $(ls -a "$DATA/images")"; }
+    podman_pid=$(cut -d' ' -f1 "$record")
+    pid=$(server_pid)
+    kill -9 "$pid"
+    wait_for 5 sh -c "! kill -0 $pid" || fail "server still alive"
+    kill -0 "$podman_pid" 2>/dev/null || { "$AMLFS_SERVER" --data-dir "$DATA"; fail "podman ended with the server: nothing to test"; }
+    "$AMLFS_SERVER" --data-dir "$DATA" || fail "restart"
+    wait_for 20 sh -c "! kill -0 $podman_pid 2>/dev/null" || fail "the old podman still runs"
+    [ ! -e "$auth" ] || fail "the old auth folder is still there"
+    open_gate "of crashy"
+    wait_status 60 "$e/status" Ready || fail "the build was not taken up again: $(env_status crashy)"
+    [ "$(grep -c "step two of crashy done" "$e/build.log")" -ge 1 ] || fail "build.log: $(tail -5 "$e/build.log")"
+}
+
 command -v podman >/dev/null || { echo "FAIL podman is not installed (make test installs it)"; echo "0 passed, 1 failed"; exit 1; }
 mkdir -m 755 "$DATA" # as a user may make it: the server makes it private (t_10)
 mount_ws || { echo "0 passed, 1 failed"; exit 1; }
