@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -909,6 +911,54 @@ static void keep_supervisor_lock(const char *run_dir)
     free(path);
 }
 
+/* A line the supervisor adds at the end of the job's log (the job has ended: nothing interleaves). */
+static void append_to_log(const char *run_dir, const char *line)
+{
+    char *path = compute_run_file(run_dir, COMPUTE_LOG_FILE);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd >= 0) {
+        if (util_write_all(fd, line, strlen(line)) < 0)
+            diag("cannot add to the log: %s", strerror(errno));
+        close(fd);
+    }
+    free(path);
+}
+
+static bool disk_full(const char *run_dir)
+{
+    struct statvfs st;
+    return statvfs(run_dir, &st) == 0 && st.f_bavail == 0;
+}
+
+/* How the job ended is recorded whatever it takes: a write that fails (a full disk) is retried with the
+ * result kept here, so the run ends with the truth once space returns instead of looking lost; the log
+ * then says where output may be missing, and why. */
+static void write_exit_record(supervisor *s)
+{
+    amlfs_err err = {0};
+    bool full_at_end = disk_full(s->run_dir);
+    int64_t first_failure = 0;
+    long delay_ms = 100;
+    while (compute_exit_write(s->run_dir, &s->exit, 0, &err) < 0) {
+        if (!first_failure) {
+            first_failure = util_now_ms();
+            diag("cannot record how the job ended (%s): trying again until it can be written", err.msg);
+        }
+        struct timespec pause = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
+        nanosleep(&pause, NULL);
+        delay_ms = delay_ms * 2 > 5000 ? 5000 : delay_ms * 2;
+    }
+    if (first_failure || full_at_end) {
+        char since[32], now[32], line[400];
+        util_iso8601(first_failure ? first_failure : util_now_ms(), since, sizeof since);
+        util_iso8601(util_now_ms(), now, sizeof now);
+        snprintf(line, sizeof line, "[amlfs] the disk holding this run was full when the job ended (%s; recorded at "
+                 "%s): output the job wrote while it was full is missing above this line\n", since, now);
+        append_to_log(s->run_dir, line);
+        diag("recorded how the job ended after the disk was full");
+    }
+}
+
 int compute_supervise_main(const char *run_dir)
 {
     keep_supervisor_lock(run_dir);
@@ -938,10 +988,7 @@ int compute_supervise_main(const char *run_dir)
         if (s.job > 0) {
             wait_for_job(&s);
             finish_job(&s);
-            if (compute_exit_write(run_dir, &s.exit, 0, &err) < 0) {
-                diag("%s", err.msg);
-                rc = 1;
-            }
+            write_exit_record(&s);
         }
     }
     /* An engine running this as its job (a Slurm batch step) reads the job's end from our status. */

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# test_disk_full.sh: a workspace whose disk fills up. A job that exited 0 while its supervisor could not
+# write how it ended was marked Failed once space returned, its log cut with no word: now the end is
+# kept and written when it can be, the run ends Completed, and the log says output may be missing.
+. "$(dirname "$0")/../lib/e2e.sh"
+
+SMALL=$T/small
+test_cleanup() { mountpoint -q "$SMALL" && umount -l "$SMALL"; return 0; }
+
+# The supervisor is waiting to try again: the job has ended and the supervisor sleeps (clock_nanosleep or
+# nanosleep) instead of waiting on the job (poll).
+retrying() { # SUPERVISOR-PID
+    local call
+    call=$(cut -d' ' -f1 "/proc/$1/syscall" 2>/dev/null) || return 1
+    [ "$call" = 230 ] || [ "$call" = 35 ]
+}
+
+t_a_job_that_ends_on_a_full_disk_is_recorded_when_space_returns() {
+    mkdir "$MNT/experiments/fill"
+    id=$(printf 'command: echo start; dd if=/dev/zero of=fill bs=64k 2>/dev/null; echo lost; touch %s/ended; exit 0\nenvironment: host\n' "$T" |
+        submit fill) || fail "submit: $(cat "$MNT/experiments/fill/status")"
+    wait_for 60 test -e "$T/ended" || fail "the job did not end: $(cat "$MNT/runs/$id/status")"
+    sup=$(cut -d' ' -f1 "$DATA/runs/$id/supervisor.pid")
+    wait_for 20 retrying "$sup" || fail "the supervisor is not retrying: $(cat /proc/$sup/syscall 2>&1) $(cat "$DATA/runs/$id/supervisor.log" 2>&1 | tail -3)"
+    [ ! -e "$DATA/runs/$id/exit.json" ] || fail "exit.json was written on a full disk?"
+    rm -f "$DATA/runs/$id/work/fill"
+    wait_status 30 "$MNT/runs/$id/status" Completed || fail "status: $(cat "$MNT/runs/$id/status") $(cat "$MNT/runs/$id/info.json")"
+    grep -qx start "$MNT/runs/$id/log" || fail "log: $(cat "$MNT/runs/$id/log")"
+    tail -1 "$MNT/runs/$id/log" | grep -q "^\[amlfs\] the disk holding this run was full when the job ended" ||
+        fail "no word of the cut: $(tail -3 "$MNT/runs/$id/log")"
+}
+
+[ "$(id -u)" = 0 ] || { echo "skipped: a small tmpfs needs root"; echo "0 passed, 0 failed, 1 skipped"; exit 0; }
+mkdir -p "$SMALL" && mount -t tmpfs -o size=16m tmpfs "$SMALL" || { echo "0 passed, 1 failed"; exit 1; }
+DATA=$SMALL/data
+mount_ws || { echo "0 passed, 1 failed"; exit 1; }
+make_host_env host || { echo "0 passed, 1 failed"; exit 1; }
+run_cases
