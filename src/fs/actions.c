@@ -82,15 +82,17 @@ static const char *collection_of(const char *path, const char **name)
 int action_mkdir(fs_state *fs, const char *path, const node_path *np, mode_t mode, amlfs_err *err)
 {
     const char *name = NULL;
+    int rc;
     switch (np->kind) {
     case NODE_ENV_DIR:
-        return make_object(fs, "environments", np->name, err);
     case NODE_EXP_DIR:
-        return make_object(fs, "experiments", np->name, err);
+    case NODE_DATA_DIR:
+        /* The folder's mode is that of its stored files' root: as mkdir asked (the server makes it 0700). */
+        rc = make_object(fs, np->kind == NODE_ENV_DIR ? "environments" : np->kind == NODE_EXP_DIR ? "experiments" : "data",
+                         np->name, err);
+        return rc < 0 ? rc : action_set_attr(fs, np, mode & 07777, -1, err);
     case NODE_COMPUTE_DIR:
         return make_object(fs, "computes", np->name, err);
-    case NODE_DATA_DIR:
-        return make_object(fs, "data", np->name, err);
     case NODE_DATASTORE_DIR:
         return make_object(fs, "datastores", np->name, err);
     case NODE_DATASTORE_FILE:
@@ -436,6 +438,34 @@ static bool same_folder(const node_path *a, const node_path *b)
     return a->kind == b->kind && node_is_stored(a->kind) && strcmp(a->name, b->name) == 0;
 }
 
+static int rename_stored(fs_state *fs, const node_path *from, const node_path *to, amlfs_err *err)
+{
+    char *url = view_files_url(from);
+    char *target = client_escape(to->rel);
+    char *post_url = util_strdupf("%s?rename_to=%s", url, target);
+    int rc = client_send_json(fs->client, "POST", post_url, NULL, NULL, err);
+    free(post_url);
+    free(target);
+    free(url);
+    return rc;
+}
+
+/* A rename onto a spec that was refused, taken back: the file to its old name, the spec's old text
+ * (old, NULL: there was none) to the spec. */
+static int undo_rename(fs_state *fs, const node_path *from, const node_path *to, const char *old, size_t old_len)
+{
+    amlfs_err why = {0};
+    int rc = rename_stored(fs, to, from, &why);
+    if (rc == 0 && old) {
+        char *url = view_files_url(to);
+        rc = client_put_bytes(fs->client, url, old, old_len, NULL, &why);
+        free(url);
+    }
+    if (rc < 0)
+        fs_log("%s of %s: the refused rename could not be taken back: %s", to->rel, to->name, why.msg);
+    return rc;
+}
+
 int action_rename(fs_state *fs, const node_path *from, const node_path *to, unsigned flags, pid_t tgid,
                   bool *renamed, amlfs_err *err)
 {
@@ -464,16 +494,11 @@ int action_rename(fs_state *fs, const node_path *from, const node_path *to, unsi
      * spec renamed away (an editor's backup) is remembered, in case that editor's save is refused. */
     bool spec = node_spec_kind(to, NULL) != SPEC_NONE;
     bool spec_away = node_spec_kind(from, NULL) != SPEC_NONE;
-    char *data = NULL;
-    size_t len = 0;
+    char *data = NULL, *old = NULL;
+    size_t len = 0, old_len = 0;
     bool have = (spec || spec_away) && action_spec_text(fs, from, &data, &len, NULL) == 0;
-    char *url = view_files_url(from);
-    char *target = client_escape(to->rel);
-    char *post_url = util_strdupf("%s?rename_to=%s", url, target);
-    int rc = client_send_json(fs->client, "POST", post_url, NULL, NULL, err);
-    free(post_url);
-    free(target);
-    free(url);
+    bool had_old = spec && action_spec_text(fs, to, &old, &old_len, NULL) == 0;
+    int rc = rename_stored(fs, from, to, err);
     *renamed = rc == 0;
     if (rc == 0 && spec_away && have) {
         char *key = spec_key(from);
@@ -484,11 +509,15 @@ int action_rename(fs_state *fs, const node_path *from, const node_path *to, unsi
         rc = action_spec_text(fs, to, &data, &len, err);
     if (rc == 0 && spec) {
         rc = action_act_on_spec(fs, to, data, len, NULL, 0, tgid, err);
-        /* mv reads EINVAL from rename(2) as "cannot move ... to a subdirectory of itself": a refused
-         * spec says "Bad message" instead (status says why). */
+        /* Refused: the rename is undone, so nothing changed but the folder's status (the mover still
+         * has its file, the spec its text). mv reads EINVAL from rename(2) as "cannot move ... to a
+         * subdirectory of itself": a refused spec says "Bad message" instead. */
+        if (rc < 0 && rc != -EIO && undo_rename(fs, from, to, had_old ? old : NULL, old_len) == 0)
+            *renamed = false;
         if (rc == -EINVAL)
             rc = -EBADMSG;
     }
+    free(old);
     free(data);
     return rc;
 }
