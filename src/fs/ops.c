@@ -123,8 +123,9 @@ static void stat_from_wbuf(fs_state *fs, wbuf *b, bool linked, struct stat *st)
     st->st_size = wbuf_size(b);
     st->st_blksize = 4096;
     st->st_blocks = (st->st_size + 511) / 512;
-    st->st_mtim.tv_sec = (time_t)(b->mtime_ms / 1000);
-    st->st_mtim.tv_nsec = (long)(b->mtime_ms % 1000) * 1000000L;
+    int64_t mtime_ms = b->mtime_ms;
+    st->st_mtim.tv_sec = (time_t)(mtime_ms / 1000);
+    st->st_mtim.tv_nsec = (long)(mtime_ms % 1000) * 1000000L;
     st->st_atim = st->st_ctim = st->st_mtim;
 }
 
@@ -133,9 +134,7 @@ static int stat_inode(fs_state *fs, fuse_ino_t ino, const char *path, struct sta
 {
     wbuf *b = ino ? inode_wbuf_get(fs->inodes, ino) : NULL;
     if (b) {
-        pthread_mutex_lock(&b->mu);
-        stat_from_wbuf(fs, b, path != NULL, st);
-        pthread_mutex_unlock(&b->mu);
+        stat_from_wbuf(fs, b, path != NULL, st); /* no lock: an upload may hold it for long */
         inode_wbuf_put(fs->inodes, ino, b);
     } else if (!path) {
         return amlfs_fail(err, ENOENT, "the file was removed");
