@@ -160,6 +160,8 @@ int main(int argc, char **argv)
         die("final read is short");
     check_bytes(buf, 0, model_len, "final read");
     close(fd);
+    free(buf);
+    free(model);
     printf("ok   fsx_lite %ld ops (seed %u): %ld writes, %ld reads, %ld truncates, %ld mapreads, %ld fsyncs, %ld reopens\n",
            ops, seed, counts[0], counts[1], counts[2], counts[3], counts[4], counts[5]);
     printf("1 passed, 0 failed\n");
