@@ -34,7 +34,9 @@ INSTALLED := $(BINDIR)/amlfs $(BINDIR)/amlfs-server $(MANDIR)/man1/amlfs.1 $(MAN
 # Keep every object (test objects are intermediates): nothing is deleted, and nothing is printed
 # after the closing line of the tests.
 .SECONDARY:
-all: deps-check $(BUILD)/amlfs-server $(BUILD)/amlfs $(UNIT_BINS) $(FUZZ_REPLAYS) $(BUILD)/tests/check_blob $(BUILD)/tests/chart_samples
+FS_CHECKS   := $(patsubst tests/fs/%.c,$(BUILD)/tests/fs/%,$(wildcard tests/fs/*.c))
+all: deps-check $(BUILD)/amlfs-server $(BUILD)/amlfs $(UNIT_BINS) $(FUZZ_REPLAYS) $(BUILD)/tests/check_blob \
+     $(BUILD)/tests/chart_samples $(FS_CHECKS)
 
 # deps: install missing Debian packages (as root), or say exactly what to install.
 deps:
@@ -86,6 +88,11 @@ $(BUILD)/tests/check_blob: $(BUILD)/tests/blob/check_blob.o $(BUILD)/libamlfs.a
 $(BUILD)/tests/chart_samples: $(BUILD)/tests/chart/chart_samples.o $(BUILD)/libamlfs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
+
+# File system checkers run on a mount by tests/e2e/test_semantics.sh (plain POSIX programs, no library).
+$(BUILD)/tests/fs/%: tests/fs/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(AMLFS_CFLAGS) $(LDFLAGS) -o $@ $<
 
 run: deps all
 	@scripts/run.sh

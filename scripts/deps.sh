@@ -8,6 +8,9 @@ build_pkgs=(gcc make pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libcjson
             libyaml-dev libmicrohttpd-dev libsqlite3-dev libssl-dev libxml2-dev)
 # Tests and the demo: real tools on a real mount, and a real training script's libraries.
 test_pkgs=(vim tmux curl python3 python3-sklearn procps psmisc)
+# File system semantics (tests/e2e/test_semantics.sh, test_editors.sh): the editors driven through tmux,
+# the copy tools users reach for, and Debian's third-party checkers (fio's verify, stress-ng's stressors).
+test_pkgs+=(nano emacs-nox rsync fio stress-ng)
 # Image environments: rootful podman with runc (crun cannot run on cgroup v1 hosts), its overlay,
 # network and init helpers (recommends of podman, named since recommends are not installed), and
 # busybox-static for the tests' offline base image.

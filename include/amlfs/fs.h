@@ -76,7 +76,7 @@ typedef enum node_kind {
 /* The spec files whose finished write is an action. */
 typedef enum spec_kind {
     SPEC_NONE = 0,
-    SPEC_JOB,                   /* experiments/NAME/[DIR/]job.yaml: submit a run */
+    SPEC_JOB,                   /* experiments/NAME/job.yaml: submit a run */
     SPEC_ENVIRONMENT,           /* environments/NAME/environment.yaml: register a version */
     SPEC_COMPUTE,               /* computes/NAME/compute.yaml: create or update the compute */
     SPEC_DATA,                  /* data/NAME/data.yaml: register a data asset version */
@@ -117,8 +117,9 @@ bool node_is_snapshot(node_kind kind);
  * when: short timeouts, and the run's `changed` events drop them). */
 bool node_is_run_output(node_kind kind);
 
-/* The spec a file is, SPEC_NONE for everything else (editors' scratch files included). For SPEC_JOB,
- * *dir (may be NULL) gets a malloc'd folder of the job file inside the experiment ("" at its root). */
+/* The spec a file is, SPEC_NONE for everything else (editors' scratch files, and a job.yaml in a
+ * subfolder of an experiment, included). For SPEC_JOB, *dir (may be NULL) gets a malloc'd folder of the
+ * job file inside the experiment: "", its root. */
 spec_kind node_spec_kind(const node_path *np, char **dir);
 
 /* Editors' scratch names: .NAME.swp .NAME.swx (and vim's other swap letters), NAME~, 4913, .#NAME,

@@ -241,6 +241,9 @@ int folder_read(const char *root, const char *relpath, int64_t offset, int64_t l
 int folder_write(const char *root, const char *relpath, const void *data, size_t len, mode_t mode,
                  bool *created, amlfs_err *err);
 int folder_mkdir(const char *root, const char *relpath, amlfs_err *err);
+/* Set the permission bits (mode >= 0; symlinks have none) and the modification time (mtime_ms >= 0,
+ * milliseconds since the epoch) of a file, folder or symlink; relpath "" is the root itself. */
+int folder_set_attr(const char *root, const char *relpath, int64_t mode, int64_t mtime_ms, amlfs_err *err);
 int folder_symlink(const char *root, const char *relpath, const char *target, amlfs_err *err);
 /* A file, symlink or empty folder; -ENOTEMPTY otherwise. */
 int folder_remove(const char *root, const char *relpath, amlfs_err *err);

@@ -1,6 +1,6 @@
 /* actions.c: THE place where a file action becomes an API call that changes the workspace: mkdir,
- * rmdir, unlink, create, symlink, rename, a finished write (store, then act on a spec; a job's local
- * code folder is uploaded as a snapshot first), ctl commands. */
+ * rmdir, unlink, create, symlink, rename, acting on a spec (a job's local code folder is uploaded as a
+ * snapshot first), ctl commands. Contents (a finished write, truncate, attributes) are in writes.c. */
 #include "fs_internal.h"
 
 #include <fcntl.h>
@@ -14,6 +14,8 @@
 #include "amlfs/log.h"
 #include "amlfs/spec.h"
 #include "amlfs/util.h"
+
+#define HOLD_NAME ".amlfs-hold" /* a spec saved while this is in its folder waits for its removal */
 
 void fs_log(const char *fmt, ...)
 {
@@ -78,18 +80,20 @@ static const char *collection_of(const char *path, const char **name)
     return NULL;
 }
 
-int action_mkdir(fs_state *fs, const char *path, const node_path *np, amlfs_err *err)
+int action_mkdir(fs_state *fs, const char *path, const node_path *np, mode_t mode, amlfs_err *err)
 {
     const char *name = NULL;
+    int rc;
     switch (np->kind) {
     case NODE_ENV_DIR:
-        return make_object(fs, "environments", np->name, err);
     case NODE_EXP_DIR:
-        return make_object(fs, "experiments", np->name, err);
+    case NODE_DATA_DIR:
+        /* The folder's mode is that of its stored files' root: as mkdir asked (the server makes it 0700). */
+        rc = make_object(fs, np->kind == NODE_ENV_DIR ? "environments" : np->kind == NODE_EXP_DIR ? "experiments" : "data",
+                         np->name, err);
+        return rc < 0 ? rc : action_set_attr(fs, np, mode & 07777, -1, err);
     case NODE_COMPUTE_DIR:
         return make_object(fs, "computes", np->name, err);
-    case NODE_DATA_DIR:
-        return make_object(fs, "data", np->name, err);
     case NODE_DATASTORE_DIR:
         return make_object(fs, "datastores", np->name, err);
     case NODE_DATASTORE_FILE:
@@ -104,7 +108,7 @@ int action_mkdir(fs_state *fs, const char *path, const node_path *np, amlfs_err 
     case NODE_DATA_FILE:
     case NODE_EXP_FILE: {
         char *url = view_files_url(np);
-        char *dir_url = util_strdupf("%s?type=dir", url);
+        char *dir_url = util_strdupf("%s?type=dir&mode=0%o", url, (unsigned)(mode & 07777));
         int rc = client_put_bytes(fs->client, dir_url, "", 0, NULL, err);
         free(dir_url);
         free(url);
@@ -161,12 +165,16 @@ int action_rmdir(fs_state *fs, const node_path *np, amlfs_err *err)
     }
 }
 
+static void release_hold(fs_state *fs, const node_path *hold);
+
 int action_unlink(fs_state *fs, const node_path *np, amlfs_err *err)
 {
     if (node_is_stored(np->kind)) {
         char *url = view_files_url(np);
         int rc = client_delete(fs->client, url, err);
         free(url);
+        if (rc == 0 && strcmp(np->rel, HOLD_NAME) == 0)
+            release_hold(fs, np);
         return rc;
     }
     if (np->kind == NODE_NONE)
@@ -359,127 +367,73 @@ static int apply_spec(fs_state *fs, const node_path *np, const char *text, size_
     return rc;
 }
 
-static int put_stored(fs_state *fs, const node_path *np, int fd, off_t size, mode_t mode, amlfs_err *err)
+char *spec_key(const node_path *np)
 {
-    char *url = view_files_url(np);
-    char *put_url = util_strdupf("%s?mode=0%o", url, (unsigned)(mode ? mode & 07777 : 0644));
-    int rc = client_put_fd(fs->client, put_url, fd, size, NULL, err);
-    free(put_url);
-    free(url);
+    return util_strdupf("%d/%s/%s", (int)np->kind, np->name, np->rel ? np->rel : "");
+}
+
+/* The spec at the root of a stored folder that .amlfs-hold holds: job.yaml, environment.yaml, data.yaml. */
+static const char *held_spec_name(node_kind kind)
+{
+    return kind == NODE_EXP_FILE ? "job.yaml" : kind == NODE_ENV_FILE ? "environment.yaml" : kind == NODE_DATA_FILE ? "data.yaml" : NULL;
+}
+
+/* Whether np's folder has .amlfs-hold at its root now. */
+static bool held(fs_state *fs, const node_path *np)
+{
+    node_path hold = *np;
+    hold.rel = HOLD_NAME;
+    cJSON *entry = NULL;
+    bool found = view_stored_entry(fs, &hold, true, &entry, NULL) == 0;
+    cJSON_Delete(entry);
+    return found;
+}
+
+int action_act_on_spec(fs_state *fs, const node_path *np, const char *text, size_t len, const char *before,
+                       size_t before_len, pid_t tgid, amlfs_err *err)
+{
+    char *key = spec_key(np);
+    int rc = 0;
+    const char *name = held_spec_name(np->kind);
+    if (guard_take_restore(fs->guards, key, tgid, text, len)) {
+        fs_log("%s of %s: the text it held before the refused save was put back; not a new save",
+               np->rel ? np->rel : "spec", np->name);
+    } else if (name && held(fs, np)) {
+        /* A copy under way (cp -r, rsync, tar): acted on when .amlfs-hold is removed. */
+        node_path folder = *np;
+        folder.rel = HOLD_NAME;
+        char *folder_key = spec_key(&folder);
+        guard_hold_mark(fs->guards, folder_key);
+        free(folder_key);
+    } else {
+        rc = apply_spec(fs, np, text, len, err);
+        if (rc < 0 && rc != -EIO)
+            guard_refused(fs->guards, key, tgid, before, before_len);
+    }
+    free(key);
     return rc;
 }
 
-int action_finish_write(fs_state *fs, const node_path *np, wbuf *b, bool act, amlfs_err *err)
+/* .amlfs-hold was removed: act on the folder's spec if it was saved while the hold was there. */
+static void release_hold(fs_state *fs, const node_path *hold)
 {
-    int rc = 0;
+    char *folder_key = spec_key(hold);
+    bool pending = guard_hold_take(fs->guards, folder_key);
+    free(folder_key);
+    const char *name = held_spec_name(hold->kind);
+    if (!pending || !name)
+        return;
+    node_path spec = *hold;
+    spec.rel = name;
     char *text = NULL;
     size_t len = 0;
-    pthread_mutex_lock(&b->mu);
-    if (node_is_stored(np->kind)) {
-        /* Always store first: a refused spec keeps the text the user wrote. */
-        rc = put_stored(fs, np, b->fd, wbuf_size(b), b->mode, err);
-        if (rc == 0)
-            b->mode_changed = false;
-    } else if (!node_object_spec_collection(np->kind)) {
-        rc = amlfs_fail(err, EACCES, "this file cannot be written");
-    }
-    if (rc == 0 && act && node_spec_kind(np, NULL) != SPEC_NONE)
-        rc = wbuf_read_all(b, &text, &len, err);
-    pthread_mutex_unlock(&b->mu);
-    if (rc == 0 && text)
-        rc = apply_spec(fs, np, text, len, err);
+    amlfs_err why = {0};
+    int rc = action_spec_text(fs, &spec, &text, &len, &why);
+    if (rc == 0)
+        rc = action_act_on_spec(fs, &spec, text, len, NULL, 0, 0, &why);
+    if (rc < 0)
+        fs_log("%s of %s, held until %s was removed: %s", name, hold->name, HOLD_NAME, why.msg);
     free(text);
-    return rc;
-}
-
-/* The whole current content of a stored file or an object's spec (compute.yaml, datastore.yaml). */
-static int current_content(fs_state *fs, const node_path *np, char **data, size_t *len, amlfs_err *err)
-{
-    const char *collection = node_object_spec_collection(np->kind);
-    if (collection) {
-        cJSON *obj = NULL;
-        char *url = object_url(collection, np->name, NULL);
-        int rc = client_get_json(fs->client, url, false, &obj, err);
-        free(url);
-        if (rc < 0)
-            return rc;
-        const cJSON *yaml = cJSON_GetObjectItemCaseSensitive(obj, "yaml");
-        *data = util_xstrdup(cJSON_IsString(yaml) ? yaml->valuestring : "");
-        *len = strlen(*data);
-        cJSON_Delete(obj);
-        return 0;
-    }
-    char *url = view_files_url(np);
-    int rc = client_get_bytes(fs->client, url, 0, 0, data, len, NULL, err);
-    free(url);
-    return rc;
-}
-
-int action_truncate(fs_state *fs, const node_path *np, off_t size, amlfs_err *err)
-{
-    if (np->kind == NODE_RUN_CTL || np->kind == NODE_ENV_CTL)
-        return 0;
-    if (!node_is_stored(np->kind) && !node_object_spec_collection(np->kind))
-        return amlfs_fail(err, EACCES, "this file is read-only");
-    char *data = NULL;
-    size_t len = 0;
-    int rc = current_content(fs, np, &data, &len, err);
-    if (rc < 0)
-        return rc;
-    if ((size_t)size != len) {
-        char *resized = util_xcalloc(1, (size_t)size + 1);
-        memcpy(resized, data, len < (size_t)size ? len : (size_t)size);
-        free(data);
-        data = resized;
-        len = (size_t)size;
-    }
-    wbuf *b = NULL;
-    rc = wbuf_new(data, len, 0, &b, err);
-    if (rc == 0) {
-        if (node_is_stored(np->kind)) {
-            cJSON *entry = NULL;
-            if (view_stored_entry(fs, np, true, &entry, NULL) == 0) {
-                const cJSON *mode = cJSON_GetObjectItemCaseSensitive(entry, "mode");
-                if (cJSON_IsNumber(mode))
-                    b->mode = (mode_t)mode->valuedouble & 07777;
-            }
-            cJSON_Delete(entry);
-        }
-        rc = action_finish_write(fs, np, b, true, err);
-        wbuf_free(b);
-    }
-    free(data);
-    return rc;
-}
-
-int action_chmod(fs_state *fs, const node_path *np, mode_t mode, amlfs_err *err)
-{
-    if (!node_is_stored(np->kind))
-        return amlfs_fail(err, EPERM, "the mode of this file is fixed");
-    cJSON *entry = NULL;
-    int rc = view_stored_entry(fs, np, true, &entry, err);
-    if (rc < 0)
-        return rc;
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(entry, "type");
-    const cJSON *cur = cJSON_GetObjectItemCaseSensitive(entry, "mode");
-    bool is_file = cJSON_IsString(type) && strcmp(type->valuestring, "file") == 0;
-    bool same = cJSON_IsNumber(cur) && ((mode_t)cur->valuedouble & 07777) == (mode & 07777);
-    cJSON_Delete(entry);
-    if (!is_file || same)
-        return 0; /* folders and symlinks have no stored mode */
-    /* The files API stores a mode with content: store the same content again with the new mode. */
-    char *data = NULL;
-    size_t len = 0;
-    rc = current_content(fs, np, &data, &len, err);
-    if (rc < 0)
-        return rc;
-    char *url = view_files_url(np);
-    char *put_url = util_strdupf("%s?mode=0%o", url, (unsigned)(mode & 07777));
-    rc = client_put_bytes(fs->client, put_url, data, len, NULL, err);
-    free(put_url);
-    free(url);
-    free(data);
-    return rc;
 }
 
 /* ---- rename ---- */
@@ -489,8 +443,36 @@ static bool same_folder(const node_path *a, const node_path *b)
     return a->kind == b->kind && node_is_stored(a->kind) && strcmp(a->name, b->name) == 0;
 }
 
-int action_rename(fs_state *fs, const node_path *from, const node_path *to, unsigned flags, bool *renamed,
-                  amlfs_err *err)
+static int rename_stored(fs_state *fs, const node_path *from, const node_path *to, amlfs_err *err)
+{
+    char *url = view_files_url(from);
+    char *target = client_escape(to->rel);
+    char *post_url = util_strdupf("%s?rename_to=%s", url, target);
+    int rc = client_send_json(fs->client, "POST", post_url, NULL, NULL, err);
+    free(post_url);
+    free(target);
+    free(url);
+    return rc;
+}
+
+/* A rename onto a spec that was refused, taken back: the file to its old name, the spec's old text
+ * (old, NULL: there was none) to the spec. */
+static int undo_rename(fs_state *fs, const node_path *from, const node_path *to, const char *old, size_t old_len)
+{
+    amlfs_err why = {0};
+    int rc = rename_stored(fs, to, from, &why);
+    if (rc == 0 && old) {
+        char *url = view_files_url(to);
+        rc = client_put_bytes(fs->client, url, old, old_len, NULL, &why);
+        free(url);
+    }
+    if (rc < 0)
+        fs_log("%s of %s: the refused rename could not be taken back: %s", to->rel, to->name, why.msg);
+    return rc;
+}
+
+int action_rename(fs_state *fs, const node_path *from, const node_path *to, unsigned flags, pid_t tgid,
+                  bool *renamed, amlfs_err *err)
 {
     *renamed = false;
     if (!node_is_stored(from->kind) || !node_is_stored(to->kind)) {
@@ -513,23 +495,34 @@ int action_rename(fs_state *fs, const node_path *from, const node_path *to, unsi
             return amlfs_fail(err, EEXIST, "%s exists", to->rel);
     }
     /* Renamed onto a spec name (an editor's save): act on the content it has. Read before the rename:
-     * stored under the spec's name, a registry password reads back as *** (the server hides it). */
+     * stored under the spec's name, a registry password reads back as *** (the server hides it). A
+     * spec renamed away (an editor's backup) is remembered, in case that editor's save is refused. */
     bool spec = node_spec_kind(to, NULL) != SPEC_NONE;
-    char *data = NULL;
-    size_t len = 0;
-    bool have = spec && current_content(fs, from, &data, &len, NULL) == 0;
-    char *url = view_files_url(from);
-    char *target = client_escape(to->rel);
-    char *post_url = util_strdupf("%s?rename_to=%s", url, target);
-    int rc = client_send_json(fs->client, "POST", post_url, NULL, NULL, err);
-    free(post_url);
-    free(target);
-    free(url);
+    bool spec_away = node_spec_kind(from, NULL) != SPEC_NONE;
+    char *data = NULL, *old = NULL;
+    size_t len = 0, old_len = 0;
+    bool have = (spec || spec_away) && action_spec_text(fs, from, &data, &len, NULL) == 0;
+    bool had_old = spec && action_spec_text(fs, to, &old, &old_len, NULL) == 0;
+    int rc = rename_stored(fs, from, to, err);
     *renamed = rc == 0;
+    if (rc == 0 && spec_away && have) {
+        char *key = spec_key(from);
+        guard_moved_away(fs->guards, key, tgid, data, len);
+        free(key);
+    }
     if (rc == 0 && spec && !have)
-        rc = current_content(fs, to, &data, &len, err);
-    if (rc == 0 && spec)
-        rc = apply_spec(fs, to, data, len, err);
+        rc = action_spec_text(fs, to, &data, &len, err);
+    if (rc == 0 && spec) {
+        rc = action_act_on_spec(fs, to, data, len, NULL, 0, tgid, err);
+        /* Refused: the rename is undone, so nothing changed but the folder's status (the mover still
+         * has its file, the spec its text). mv reads EINVAL from rename(2) as "cannot move ... to a
+         * subdirectory of itself": a refused spec says "Bad message" instead. */
+        if (rc < 0 && rc != -EIO && undo_rename(fs, from, to, had_old ? old : NULL, old_len) == 0)
+            *renamed = false;
+        if (rc == -EINVAL)
+            rc = -EBADMSG;
+    }
+    free(old);
     free(data);
     return rc;
 }

@@ -17,14 +17,25 @@
  * asked again after this, so a growing file is seen growing and new files appear. */
 #define FS_LIVE_TIMEOUT 0.1
 
-/* A file being written: its content lives in an unlinked temp file until close() stores it.
- * Shared by every handle open for writing on the same inode. */
+/* The largest stored file: the server takes bodies up to 256 MiB (docs/api.md). Writes and truncates
+ * past it fail with EFBIG here, before anything is buffered. */
+#define FS_FILE_MAX ((off_t)256 * 1024 * 1024)
+
+/* A file being written: its content lives in an unlinked temp file until close() (or fsync) stores it.
+ * Shared by every handle open for writing on the same inode. Also the content of a file that was
+ * unlinked or renamed over while open: kept here so its handles go on reading it, as on a disk. */
 typedef struct wbuf {
     pthread_mutex_t mu;         /* one writer or one upload at a time */
     int fd;
     int refs;                   /* handles using it; guarded by the inode table's lock */
     mode_t mode;                /* permission bits to store with the content */
-    bool mode_changed;          /* chmod since the last upload */
+    bool mode_changed;          /* chmod or a set time since the last upload */
+    bool dirty;                 /* content changed since the last upload */
+    _Atomic int64_t mtime_ms;   /* last modification: a write, or a time set (touch -d, cp -p, tar); read
+                                   by stat without the lock (an upload may hold it) */
+    bool mtime_set;             /* mtime_ms was set explicitly: stored with the content */
+    char *before;               /* a spec file's text before this writer (NULL: none, or not a spec) */
+    size_t before_len;
 } wbuf;
 
 int wbuf_new(const char *initial, size_t len, mode_t mode, wbuf **out, amlfs_err *err);
@@ -49,6 +60,10 @@ char *inode_child_path(inode_table *t, fuse_ino_t parent, const char *name);
 fuse_ino_t inode_find(inode_table *t, const char *path);
 /* The size last reported to the kernel (growing logs invalidate from there). */
 void inode_set_size(inode_table *t, fuse_ino_t ino, off_t size);
+/* Open handles of an inode (open/create up, release down); inode_opens: how many now. */
+void inode_open(inode_table *t, fuse_ino_t ino);
+void inode_close(inode_table *t, fuse_ino_t ino);
+int inode_opens(inode_table *t, fuse_ino_t ino);
 /* After unlink/rmdir: the path is gone; the inode lives on until forgotten. */
 void inode_detach(inode_table *t, const char *path);
 /* After rename: from (and everything below it) now lives at to; what was at to is detached. */
@@ -73,11 +88,37 @@ typedef struct inode_hit {
 size_t inode_collect(inode_table *t, const char *prefix, inode_hit **out);
 void inode_hits_free(inode_hit *hits, size_t n);
 
+/* guard.c: refused saves and what an editor does right after one. Keys name a spec file of the mount
+ * (spec_key). The text a program puts back at a spec path (its backup: written, or renamed onto it)
+ * within GUARD_WINDOW_MS of that program's own refused save there, and equal to what the path held
+ * before that save, is the editor undoing its attempt, not a new save: stored, never acted on. */
+#define GUARD_WINDOW_MS 5000
+#define GUARD_TEXT_MAX ((size_t)1024 * 1024) /* a spec's text kept for the comparison, at most */
+typedef struct guard_list guard_list;
+guard_list *guard_new(void);
+void guard_free(guard_list *g);
+/* key's text moved away (renamed) by tgid: what the path held, should that program's save be refused. */
+void guard_moved_away(guard_list *g, const char *key, pid_t tgid, const char *text, size_t len);
+/* tgid's save at key was refused; before (may be NULL) is what key held before that save. */
+void guard_refused(guard_list *g, const char *key, pid_t tgid, const char *before, size_t len);
+/* Whether text written at key by tgid now is that program putting back what key held before its
+ * refused save. Any action at key ends the guard. */
+bool guard_take_restore(guard_list *g, const char *key, pid_t tgid, const char *text, size_t len);
+/* The spec files held by a `.amlfs-hold` (holds.c): their folders' keys, acted on when the hold goes. */
+void guard_hold_mark(guard_list *g, const char *folder_key);
+bool guard_hold_take(guard_list *g, const char *folder_key);
+
+/* holders.c: who closes a file, from /proc: a request's thread as its process (thread group), and
+ * whether that process still has the file open on another descriptor (a shell's dup2). */
+pid_t fs_tgid_of(pid_t tid);
+bool fs_holds_other_fd(pid_t tgid, fuse_ino_t ino, const char *mount_path);
+
 /* The mount. */
 struct fs_state {
     amlfs_client *client;
     struct fuse_session *se;
     inode_table *inodes;
+    guard_list *guards;
     uid_t uid;
     gid_t gid;
     int64_t mount_ms;
@@ -121,7 +162,7 @@ char *view_files_url(const node_path *np);
 
 /* mkdir at path (np: its classification, NODE_NONE for a name the tree refuses, which a collection
  * still answers with a reason in its status). */
-int action_mkdir(fs_state *fs, const char *path, const node_path *np, amlfs_err *err);
+int action_mkdir(fs_state *fs, const char *path, const node_path *np, mode_t mode, amlfs_err *err);
 int action_rmdir(fs_state *fs, const node_path *np, amlfs_err *err);
 int action_unlink(fs_state *fs, const node_path *np, amlfs_err *err);
 /* An empty stored file (create). */
@@ -129,14 +170,36 @@ int action_create(fs_state *fs, const node_path *np, mode_t mode, cJSON **entry,
 int action_symlink(fs_state *fs, const node_path *np, const char *target, amlfs_err *err);
 /* rename(2) inside one stored folder; onto a spec name it then acts on the renamed content, and the
  * action's refusal is the result. *renamed tells whether the file moved (even when the action failed). */
-int action_rename(fs_state *fs, const node_path *from, const node_path *to, unsigned flags, bool *renamed,
-                  amlfs_err *err);
-/* A finished write (close): store the buffer's content, then act if the file is a spec. */
-int action_finish_write(fs_state *fs, const node_path *np, wbuf *b, bool act, amlfs_err *err);
+int action_rename(fs_state *fs, const node_path *from, const node_path *to, unsigned flags, pid_t tgid,
+                  bool *renamed, amlfs_err *err);
+/* A finished write (the last close): store the buffer's content, then, with act, act if the file is a
+ * spec. tgid is the program that wrote (refused saves, guard.c). Without act only the content is
+ * stored when it changed (fsync, an earlier close of a shared descriptor). */
+int action_finish_write(fs_state *fs, const node_path *np, wbuf *b, bool act, pid_t tgid, amlfs_err *err);
 /* truncate(2) by path with no open writer: store the shortened content and act like a write. */
-int action_truncate(fs_state *fs, const node_path *np, off_t size, amlfs_err *err);
-/* chmod of a stored file with no open writer. */
-int action_chmod(fs_state *fs, const node_path *np, mode_t mode, amlfs_err *err);
+int action_truncate(fs_state *fs, const node_path *np, off_t size, pid_t tgid, amlfs_err *err);
+/* chmod and set times (mode or mtime_ms < 0: unchanged) of a stored file or folder with no open writer,
+ * or of an experiment's, environment's or data asset's own folder. */
+int action_set_attr(fs_state *fs, const node_path *np, int64_t mode, int64_t mtime_ms, amlfs_err *err);
+/* The whole current text of a spec file (a stored file, or an object's compute.yaml/datastore.yaml),
+ * when it exists and is at most GUARD_TEXT_MAX bytes: for refused saves (guard.c). */
+int action_spec_text(fs_state *fs, const node_path *np, char **text, size_t *len, amlfs_err *err);
+/* Before an unlink or a rename over path (with np): if files are open on its inode, keep its content
+ * for them (a wbuf on the inode), so they go on reading it after it is gone, as on a disk. */
+int action_keep_open_content(fs_state *fs, const char *path, const node_path *np, wbuf **kept, amlfs_err *err);
+/* *kept is the buffer attached (NULL: none was needed): when the unlink or rename then fails, the
+ * caller drops it with inode_wbuf_put. */
+/* A stored file into a new write buffer (empty: none of its bytes, a truncating open); *was_nonempty
+ * tells whether it had any. A spec's buffer remembers the text it had (wbuf.before). */
+int action_load_stored(fs_state *fs, const node_path *np, bool empty, wbuf **out, bool *was_nonempty,
+                       amlfs_err *err);
+/* Act on a spec's finished text (actions.c): unless it is an editor putting back what the
+ * path held before its refused save (guard.c), or its folder is held by .amlfs-hold. before: what the
+ * path held before this writer (NULL: nothing known). */
+int action_act_on_spec(fs_state *fs, const node_path *np, const char *text, size_t len, const char *before,
+                       size_t before_len, pid_t tgid, amlfs_err *err);
+/* The key guard.c knows a spec file by (malloc'd). */
+char *spec_key(const node_path *np);
 /* A write to a ctl file: a run's (cancel) or an environment's (rebuild). */
 int action_ctl(fs_state *fs, const node_path *np, const char *text, size_t len, amlfs_err *err);
 

@@ -1,5 +1,5 @@
-/* inodes.c: the mount's inode table: mount path <-> inode number, with the kernel's lookup counts,
- * the write buffer of a file being written, and the last size the kernel was told. One mutex. */
+/* inodes.c: the mount's inode table: mount path <-> inode number, with the kernel's lookup counts, open
+ * handles, the write buffer of a file being written, and the last size the kernel was told. One mutex. */
 #include "fs_internal.h"
 
 #include <stdlib.h>
@@ -11,6 +11,7 @@ typedef struct fs_inode {
     fuse_ino_t ino;
     char *path;                 /* NULL once detached (unlinked, renamed over) */
     uint64_t nlookup;
+    int opens;                  /* open handles (files and folders alike) */
     off_t size;
     wbuf *buf;
     struct fs_inode *ino_next, *path_next;
@@ -186,6 +187,33 @@ void inode_forget(inode_table *t, fuse_ino_t ino, uint64_t nlookup)
         }
     }
     pthread_mutex_unlock(&t->mu);
+}
+
+void inode_open(inode_table *t, fuse_ino_t ino)
+{
+    pthread_mutex_lock(&t->mu);
+    fs_inode *n = find_ino(t, ino);
+    if (n)
+        n->opens++;
+    pthread_mutex_unlock(&t->mu);
+}
+
+void inode_close(inode_table *t, fuse_ino_t ino)
+{
+    pthread_mutex_lock(&t->mu);
+    fs_inode *n = find_ino(t, ino);
+    if (n && n->opens > 0)
+        n->opens--;
+    pthread_mutex_unlock(&t->mu);
+}
+
+int inode_opens(inode_table *t, fuse_ino_t ino)
+{
+    pthread_mutex_lock(&t->mu);
+    fs_inode *n = find_ino(t, ino);
+    int opens = n ? n->opens : 0;
+    pthread_mutex_unlock(&t->mu);
+    return opens;
 }
 
 char *inode_path(inode_table *t, fuse_ino_t ino)

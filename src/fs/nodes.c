@@ -377,16 +377,14 @@ spec_kind node_spec_kind(const node_path *np, char **dir)
         return strcmp(np->rel, "environment.yaml") == 0 ? SPEC_ENVIRONMENT : SPEC_NONE;
     case NODE_DATA_FILE:
         return strcmp(np->rel, "data.yaml") == 0 ? SPEC_DATA : SPEC_NONE;
-    case NODE_EXP_FILE: {
-        const char *base = basename_of(np->rel);
-        if (strcmp(base, "job.yaml") != 0)
+    case NODE_EXP_FILE:
+        /* Only the experiment's own job.yaml: one in a subfolder (a copied repo's configs/x/job.yaml, a
+         * Kubernetes k8s/job.yaml) is code like any other file. */
+        if (strcmp(np->rel, "job.yaml") != 0)
             return SPEC_NONE;
-        if (dir) {
-            size_t n = (size_t)(base - np->rel);
-            *dir = util_strdupf("%.*s", (int)(n > 0 ? n - 1 : 0), np->rel);
-        }
+        if (dir)
+            *dir = util_xstrdup("");
         return SPEC_JOB;
-    }
     default:
         return SPEC_NONE;
     }

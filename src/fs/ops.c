@@ -25,7 +25,8 @@ typedef struct fs_handle {
     char *text;
     size_t len;
     wbuf *buf;
-    bool wrote;                 /* this handle changed the content since its last flush */
+    bool wrote;                 /* this handle changed the content since a spec was last acted on */
+    pid_t opener;               /* the process (thread group) that opened it */
     dir_list dir;
 } fs_handle;
 
@@ -37,6 +38,23 @@ static fs_state *state(fuse_req_t req)
 static fs_handle *handle_of(const struct fuse_file_info *fi)
 {
     return fi ? (fs_handle *)(uintptr_t)fi->fh : NULL;
+}
+
+/* The process a request comes from (its thread group). */
+static pid_t req_tgid(fuse_req_t req)
+{
+    const struct fuse_ctx *ctx = fuse_req_ctx(req);
+    return fs_tgid_of(ctx ? ctx->pid : 0);
+}
+
+/* A name longer than any directory entry can be: ENAMETOOLONG, as a disk says (the kernel lets FUSE
+ * names up to 1024 bytes through). */
+static bool name_fits_or_reply(fuse_req_t req, const char *name)
+{
+    if (strlen(name) <= NAME_MAX)
+        return true;
+    fuse_reply_err(req, ENAMETOOLONG);
+    return false;
 }
 
 /* A negative errno from a lower layer as the positive one FUSE wants. */
@@ -84,26 +102,30 @@ static void handle_free(fs_handle *h)
 }
 
 /* A handle the kernel never received (its open reply failed): nothing will release it, so its write
- * buffer reference goes back here. */
+ * buffer reference and its count on the inode go back here. */
 static void handle_discard(fs_state *fs, fuse_ino_t ino, fs_handle *h)
 {
     if (h->buf)
         inode_wbuf_put(fs->inodes, ino, h->buf);
+    inode_close(fs->inodes, ino);
     handle_free(h);
 }
 
-/* Attributes of a file being written come from its buffer: the kernel must see what was written. */
-static void stat_from_wbuf(fs_state *fs, wbuf *b, struct stat *st)
+/* Attributes of a file being written (or kept after its unlink) come from its buffer: the kernel must
+ * see what was written. */
+static void stat_from_wbuf(fs_state *fs, wbuf *b, bool linked, struct stat *st)
 {
     memset(st, 0, sizeof *st);
     st->st_mode = S_IFREG | (b->mode ? b->mode : 0644);
-    st->st_nlink = 1;
+    st->st_nlink = linked ? 1 : 0;
     st->st_uid = fs->uid;
     st->st_gid = fs->gid;
     st->st_size = wbuf_size(b);
     st->st_blksize = 4096;
     st->st_blocks = (st->st_size + 511) / 512;
-    clock_gettime(CLOCK_REALTIME, &st->st_mtim);
+    int64_t mtime_ms = b->mtime_ms;
+    st->st_mtim.tv_sec = (time_t)(mtime_ms / 1000);
+    st->st_mtim.tv_nsec = (long)(mtime_ms % 1000) * 1000000L;
     st->st_atim = st->st_ctim = st->st_mtim;
 }
 
@@ -112,7 +134,7 @@ static int stat_inode(fs_state *fs, fuse_ino_t ino, const char *path, struct sta
 {
     wbuf *b = ino ? inode_wbuf_get(fs->inodes, ino) : NULL;
     if (b) {
-        stat_from_wbuf(fs, b, st);
+        stat_from_wbuf(fs, b, path != NULL, st); /* no lock: an upload may hold it for long */
         inode_wbuf_put(fs->inodes, ino, b);
     } else if (!path) {
         return amlfs_fail(err, ENOENT, "the file was removed");
@@ -175,6 +197,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+    if (!name_fits_or_reply(req, name))
+        return;
     char *path = inode_child_path(state(req)->inodes, parent, name);
     if (!path) {
         fuse_reply_err(req, ENOENT);
@@ -214,43 +238,79 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     free(path);
 }
 
-static int truncate_inode(fs_state *fs, fuse_ino_t ino, const node_path *np, off_t size,
-                          struct fuse_file_info *fi, amlfs_err *err)
+/* The buffer's content changed now (a write or a resize). The caller holds b->mu. */
+static void wbuf_touched(wbuf *b)
 {
+    b->dirty = true;
+    b->mtime_ms = util_now_ms();
+    b->mtime_set = false;
+}
+
+static int truncate_inode(fs_state *fs, fuse_ino_t ino, const node_path *np, off_t size,
+                          struct fuse_file_info *fi, pid_t tgid, amlfs_err *err)
+{
+    if (size > FS_FILE_MAX)
+        return amlfs_fail(err, EFBIG, "a stored file is at most %lld MiB", (long long)(FS_FILE_MAX >> 20));
     wbuf *b = inode_wbuf_get(fs->inodes, ino);
     if (!b)
         return np->kind == NODE_NONE ? amlfs_fail(err, ENOENT, "the file was removed")
-                                     : action_truncate(fs, np, size, err);
+                                     : action_truncate(fs, np, size, tgid, err);
     int rc = 0;
     pthread_mutex_lock(&b->mu);
     if (ftruncate(b->fd, size) != 0)
         rc = amlfs_fail(err, errno, "cannot resize the write buffer: %s", strerror(errno));
+    else
+        wbuf_touched(b);
     pthread_mutex_unlock(&b->mu);
     fs_handle *h = handle_of(fi);
     if (rc == 0 && h && h->kind == H_WRITE)
         h->wrote = true;
     else if (rc == 0 && np->kind != NODE_NONE)
-        rc = action_finish_write(fs, np, b, false, err); /* truncate(path) by someone else: store it */
+        rc = action_finish_write(fs, np, b, false, tgid, err); /* truncate(path) by someone else: store it */
     inode_wbuf_put(fs->inodes, ino, b);
     return rc;
 }
 
-static int chmod_inode(fs_state *fs, fuse_ino_t ino, const node_path *np, mode_t mode, amlfs_err *err)
+/* An object's own folder (experiments/NAME, ...): its mode and times are those of its stored files' root. */
+static bool is_object_root(node_kind kind)
+{
+    return kind == NODE_EXP_DIR || kind == NODE_ENV_DIR || kind == NODE_DATA_DIR;
+}
+
+/* chmod and set times (mode, mtime_ms < 0: unchanged). */
+static int set_attr_inode(fs_state *fs, fuse_ino_t ino, const node_path *np, int64_t mode, int64_t mtime_ms,
+                          amlfs_err *err)
 {
     wbuf *b = inode_wbuf_get(fs->inodes, ino);
     if (b) {
-        /* Stored with the content when the writer closes (vim: write, fsync, fchmod, close). */
+        /* Stored with the content when the writer closes (vim: write, fsync, fchmod, close; cp -p and
+         * tar set times before or after close). */
         pthread_mutex_lock(&b->mu);
-        b->mode = mode & 07777;
+        if (mode >= 0)
+            b->mode = (mode_t)mode & 07777;
+        if (mtime_ms >= 0) {
+            b->mtime_ms = mtime_ms;
+            b->mtime_set = true;
+        }
         b->mode_changed = true;
         pthread_mutex_unlock(&b->mu);
         inode_wbuf_put(fs->inodes, ino, b);
         return 0;
     }
-    if (node_is_fixed_dir(np->kind) || node_object_spec_collection(np->kind) || np->kind == NODE_RUN_CTL ||
-        np->kind == NODE_ENV_CTL)
-        return amlfs_fail(err, EPERM, "the mode of this file is fixed");
-    return action_chmod(fs, np, mode, err);
+    if (!is_object_root(np->kind) && (node_is_fixed_dir(np->kind) || node_object_spec_collection(np->kind) ||
+                                      np->kind == NODE_RUN_CTL || np->kind == NODE_ENV_CTL))
+        return mode >= 0 ? amlfs_fail(err, EPERM, "the mode of this file is fixed") : 0;
+    return action_set_attr(fs, np, mode, mtime_ms, err);
+}
+
+/* The modification time a setattr asks for, or -1. */
+static int64_t requested_mtime(const struct stat *attr, int to_set)
+{
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+        return util_now_ms();
+    if (to_set & FUSE_SET_ATTR_MTIME)
+        return (int64_t)attr->st_mtim.tv_sec * 1000 + attr->st_mtim.tv_nsec / 1000000;
+    return -1;
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
@@ -262,18 +322,23 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     char *path = inode_node(fs, ino, &np);
     int rc = 0;
     if (to_set & FUSE_SET_ATTR_SIZE) {
-        if (node_is_read_only(np.kind) || node_is_fixed_dir(np.kind))
+        if (node_is_fixed_dir(np.kind))
+            rc = amlfs_fail(&err, EISDIR, "a folder");
+        else if (node_is_read_only(np.kind))
             rc = amlfs_fail(&err, EACCES, "read-only file");
         else
-            rc = truncate_inode(fs, ino, &np, attr->st_size, fi, &err);
+            rc = truncate_inode(fs, ino, &np, attr->st_size, fi, req_tgid(req), &err);
     }
-    if (rc == 0 && (to_set & FUSE_SET_ATTR_MODE)) {
-        if (node_is_read_only(np.kind))
+    int64_t mode = to_set & FUSE_SET_ATTR_MODE ? (int64_t)(attr->st_mode & 07777) : -1;
+    int64_t mtime = requested_mtime(attr, to_set);
+    if (rc == 0 && (mode >= 0 || mtime >= 0)) {
+        if (node_is_read_only(np.kind) && mode >= 0)
             rc = amlfs_fail(&err, EPERM, "the mode of this file is fixed");
-        else
-            rc = chmod_inode(fs, ino, &np, attr->st_mode, &err);
+        else if (!node_is_read_only(np.kind))
+            rc = set_attr_inode(fs, ino, &np, mode, mtime, &err);
     }
-    /* Owners and times are not kept: accepted (cp -p, editors, touch) and left as they are. */
+    /* Owners and access times are not kept: accepted (cp -p, tar, editors) and left as they are; times
+     * of read-only files too (touch of a log). */
     struct stat st;
     if (rc == 0)
         rc = stat_inode(fs, ino, path, &st, &err);
@@ -311,14 +376,15 @@ static void reply_made(fuse_req_t req, int rc, const amlfs_err *err, const char 
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-    (void)mode;
     fs_state *fs = state(req);
     amlfs_err err = {0};
     node_path np;
+    if (!name_fits_or_reply(req, name))
+        return;
     char *path = child_node_or_reply(req, parent, name, &np);
     if (!path)
         return;
-    int rc = action_mkdir(fs, path, &np, &err);
+    int rc = action_mkdir(fs, path, &np, mode, &err);
     reply_made(req, rc, &err, "mkdir", path);
     free(path);
 }
@@ -328,7 +394,9 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
     (void)rdev;
     fs_state *fs = state(req);
     amlfs_err err = {0};
-    if (!S_ISREG(mode)) {
+    if (!name_fits_or_reply(req, name))
+        return;
+    if (!S_ISREG(mode)) { /* fifos, sockets, devices: a stored folder keeps files, folders, symlinks */
         fuse_reply_err(req, EPERM);
         return;
     }
@@ -348,6 +416,8 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
     fs_state *fs = state(req);
     amlfs_err err = {0};
     node_path np;
+    if (!name_fits_or_reply(req, name))
+        return;
     char *path = child_node_or_reply(req, parent, name, &np);
     if (!path)
         return;
@@ -364,7 +434,13 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
     char *path = child_node_or_reply(req, parent, name, &np);
     if (!path)
         return;
-    int rc = dir ? action_rmdir(fs, &np, &err) : action_unlink(fs, &np, &err);
+    /* An open file goes on reading what it had, as on a disk (tail -f f; rm f). */
+    wbuf *kept = NULL;
+    int rc = dir ? 0 : action_keep_open_content(fs, path, &np, &kept, &err);
+    if (rc == 0)
+        rc = dir ? action_rmdir(fs, &np, &err) : action_unlink(fs, &np, &err);
+    if (rc < 0 && kept)
+        inode_wbuf_put(fs->inodes, inode_find(fs->inodes, path), kept);
     if (rc < 0) {
         reply_failure(req, rc, &err, dir ? "rmdir" : "unlink", path);
     } else {
@@ -389,6 +465,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 {
     fs_state *fs = state(req);
     amlfs_err err = {0};
+    if (!name_fits_or_reply(req, newname))
+        return;
     char *from = inode_child_path(fs->inodes, parent, name);
     char *to = inode_child_path(fs->inodes, newparent, newname);
     if (!from || !to) {
@@ -398,7 +476,13 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
         node_classify(from, &np_from);
         node_classify(to, &np_to);
         bool renamed = false;
-        int rc = action_rename(fs, &np_from, &np_to, flags, &renamed, &err);
+        /* A file open at the name being replaced goes on reading what it had. */
+        wbuf *kept = NULL;
+        int rc = strcmp(from, to) == 0 ? 0 : action_keep_open_content(fs, to, &np_to, &kept, &err);
+        if (rc == 0)
+            rc = action_rename(fs, &np_from, &np_to, flags, req_tgid(req), &renamed, &err);
+        if (kept && !renamed)
+            inode_wbuf_put(fs->inodes, inode_find(fs->inodes, to), kept);
         if (renamed)
             inode_rename(fs->inodes, from, to);
         if (rc < 0)
@@ -412,8 +496,9 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-    (void)ino, (void)newparent, (void)newname;
-    fuse_reply_err(req, EPERM);
+    (void)ino, (void)newparent;
+    if (name_fits_or_reply(req, newname))
+        fuse_reply_err(req, EPERM); /* a stored folder has no hard links */
 }
 
 /* ---- files ---- */
@@ -430,6 +515,8 @@ static int open_wbuf(fs_state *fs, fuse_ino_t ino, const node_path *np, bool tru
             pthread_mutex_lock(&b->mu);
             *was_nonempty = wbuf_size(b) > 0;
             int rc = ftruncate(b->fd, 0) == 0 ? 0 : -errno;
+            if (rc == 0 && *was_nonempty)
+                wbuf_touched(b);
             pthread_mutex_unlock(&b->mu);
             if (rc < 0) {
                 inode_wbuf_put(fs->inodes, ino, b);
@@ -439,39 +526,27 @@ static int open_wbuf(fs_state *fs, fuse_ino_t ino, const node_path *np, bool tru
         *out = b;
         return 0;
     }
-    mode_t mode = 0;
-    char *data = NULL;
-    size_t len = 0;
     int rc = 0;
     if (node_object_spec_collection(np->kind)) {
-        if (!trunc)
-            rc = view_text(fs, np, &data, &len, err);
-        else
-            *was_nonempty = true; /* an object's spec is never a new empty file */
-    } else {
-        cJSON *entry = NULL;
-        rc = view_stored_entry(fs, np, true, &entry, err);
+        char *data = NULL;
+        size_t len = 0;
+        rc = view_text(fs, np, &data, &len, err);
+        if (rc == 0)
+            rc = wbuf_new(trunc ? "" : data, trunc ? 0 : len, 0, &b, err);
         if (rc == 0) {
-            const cJSON *type = cJSON_GetObjectItemCaseSensitive(entry, "type");
-            const cJSON *m = cJSON_GetObjectItemCaseSensitive(entry, "mode");
-            const cJSON *size = cJSON_GetObjectItemCaseSensitive(entry, "size");
-            if (cJSON_IsString(type) && strcmp(type->valuestring, "dir") == 0)
-                rc = amlfs_fail(err, EISDIR, "a folder");
-            mode = cJSON_IsNumber(m) ? (mode_t)m->valuedouble & 07777 : 0644;
-            *was_nonempty = trunc && cJSON_IsNumber(size) && size->valuedouble > 0;
+            b->before = data; /* what the spec held, should this save be refused */
+            b->before_len = len;
+            data = NULL;
+            *was_nonempty = trunc; /* an object's spec is never a new empty file */
         }
-        cJSON_Delete(entry);
-        if (rc == 0 && !trunc) {
-            char *url = view_files_url(np);
-            rc = client_get_bytes(fs->client, url, 0, 0, &data, &len, NULL, err);
-            free(url);
-        }
+        free(data);
+    } else {
+        rc = action_load_stored(fs, np, trunc, &b, was_nonempty, err);
+        *was_nonempty = *was_nonempty && trunc;
     }
-    if (rc == 0)
-        rc = wbuf_new(data, len, mode, &b, err);
-    free(data);
     if (rc < 0)
         return rc;
+    b->dirty = *was_nonempty;
     *out = inode_wbuf_attach(fs->inodes, ino, b);
     if (*out != b && trunc) {
         /* Another writer attached first: truncate the shared buffer instead. */
@@ -482,11 +557,12 @@ static int open_wbuf(fs_state *fs, fuse_ino_t ino, const node_path *np, bool tru
 }
 
 static int open_handle(fs_state *fs, fuse_ino_t ino, const node_path *np, struct fuse_file_info *fi,
-                       fs_handle **out, amlfs_err *err)
+                       pid_t opener, fs_handle **out, amlfs_err *err)
 {
     bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
     bool trunc = (fi->flags & O_TRUNC) != 0;
     fs_handle *h = util_xcalloc(1, sizeof *h);
+    h->opener = opener;
     int rc = 0;
     fi->direct_io = 0;
     fi->keep_cache = 0;
@@ -525,6 +601,7 @@ static int open_handle(fs_state *fs, fuse_ino_t ino, const node_path *np, struct
         handle_free(h);
         return rc;
     }
+    inode_open(fs->inodes, ino);
     *out = h;
     return 0;
 }
@@ -536,7 +613,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     node_path np;
     char *path = inode_node(fs, ino, &np);
     fs_handle *h = NULL;
-    int rc = open_handle(fs, ino, &np, fi, &h, &err);
+    int rc = open_handle(fs, ino, &np, fi, req_tgid(req), &h, &err);
     if (rc < 0) {
         reply_failure(req, rc, &err, "open", path);
     } else {
@@ -553,6 +630,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     fs_state *fs = state(req);
     amlfs_err err = {0};
     node_path np;
+    if (!name_fits_or_reply(req, name))
+        return;
     char *path = child_node_or_reply(req, parent, name, &np);
     if (!path)
         return;
@@ -590,10 +669,12 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
             if (rc == 0) {
                 h = util_xcalloc(1, sizeof *h);
                 h->kind = H_WRITE;
+                h->opener = req_tgid(req);
                 h->buf = inode_wbuf_attach(fs->inodes, e.ino, b);
+                inode_open(fs->inodes, e.ino);
             }
         } else {
-            rc = open_handle(fs, e.ino, &np, fi, &h, &err);
+            rc = open_handle(fs, e.ino, &np, fi, req_tgid(req), &h, &err);
         }
         if (rc < 0)
             inode_forget(fs->inodes, e.ino, 1);
@@ -682,6 +763,11 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
     pthread_mutex_lock(&b->mu);
     if (fi->flags & O_APPEND)
         off = wbuf_size(b);
+    if (off < 0 || off > FS_FILE_MAX || (off_t)size > FS_FILE_MAX - off) {
+        pthread_mutex_unlock(&b->mu);
+        fuse_reply_err(req, EFBIG); /* past what the workspace stores: never buffered */
+        return;
+    }
     size_t done = 0;
     int saved = 0;
     while (done < size) {
@@ -694,6 +780,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
         }
         done += (size_t)n;
     }
+    if (done > 0)
+        wbuf_touched(b);
     pthread_mutex_unlock(&b->mu);
     h->wrote = h->wrote || done > 0;
     if (saved && done == 0)
@@ -702,13 +790,24 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
         fuse_reply_write(req, done);
 }
 
-/* close(): a finished write is stored, and a spec acted on; the action's refusal is close()'s error. */
+/* Whether this close ends the writer's use of an open spec file: the close of the process that opened
+ * it, holding it on no other descriptor. A descriptor shared with children (`{ cat a; echo b; } > f`),
+ * or dup'ed by a shell's redirection, is closed several times; only the complete text is acted on. */
+static bool last_close(fuse_req_t req, fuse_ino_t ino, const fs_handle *h, const char *path)
+{
+    pid_t tgid = req_tgid(req);
+    return tgid == h->opener && !fs_holds_other_fd(tgid, ino, path);
+}
+
+/* close(): what was written is stored; at the writer's last close a spec is acted on, and the action's
+ * refusal is close()'s error. An earlier close (a child's) only stores: the release acts if no last
+ * close came (the opener closed first). */
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     fs_state *fs = state(req);
     fs_handle *h = handle_of(fi);
     amlfs_err err = {0};
-    if (h->kind != H_WRITE || (!h->wrote && !h->buf->mode_changed)) {
+    if (h->kind != H_WRITE) {
         fuse_reply_err(req, 0);
         return;
     }
@@ -720,9 +819,13 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
     node_path np;
     node_classify(path, &np);
-    int rc = action_finish_write(fs, &np, h->buf, h->wrote, &err);
+    bool spec = node_spec_kind(&np, NULL) != SPEC_NONE;
+    bool act = spec && h->wrote && last_close(req, ino, h, path);
+    int rc = action_finish_write(fs, &np, h->buf, act, req_tgid(req), &err);
     /* One finished write is one action, refused or not; only an unreachable server leaves it pending. */
-    if (rc != -EIO)
+    if (act && rc != -EIO)
+        h->wrote = false;
+    if (!spec)
         h->wrote = false;
     if (rc < 0)
         reply_failure(req, rc, &err, "close", path);
@@ -736,27 +839,48 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     fs_state *fs = state(req);
     fs_handle *h = handle_of(fi);
     if (h->kind == H_WRITE) {
-        char *path = h->wrote ? inode_path(fs->inodes, ino) : NULL;
+        char *path = inode_path(fs->inodes, ino);
         if (path) {
-            /* The flush could not reach the server: try once more to keep the text. */
+            /* A spec not acted on yet (its opener closed before a child, or the server was away at
+             * close), or content not stored: once more, now; a refusal shows in the folder's status. */
             amlfs_err err = {0};
             node_path np;
             node_classify(path, &np);
-            if (action_finish_write(fs, &np, h->buf, false, &err) < 0)
-                fs_log("%s: the content written could not be stored: %s", path, err.msg);
+            bool act = h->wrote && node_spec_kind(&np, NULL) != SPEC_NONE;
+            if ((act || h->buf->dirty || h->buf->mode_changed) &&
+                action_finish_write(fs, &np, h->buf, act, h->opener, &err) < 0)
+                fs_log("%s: %s", path, err.msg);
             free(path);
         }
         inode_wbuf_put(fs->inodes, ino, h->buf);
     }
+    if (h->kind != H_DIR)
+        inode_close(fs->inodes, ino);
     handle_free(h);
     fuse_reply_err(req, 0);
 }
 
+/* fsync stores what was written (a code file saved while a job is submitted is seen); a spec is acted
+ * on only at its close: fsync alone must not act on half a spec. */
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-    (void)ino, (void)datasync, (void)fi;
-    /* The content is stored at close, as one finished write; fsync alone must not act on half a spec. */
-    fuse_reply_err(req, 0);
+    (void)datasync;
+    fs_state *fs = state(req);
+    fs_handle *h = handle_of(fi);
+    amlfs_err err = {0};
+    char *path = h && h->kind == H_WRITE ? inode_path(fs->inodes, ino) : NULL;
+    int rc = 0;
+    if (path) {
+        node_path np;
+        node_classify(path, &np);
+        if (node_is_stored(np.kind))
+            rc = action_finish_write(fs, &np, h->buf, false, req_tgid(req), &err);
+    }
+    if (rc < 0)
+        reply_failure(req, rc, &err, "fsync", path);
+    else
+        fuse_reply_err(req, 0);
+    free(path);
 }
 
 /* ---- folders ---- */
@@ -833,14 +957,33 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
     free(path);
 }
 
+/* df: the server's data disk (where the workspace keeps its files). */
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
     (void)ino;
+    fs_state *fs = state(req);
     struct statvfs st;
     memset(&st, 0, sizeof st);
     st.f_bsize = 4096;
     st.f_frsize = 4096;
-    st.f_namemax = 255;
+    st.f_namemax = NAME_MAX;
+    cJSON *ws = NULL;
+    amlfs_err err = {0};
+    if (client_get_json(fs->client, "/v1/workspace", true, &ws, &err) == 0) {
+        const cJSON *disk = cJSON_GetObjectItemCaseSensitive(ws, "disk");
+        const cJSON *v;
+        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(disk, "bytes_total")))
+            st.f_blocks = (fsblkcnt_t)(v->valuedouble / st.f_frsize);
+        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(disk, "bytes_free")))
+            st.f_bfree = (fsblkcnt_t)(v->valuedouble / st.f_frsize);
+        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(disk, "bytes_avail")))
+            st.f_bavail = (fsblkcnt_t)(v->valuedouble / st.f_frsize);
+        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(disk, "files_total")))
+            st.f_files = (fsfilcnt_t)v->valuedouble;
+        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(disk, "files_free")))
+            st.f_ffree = st.f_favail = (fsfilcnt_t)v->valuedouble;
+    }
+    cJSON_Delete(ws);
     fuse_reply_statfs(req, &st);
 }
 
@@ -884,6 +1027,7 @@ fs_state *fs_new(amlfs_client *client)
     fs_state *fs = util_xcalloc(1, sizeof *fs);
     fs->client = client;
     fs->inodes = inode_table_new();
+    fs->guards = guard_new();
     fs->uid = getuid();
     fs->gid = getgid();
     fs->mount_ms = util_now_ms();
@@ -895,6 +1039,7 @@ void fs_free(fs_state *fs)
     if (!fs)
         return;
     inode_table_free(fs->inodes);
+    guard_free(fs->guards);
     free(fs);
 }
 

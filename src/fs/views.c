@@ -387,6 +387,22 @@ static bool has_version(const cJSON *env, const char *version)
     return false;
 }
 
+/* An experiment's, environment's or data asset's own folder: the mode and time of its stored files'
+ * root (chmod and touch keep them, as cp -a and rsync -a expect), else 0755 and `dflt_ms`. */
+static void object_root_stat(fs_state *fs, const node_path *np, struct stat *st, int64_t dflt_ms)
+{
+    char *base = view_files_base(np);
+    char *url = util_strdupf("%s/?stat=1", base);
+    cJSON *entry = NULL;
+    if (client_get_json(fs->client, url, true, &entry, NULL) == 0)
+        fill_stat(fs, st, S_IFDIR | ((mode_t)jnum(entry, "mode", 0755) & 07777), 4096, (int64_t)jnum(entry, "mtime_ms", 0));
+    else
+        fill_stat(fs, st, S_IFDIR | 0755, 4096, dflt_ms);
+    cJSON_Delete(entry);
+    free(url);
+    free(base);
+}
+
 /* Whether a run link of an experiment exists, and its run id. */
 static int run_link(fs_state *fs, const node_path *np, char **run_id, amlfs_err *err)
 {
@@ -424,6 +440,10 @@ int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err
         fill_stat(fs, st, dir, 4096, 0);
         break;
     case NODE_ENV_DIR:
+        rc = get_object(fs, "environments", np->name, NULL, &obj, err);
+        if (rc == 0)
+            object_root_stat(fs, np, st, iso_ms(jstr(obj, "updated"), 0));
+        break;
     case NODE_ENV_VERSIONS_DIR:
     case NODE_ENV_VERSION_DIR:
     case NODE_ENV_BUILD_LOG:
@@ -453,7 +473,9 @@ int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err
     case NODE_EXP_DIR:
     case NODE_EXP_RUNS_DIR:
         rc = get_object(fs, "experiments", np->name, NULL, &obj, err);
-        if (rc == 0)
+        if (rc == 0 && np->kind == NODE_EXP_DIR)
+            object_root_stat(fs, np, st, iso_ms(jstr(obj, "created"), 0));
+        else if (rc == 0)
             fill_stat(fs, st, dir, 4096, iso_ms(jstr(obj, "created"), 0));
         break;
     case NODE_EXP_RUN_LINK: {
@@ -509,7 +531,9 @@ int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err
     case NODE_DATA_DIR:
     case NODE_DATA_VERSIONS_DIR:
         rc = get_object(fs, "data", np->name, NULL, &obj, err);
-        if (rc == 0)
+        if (rc == 0 && np->kind == NODE_DATA_DIR)
+            object_root_stat(fs, np, st, 0);
+        else if (rc == 0)
             fill_stat(fs, st, dir, 4096, 0);
         break;
     case NODE_DATA_VERSION_DIR: {

@@ -1,5 +1,6 @@
-/* wbuf.c: the buffer of a file being written: an unlinked temp file in $TMPDIR (O_TMPFILE, else
- * mkstemp + unlink), so writes land locally and close() uploads the finished content at once. */
+/* wbuf.c: the buffer of a file being written (or kept after its unlink while open): an unlinked temp
+ * file in $TMPDIR (O_TMPFILE, else mkstemp + unlink), so writes land locally and close() uploads the
+ * finished content at once. */
 #include "fs_internal.h"
 
 #include <fcntl.h>
@@ -30,28 +31,13 @@ static int temp_fd(amlfs_err *err)
     return fd;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = pwrite(fd, data + done, len - done, (off_t)done);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        done += (size_t)n;
-    }
-    return 0;
-}
-
 int wbuf_new(const char *initial, size_t len, mode_t mode, wbuf **out, amlfs_err *err)
 {
     *out = NULL;
     int fd = temp_fd(err);
     if (fd < 0)
         return fd;
-    int rc = write_all(fd, initial ? initial : "", initial ? len : 0);
+    int rc = util_write_all(fd, initial ? initial : "", initial ? len : 0);
     if (rc < 0) {
         close(fd);
         return amlfs_fail(err, -rc, "cannot fill the write buffer: %s", strerror(-rc));
@@ -60,6 +46,7 @@ int wbuf_new(const char *initial, size_t len, mode_t mode, wbuf **out, amlfs_err
     pthread_mutex_init(&b->mu, NULL);
     b->fd = fd;
     b->mode = mode & 07777;
+    b->mtime_ms = util_now_ms();
     *out = b;
     return 0;
 }
@@ -69,6 +56,7 @@ void wbuf_free(wbuf *b)
     if (!b)
         return;
     close(b->fd);
+    free(b->before);
     pthread_mutex_destroy(&b->mu);
     free(b);
 }

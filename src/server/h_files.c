@@ -158,23 +158,49 @@ static int put(const char *root, const files_kind *k, const http_request *req, h
             body = redacted;
             len = strlen(redacted);
         }
+        int64_t mtime_ms;
         r = parse_mode(http_query(req, "mode"), &mode, err);
+        if (r == 0)
+            r = http_query_i64(req, "mtime_ms", -1, &mtime_ms, err);
         if (r == 0)
             r = folder_write(root, path, body, len, mode, &created, err);
         free(redacted);
+        if (r == 0 && mtime_ms >= 0)
+            r = folder_set_attr(root, path, -1, mtime_ms, err); /* cp -p, tar: a time set while writing */
         if (r < 0)
             return r;
         return reply_entry(root, path, created ? 201 : 200, out, err);
     }
-    if (strcmp(type, "dir") == 0)
-        r = folder_mkdir(root, path, err);
-    else if (strcmp(type, "symlink") == 0)
+    if (strcmp(type, "dir") == 0) {
+        mode_t mode;
+        r = parse_mode(http_query(req, "mode"), &mode, err);
+        if (r == 0)
+            r = folder_mkdir(root, path, err);
+        if (r == 0 && http_query(req, "mode"))
+            r = folder_set_attr(root, path, mode, -1, err);
+    } else if (strcmp(type, "symlink") == 0)
         r = folder_symlink(root, path, http_query(req, "target"), err);
     else
         r = amlfs_fail(err, EINVAL, "type=%s: expected file, dir or symlink", type);
     if (r < 0)
         return r;
     return reply_entry(root, path, 201, out, err);
+}
+
+/* POST BASE/PATH?mode=0755&mtime_ms=MS (PATH may be empty: the folder itself): chmod and utimens. */
+static int set_attr(const char *root, const files_kind *k, const http_request *req, http_reply *out,
+                    amlfs_err *err)
+{
+    int r = req->tail[0] ? check_not_reserved(k, req->tail, err) : 0;
+    mode_t mode = 0;
+    int64_t mtime_ms = -1;
+    if (r == 0 && http_query(req, "mode"))
+        r = parse_mode(http_query(req, "mode"), &mode, err);
+    if (r == 0)
+        r = http_query_i64(req, "mtime_ms", -1, &mtime_ms, err);
+    if (r == 0)
+        r = folder_set_attr(root, req->tail, http_query(req, "mode") ? (int64_t)mode : -1, mtime_ms, err);
+    return r < 0 ? r : reply_entry(root, req->tail, 200, out, err);
 }
 
 static int files(server *srv, const files_kind *k, const http_request *req, http_reply *out, amlfs_err *err)
@@ -199,8 +225,10 @@ static int files(server *srv, const files_kind *k, const http_request *req, http
         changed = r == 0;
     } else if (strcmp(req->method, "POST") == 0) {
         const char *to = http_query(req, "rename_to");
-        if (!to || !req->tail[0])
-            r = amlfs_fail(err, EINVAL, "POST on a file needs ?rename_to=NEWPATH");
+        if (!to && (http_query(req, "mode") || http_query(req, "mtime_ms")))
+            r = set_attr(root, k, req, out, err);
+        else if (!to || !req->tail[0])
+            r = amlfs_fail(err, EINVAL, "POST on a file needs ?rename_to=NEWPATH, or ?mode=0755 and/or ?mtime_ms=MS");
         else if ((r = check_not_reserved(k, to, err)) == 0 && (r = folder_rename(root, req->tail, to, err)) == 0 &&
                  (!may_hold_secret(k, to) || (r = redact_stored(root, to, err)) == 0))
             r = reply_entry(root, to, 200, out, err);

@@ -3,6 +3,7 @@
 #include "amlfs/server.h"
 
 #include <stdlib.h>
+#include <sys/statvfs.h>
 
 #include "amlfs/util.h"
 
@@ -39,6 +40,16 @@ int h_workspace(server *srv, const http_request *req, http_reply *out, amlfs_err
     cJSON_AddNumberToObject(uploads, "bytes", (double)up_bytes);
     cJSON_AddNumberToObject(uploads, "blobs", (double)up_blobs);
     cJSON_AddNumberToObject(uploads, "requests", (double)up_requests);
+    /* The data directory's disk, for the mount's statfs (df). */
+    struct statvfs vfs;
+    if (statvfs(srv->data_dir, &vfs) == 0) {
+        cJSON *disk = cJSON_AddObjectToObject(o, "disk");
+        cJSON_AddNumberToObject(disk, "bytes_total", (double)vfs.f_blocks * (double)vfs.f_frsize);
+        cJSON_AddNumberToObject(disk, "bytes_free", (double)vfs.f_bfree * (double)vfs.f_frsize);
+        cJSON_AddNumberToObject(disk, "bytes_avail", (double)vfs.f_bavail * (double)vfs.f_frsize);
+        cJSON_AddNumberToObject(disk, "files_total", (double)vfs.f_files);
+        cJSON_AddNumberToObject(disk, "files_free", (double)vfs.f_ffree);
+    }
     reply_json(out, 200, o);
     return 0;
 }

@@ -365,6 +365,41 @@ int folder_mkdir(const char *root, const char *relpath, amlfs_err *err)
     return create_leaf(root, relpath, NULL, err);
 }
 
+/* chmod of an O_PATH descriptor: through its /proc/self/fd link, which names exactly that file (no
+ * path is looked up again, so nothing can be swapped in between). */
+static int chmod_path_fd(int fd, mode_t mode)
+{
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    return chmod(link, mode & 07777) == 0 ? 0 : -errno;
+}
+
+int folder_set_attr(const char *root, const char *relpath, int64_t mode, int64_t mtime_ms, amlfs_err *err)
+{
+    if (relpath[0]) {
+        int r = util_check_relpath(relpath, err);
+        if (r < 0)
+            return r;
+    }
+    int fd = open_in_folder(root, relpath, O_PATH | O_NOFOLLOW, "changing its attributes", err);
+    if (fd < 0)
+        return fd;
+    struct stat st;
+    int rc = fstat(fd, &st) == 0 ? 0 : -errno;
+    if (rc == 0 && mode >= 0 && !S_ISLNK(st.st_mode))
+        rc = chmod_path_fd(fd, (mode_t)mode); /* a symlink has no mode of its own */
+    if (rc == 0 && mtime_ms >= 0) {
+        struct timespec ts[2];
+        ts[0].tv_sec = ts[1].tv_sec = (time_t)(mtime_ms / 1000);
+        ts[0].tv_nsec = ts[1].tv_nsec = (long)(mtime_ms % 1000) * 1000000L;
+        /* AT_EMPTY_PATH on the O_PATH descriptor: the file itself, a symlink not followed. */
+        if (utimensat(fd, "", ts, AT_EMPTY_PATH) != 0)
+            rc = -errno;
+    }
+    close(fd);
+    return rc < 0 ? path_fail(err, -rc, relpath, "changing its attributes") : 0;
+}
+
 int folder_symlink(const char *root, const char *relpath, const char *target, amlfs_err *err)
 {
     if (!target || !target[0])

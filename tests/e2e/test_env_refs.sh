@@ -87,28 +87,28 @@ t_a_registry_environment_that_is_not_here_is_refused_naming_what_to_register() {
 # ---- 2. file:./env.yml ----
 
 t_an_environment_file_of_the_experiment_is_an_anonymous_environment() {
-    mkdir -p "$MNT/experiments/envfile/train" || fail "mkdir"
-    printf 'print("trained")\n' > "$MNT/experiments/envfile/train/train.py"
-    cat > "$MNT/experiments/envfile/train/env.yml" <<'Y'
+    mkdir -p "$MNT/experiments/envfile" || fail "mkdir"
+    printf 'print("trained")\n' > "$MNT/experiments/envfile/train.py"
+    cat > "$MNT/experiments/envfile/env.yml" <<'Y'
 $schema: https://azuremlschemas.azureedge.net/latest/environment.schema.json
 name: host-tools
 description: this machine's python, as it is
 Y
     printf 'command: /usr/bin/python3 train.py\nenvironment: file:./env.yml\n' > "$T/job.yaml"
-    cp "$T/job.yaml" "$MNT/experiments/envfile/train/job.yaml" || fail "submit: $(status_of envfile)"
+    cp "$T/job.yaml" "$MNT/experiments/envfile/job.yaml" || fail "submit: $(status_of envfile)"
     id=$(sed -n 's/^submitted \([^ ]*\).*/\1/p' "$MNT/experiments/envfile/status")
     [ -n "$id" ] || fail "status: $(status_of envfile)"
     wait_status 20 "$MNT/runs/$id/status" Completed || fail "run: $(cat "$MNT/runs/$id/status") $(cat "$MNT/runs/$id/log")"
     env=$(info "$id" environment)
     case "$env" in anon-*) ;; *) fail "environment: $env" ;; esac
     [ "$(info "$id" environment_reference)" = "file:./env.yml" ] || fail "info.json: $(cat "$MNT/runs/$id/info.json")"
-    cmp "$MNT/experiments/envfile/train/env.yml" "$MNT/environments/$env/versions/1/environment.yaml" ||
+    cmp "$MNT/experiments/envfile/env.yml" "$MNT/environments/$env/versions/1/environment.yaml" ||
         fail "version 1 is not the file: $(cat "$MNT/environments/$env/versions/1/environment.yaml")"
     grep -q "environment: azureml:$env:1" "$MNT/runs/$id/job.yaml" || fail "job.yaml: $(cat "$MNT/runs/$id/job.yaml")"
     # The same file again, and the same content written inline, are that environment, with no new version.
-    cp "$T/job.yaml" "$MNT/experiments/envfile/train/job.yaml" || fail "again: $(status_of envfile)"
+    cp "$T/job.yaml" "$MNT/experiments/envfile/job.yaml" || fail "again: $(status_of envfile)"
     printf 'command: /usr/bin/python3 train.py\nenvironment:\n  description: this machine'"'"'s python, as it is\n' \
-        > "$MNT/experiments/envfile/train/job.yaml" || fail "inline: $(status_of envfile)"
+        > "$MNT/experiments/envfile/job.yaml" || fail "inline: $(status_of envfile)"
     id=$(sed -n 's/^submitted \([^ ]*\).*/\1/p' "$MNT/experiments/envfile/status")
     [ "$(info "$id" environment)" = "$env" ] || fail "inline: $(cat "$MNT/runs/$id/info.json")"
     [ "$(ls "$MNT/environments/$env/versions")" = 1 ] || fail "versions: $(ls "$MNT/environments/$env/versions")"
@@ -154,38 +154,38 @@ Y
 
 t_an_inline_build_is_named_by_its_context_s_content() {
     local x=$MNT/experiments/ctx-a
-    mkdir -p "$x/job" || fail "mkdir"
-    write_context "$x/job/docker-context" A || fail "context"
+    mkdir -p "$x" || fail "mkdir"
+    write_context "$x/docker-context" A || fail "context"
     inline_build_job > "$T/job.yaml"
-    cp "$T/job.yaml" "$x/job/job.yaml" || fail "submit: $(status_of ctx-a)"
+    cp "$T/job.yaml" "$x/job.yaml" || fail "submit: $(status_of ctx-a)"
     id=$(sed -n 's/^submitted \([^ ]*\).*/\1/p' "$x/status")
     wait_status 60 "$MNT/runs/$id/status" Completed || fail "run: $(cat "$MNT/runs/$id/status") $(cat "$MNT/runs/$id/log")"
     grep -qx A "$MNT/runs/$id/log" || fail "log: $(cat "$MNT/runs/$id/log")"
     env_a=$(info "$id" environment)
     [ -f "$MNT/environments/$env_a/context/Dockerfile" ] || fail "the context is not kept: $(ls -R "$MNT/environments/$env_a")"
     # The same job again: the same environment, no new version, no build.
-    cp "$T/job.yaml" "$x/job/job.yaml" || fail "again: $(status_of ctx-a)"
+    cp "$T/job.yaml" "$x/job.yaml" || fail "again: $(status_of ctx-a)"
     id=$(sed -n 's/^submitted \([^ ]*\).*/\1/p' "$x/status")
     [ "$(info "$id" environment)" = "$env_a" ] || fail "same job, other environment: $(info "$id" environment)"
     [ "$(ls "$MNT/environments/$env_a/versions")" = 1 ] || fail "versions: $(ls "$MNT/environments/$env_a/versions")"
     # Another experiment, the same YAML, another Dockerfile context: another environment, and its image.
     local y=$MNT/experiments/ctx-b
-    mkdir -p "$y/job" || fail "mkdir"
-    write_context "$y/job/docker-context" B || fail "context"
-    cp "$T/job.yaml" "$y/job/job.yaml" || fail "submit b: $(status_of ctx-b)"
+    mkdir -p "$y" || fail "mkdir"
+    write_context "$y/docker-context" B || fail "context"
+    cp "$T/job.yaml" "$y/job.yaml" || fail "submit b: $(status_of ctx-b)"
     id=$(sed -n 's/^submitted \([^ ]*\).*/\1/p' "$y/status")
     env_b=$(info "$id" environment)
     [ "$env_b" != "$env_a" ] || fail "two Dockerfile contexts share $env_a"
     wait_status 60 "$MNT/runs/$id/status" Completed || fail "run b: $(cat "$MNT/runs/$id/status") $(cat "$MNT/runs/$id/log")"
     grep -qx B "$MNT/runs/$id/log" || fail "log b: $(cat "$MNT/runs/$id/log")"
     # Changing the context's file changes the environment; changing it back finds the first one.
-    echo C > "$x/job/docker-context/which.txt"
-    cp "$T/job.yaml" "$x/job/job.yaml" || fail "c: $(status_of ctx-a)"
+    echo C > "$x/docker-context/which.txt"
+    cp "$T/job.yaml" "$x/job.yaml" || fail "c: $(status_of ctx-a)"
     id=$(sed -n 's/^submitted \([^ ]*\).*/\1/p' "$x/status")
     env_c=$(info "$id" environment)
     [ "$env_c" != "$env_a" ] && [ "$env_c" != "$env_b" ] || fail "an edited context kept its environment"
-    echo A > "$x/job/docker-context/which.txt"
-    cp "$T/job.yaml" "$x/job/job.yaml" || fail "a again: $(status_of ctx-a)"
+    echo A > "$x/docker-context/which.txt"
+    cp "$T/job.yaml" "$x/job.yaml" || fail "a again: $(status_of ctx-a)"
     id=$(sed -n 's/^submitted \([^ ]*\).*/\1/p' "$x/status")
     [ "$(info "$id" environment)" = "$env_a" ] || fail "the first context again: $(info "$id" environment)"
 }

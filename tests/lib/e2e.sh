@@ -8,7 +8,9 @@ BUILD=${BUILD:-$ROOT/build}
 AMLFS=$BUILD/amlfs
 AMLFS_SERVER=$BUILD/amlfs-server
 
-T=$(mktemp -d /tmp/amlfs-e2e.XXXXXX)
+# E2E_ROOT: where the temp dir goes (/tmp by default; editors treat files under /tmp as scratch and
+# make no backups there, so the editor tests use /var/tmp).
+T=$(mktemp -d "${E2E_ROOT:-/tmp}/amlfs-e2e.XXXXXX")
 DATA=$T/data
 MNT=$T/mnt
 mkdir -p "$MNT"

@@ -120,9 +120,9 @@ static void test_spec_files(void)
     node_classify("experiments/x/job.yaml", &np);
     CHECK(node_spec_kind(&np, &dir) == SPEC_JOB && dir && strcmp(dir, "") == 0, "job.yaml at the root");
     free(dir);
+    /* Only the experiment's own job.yaml submits: a copied repo's configs/x/job.yaml is code. */
     node_classify("experiments/x/sub/dir/job.yaml", &np);
-    CHECK(node_spec_kind(&np, &dir) == SPEC_JOB && dir && strcmp(dir, "sub/dir") == 0,
-          "job.yaml in a subfolder: dir '%s'", dir ? dir : "(null)");
+    CHECK(node_spec_kind(&np, &dir) == SPEC_NONE && !dir, "job.yaml in a subfolder is code");
     free(dir);
     node_classify("environments/e/environment.yaml", &np);
     CHECK(node_spec_kind(&np, NULL) == SPEC_ENVIRONMENT, "environment.yaml");

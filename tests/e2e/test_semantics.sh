@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# test_semantics.sh: the writable places of the mount (an experiment's code folder and a subfolder, an
+# environment's build context, a data asset's files, spec files) behave as a disk does for what cp -a,
+# rsync -a, tar, editors and tail expect: POSIX cases with their errnos (tests/fs/fs_semantics.c, the
+# kinds of case pjdfstest lists), an fsx-style random-operation check (tests/fs/fsx_lite.c), fio with
+# verify=crc32c and stress-ng's file system stressors (Debian packages).
+#
+# Cases left out, and why:
+# - chown/lchown (pjdfstest chown): owners are not kept; every file shows the mounting user. chown is
+#   accepted and changes nothing.
+# - link (pjdfstest link): a stored folder has no hard links; link(2) answers EPERM (checked).
+# - mkfifo/mknod of devices and sockets (pjdfstest mkfifo, mknod): EPERM (checked); a code folder keeps
+#   files, folders and symlinks.
+# - fallocate/posix_fallocate: EOPNOTSUPP (FUSE without a fallocate handler); fio runs with
+#   --fallocate=none, and glibc's posix_fallocate emulation writes zeros, which works.
+# - access times, ctime, and permission checks for other users (pjdfstest's uid-switching cases):
+#   the mount is one user's and keeps modification times only.
+# - chflags, ACLs, xattrs (pjdfstest chflags, granular): not on Linux FUSE here; xattrs answer ENOTSUP.
+# - files over 256 MiB: the workspace keeps files up to 256 MiB; writes and truncates past it are EFBIG
+#   (checked), so fsx runs on files up to 256 KiB.
+# - shared writable mmap: stored at close like any write, not checked (fsx_lite checks mmap reads).
+. "$(dirname "$0")/../lib/e2e.sh"
+
+SEM=$BUILD/tests/fs/fs_semantics
+FSX=$BUILD/tests/fs/fsx_lite
+
+posix_cases_in() {
+    out=$("$SEM" "$1" 2>&1) || { echo "$out" | grep -v '^ok'; fail "POSIX cases failed in $1"; }
+}
+
+t_posix_cases_in_an_experiment_code_folder() {
+    mkdir "$MNT/experiments/sem"
+    posix_cases_in "$MNT/experiments/sem"
+}
+
+t_posix_cases_in_a_subfolder_of_an_experiment() {
+    mkdir -p "$MNT/experiments/semsub/src/pkg"
+    posix_cases_in "$MNT/experiments/semsub/src/pkg"
+}
+
+t_posix_cases_in_an_environment_build_context() {
+    mkdir "$MNT/environments/semenv"
+    posix_cases_in "$MNT/environments/semenv"
+}
+
+t_posix_cases_in_a_data_asset_folder() {
+    mkdir "$MNT/data/semdata"
+    posix_cases_in "$MNT/data/semdata"
+}
+
+t_fsx_random_operations_on_a_code_file() {
+    mkdir "$MNT/experiments/fsx"
+    seed=${FSX_SEED:-$((RANDOM * 32768 + RANDOM))}
+    echo "fsx seed $seed"
+    "$FSX" "$MNT/experiments/fsx/fsx.bin" "${FSX_OPS:-3000}" "$seed" 262144 || fail "fsx_lite failed (seed $seed)"
+}
+
+t_fio_writes_and_verifies_crc32c() {
+    mkdir "$MNT/experiments/fio"
+    for rw in randwrite write; do
+        timeout 120 fio --name="v$rw" --directory="$MNT/experiments/fio" --rw=$rw --bs=4k --size=2M \
+            --ioengine=psync --fallocate=none --verify=crc32c --do_verify=1 --verify_fatal=1 \
+            --output="$T/fio-$rw.txt" || { tail -20 "$T/fio-$rw.txt"; fail "fio $rw"; }
+        grep -q "err= 0" "$T/fio-$rw.txt" || fail "fio $rw: $(grep err= "$T/fio-$rw.txt")"
+    done
+}
+
+t_stress_ng_file_system_stressors() {
+    for place in experiments/stress environments/stressenv; do
+        mkdir "$MNT/$place"
+        (cd "$T" && timeout 150 stress-ng --temp-path "$MNT/$place" --timeout 60 --verify \
+            --hdd 1 --hdd-bytes 1M --hdd-write-size 4K --hdd-ops 200 --hdd-opts wr-rnd,rd-rnd \
+            --dentry 1 --dentries 64 --dentry-ops 50 --rename 1 --rename-ops 200 \
+            --dir 1 --dir-dirs 64 --dir-ops 50) > "$T/stress.txt" 2>&1 ||
+            { tail -20 "$T/stress.txt"; fail "stress-ng in $place"; }
+        grep -q "successful run completed" "$T/stress.txt" || fail "stress-ng in $place: $(tail -3 "$T/stress.txt")"
+    done
+}
+
+# Item 5: times set by touch -d, cp -p, tar x and rsync -t are kept.
+t_times_set_by_touch_cp_tar_and_rsync_are_kept() {
+    mkdir -p "$MNT/experiments/times" "$T/src/sub"
+    echo a > "$T/src/a.py"; echo b > "$T/src/sub/b.py"
+    touch -d '2020-01-02 03:04:05' "$T/src/a.py" "$T/src/sub/b.py" "$T/src/sub"
+    touch -d '2019-05-06 07:08:09' "$MNT/experiments/times/touched" || fail "touch -d"
+    [ "$(stat -c %Y "$MNT/experiments/times/touched")" = "$(date -d '2019-05-06 07:08:09' +%s)" ] || fail "touch -d not kept"
+    cp -p "$T/src/a.py" "$MNT/experiments/times/cp.py" || fail "cp -p"
+    [ "$(stat -c %Y "$MNT/experiments/times/cp.py")" = "$(stat -c %Y "$T/src/a.py")" ] || fail "cp -p time not kept"
+    mkdir "$MNT/experiments/times/tar" && tar -C "$T/src" -cf - . | tar -C "$MNT/experiments/times/tar" -xf - || fail "tar x"
+    [ "$(stat -c %Y "$MNT/experiments/times/tar/sub/b.py")" = "$(stat -c %Y "$T/src/sub/b.py")" ] || fail "tar file time"
+    [ "$(stat -c %Y "$MNT/experiments/times/tar/sub")" = "$(stat -c %Y "$T/src/sub")" ] || fail "tar folder time"
+    rsync -a "$T/src/" "$MNT/experiments/times/rs/" || fail "rsync -a"
+    sent=$(rsync -a --itemize-changes "$T/src/" "$MNT/experiments/times/rs/" | grep -c '^[<>]')
+    [ "$sent" = 0 ] || fail "a second rsync -a sent $sent files"
+}
+
+# Item 6: cp -a and rsync -a of a 775 folder into an experiment; modes of folders are kept.
+t_cp_a_and_rsync_a_keep_folder_modes() {
+    mkdir -p "$T/proj/lib" "$MNT/experiments/modes" "$MNT/experiments/modes2"
+    echo x > "$T/proj/lib/x.py"
+    chmod 775 "$T/proj"; chmod 750 "$T/proj/lib"
+    cp -a "$T/proj/." "$MNT/experiments/modes/" || fail "cp -a exited $?"
+    [ "$(stat -c %a "$MNT/experiments/modes")" = 775 ] || fail "experiment folder mode $(stat -c %a "$MNT/experiments/modes")"
+    [ "$(stat -c %a "$MNT/experiments/modes/lib")" = 750 ] || fail "subfolder mode $(stat -c %a "$MNT/experiments/modes/lib")"
+    rsync -a "$T/proj/" "$MNT/experiments/modes2/" || fail "rsync -a exited $?"
+    [ "$(stat -c %a "$MNT/experiments/modes2/lib")" = 750 ] || fail "rsync: subfolder mode"
+    chmod 700 "$MNT/experiments/modes/lib" && [ "$(stat -c %a "$MNT/experiments/modes/lib")" = 700 ] || fail "chmod of a subfolder"
+}
+
+# Item 7: tail -f keeps following a file that is removed (as on a disk), and a replaced file reads on.
+t_tail_f_survives_rm_of_the_file() {
+    mkdir "$MNT/experiments/tail"
+    echo "line one" > "$MNT/experiments/tail/f.log"
+    tail -f "$MNT/experiments/tail/f.log" > "$T/tail.out" 2>&1 &
+    pid=$!
+    wait_for 10 grep -q "line one" "$T/tail.out" || { kill "$pid"; fail "tail saw nothing"; }
+    rm "$MNT/experiments/tail/f.log"
+    # tail polls its descriptor each second: give it three polls to fail as it did (it exited).
+    if wait_for 3 sh -c "! kill -0 $pid 2>/dev/null"; then fail "tail -f exited: $(cat "$T/tail.out")"; fi
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    ! grep -q "error\|cannot" "$T/tail.out" || fail "tail said: $(cat "$T/tail.out")"
+}
+
+# Item 8: code written and fsync'ed (or only written) while open is what a submission snapshots.
+t_open_written_code_is_seen_by_fsync_and_a_submission() {
+    mkdir "$MNT/experiments/sync"
+    make_host_env synchost 2>/dev/null
+    python3 - "$MNT/experiments/sync" <<'P' || fail "python"
+import os, subprocess, sys, time
+d = sys.argv[1]
+a = os.open(d + "/a.txt", os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(a, b"fsynced\n")
+os.fsync(a)
+b = os.open(d + "/b.txt", os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(b, b"written\n")
+with open(d + "/job.yaml", "w") as f:
+    f.write("command: cat a.txt b.txt\nenvironment: synchost\n")
+os.close(a)
+os.close(b)
+P
+    id=$(readlink "$MNT/experiments/sync/runs/latest"); id=${id##*/}
+    [ -n "$id" ] || fail "no run: $(cat "$MNT/experiments/sync/status")"
+    wait_status 20 "$MNT/runs/$id/status" Completed || fail "run: $(cat "$MNT/runs/$id/status"): $(cat "$MNT/runs/$id/log")"
+    grep -qx fsynced "$MNT/runs/$id/log" && grep -qx written "$MNT/runs/$id/log" || fail "log: $(cat "$MNT/runs/$id/log")"
+}
+
+# Item 9: a name too long, df, a refused mv (taken back, and not "a subdirectory of itself"), and what
+# stays refused.
+t_long_names_df_and_a_refused_mv_read_right() {
+    mkdir "$MNT/experiments/misc"
+    long=$(printf 'n%.0s' $(seq 256))
+    touch "$MNT/experiments/misc/$long" 2>"$T/err" && fail "a 256-byte name was made"
+    grep -q "File name too long" "$T/err" || fail "touch said: $(cat "$T/err")"
+    read -r size avail < <(df -B1 --output=size,avail "$MNT" | tail -1)
+    [ "$size" -gt 0 ] && [ "$avail" -gt 0 ] || fail "df: size $size avail $avail"
+    printf 'command: [\n' > "$MNT/experiments/misc/draft.yaml"
+    mv "$MNT/experiments/misc/draft.yaml" "$MNT/experiments/misc/job.yaml" 2>"$T/err" && fail "mv of a bad spec succeeded"
+    ! grep -q "subdirectory" "$T/err" || fail "mv said: $(cat "$T/err")"
+    grep -q "Bad message" "$T/err" || fail "mv said: $(cat "$T/err")"
+    grep -q "^Rejected: job.yaml" "$MNT/experiments/misc/status" || fail "status: $(cat "$MNT/experiments/misc/status")"
+    # Refused, the rename is undone: the file keeps its name and text.
+    grep -q "command: \[" "$MNT/experiments/misc/draft.yaml" && [ ! -e "$MNT/experiments/misc/job.yaml" ] ||
+        fail "after the refused mv: $(ls "$MNT/experiments/misc")"
+    mkfifo "$MNT/experiments/misc/fifo" 2>/dev/null && fail "mkfifo made a fifo"
+    fallocate -l 4096 "$MNT/experiments/misc/big" 2>"$T/err" && fail "fallocate worked"
+    grep -q "not supported" "$T/err" || fail "fallocate said: $(cat "$T/err")"
+}
+
+# Spec files are files too: chmod, times and a truncate by path act (or not) as a save would.
+t_spec_files_take_chmod_times_and_rename_over() {
+    mkdir "$MNT/experiments/specsem"
+    make_host_env spechost 2>/dev/null
+    printf 'command: echo s\nenvironment: spechost\n' > "$MNT/experiments/specsem/job.yaml"
+    n=$(run_count)
+    chmod 600 "$MNT/experiments/specsem/job.yaml" && [ "$(stat -c %a "$MNT/experiments/specsem/job.yaml")" = 600 ] || fail "chmod"
+    touch -d '2020-01-01' "$MNT/experiments/specsem/job.yaml" || fail "touch"
+    [ "$(run_count)" = "$n" ] || fail "chmod or touch submitted"
+    printf 'command: echo t\nenvironment: spechost\n' > "$MNT/experiments/specsem/next.yaml"
+    mv "$MNT/experiments/specsem/next.yaml" "$MNT/experiments/specsem/job.yaml" || fail "mv"
+    [ "$(run_count)" = "$((n + 1))" ] || fail "rename over job.yaml: $(run_count) runs"
+    truncate -s 0 "$MNT/experiments/specsem/job.yaml" 2>/dev/null && fail "an emptied spec was accepted"
+    [ "$(run_count)" = "$((n + 1))" ] || fail "truncate submitted"
+    rm "$MNT/experiments/specsem/job.yaml" && [ "$(run_count)" = "$((n + 1))" ] || fail "rm"
+}
+
+mount_ws || { echo "0 passed, 1 failed"; exit 1; }
+make_host_env host || { echo "0 passed, 1 failed"; exit 1; }
+run_cases
