@@ -3,8 +3,10 @@
 #ifndef AMLFS_FS_H
 #define AMLFS_FS_H
 
+/* 3.12's API: below it, fuse_session_loop_mt is the 3.2 ABI, which reads our loop config as its old
+ * struct and started a thread (and a /dev/fuse clone) for every request. */
 #ifndef FUSE_USE_VERSION
-#define FUSE_USE_VERSION 35
+#define FUSE_USE_VERSION 312
 #endif
 
 #include <stdbool.h>

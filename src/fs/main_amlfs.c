@@ -3,6 +3,7 @@
 #include "fs_internal.h"
 #include "launch.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -176,6 +177,9 @@ static int serve(struct fuse_session *se, const struct fuse_cmdline_opts *opts)
     struct fuse_loop_config *config = fuse_loop_cfg_create();
     fuse_loop_cfg_set_clone_fd(config, (unsigned)opts->clone_fd);
     fuse_loop_cfg_set_max_threads(config, opts->max_threads);
+    /* Idle workers stay for the next request unless -o max_idle_threads says otherwise. */
+    if (opts->max_idle_threads != UINT_MAX)
+        fuse_loop_cfg_set_idle_threads(config, opts->max_idle_threads);
     int rc = fuse_session_loop_mt(se, config);
     fuse_loop_cfg_destroy(config);
     return rc;

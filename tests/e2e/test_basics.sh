@@ -118,5 +118,23 @@ Y
     [ "$(cat "$real/model.txt")" = "accuracy 0.97" ] || fail "the run's file changed"
 }
 
+# FUSE_USE_VERSION 35 made libfuse read our loop config as its 3.2 struct: a new thread (and /dev/fuse
+# clone) for every request. Counted by the pids the system hands out: 500 listings (1,500 requests or
+# more) in one process took 1,500 pids with a thread each; a pool takes a few.
+t_requests_are_served_by_a_pool_of_threads_not_one_thread_each() {
+    used=$(python3 - "$MNT/experiments" <<'PY'
+import os, sys
+def last():
+    with open("/proc/sys/kernel/ns_last_pid") as f:
+        return int(f.read())
+first = last()
+for _ in range(500):
+    os.listdir(sys.argv[1])
+print(last() - first)
+PY
+)
+    [ -n "$used" ] && [ "$used" -ge 0 ] && [ "$used" -lt 750 ] || fail "$used pids were taken for 500 listings"
+}
+
 mount_ws || { echo "0 passed, 1 failed"; exit 1; }
 run_cases
