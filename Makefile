@@ -11,7 +11,7 @@ AMLFS_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude 
 LDFLAGS += $(SAN)
 LDLIBS  += -lpthread
 
-LAYERS      := util data spec api store compute env snapshot server client fs
+LAYERS      := util data spec api metrics store compute env snapshot server client fs
 LIB_SRCS    := $(filter-out %/main_server.c %/main_amlfs.c,$(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c)))
 LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)

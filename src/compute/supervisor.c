@@ -4,6 +4,7 @@
  * and a failed rank (stopping the container too), records exit.json. */
 #include "amlfs/compute.h"
 #include "amlfs/compute_local.h"
+#include "amlfs/metrics.h"
 #include "amlfs/util.h"
 
 #include <errno.h>
@@ -896,6 +897,32 @@ static void finish_job(supervisor *s)
          s->exit.canceled ? ", canceled" : "", s->exit.timed_out ? ", timed out" : "");
 }
 
+/* AMLFS_METRICS: the file in RUN_DIR/metrics this node's job appends metric lines to, made here (so it
+ * exists to be mounted into a container), named in the job's environment at the path it has everywhere:
+ * the run folder is at the same path on the host, in a container and on a cluster's nodes. */
+static void add_metrics_file(supervisor *s)
+{
+    char *dir = compute_run_file(s->run_dir, METRICS_DIR);
+    const char *node = getenv("SLURM_NODEID");
+    long n = node ? strtol(node, NULL, 10) : 0;
+    char *path = n > 0 ? util_strdupf("%s/metrics-node%ld.jsonl", dir, n) : util_strdupf("%s/" METRICS_FILE, dir);
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        diag("cannot make %s: %s; the job's AMLFS_METRICS cannot be written", dir, strerror(errno));
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        diag("cannot make %s: %s; the job's AMLFS_METRICS cannot be written", path, strerror(errno));
+    else
+        close(fd);
+    size_t count = 0;
+    while (s->launch.env && s->launch.env[count])
+        count++;
+    s->launch.env = util_xrealloc(s->launch.env, (count + 2) * sizeof *s->launch.env);
+    s->launch.env[count] = util_strdupf("AMLFS_METRICS=%s", path); /* last: it wins over the job's own */
+    s->launch.env[count + 1] = NULL;
+    free(path);
+    free(dir);
+}
+
 int compute_supervise_main(const char *run_dir)
 {
     sigset_t watched;
@@ -920,6 +947,7 @@ int compute_supervise_main(const char *run_dir)
         rc = record_start_failure(&s, err.code, err.msg);
     } else {
         s.distributed = !s.launch.image && compute_launch_distributed(&s.launch);
+        add_metrics_file(&s);
         rc = start_job(&s);
         if (s.job > 0) {
             wait_for_job(&s);
