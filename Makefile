@@ -17,7 +17,7 @@ LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps deps-check run test demo demo-image clean asan asan-test
+.PHONY: all deps deps-check run test bench demo demo-image clean asan asan-test
 # Keep every object (test objects are intermediates): nothing is deleted, and nothing is printed
 # after the closing line of the tests.
 .SECONDARY:
@@ -53,6 +53,14 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libamlfs.a
 $(BUILD)/tests/check_blob: $(BUILD)/tests/blob/check_blob.o $(BUILD)/libamlfs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
+
+# Scale measures of the metrics store (not tests: nothing fails on a slow machine).
+$(BUILD)/tests/bench_metrics: $(BUILD)/tests/bench/bench_metrics.o $(BUILD)/libamlfs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
+
+bench: deps-check $(BUILD)/tests/bench_metrics
+	@$(BUILD)/tests/bench_metrics
 
 run: deps all
 	@scripts/run.sh
