@@ -76,7 +76,9 @@ char **compute_container_argv(const compute_launch *launch, const char *env_file
         argv[n++] = util_xstrdup(fixed[i]);
     argv[n++] = util_xstrdup("--name");
     argv[n++] = compute_container_name(launch->run_id);
-    if (!launch->network)
+    if (launch->netns)
+        argv[n++] = util_strdupf("--network=ns:%s", launch->netns); /* MLflow's relay (relay.c) */
+    else if (!launch->network)
         argv[n++] = util_xstrdup("--network=none");
     argv[n++] = util_xstrdup("--volume");
     argv[n++] = util_strdupf("%s:" CONTAINER_WORK, launch->work_dir);
