@@ -35,17 +35,19 @@ typedef struct pass {
     int64_t malformed, line;
 } pass;
 
-static void problem(pass *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void problem(pass *p, const char *fmt, ...)
+/* A problem kept with its reason (the first few); a malformed line also counts (`line`), one about the file
+ * itself does not. */
+static void problem(pass *p, bool line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void problem(pass *p, bool line, const char *fmt, ...)
 {
-    p->malformed++;
+    p->malformed += line;
     if (p->nproblems == METRICS_PROBLEMS_KEPT)
         return;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(p->reasons[p->nproblems], sizeof p->reasons[0], fmt, ap);
     va_end(ap);
-    p->problems[p->nproblems] = (store_metric_problem){p->file, p->line, p->reasons[p->nproblems]};
+    p->problems[p->nproblems] = (store_metric_problem){p->file, line ? p->line : 0, p->reasons[p->nproblems]};
     p->nproblems++;
 }
 
@@ -65,7 +67,7 @@ static void take_line(pass *p, const char *s, size_t n, int64_t now)
     amlfs_err why = {0};
     metric_point *pt = &p->points[p->npoints];
     if (metrics_parse_line(s, n, pt, &why) < 0) {
-        problem(p, "%s", why.msg);
+        problem(p, true, "%s", why.msg);
         return;
     }
     p->in[p->npoints] = (store_metric_in){
@@ -113,7 +115,7 @@ static int read_pass(server *srv, const char *run_id, int dirfd, const char *fil
                                .skipping = skipping};
     if (st.st_size < offset) {
         /* The job truncated it: what it writes now starts at the new end. */
-        problem(p, "the file shrank from %lld to %lld bytes: AMLFS_METRICS is appended to, never rewritten; "
+        problem(p, false, "the file shrank from %lld to %lld bytes: AMLFS_METRICS is appended to, never rewritten; "
                 "reading on from its new end", (long long)offset, (long long)st.st_size);
         src.to_offset = st.st_size;
     } else if (st.st_size > offset) {
@@ -139,7 +141,7 @@ static int read_pass(server *srv, const char *run_id, int dirfd, const char *fil
                 break; /* a line still being written */
             if (len > METRICS_LINE_MAX) {
                 p->line++;
-                problem(p, "longer than %d bytes; skipped", METRICS_LINE_MAX);
+                problem(p, true, "longer than %d bytes; skipped", METRICS_LINE_MAX);
                 src.skipping = !nl;
             } else {
                 take_line(p, buf + pos, len, now);
@@ -149,7 +151,7 @@ static int read_pass(server *srv, const char *run_id, int dirfd, const char *fil
         src.to_offset = offset + (int64_t)pos;
     }
     close(fd);
-    if (src.to_offset == offset && p->malformed == 0)
+    if (src.to_offset == offset && p->nproblems == 0)
         return 0;
     src.lines = p->line;
     src.malformed = p->malformed;
@@ -171,7 +173,7 @@ static int read_pass(server *srv, const char *run_id, int dirfd, const char *fil
     store_metric_state after;
     bool dropped_more = store_metric_state_get(srv->store, run_id, &after, &ignored) == 0 && after.dropped != dropped_before;
     store_metric_state_free(&after);
-    metrics_announce(srv, run_id, changes, nchanges, p->malformed > 0 || dropped_more);
+    metrics_announce(srv, run_id, changes, nchanges, p->nproblems > 0 || p->malformed > 0 || dropped_more);
     store_series_changes_free(changes, nchanges);
     return src.to_offset < st.st_size ? 1 : 0;
 }

@@ -42,7 +42,8 @@ command: >-
   for i in 0 1 2; do echo "{\"name\": \"loss\", \"value\": 0.\$i}" >> "\$AMLFS_METRICS"; done;
   while [ ! -e $T/go1 ]; do sleep 0.05; done;
   echo '{"name": "loss", "value": 0.9, "step": 10, "timestamp": 1700000000000}' >> "\$AMLFS_METRICS";
-  echo '{"name": "train/acc", "value": "NaN"}' >> "\$AMLFS_METRICS"
+  echo '{"name": "train/acc", "value": "NaN"}' >> "\$AMLFS_METRICS";
+  echo '{"name": "val acc", "value": 0.75}' >> "\$AMLFS_METRICS"
 environment: host
 Y
 ) || fail "submit"
@@ -54,11 +55,12 @@ Y
     touch "$T/go1"
     wait_status 20 "$MNT/runs/$id/status" Completed || fail "status: $(cat "$MNT/runs/$id/status")"
     [ "$(sed -n 4p "$MNT/runs/$id/metrics/loss")" = "10 0.9 1700000000000" ] || fail "explicit step: $(cat "$MNT/runs/$id/metrics/loss")"
-    ls "$MNT/runs/$id/metrics" | sort | tr '\n' ' ' | grep -qx 'loss train ' || fail "metrics/: $(ls "$MNT/runs/$id/metrics")"
+    ls "$MNT/runs/$id/metrics" | sort | tr '\n' '|' | grep -qx 'loss|train|val acc|' || fail "metrics/: $(ls "$MNT/runs/$id/metrics")"
+    grep -Eq '^0 0.75 [0-9]+$' "$MNT/runs/$id/metrics/val acc" || fail "val acc: $(cat "$MNT/runs/$id/metrics/val acc")"
     grep -Eq '^0 nan [0-9]+$' "$MNT/runs/$id/metrics/train/acc" || fail "train/acc: $(cat "$MNT/runs/$id/metrics/train/acc")"
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert [p["step"] for p in d["loss"]] == [0,1,2,10], d; assert d["train/acc"][0]["value"] == "NaN", d' \
         "$MNT/runs/$id/metrics.json" || fail "metrics.json: $(cat "$MNT/runs/$id/metrics.json")"
-    grep -q '"points": 5' "$MNT/runs/$id/info.json" || fail "info.json: $(cat "$MNT/runs/$id/info.json")"
+    grep -q '"points": 6' "$MNT/runs/$id/info.json" || fail "info.json: $(cat "$MNT/runs/$id/info.json")"
 }
 
 t_tail_f_follows_a_metric() {
@@ -101,6 +103,7 @@ with open(os.environ["AMLFS_METRICS"], "a") as f:
     f.write('{"name": "loss", "value": 2, "epoch": 3}\n')
     f.write('{"name": "loss", "value": 3, "step": 1.5}\n')
     f.write('{"name": "loss", "value": 4}\n')
+    f.write('{"name": "loss", "value": 4, "x": "' + "y" * 20000 + '"}\n')   # over 16 KiB
     f.write('{"name": "loss", "value": 5}')   # no newline: read when the run ends
 PY
     id=$(printf 'command: python3 write.py\nenvironment: host\n' | submit bad-lines) || fail "submit"
@@ -109,7 +112,7 @@ PY
     python3 - "$MNT/runs/$id/info.json" <<'PY' || fail "info.json: $(cat "$MNT/runs/$id/info.json")"
 import json, sys
 m = json.load(open(sys.argv[1]))["metrics"]
-assert m["malformed_lines"] == 6, m
+assert m["malformed_lines"] == 7, m
 lines = [p["line"] for p in m["problems"]]
 assert lines == [2, 3, 4, 5, 7], m        # the first five are kept with their reasons
 assert "not JSON" in m["problems"][0]["reason"]
