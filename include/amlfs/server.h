@@ -206,8 +206,9 @@ typedef struct http_caller {
 } http_caller;
 /* /api/2.0/mlflow/... or /ajax-api/2.0/mlflow/... */
 bool mlflow_path(const char *url);
-/* Answers one MLflow request; errors in MLflow's shape {"error_code", "message"}. */
-void mlflow_dispatch(server *srv, const http_request *req, const http_caller *caller, http_reply *out);
+/* Answers one MLflow request from req->caller (NULL or unknown: 401); errors in MLflow's shape
+ * {"error_code", "message"}. */
+void mlflow_dispatch(server *srv, const http_request *req, http_reply *out);
 /* MLflow's experiment id of an amlfs experiment: 16 hex digits of SHA-256 of its name (stable, and
  * valid for MLflow whatever the name holds). buf >= 17 bytes. */
 void mlflow_experiment_id(const char *name, char *buf, size_t len);

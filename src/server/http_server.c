@@ -187,7 +187,7 @@ static void dispatch(listener *l, struct MHD_Connection *conn, const char *url, 
         .caller = &ctx->caller,
     };
     if (mlflow_path(url)) {
-        mlflow_dispatch(l->srv, &req, &ctx->caller, out);
+        mlflow_dispatch(l->srv, &req, out);
         return;
     }
     char *scratch[2] = {NULL, NULL};

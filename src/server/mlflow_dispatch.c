@@ -29,6 +29,7 @@ static const endpoint endpoints[] = {
     {"POST", "runs/log-parameter", mlflow_runs_log_param},
     {"POST", "runs/set-tag", mlflow_runs_set_tag},
     {"POST", "runs/delete-tag", mlflow_runs_delete_tag},
+    {"POST", "runs/log-model", mlflow_runs_log_model},
     {"GET", "metrics/get-history", mlflow_metrics_history},
     {"GET", "experiments/get", mlflow_experiments_get},
     {"GET", "experiments/get-by-name", mlflow_experiments_get_by_name},
@@ -128,8 +129,9 @@ static int read_args(const http_request *req, cJSON **args, amlfs_err *err)
     return 0;
 }
 
-void mlflow_dispatch(server *srv, const http_request *req, const http_caller *caller, http_reply *out)
+void mlflow_dispatch(server *srv, const http_request *req, http_reply *out)
 {
+    const http_caller *caller = req->caller;
     if (!caller || !caller->known) {
         reply_mlflow_error(out, 401, "UNAUTHENTICATED",
                            "this address needs `Authorization: Bearer TOKEN`: a job's MLFLOW_TRACKING_TOKEN (its "

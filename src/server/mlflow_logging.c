@@ -1,4 +1,4 @@
-/* mlflow_logging.c: MLflow's runs/log-metric, log-batch, log-parameter, set-tag, delete-tag and
+/* mlflow_logging.c: MLflow's runs/log-metric, log-batch, log-parameter, set-tag, delete-tag, log-model and
  * metrics/get-history, checked as MLflow's server checks them (mlflow/utils/validation.py): one request
  * is stored whole or not at all, parameters never change once logged. */
 #include "mlflow_internal.h"
@@ -160,6 +160,10 @@ int mlflow_runs_log_batch(mlflow_req *r, cJSON **answer, amlfs_err *err)
         nm + np + nt > METRICS_BATCH_TOTAL_MAX)
         rc = amlfs_fail(err, EINVAL, "A batch logging request can contain at most %d metrics, params, and tags. Got "
                         "%d.", METRICS_BATCH_TOTAL_MAX, nm + np + nt);
+    if (rc < 0) { /* the counts are bounded by MLflow's limits from here on */
+        store_run_free(&run);
+        return rc;
+    }
     store_metric_in *m = util_xcalloc((size_t)nm + 1, sizeof *m);
     store_kv *p = util_xcalloc((size_t)np + 1, sizeof *p), *t = util_xcalloc((size_t)nt + 1, sizeof *t);
     for (int i = 0; rc == 0 && i < nm; i++)
@@ -223,6 +227,47 @@ int mlflow_metrics_history(mlflow_req *r, cJSON **answer, amlfs_err *err)
         }
     }
     free(pts);
+    store_run_free(&run);
+    return rc;
+}
+
+/* What log_model records (mlflow.<flavor>.log_model calls it after writing the model's files into the run's
+ * artifacts, its ./outputs): the model's JSON appended to the tag mlflow.log-model.history, as MLflow's own
+ * stores keep it. */
+int mlflow_runs_log_model(mlflow_req *r, cJSON **answer, amlfs_err *err)
+{
+    (void)answer;
+    store_run run;
+    const char *model = NULL;
+    int rc = mlflow_load_run(r, &run, err);
+    if (rc == 0)
+        rc = mlflow_arg_string(r, "model_json", true, &model, err);
+    cJSON *parsed = rc == 0 ? cJSON_Parse(model) : NULL;
+    if (rc == 0 && !cJSON_IsObject(parsed))
+        rc = amlfs_fail(err, EINVAL, "model_json is not a JSON object");
+    store_pair *tags = NULL;
+    size_t n = 0;
+    if (rc == 0)
+        rc = store_run_tags(r->srv->store, run.id, &tags, &n, err);
+    cJSON *history = NULL;
+    for (size_t i = 0; rc == 0 && i < n && !history; i++)
+        if (strcmp(tags[i].key, "mlflow.log-model.history") == 0)
+            history = cJSON_Parse(tags[i].value);
+    if (rc == 0) {
+        if (!cJSON_IsArray(history)) {
+            cJSON_Delete(history);
+            history = cJSON_CreateArray();
+        }
+        cJSON_AddItemToArray(history, parsed);
+        parsed = NULL;
+        char *text = cJSON_PrintUnformatted(history);
+        store_kv tag = {"mlflow.log-model.history", text};
+        rc = store_logged(r, &run, NULL, 0, NULL, 0, &tag, 1, err);
+        free(text);
+    }
+    cJSON_Delete(history);
+    cJSON_Delete(parsed);
+    store_pairs_free(tags, n);
     store_run_free(&run);
     return rc;
 }

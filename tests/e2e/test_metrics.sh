@@ -128,7 +128,7 @@ t_mlflow_client_logs_into_its_own_run() {
     id=$(submit mlf.exp <<Y
 command: >-
   python3 mlflow_like.py start metric:loss:0.5 wait:$T/go-mlflow metric:loss:0.25:1 batch:acc:0.1,0.2,0.3
-  param:lr:0.01 param:epochs:3 tag:team:vision end
+  param:lr:0.01 param:epochs:3 tag:team:vision model:model end
 environment: host
 Y
 ) || fail "submit"
@@ -142,6 +142,8 @@ Y
     python3 -c 'import json,sys; assert json.load(open(sys.argv[1])) == {"epochs": "3", "lr": "0.01"}' "$MNT/runs/$id/params.json" ||
         fail "params.json: $(cat "$MNT/runs/$id/params.json")"
     grep -q '"team": "vision"' "$MNT/runs/$id/tags.json" || fail "tags.json: $(cat "$MNT/runs/$id/tags.json")"
+    python3 -c 'import json,sys; h=json.loads(json.load(open(sys.argv[1]))["mlflow.log-model.history"]); assert h[0]["artifact_path"] == "model"' \
+        "$MNT/runs/$id/tags.json" || fail "log_model: $(cat "$MNT/runs/$id/tags.json")"
     grep -q '"mlflow_status": "FINISHED"' "$MNT/runs/$id/info.json" || fail "info.json: $(cat "$MNT/runs/$id/info.json")"
     # The run as MLflow's clients read it: the last value of each metric, its parameters, FINISHED.
     out=$(api GET runs/get "run_id=$id" "$(owner_token)")

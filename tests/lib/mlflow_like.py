@@ -90,6 +90,13 @@ class Run:
         ok(*call("POST", "runs/set-tag", {"run_uuid": self.run_id, "run_id": self.run_id, "key": key,
                                           "value": str(value)}), "set_tag")
 
+    def log_model(self, artifact_path):
+        """What mlflow.<flavor>.log_model records once the model's files are written (record_logged_model)."""
+        model = {"artifact_path": artifact_path, "run_id": self.run_id,
+                 "utc_time_created": time.strftime("%Y-%m-%d %H:%M:%S.000000", time.gmtime()),
+                 "flavors": {"python_function": {"loader_module": "mlflow.sklearn", "python_version": "3.11.2"}}}
+        ok(*call("POST", "runs/log-model", {"run_id": self.run_id, "model_json": json.dumps(model)}), "log_model")
+
     def end_run(self, status="FINISHED"):
         ok(*call("POST", "runs/update", {"run_uuid": self.run_id, "run_id": self.run_id, "status": status,
                                          "end_time": now_ms()}), "end_run")
@@ -97,7 +104,7 @@ class Run:
 
 def main(steps):
     """Steps: start | metric:KEY:VALUE[:STEP] | batch:KEY:V1,V2,... (steps 0..) | param:KEY:VALUE |
-    tag:KEY:VALUE | wait:FILE (until it exists) | touch:FILE | end."""
+    tag:KEY:VALUE | model:ARTIFACT_PATH | wait:FILE (until it exists) | touch:FILE | end."""
     run = Run()
     for step in steps:
         kind, _, rest = step.partition(":")
@@ -115,6 +122,8 @@ def main(steps):
         elif kind == "tag":
             key, value = rest.split(":", 1)
             run.set_tag(key, value)
+        elif kind == "model":
+            run.log_model(rest)
         elif kind == "wait":
             while not os.path.exists(rest):
                 time.sleep(0.05)
