@@ -67,5 +67,18 @@ size_t metrics_format_value(double v, char *buf, size_t len);
 size_t metrics_format_line(int64_t step, double value, int64_t timestamp, char *buf, size_t len);
 /* A value as MLflow's JSON writes it: a number, or "NaN", "Infinity", "-Infinity". */
 cJSON *metrics_value_json(double v);
+/* The same into buf (as text: 0.31, "NaN"); returns its length. */
+size_t metrics_value_json_text(double v, char *buf, size_t len);
+/* How much longer a value's JSON text is than its text in a series' line ("NaN" quoted vs nan: 2). */
+size_t metrics_value_json_extra(double v);
+
+/* metrics.json, written as it is read (a run may have a million points) and sized without writing it: a
+ * series' head and each point's entry, and the file's size from its series' counts and text sizes. */
+void metrics_json_head(char *buf, size_t len, const char *name, bool first);
+void metrics_json_point(char *buf, size_t len, int64_t step, double value, int64_t timestamp, bool first);
+const char *metrics_json_series_end(size_t points);
+const char *metrics_json_end(size_t series);
+/* One series' share of the file: its name, points, the bytes of its text and its json_extra. */
+int64_t metrics_json_series_size(const char *name, int64_t count, int64_t text_bytes, int64_t extra, bool first);
 
 #endif

@@ -265,6 +265,7 @@ int store_run_data_add(store *s, const char *run, const store_metric_in *metrics
 typedef struct store_series {
     char *name;
     int64_t count, bytes;
+    int64_t json_extra;                 /* what its non-finite values add to metrics.json (metrics.h) */
     int64_t last_step, last_timestamp;  /* the point at the highest step (the latest logged among them) */
     double last_value;
 } store_series;

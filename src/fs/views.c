@@ -568,6 +568,11 @@ int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err
         if (rc == 0)
             fill_stat(fs, st, S_IFDIR | 0555, 4096, run_mtime(obj));
         break;
+    case NODE_RUN_METRICS_JSON: /* sized by the server without writing it: a run may have a million points */
+        rc = metrics_listing(fs, np, &obj, err);
+        if (rc == 0)
+            fill_stat(fs, st, ro, (off_t)jnum(obj, "json_size", 0), 0);
+        break;
     case NODE_RUN_METRIC: {
         off_t size = 0;
         int64_t mtime = 0;

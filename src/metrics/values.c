@@ -108,3 +108,17 @@ cJSON *metrics_value_json(double v)
         return cJSON_CreateString(v > 0 ? "Infinity" : "-Infinity");
     return cJSON_CreateNumber(v);
 }
+
+size_t metrics_value_json_text(double v, char *buf, size_t len)
+{
+    if (isfinite(v))
+        return metrics_format_value(v, buf, len);
+    int n = snprintf(buf, len, "\"%s\"", isnan(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity");
+    return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+}
+
+size_t metrics_value_json_extra(double v)
+{
+    char text[48], json[48];
+    return metrics_value_json_text(v, json, sizeof json) - metrics_format_value(v, text, sizeof text);
+}

@@ -59,6 +59,10 @@ static int list_series(server *srv, const char *run_id, http_reply *out, amlfs_e
         return rc;
     cJSON *o = metrics_state_json(srv, run_id);
     cJSON *arr = cJSON_AddArrayToObject(o, "metrics");
+    int64_t json_size = (int64_t)strlen("{") + (int64_t)strlen(metrics_json_end(n));
+    for (size_t i = 0; i < n; i++)
+        json_size += metrics_json_series_size(list[i].name, list[i].count, list[i].bytes, list[i].json_extra, i == 0);
+    cJSON_AddNumberToObject(o, "json_size", (double)json_size); /* metrics.json's, without writing it */
     for (size_t i = 0; i < n; i++) {
         cJSON *s = cJSON_CreateObject();
         cJSON_AddStringToObject(s, "name", list[i].name);
@@ -106,8 +110,8 @@ static void append(util_buf *b, const char *s)
     util_buf_append(b, s, strlen(s), 0);
 }
 
-/* {"NAME": [{"step", "value", "timestamp"}...], ...}, written as it is read (a run may have a million
- * points: no JSON tree of them is built). Names are plain ASCII (metrics_check_key): nothing to escape. */
+/* metrics.json (metrics.h's pieces), written as it is read: a run may have a million points, so no JSON
+ * tree of them is built. Names are plain ASCII (metrics_check_key): nothing to escape. */
 int h_run_metrics_json(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
 {
     const char *id = req->params[0];
@@ -125,23 +129,17 @@ int h_run_metrics_json(server *srv, const http_request *req, http_reply *out, am
         size_t np;
         if ((rc = store_series_points(srv->store, id, list[i].name, 0, 0, &pts, &np, err)) < 0)
             break;
-        char head[METRICS_KEY_MAX + 16];
-        snprintf(head, sizeof head, "%s\n  \"%s\": [", i ? "," : "", list[i].name);
-        append(&b, head);
+        char piece[METRICS_KEY_MAX + 160];
+        metrics_json_head(piece, sizeof piece, list[i].name, i == 0);
+        append(&b, piece);
         for (size_t k = 0; k < np; k++) {
-            char v[48], line[160];
-            if (isfinite(pts[k].value))
-                metrics_format_value(pts[k].value, v, sizeof v);
-            else
-                snprintf(v, sizeof v, "\"%s\"", isnan(pts[k].value) ? "NaN" : pts[k].value > 0 ? "Infinity" : "-Infinity");
-            snprintf(line, sizeof line, "%s\n    {\"step\": %" PRId64 ", \"value\": %s, \"timestamp\": %" PRId64 "}",
-                     k ? "," : "", pts[k].step, v, pts[k].timestamp);
-            append(&b, line);
+            metrics_json_point(piece, sizeof piece, pts[k].step, pts[k].value, pts[k].timestamp, k == 0);
+            append(&b, piece);
         }
-        append(&b, np ? "\n  ]" : "]");
+        append(&b, metrics_json_series_end(np));
         free(pts);
     }
-    append(&b, n ? "\n}\n" : "}\n");
+    append(&b, metrics_json_end(n));
     store_series_list_free(list, n);
     if (rc == 0)
         reply_bytes(out, 200, b.data, b.len, "application/json");

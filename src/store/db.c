@@ -46,14 +46,16 @@ static const char schema_sql[] =
     /* 5: metrics, parameters and tags of runs. A series' points are clustered by (run, name, off), off being
      * the byte offset of the point's line in the series' text: one series is one range scan, and a read at
      * an offset finds its line through the key. metric_series keeps each series' count, text size, next
-     * step and last point, so listings and comparisons never scan points. NaN is stored as a NULL value. */
+     * step and last point, so listings and comparisons never scan points (and json_extra, what its
+     * non-finite values add to metrics.json, so that file's size is known without writing it). NaN is stored
+     * as a NULL value. */
     "CREATE TABLE IF NOT EXISTS metric_points("
     "  run TEXT NOT NULL, name TEXT NOT NULL, off INTEGER NOT NULL, step INTEGER NOT NULL, value REAL,"
     "  ts INTEGER NOT NULL, PRIMARY KEY(run, name, off)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS metric_series("
     "  run TEXT NOT NULL, name TEXT NOT NULL, count INTEGER NOT NULL, bytes INTEGER NOT NULL,"
     "  next_step INTEGER NOT NULL, last_step INTEGER NOT NULL, last_value REAL, last_ts INTEGER NOT NULL,"
-    "  PRIMARY KEY(run, name)) WITHOUT ROWID;"
+    "  json_extra INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(run, name)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS run_params("
     "  run TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(run, key)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS run_tags("

@@ -31,6 +31,7 @@ static void read_series(sqlite3_stmt *st, void *row)
     x->last_step = sqlite3_column_int64(st, 3);
     x->last_value = col_value(st, 4);
     x->last_timestamp = sqlite3_column_int64(st, 5);
+    x->json_extra = sqlite3_column_int64(st, 6);
 }
 
 int store_series_list(store *s, const char *run, store_series **out, size_t *n, amlfs_err *err)
@@ -38,7 +39,7 @@ int store_series_list(store *s, const char *run, store_series **out, size_t *n, 
     void *rows = NULL;
     size_t count = 0;
     db_lock(s);
-    sqlite3_stmt *st = db_stmt(s, "SELECT name, count, bytes, last_step, last_value, last_ts FROM metric_series "
+    sqlite3_stmt *st = db_stmt(s, "SELECT name, count, bytes, last_step, last_value, last_ts, json_extra FROM metric_series "
                                   "WHERE run = ?1 ORDER BY name", err);
     int rc = -EIO;
     if (st) {

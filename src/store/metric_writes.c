@@ -204,9 +204,10 @@ static int add_point(batch *b, const store_metric_in *m, amlfs_err *err)
         return rc;
     /* The last value is MLflow's: the highest step, the latest logged among equal steps. */
     bool newest = !exists || step > last_step || (step == last_step && m->timestamp >= last_ts);
-    st = db_stmt(b->s, "INSERT INTO metric_series(run, name, count, bytes, next_step, last_step, last_value, last_ts) "
-                       "VALUES(?1, ?2, 1, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(run, name) DO UPDATE SET "
+    st = db_stmt(b->s, "INSERT INTO metric_series(run, name, count, bytes, next_step, last_step, last_value, last_ts, "
+                       "json_extra) VALUES(?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?9) ON CONFLICT(run, name) DO UPDATE SET "
                        "count = count + 1, bytes = bytes + ?3, next_step = max(next_step, ?4), "
+                       "json_extra = json_extra + ?9, "
                        "last_step = CASE WHEN ?8 THEN ?5 ELSE last_step END, "
                        "last_value = CASE WHEN ?8 THEN ?6 ELSE last_value END, "
                        "last_ts = CASE WHEN ?8 THEN ?7 ELSE last_ts END", err);
@@ -220,6 +221,7 @@ static int add_point(batch *b, const store_metric_in *m, amlfs_err *err)
     bind_value(st, 6, m->value);
     sqlite3_bind_int64(st, 7, m->timestamp);
     sqlite3_bind_int(st, 8, newest);
+    sqlite3_bind_int64(st, 9, (int64_t)metrics_value_json_extra(m->value));
     if ((rc = db_step_done(b->s, st, err, "storing a metric series")) < 0)
         return rc;
     b->points++;

@@ -43,6 +43,7 @@ command: >-
   while [ ! -e $T/go1 ]; do sleep 0.05; done;
   echo '{"name": "loss", "value": 0.9, "step": 10, "timestamp": 1700000000000}' >> "\$AMLFS_METRICS";
   echo '{"name": "train/acc", "value": "NaN"}' >> "\$AMLFS_METRICS";
+  echo '{"name": "train/acc", "value": "-Infinity"}' >> "\$AMLFS_METRICS";
   echo '{"name": "val acc", "value": 0.75}' >> "\$AMLFS_METRICS"
 environment: host
 Y
@@ -58,9 +59,12 @@ Y
     ls "$MNT/runs/$id/metrics" | sort | tr '\n' '|' | grep -qx 'loss|train|val acc|' || fail "metrics/: $(ls "$MNT/runs/$id/metrics")"
     grep -Eq '^0 0.75 [0-9]+$' "$MNT/runs/$id/metrics/val acc" || fail "val acc: $(cat "$MNT/runs/$id/metrics/val acc")"
     grep -Eq '^0 nan [0-9]+$' "$MNT/runs/$id/metrics/train/acc" || fail "train/acc: $(cat "$MNT/runs/$id/metrics/train/acc")"
-    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert [p["step"] for p in d["loss"]] == [0,1,2,10], d; assert d["train/acc"][0]["value"] == "NaN", d' \
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert [p["step"] for p in d["loss"]] == [0,1,2,10], d; assert [p["value"] for p in d["train/acc"]] == ["NaN", "-Infinity"], d' \
         "$MNT/runs/$id/metrics.json" || fail "metrics.json: $(cat "$MNT/runs/$id/metrics.json")"
-    grep -q '"points": 6' "$MNT/runs/$id/info.json" || fail "info.json: $(cat "$MNT/runs/$id/info.json")"
+    grep -q '"points": 7' "$MNT/runs/$id/info.json" || fail "info.json: $(cat "$MNT/runs/$id/info.json")"
+    # metrics.json's size is known without writing it (ls -l of a run with a million points stays quick).
+    [ "$(stat -c %s "$MNT/runs/$id/metrics.json")" = "$(wc -c < "$MNT/runs/$id/metrics.json")" ] ||
+        fail "metrics.json: stat says $(stat -c %s "$MNT/runs/$id/metrics.json"), it holds $(wc -c < "$MNT/runs/$id/metrics.json")"
 }
 
 t_tail_f_follows_a_metric() {
@@ -224,6 +228,8 @@ PY
     [ "$(wc -l < "$MNT/runs/$id/metrics/loss")" = 10000 ] || fail "lines: $(wc -l < "$MNT/runs/$id/metrics/loss")"
     [ "$(cut -d' ' -f1 "$MNT/runs/$id/metrics/loss" | sort -n | uniq | wc -l)" = 10000 ] || fail "steps are not 0..9999"
     [ "$(tail -1 "$MNT/runs/$id/metrics/loss" | cut -d' ' -f1-2)" = "9999 0.0001" ] || fail "last: $(tail -1 "$MNT/runs/$id/metrics/loss")"
+    [ "$(stat -c %s "$MNT/runs/$id/metrics.json")" = "$(wc -c < "$MNT/runs/$id/metrics.json")" ] || fail "metrics.json's size"
+    [ "$(grep -c '"step"' "$MNT/runs/$id/metrics.json")" = 10000 ] || fail "metrics.json's points"
 }
 
 t_a_server_restart_in_the_middle_repeats_and_loses_no_point() {
