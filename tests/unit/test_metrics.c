@@ -195,6 +195,41 @@ static void test_tokens(void)
     free(tok);
 }
 
+/* metrics.json's size from each series' count, text size and json_extra is the size of its text. */
+static void test_json_size(void)
+{
+    const double values[] = {0.31, NAN, INFINITY, -INFINITY, -1e-300, 12345678901234.5, 0};
+    const char *names[] = {"loss", "train/val acc", "x"};
+    util_buf b = {0};
+    char piece[METRICS_KEY_MAX + 160];
+    int64_t size = 1;
+    util_buf_append(&b, "{", 1, 0);
+    for (size_t s = 0; s < 3; s++) {
+        size_t n = s == 2 ? 0 : sizeof values / sizeof values[0]; /* a series without points, too */
+        int64_t text = 0, extra = 0;
+        metrics_json_head(piece, sizeof piece, names[s], s == 0);
+        util_buf_append(&b, piece, strlen(piece), 0);
+        for (size_t i = 0; i < n; i++) {
+            int64_t step = (int64_t)i * 1000 - 3, ts = 1764000000000 + (int64_t)i;
+            char line[METRICS_TEXT_LINE_MAX];
+            text += (int64_t)metrics_format_line(step, values[i], ts, line, sizeof line);
+            extra += (int64_t)metrics_value_json_extra(values[i]);
+            metrics_json_point(piece, sizeof piece, step, values[i], ts, i == 0);
+            util_buf_append(&b, piece, strlen(piece), 0);
+        }
+        util_buf_append(&b, metrics_json_series_end(n), strlen(metrics_json_series_end(n)), 0);
+        size += metrics_json_series_size(names[s], (int64_t)n, text, extra, s == 0);
+    }
+    util_buf_append(&b, metrics_json_end(3), strlen(metrics_json_end(3)), 0);
+    size += (int64_t)strlen(metrics_json_end(3));
+    CHECK(size == (int64_t)b.len, "computed %lld, written %zu", (long long)size, b.len);
+    cJSON *parsed = cJSON_Parse(b.data);
+    CHECK(cJSON_IsObject(parsed) && cJSON_GetArraySize(cJSON_GetObjectItem(parsed, "loss")) == 7, "valid JSON");
+    cJSON_Delete(parsed);
+    util_buf_free(&b);
+    CHECK(strcmp(metrics_json_end(0), "}\n") == 0, "an empty metrics.json is {}");
+}
+
 static store *open_store(char *dir)
 {
     char *path = util_strdupf("%s/workspace.db", dir);
@@ -281,6 +316,7 @@ int main(void)
     test_lines();
     test_hostile_lines();
     test_values();
+    test_json_size();
     test_tokens();
     test_store();
     printf("%d passed, %d failed\n", passed, failed);
