@@ -179,8 +179,9 @@ int run_restore_all(server *srv, amlfs_err *err);
 int experiment_create(server *srv, const char *name, amlfs_err *err);
 
 /* ---- metrics_ingest.c: a job's AMLFS_METRICS files read into the store ---- */
-/* Reads the complete lines appended since the last read of each file; final (the run ended): a last line
- * without its newline is read too. Safe to call from several threads. */
+/* Reads the complete lines appended since the last read of each file: one bounded pass per file, 1 when
+ * more is waiting (call again), 0 when caught up. final (the run ended): everything, and a last line
+ * without its newline too. Safe to call from several threads. */
 int metrics_ingest(server *srv, const char *run_id, bool final, amlfs_err *err);
 /* Change-feed events for series that grew (runs/ID/metrics/NAME created, grew) and, when counts_changed,
  * runs/ID changed (info.json's counts). */

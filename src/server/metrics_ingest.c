@@ -221,13 +221,18 @@ int metrics_ingest(server *srv, const char *run_id, bool final, amlfs_err *err)
     pass p = {0};
     p.points = util_xcalloc(LINES_PER_PASS, sizeof *p.points);
     p.in = util_xcalloc(LINES_PER_PASS, sizeof *p.in);
+    /* While the run runs, one pass per file (10,000 lines at most) and the caller comes back: a job that
+     * floods its file never holds up the monitor's other work. At the end, everything. */
     int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        int more;
-        while ((more = read_pass(srv, run_id, dirfd, names[i], final, buf, &p, err)) > 0) {
-        }
-        rc = more;
+    bool more = false;
+    for (size_t i = 0; i < n && rc >= 0; i++) {
+        do
+            rc = read_pass(srv, run_id, dirfd, names[i], final, buf, &p, err);
+        while (rc > 0 && final);
+        more = more || rc > 0;
     }
+    if (rc >= 0)
+        rc = more ? 1 : 0;
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);

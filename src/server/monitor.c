@@ -212,13 +212,24 @@ static int64_t flush_sizes(monitor *m, int64_t now, id_list *ingest)
     return next;
 }
 
-/* Reads the runs' new metric lines (no lock held: it writes the store). */
+/* Reads the runs' new metric lines (no lock held: it writes the store); a run with more waiting is read
+ * again at the next turn, after the other runs' work. */
 static void ingest_all(monitor *m, id_list *l)
 {
     for (size_t i = 0; i < l->n; i++) {
         amlfs_err err = {0};
-        if (metrics_ingest(m->srv, l->ids[i], false, &err) < 0)
+        int rc = metrics_ingest(m->srv, l->ids[i], false, &err);
+        if (rc < 0)
             fprintf(stderr, "amlfs-server: run %s: %s\n", l->ids[i], err.msg);
+        if (rc > 0) {
+            pthread_mutex_lock(&m->lock);
+            watched *w = find_by_id(m, l->ids[i]);
+            if (w) {
+                w->metrics_dirty = true;
+                w->metrics_ms = 0; /* due at once */
+            }
+            pthread_mutex_unlock(&m->lock);
+        }
         free(l->ids[i]);
     }
     free(l->ids);

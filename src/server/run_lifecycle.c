@@ -562,7 +562,7 @@ static void finish_run(server *srv, compute *c, const compute_run *run, const co
     monitor_finish(srv->monitor, run->run_id);
     /* The job's last points, before its end is recorded: a last line without its newline counts now. */
     amlfs_err why_metrics = {0};
-    if (metrics_ingest(srv, run->run_id, true, &why_metrics) < 0)
+    if (metrics_ingest(srv, run->run_id, true, &why_metrics) < 0) /* final: all of it */
         fprintf(stderr, "amlfs-server: run %s: %s\n", run->run_id, why_metrics.msg);
     compute_report final = *report;
     compute_exit *ex = &final.exit;

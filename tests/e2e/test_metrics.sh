@@ -51,7 +51,7 @@ Y
     start=$(date +%s%N)
     wait_for 10 has_lines "$MNT/runs/$id/metrics/loss" 3 || fail "the first points never showed: $(cat "$MNT/runs/$id/info.json")"
     echo "first points visible after $(( ($(date +%s%N) - start) / 1000000 )) ms (from submission)"
-    [ "$(cat "$MNT/runs/$id/status")" = Running ] || fail "the run is no longer running: $(cat "$MNT/runs/$id/status")"
+    wait_status 5 "$MNT/runs/$id/status" Running || fail "the run is not running: $(cat "$MNT/runs/$id/status")"
     head -1 "$MNT/runs/$id/metrics/loss" | grep -Eq '^0 0 [0-9]{13}$' || fail "first line: $(head -1 "$MNT/runs/$id/metrics/loss")"
     touch "$T/go1"
     wait_status 20 "$MNT/runs/$id/status" Completed || fail "status: $(cat "$MNT/runs/$id/status")"
@@ -138,7 +138,7 @@ Y
 ) || fail "submit"
     case "$id" in *.*) fail "the run id holds a '.': $id" ;; esac
     wait_for 10 has_lines "$MNT/runs/$id/metrics/loss" 1 || fail "log_metric never showed: $(cat "$MNT/runs/$id/log")"
-    [ "$(cat "$MNT/runs/$id/status")" = Running ] || fail "status $(cat "$MNT/runs/$id/status")"
+    wait_status 5 "$MNT/runs/$id/status" Running || fail "status $(cat "$MNT/runs/$id/status")"
     touch "$T/go-mlflow"
     wait_status 20 "$MNT/runs/$id/status" Completed || fail "status: $(cat "$MNT/runs/$id/status"); log: $(cat "$MNT/runs/$id/log")"
     [ "$(cut -d' ' -f1-2 "$MNT/runs/$id/metrics/loss" | tr '\n' ' ')" = "0 0.5 1 0.25 " ] || fail "loss: $(cat "$MNT/runs/$id/metrics/loss")"
