@@ -2,6 +2,7 @@
  * "timestamp": 1764162000000}, parsed with cJSON and checked as MLflow checks a logged metric. A line that
  * is not one gets a reason a person can act on. */
 #include "amlfs/metrics.h"
+#include "amlfs/util.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,8 @@ int metrics_parse_line(const char *line, size_t len, metric_point *p, amlfs_err 
         return amlfs_fail(err, EINVAL, "longer than %d bytes", METRICS_LINE_MAX);
     if (memchr(line, '\0', len))
         return amlfs_fail(err, EINVAL, "holds a NUL byte");
+    if (!util_utf8_valid(line, len)) /* what a reason quotes of the line must stay valid in info.json */
+        return amlfs_fail(err, EINVAL, "not UTF-8 text");
     const char *end = NULL;
     cJSON *obj = cJSON_ParseWithLengthOpts(line, len, &end, false);
     if (!obj) {

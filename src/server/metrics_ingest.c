@@ -47,6 +47,7 @@ static void problem(pass *p, bool line, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(p->reasons[p->nproblems], sizeof p->reasons[0], fmt, ap);
     va_end(ap);
+    util_utf8_sanitize(p->reasons[p->nproblems]); /* a quote cut short stays valid in info.json */
     p->problems[p->nproblems] = (store_metric_problem){p->file, line ? p->line : 0, p->reasons[p->nproblems]};
     p->nproblems++;
 }

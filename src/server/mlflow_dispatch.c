@@ -56,9 +56,12 @@ static const char *endpoint_path(const char *url)
 
 static void reply_mlflow_error(http_reply *out, unsigned status, const char *code, const char *message)
 {
+    char text[sizeof ((amlfs_err *)NULL)->msg];
+    snprintf(text, sizeof text, "%s", message);
+    util_utf8_sanitize(text); /* a value cut short in the message must not make the JSON invalid */
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "error_code", code);
-    cJSON_AddStringToObject(o, "message", message);
+    cJSON_AddStringToObject(o, "message", text);
     reply_json(out, status, o);
 }
 
@@ -91,6 +94,10 @@ static enum MHD_Result add_query(void *cls, enum MHD_ValueKind kind, const char 
     cJSON *o = cls;
     if (!key)
         return MHD_YES;
+    if (!util_utf8_valid(key, strlen(key)) || (value && !util_utf8_valid(value, strlen(value)))) {
+        cJSON_AddTrueToObject(o, "\x01not-utf8"); /* read_args refuses the request */
+        return MHD_YES;
+    }
     cJSON *v = cJSON_CreateString(value ? value : "");
     cJSON *had = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!had) {
@@ -111,6 +118,11 @@ static int read_args(const http_request *req, cJSON **args, amlfs_err *err)
     if (strcmp(req->method, "GET") == 0) {
         *args = cJSON_CreateObject();
         MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, add_query, *args);
+        if (cJSON_GetObjectItemCaseSensitive(*args, "\x01not-utf8")) {
+            cJSON_Delete(*args);
+            *args = NULL;
+            return amlfs_fail(err, EBADMSG, "the query is not UTF-8");
+        }
         return 0;
     }
     if (req->body_len > BODY_MAX)
@@ -120,6 +132,9 @@ static int read_args(const http_request *req, cJSON **args, amlfs_err *err)
         *args = cJSON_CreateObject();
         return 0;
     }
+    /* MLflow's server reads JSON as UTF-8; cJSON would pass other bytes on into every answer. */
+    if (!util_utf8_valid(req->body, req->body_len))
+        return amlfs_fail(err, EBADMSG, "the request body is not UTF-8");
     *args = cJSON_ParseWithLength(req->body, req->body_len);
     if (!cJSON_IsObject(*args)) {
         cJSON_Delete(*args);

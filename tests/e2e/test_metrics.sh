@@ -208,8 +208,10 @@ t_a_jobs_token_is_good_for_its_own_run_only() {
     out=$(api POST runs/log-metric "{\"run_id\": \"$other\", \"key\": \"x\", \"value\": 1, \"timestamp\": 1}" "$tok")
     [ "${out%% *}" = 403 ] || fail "writing another run: $out"
     out=$(api POST experiments/create '{"name": "sneaky"}' "$tok"); [ "${out%% *}" = 403 ] || fail "creating: $out"
+    out=$(api POST runs/create '{"experiment_id": "0"}' "$tok"); [ "${out%% *}" = 403 ] || fail "creating a run: $out"
     out=$(api GET runs/get "run_id=$id" "");  [ "${out%% *}" = 401 ] && [[ $out == *UNAUTHENTICATED* ]] || fail "no token: $out"
-    out=$(api GET runs/get "run_id=$id" "${tok%?}0"); [ "${out%% *}" = 401 ] || fail "a garbled token: $out"
+    if [ "${tok: -1}" = 0 ]; then garbled=${tok%?}1; else garbled=${tok%?}0; fi
+    out=$(api GET runs/get "run_id=$id" "$garbled"); [ "${out%% *}" = 401 ] || fail "a garbled token: $out"
     # The run token opens nothing but MLflow's API.
     code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tok" "http://127.0.0.1:$(cat "$DATA/mlflow.port")/v1/runs")
     [ "$code" = 404 ] || fail "/v1 on MLflow's port: $code"
@@ -278,6 +280,64 @@ t_a_run_name_mlflow_would_refuse_is_refused_with_the_reason() {
     mkdir "$MNT/experiments/names"
     printf 'command: echo hi\nenvironment: host\nname: my.run\n' > "$MNT/experiments/names/job.yaml" 2>/dev/null
     grep -q "run name 'my.run' holds '.'" "$MNT/experiments/names/status" || fail "status: $(cat "$MNT/experiments/names/status")"
+}
+
+t_hostile_mlflow_requests_get_mlflow_errors_never_a_crash() {
+    mkdir "$MNT/experiments/hostile"
+    id=$(printf 'command: echo hi\nenvironment: host\n' | submit hostile) || fail "submit"
+    wait_status 20 "$MNT/runs/$id/status" Completed || fail "status"
+    python3 - "$(cat "$DATA/mlflow.port")" "$(owner_token)" "$id" <<'PY' || fail "hostile requests"
+import json, random, sys, urllib.error, urllib.request
+port, token, run = sys.argv[1:4]
+rnd = random.Random(7)
+posts = ["runs/update", "runs/log-metric", "runs/log-batch", "runs/log-parameter", "runs/set-tag", "runs/delete-tag",
+         "runs/log-model", "runs/search", "experiments/create", "experiments/search", "runs/create"]
+gets = ["runs/get", "metrics/get-history", "experiments/get", "experiments/get-by-name", "experiments/search"]
+good = {"run_id": run, "key": "k", "value": 1, "timestamp": 1, "step": 0,
+        "metrics": [{"key": "m", "value": 1, "timestamp": 1}], "params": [{"key": "p", "value": "v"}],
+        "tags": [{"key": "t", "value": "v"}], "experiment_ids": ["x"], "status": "FINISHED", "model_json": "{}"}
+junk = [None, True, -1, 1e308, "", "NaN", "../..", "a" * 300, [], {}, [None], {"key": []}, "\u0000", 2 ** 70]
+def body():
+    kind = rnd.random()
+    if kind < 0.2:
+        return bytes(rnd.randrange(256) for _ in range(rnd.randrange(60)))
+    d = {k: v for k, v in good.items() if rnd.random() < 0.6}
+    for _ in range(rnd.randrange(4)):
+        d[rnd.choice(list(good) + ["x"])] = rnd.choice(junk)
+    text = json.dumps(d).encode()
+    if kind < 0.4 and text:
+        cut = rnd.randrange(len(text))
+        text = text[:cut] + bytes([rnd.randrange(256)]) + text[cut + 1:]
+    return text
+def send(method, endpoint, data=None, query=""):
+    url = "http://127.0.0.1:%s/api/2.0/mlflow/%s%s" % (port, endpoint, query)
+    req = urllib.request.Request(url, data=data, method=method, headers={"Authorization": "Bearer " + token})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        text = e.read()
+        try:
+            return e.code, json.loads(text)
+        except ValueError:
+            raise AssertionError("%s %s: HTTP %d %r" % (method, url, e.code, text[:300]))
+for i in range(600):
+    if i % 3:
+        status, answer = send("POST", rnd.choice(posts), body())
+    else:
+        q = "?" + "&".join("%s=%s" % (rnd.choice(["run_id", "metric_key", "experiment_id", "experiment_name",
+                                                  "max_results", "page_token", "x"]),
+                                      rnd.choice(["", run, "%00", "-5", "9" * 30, "a%2Fb", "%ZZ", "k"]))
+                           for _ in range(rnd.randrange(4)))
+        status, answer = send("GET", rnd.choice(gets), None, q)
+    assert status < 500, (status, answer)
+    if status != 200:
+        assert set(answer) == {"error_code", "message"} and answer["message"], (status, answer)
+print("ok")
+PY
+    # The server still answers, and the run is whole.
+    out=$(api GET runs/get "run_id=$id" "$(owner_token)")
+    [ "${out%% *}" = 200 ] || fail "after the hostile requests: $out"
 }
 
 run_cases

@@ -230,6 +230,27 @@ static void test_json_size(void)
     CHECK(strcmp(metrics_json_end(0), "}\n") == 0, "an empty metrics.json is {}");
 }
 
+static void test_utf8(void)
+{
+    const char *good[] = {"", "loss", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+    const char *bad[] = {"\xff", "\xc3", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                         "\xf5\x80\x80\x80", "a\x80" "b", "\xe2\x82"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        CHECK(util_utf8_valid(good[i], strlen(good[i])), "good UTF-8 %zu", i);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(!util_utf8_valid(bad[i], strlen(bad[i])), "bad UTF-8 %zu", i);
+        char copy[16];
+        snprintf(copy, sizeof copy, "%s", bad[i]);
+        CHECK(util_utf8_sanitize(copy) > 0 && util_utf8_valid(copy, strlen(copy)), "sanitized %zu: %s", i, copy);
+    }
+    char cut[] = "ab\xe2\x82";
+    CHECK(util_utf8_sanitize(cut) == 2 && strcmp(cut, "ab??") == 0, "a sequence cut short: %s", cut);
+    metric_point p;
+    amlfs_err err = {0};
+    CHECK(!parses("{\"name\": \"l\", \"value\": 1, \"\xff\": 2}", &p, &err) && strstr(err.msg, "UTF-8"),
+          "a line that is not UTF-8: %s", err.msg);
+}
+
 static store *open_store(char *dir)
 {
     char *path = util_strdupf("%s/workspace.db", dir);
@@ -317,6 +338,7 @@ int main(void)
     test_hostile_lines();
     test_values();
     test_json_size();
+    test_utf8();
     test_tokens();
     test_store();
     printf("%d passed, %d failed\n", passed, failed);
