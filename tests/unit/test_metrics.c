@@ -192,6 +192,22 @@ static void test_tokens(void)
     const char *junk[] = {"", ".", key, "exp.0000", "a.zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"};
     for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++)
         CHECK(run_token_check(key, junk[i], &id) == 0 && !id, "junk token %zu", i);
+    /* Random tokens of every length around the real one's: none passes, nothing overruns. */
+    unsigned seed = 99;
+    int passed_junk = 0;
+    for (int round = 0; round < 5000; round++) {
+        char random_token[400];
+        size_t len = (size_t)(rand_r(&seed) % (sizeof random_token - 1));
+        for (size_t i = 0; i < len; i++)
+            random_token[i] = (char)(1 + rand_r(&seed) % 255);
+        random_token[len] = '\0';
+        if (round % 2 && len > 66) /* shaped like one: ID.HEX */
+            random_token[len - 65] = '.';
+        passed_junk += run_token_check(key, random_token, &id);
+        free(id);
+        id = NULL;
+    }
+    CHECK(passed_junk == 0, "%d random tokens passed", passed_junk);
     free(tok);
 }
 
