@@ -183,6 +183,9 @@ int experiment_create(server *srv, const char *name, amlfs_err *err);
  * more is waiting (call again), 0 when caught up. final (the run ended): everything, and a last line
  * without its newline too. Safe to call from several threads. */
 int metrics_ingest(server *srv, const char *run_id, bool final, amlfs_err *err);
+/* At a run's end, when lines were malformed or points dropped: one "[amlfs] AMLFS_METRICS: ..." line at the
+ * end of its log, with the first reason (info.json has the first five), so the log says it too. */
+void metrics_note_in_log(server *srv, const char *run_id);
 /* Change-feed events for series that grew (runs/ID/metrics/NAME created, grew) and, when counts_changed,
  * runs/ID changed (info.json's counts). */
 void metrics_announce(server *srv, const char *run_id, const store_series_change *changes, size_t n,

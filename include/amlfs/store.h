@@ -306,6 +306,8 @@ typedef struct store_metric_state {
 int store_metric_state_get(store *s, const char *run, store_metric_state *out, amlfs_err *err);
 void store_metric_state_free(store_metric_state *st);
 int store_metric_state_mlflow(store *s, const char *run, const char *status, int64_t end_ms, amlfs_err *err);
+/* 1 the first time it is asked for a run (its metrics problems are to be noted in its log), 0 after. */
+int store_metric_state_note_once(store *s, const char *run, amlfs_err *err);
 /* The stored read position in RUN_DIR/metrics/FILE (0 and 0 when never read). */
 int store_metric_file_get(store *s, const char *run, const char *file, int64_t *offset, int64_t *lines,
                           bool *skipping, amlfs_err *err);

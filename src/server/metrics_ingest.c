@@ -243,3 +243,36 @@ int metrics_ingest(server *srv, const char *run_id, bool final, amlfs_err *err)
     close(dirfd);
     return rc;
 }
+
+void metrics_note_in_log(server *srv, const char *run_id)
+{
+    store_metric_state st;
+    amlfs_err err = {0};
+    if (store_metric_state_get(srv->store, run_id, &st, &err) < 0 || (st.malformed == 0 && st.dropped == 0) ||
+        store_metric_state_note_once(srv->store, run_id, &err) != 1) { /* once, whoever finishes the run */
+        store_metric_state_free(&st);
+        return;
+    }
+    cJSON *problems = cJSON_Parse(st.problems);
+    const cJSON *first = cJSON_GetArrayItem(problems, 0);
+    const char *reason = first ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(first, "reason")) : NULL;
+    const cJSON *line = first ? cJSON_GetObjectItemCaseSensitive(first, "line") : NULL;
+    const char *file = first ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(first, "file")) : NULL;
+    char *text = util_strdupf("\n[amlfs] AMLFS_METRICS: %lld malformed line%s not read, %lld point%s dropped over the "
+                              "limits (the first: %s line %lld: %.300s); info.json's metrics has the first %d\n",
+                              (long long)st.malformed, st.malformed == 1 ? "" : "s", (long long)st.dropped,
+                              st.dropped == 1 ? "" : "s", file ? file : "?",
+                              cJSON_IsNumber(line) ? (long long)line->valuedouble : 0LL, reason ? reason : "?",
+                              METRICS_PROBLEMS_KEPT);
+    char *log = server_path(srv, "runs/%s/log", run_id);
+    int fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || util_write_all(fd, text, strlen(text)) < 0)
+        fprintf(stderr, "amlfs-server: run %s: cannot note its metrics problems in %s: %s\n", run_id, log,
+                strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    free(log);
+    free(text);
+    cJSON_Delete(problems);
+    store_metric_state_free(&st);
+}

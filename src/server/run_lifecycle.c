@@ -559,11 +559,13 @@ static void finish_run(server *srv, compute *c, const compute_run *run, const co
         store_run_free(&r);
         return;
     }
-    monitor_finish(srv->monitor, run->run_id);
-    /* The job's last points, before its end is recorded: a last line without its newline counts now. */
+    /* The job's last points, before its end is recorded: a last line without its newline counts now. What
+     * could not be read is said at the end of the log, before its final size is sent. */
     amlfs_err why_metrics = {0};
     if (metrics_ingest(srv, run->run_id, true, &why_metrics) < 0) /* final: all of it */
         fprintf(stderr, "amlfs-server: run %s: %s\n", run->run_id, why_metrics.msg);
+    metrics_note_in_log(srv, run->run_id);
+    monitor_finish(srv->monitor, run->run_id);
     compute_report final = *report;
     compute_exit *ex = &final.exit;
     if (ex->exit_code == 0 && !ex->signal && !ex->error[0] && !ex->canceled && !ex->timed_out) {

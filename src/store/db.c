@@ -67,7 +67,8 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS metric_state("
     "  run TEXT PRIMARY KEY, points INTEGER NOT NULL DEFAULT 0, series INTEGER NOT NULL DEFAULT 0,"
     "  malformed INTEGER NOT NULL DEFAULT 0, dropped INTEGER NOT NULL DEFAULT 0,"
-    "  problems TEXT NOT NULL DEFAULT '[]', mlflow_status TEXT, mlflow_end INTEGER) WITHOUT ROWID;"
+    "  problems TEXT NOT NULL DEFAULT '[]', mlflow_status TEXT, mlflow_end INTEGER,"
+    "  noted INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment, seq);"
     "CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, seq);"
     "CREATE INDEX IF NOT EXISTS runs_by_environment ON runs(environment);";

@@ -158,3 +158,18 @@ int store_metric_file_get(store *s, const char *run, const char *file, int64_t *
     db_unlock(s);
     return rc;
 }
+
+int store_metric_state_note_once(store *s, const char *run, amlfs_err *err)
+{
+    db_lock(s);
+    sqlite3_stmt *st = db_stmt(s, "UPDATE metric_state SET noted = 1 WHERE run = ?1 AND noted = 0", err);
+    int rc = -EIO;
+    if (st) {
+        db_bind_text(st, 1, run);
+        rc = db_step_done(s, st, err, "noting a run's metrics problems");
+        if (rc == 0)
+            rc = sqlite3_changes(s->db) == 1;
+    }
+    db_unlock(s);
+    return rc;
+}

@@ -124,6 +124,9 @@ assert "empty" in m["problems"][1]["reason"]
 assert "not a number" in m["problems"][2]["reason"]
 assert "unknown key 'epoch'" in m["problems"][4]["reason"]
 PY
+    # The log says it too, at its end.
+    tail -1 "$MNT/runs/$id/log" | grep -q "^\[amlfs\] AMLFS_METRICS: 7 malformed lines not read, 0 points dropped over the limits (the first: metrics.jsonl line 2: not JSON" ||
+        fail "log: $(tail -2 "$MNT/runs/$id/log")"
 }
 
 t_mlflow_client_logs_into_its_own_run() {
