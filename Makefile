@@ -11,7 +11,7 @@ AMLFS_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude 
 LDFLAGS += $(SAN)
 LDLIBS  += -lpthread -lm
 
-LAYERS      := util data spec api store compute env snapshot chart server client fs
+LAYERS      := util data spec api metrics store compute env snapshot chart server client fs
 LIB_SRCS    := $(filter-out %/main_server.c %/main_amlfs.c,$(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c)))
 LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
@@ -30,7 +30,7 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 INSTALLED := $(BINDIR)/amlfs $(BINDIR)/amlfs-server $(MANDIR)/man1/amlfs.1 $(MANDIR)/man8/amlfs-server.8 \
              $(UNITDIR)/amlfs-server.service
 
-.PHONY: all deps deps-check run test demo demo-image clean asan asan-test install uninstall fuzz
+.PHONY: all deps deps-check run test demo demo-image clean asan asan-test install uninstall fuzz bench
 # Keep every object (test objects are intermediates): nothing is deleted, and nothing is printed
 # after the closing line of the tests.
 .SECONDARY:
@@ -93,6 +93,14 @@ $(BUILD)/tests/chart_samples: $(BUILD)/tests/chart/chart_samples.o $(BUILD)/liba
 $(BUILD)/tests/fs/%: tests/fs/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(AMLFS_CFLAGS) $(LDFLAGS) -o $@ $<
+
+# Scale measures of the metrics store (not tests: nothing fails on a slow machine).
+$(BUILD)/tests/bench_metrics: $(BUILD)/tests/bench/bench_metrics.o $(BUILD)/libamlfs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
+
+bench: deps-check $(BUILD)/tests/bench_metrics
+	@$(BUILD)/tests/bench_metrics
 
 run: deps all
 	@scripts/run.sh

@@ -24,5 +24,7 @@ run cat "$run_dir/status"
 run cat "$run_dir/info.json"
 run ls -l "$run_dir/outputs"                                     # what train.py saved
 run cat "$run_dir/outputs/scores.json"
+run ls "$run_dir/metrics"                                        # one file per metric train.py logged
+run cat "$run_dir/metrics/test_acc"                              # EPOCH ACCURACY TIMESTAMP
 [ "$(cat "$run_dir/status")" = Completed ]
 cd /

@@ -1,7 +1,8 @@
 """Train a small neural network on scikit-learn's bundled digits data (no download needed).
 
-Prints one line per epoch so `tail -f runs/ID/log` shows training live, and saves the model and
-its final scores under ./outputs, which the run keeps.
+Prints one line per epoch so `tail -f runs/ID/log` shows training live, logs each epoch's loss and
+accuracies to the run's metrics (runs/ID/metrics/NAME, through the AMLFS_METRICS file: no SDK), and
+saves the model and its final scores under ./outputs, which the run keeps.
 """
 import argparse
 import json
@@ -14,6 +15,14 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
+
+
+def log(name, value, step=None):
+    """One metric point for amlfs (README "Metrics"); a no-op outside a run."""
+    if "AMLFS_METRICS" in os.environ:
+        with open(os.environ["AMLFS_METRICS"], "a") as f:
+            f.write(json.dumps({"name": name, "value": float(value), "step": step}) + "\n")
+
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=20)
@@ -42,6 +51,8 @@ for epoch in range(1, args.epochs + 1):
     test_acc = model.score(x_test, y_test)
     print(f"epoch {epoch:3d}/{args.epochs}  loss {model.loss_:.4f}  "
           f"train_acc {train_acc:.4f}  test_acc {test_acc:.4f}  ({time.time() - start:.2f}s)", flush=True)
+    for name, value in (("loss", model.loss_), ("train_acc", train_acc), ("test_acc", test_acc)):
+        log(name, value, epoch)
     time.sleep(0.2)  # a real job takes longer per epoch; this keeps the demo watchable
 
 os.makedirs("outputs", exist_ok=True)

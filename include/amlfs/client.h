@@ -58,6 +58,9 @@ int client_snapshot_upload(amlfs_client *c, const char *path, const snapshot_lim
  * relative path whose segments are encoded and whose '/' are kept. malloc'd. */
 char *client_escape(const char *s);
 char *client_escape_path(const char *relpath);
+/* "/v1/runs/ID" + suffix (+ rel, its segments escaped, when not NULL): a run's API paths
+ * ("/metrics/", "train/loss" -> /v1/runs/ID/metrics/train/loss). malloc'd. */
+char *client_run_url(const char *run_id, const char *suffix, const char *rel);
 
 /* Forget cached answers: the one for url_path and its queries ("?..."), and with subtree also
  * everything below it ("/..."). Every change this client makes clears the whole cache. */

@@ -41,6 +41,9 @@ typedef struct compute_launch {
     /* compute_ranks: one process unless distribution is set or per_node > 1. */
     char *distribution;
     int nodes, per_node;
+    /* Set by the supervisor, not read from launch.json: the network namespace a container joins (the
+     * MLflow relay's, relay.c), NULL for podman's own network. */
+    char *netns;
 } compute_launch;
 
 /* The most ranks per node, and nodes, a launch may ask for: bounds what a run file can make us fork. */
@@ -58,6 +61,25 @@ int compute_container_env_file(const char *run_dir, const compute_launch *launch
 /* `podman ... run ...` for the launch, NULL-terminated, malloc'd strings (compute_strings_free). */
 char **compute_container_argv(const compute_launch *launch, const char *env_file);
 void compute_strings_free(char **v);
+
+/* A process named by pid plus its start time (field 22 of /proc/PID/stat, clock ticks since boot). */
+typedef struct compute_proc_id {
+    pid_t pid;
+    unsigned long long starttime;
+} compute_proc_id;
+
+/* relay.c: MLflow's tracking API inside a container's own network namespace (see relay.c). */
+typedef struct compute_relay {
+    compute_proc_id relay;      /* the relay, holding the namespace */
+    compute_proc_id slirp;      /* slirp4netns on it, for a container with the network; pid 0: none */
+    char *netns;                /* /proc/PID/ns/net, for podman --network ns:... */
+} compute_relay;
+/* The port of a loopback MLflow URI ("http://127.0.0.1:PORT"), 0 for any other. */
+int compute_relay_port(const char *uri);
+/* A namespace with 127.0.0.1:port relayed to the host's 127.0.0.1:port, and outbound traffic through
+ * slirp4netns when network. Both processes end with the supervisor (and with compute_relay_stop). */
+int compute_relay_start(int port, bool network, compute_relay *r, amlfs_err *err);
+void compute_relay_stop(compute_relay *r);
 
 /* ranks.c: a distributed run's ranks on this node. A launch is distributed when it has a
  * distribution type or more than one process (nodes * per_node > 1). */
@@ -106,12 +128,6 @@ void compute_line_buf_free(compute_line_buf *b);
  * compute_exit_read returns 1 when read, 0 when there is no exit.json yet, or a negative errno. */
 int compute_exit_write(const char *run_dir, const compute_exit *ex, int start_errno, amlfs_err *err);
 int compute_exit_read(const char *run_dir, compute_exit *out, int *start_errno, amlfs_err *err);
-
-/* A process named by pid plus its start time (field 22 of /proc/PID/stat, clock ticks since boot). */
-typedef struct compute_proc_id {
-    pid_t pid;
-    unsigned long long starttime;
-} compute_proc_id;
 
 /* Reads /proc/PID/stat: start time and state letter ('Z' = zombie). Negative errno if there is none. */
 int compute_proc_stat(pid_t pid, unsigned long long *starttime, char *state);

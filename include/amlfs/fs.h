@@ -73,6 +73,13 @@ typedef enum node_kind {
      * read-only, live. */
     NODE_RUN_OUTPUTS_DIR,
     NODE_RUN_OUTPUTS_FILE,      /* runs/ID/outputs/REL, runs/ID/logs/REL: a file, folder or symlink */
+    NODE_RUN_METRICS_DIR,       /* runs/ID/metrics: one file per metric series */
+    /* runs/ID/metrics/REL: the series REL ("STEP VALUE TIMESTAMP" lines, growing live), or a folder when
+     * series are named REL/... ("train/loss" is metrics/train/loss) */
+    NODE_RUN_METRIC,
+    NODE_RUN_METRICS_JSON,      /* runs/ID/metrics.json: every series */
+    NODE_RUN_PARAMS_JSON,       /* runs/ID/params.json */
+    NODE_RUN_TAGS_JSON,         /* runs/ID/tags.json */
 } node_kind;
 
 /* The spec files whose finished write is an action. */
@@ -92,7 +99,7 @@ typedef struct node_path {
     node_kind kind;
     char name[NODE_NAME_MAX];   /* the object: environment, compute, experiment or run id */
     const char *rel;            /* *_FILE: the path inside the stored folder, snapshot or outputs; EXP_RUN_LINK:
-                                   the link */
+                                   the link; RUN_METRIC: the series' name (or a folder of names) */
     char version[NODE_NAME_MAX]; /* ENV_VERSION_*: the version as named (3, 22.02-py3) */
     const char *folder;         /* RUN_OUTPUTS_*: "outputs" or "logs" */
 } node_path;

@@ -32,6 +32,9 @@ typedef struct server_config {
     const char *default_cluster;
     /* The key that seals secrets in workspace.db; NULL: DATA_DIR/secret.key. */
     const char *secret_key_file;
+    /* The server's token (the key of the run tokens jobs get), and MLflow's tracking URI jobs get; NULL:
+     * jobs get no MLflow variables (a server without transport, in tests). */
+    const char *token, *tracking_uri;
 } server_config;
 
 typedef struct events events;
@@ -71,6 +74,8 @@ typedef struct server {
     char *snapshot_dir;
     uint64_t snapshot_max_mb, snapshot_max_files;
     snapshot_cache *snapshots;
+    /* From server_config (read-only after open): what each job gets for MLflow's tracking API. */
+    char *token, *tracking_uri;
 } server;
 
 /* ---- server.c: the whole service without its transport ---- */
@@ -169,6 +174,50 @@ int run_check_end(server *srv, const char *id, amlfs_err *err);
 void run_poll_all(server *srv);
 /* At start: re-attach to every run that had not ended. */
 int run_restore_all(server *srv, amlfs_err *err);
+
+/* ---- h_experiments.c ---- */
+/* POST /v1/experiments (mkdir) and MLflow's experiments/create: the experiment and its files folder; a
+ * refusal is explained in experiments/status. */
+int experiment_create(server *srv, const char *name, amlfs_err *err);
+
+/* ---- metrics_ingest.c: a job's AMLFS_METRICS files read into the store ---- */
+/* Reads the complete lines appended since the last read of each file: one bounded pass per file, 1 when
+ * more is waiting (call again), 0 when caught up. final (the run ended): everything, and a last line
+ * without its newline too. Safe to call from several threads. */
+int metrics_ingest(server *srv, const char *run_id, bool final, amlfs_err *err);
+/* At a run's end, when lines were malformed or points dropped: one "[amlfs] AMLFS_METRICS: ..." line at the
+ * end of its log, with the first reason (info.json has the first five), so the log says it too. */
+void metrics_note_in_log(server *srv, const char *run_id);
+/* Change-feed events for series that grew (runs/ID/metrics/NAME created, grew) and, when counts_changed,
+ * runs/ID changed (info.json's counts). */
+void metrics_announce(server *srv, const char *run_id, const store_series_change *changes, size_t n,
+                      bool counts_changed);
+/* {"points", "series", "malformed_lines", "dropped_points", "problems", "mlflow_status"} of a run (h_metrics.c). */
+cJSON *metrics_state_json(server *srv, const char *run_id);
+
+/* ---- run_token.c: per-run tokens for MLflow's tracking API (a job's MLFLOW_TRACKING_TOKEN) ---- */
+/* "RUN_ID.HEX": HMAC-SHA256 of the run id keyed by the server's token; malloc'd (NULL on failure). */
+char *run_token_make(const char *key, const char *run_id);
+/* 1 with *run_id (malloc'd) when token is a run token made with key, else 0. Constant-time. */
+int run_token_check(const char *key, const char *token, char **run_id);
+
+/* ---- mlflow_*.c: MLflow's tracking REST API under /api/2.0/mlflow/ (docs/api.md "MLflow") ---- */
+typedef struct http_request http_request;
+typedef struct http_reply http_reply;
+/* Who sends a request: the owner (the unix socket, or the server's own token), or a job with its run's
+ * token, good for that run only. */
+typedef struct http_caller {
+    bool known;                 /* false: no token, or one that is neither: 401 */
+    const char *run_id;         /* a job's token: its run; NULL for the owner */
+} http_caller;
+/* /api/2.0/mlflow/... or /ajax-api/2.0/mlflow/... */
+bool mlflow_path(const char *url);
+/* Answers one MLflow request from req->caller (NULL or unknown: 401); errors in MLflow's shape
+ * {"error_code", "message"}. */
+void mlflow_dispatch(server *srv, const http_request *req, http_reply *out);
+/* MLflow's experiment id of an amlfs experiment: 16 hex digits of SHA-256 of its name (stable, and
+ * valid for MLflow whatever the name holds). buf >= 17 bytes. */
+void mlflow_experiment_id(const char *name, char *buf, size_t len);
 
 /* ---- submit.c: POST /v1/experiments/NAME/runs ---- */
 /* Validates and resolves the job, snapshots its code and queues it; sets the experiment's status
@@ -356,10 +405,14 @@ int secret_key_load_or_create(const char *path, unsigned char key[STORE_SECRET_K
 /* Refuses when another server answers on path; removes a stale socket; binds, chmod 0600, listens. */
 int listen_unix(const char *path, int *fd, amlfs_err *err);
 int listen_tcp(const char *host_port, int *fd, amlfs_err *err);
+/* 127.0.0.1 on the port kept in DATA_DIR/mlflow.port when it is free, else a new one (kept there). */
+int listen_mlflow(const char *data_dir, int *fd, int *port, amlfs_err *err);
 
 /* ---- http_server.c: libmicrohttpd daemons ---- */
-/* Serves the API on a listening unix socket (no token) and, when tcp_fd >= 0, on TCP (token). */
-int http_start(server *srv, int unix_fd, int tcp_fd, const char *token, amlfs_err *err);
+/* Serves the API on a listening unix socket (no token), when tcp_fd >= 0 on TCP (the token, or a run's token
+ * for MLflow's API), and when mlflow_fd >= 0 MLflow's API alone (loopback, for jobs). token: the server's
+ * token, also the key of run tokens. */
+int http_start(server *srv, int unix_fd, int tcp_fd, int mlflow_fd, const char *token, amlfs_err *err);
 void http_stop(server *srv);
 
 /* ---- the request and reply every handler sees ---- */
@@ -376,6 +429,7 @@ typedef struct http_request {
      * body_fd reads the body_len bytes from offset 0. */
     bool body_spooled;
     int body_fd;
+    const http_caller *caller;  /* who sent it (the owner on the unix socket) */
 } http_request;
 
 typedef struct http_reply {
@@ -458,6 +512,13 @@ int h_runs_list(server *srv, const http_request *req, http_reply *out, amlfs_err
 int h_run_get(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_run_log(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_run_cancel(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+/* Metrics, parameters and tags (h_metrics.c): GET /v1/runs/ID/metrics/[NAME], .../metrics.json,
+ * .../params.json, .../tags.json, /v1/experiments/NAME/runs-summary. */
+int h_run_metrics(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_run_metrics_json(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_run_params_json(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_run_tags_json(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_experiment_runs_summary(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 /* Snapshots: POST /v1/snapshots (a manifest), POST /v1/blobs (their contents), and a run's snapshot
  * as a read-only folder (GET /v1/runs/ID/snapshot/PATH). */
 int h_snapshots_create(server *srv, const http_request *req, http_reply *out, amlfs_err *err);

@@ -214,6 +214,121 @@ int store_run_set_status(store *s, const char *id, run_status to, const store_ru
 void store_run_free(store_run *r);
 void store_run_list_free(store_run *list, size_t n);
 
+/* ---- metrics, parameters and tags of runs (include/amlfs/metrics.h) ----
+ * A series (run, name) is its points in the order they were logged; each point's text line
+ * ("STEP VALUE TIMESTAMP\n", metrics_format_line) has its byte offset in the series' text, so the text
+ * (runs/ID/metrics/NAME) only ever grows and is read by ranges like a log. */
+typedef struct store_metric_in {
+    const char *name;
+    double value;
+    bool has_step;              /* false: the series' next step (one above its highest, 0 first) */
+    int64_t step;
+    int64_t timestamp;          /* ms */
+} store_metric_in;
+
+typedef struct store_kv {
+    const char *key, *value;
+} store_kv;
+
+/* A malformed line of an AMLFS_METRICS file (line 0: about the file itself). */
+typedef struct store_metric_problem {
+    const char *file;
+    int64_t line;
+    const char *reason;
+} store_metric_problem;
+
+/* Where points come from when they are read from a job's AMLFS_METRICS file. */
+typedef struct store_metric_source {
+    const char *file;           /* its name in RUN_DIR/metrics */
+    int64_t from_offset;        /* where this read started: must be the stored offset (else -EAGAIN) */
+    int64_t to_offset;          /* the offset after what was read */
+    int64_t lines;              /* lines read up to to_offset */
+    bool skipping;              /* to_offset is inside a line over METRICS_LINE_MAX, skipped to its end */
+    int64_t malformed;          /* malformed lines among them, counted */
+    const store_metric_problem *problems;
+    size_t nproblems;
+} store_metric_source;
+
+/* A series that changed: its text's new size; created when it is new. */
+typedef struct store_series_change {
+    char *name;
+    int64_t bytes;
+    bool created;
+} store_series_change;
+void store_series_changes_free(store_series_change *list, size_t n);
+
+/* Adds metrics, parameters and tags of a run in one transaction. From the API (src NULL) it is all or
+ * nothing: -EINVAL for a parameter logged before with another value (MLflow's parameters never change),
+ * -EFBIG beyond the run's METRICS_POINTS_MAX points or METRICS_SERIES_MAX series. From a file (src), points
+ * beyond those limits are counted as dropped, and the file's offset, lines and problems are kept with
+ * them (-EAGAIN when src->from_offset is no longer the stored one: another reader took those lines).
+ * *changes (may be NULL) gets the series that grew. Keys and values must have been checked. */
+int store_run_data_add(store *s, const char *run, const store_metric_in *metrics, size_t nmetrics,
+                       const store_kv *params, size_t nparams, const store_kv *tags, size_t ntags,
+                       const store_metric_source *src, store_series_change **changes, size_t *nchanges,
+                       amlfs_err *err);
+
+typedef struct store_series {
+    char *name;
+    int64_t count, bytes;
+    int64_t json_extra;                 /* what its non-finite values add to metrics.json (metrics.h) */
+    int64_t last_step, last_timestamp;  /* the point at the highest step (the latest logged among them) */
+    double last_value;
+} store_series;
+/* The run's series, by name. */
+int store_series_list(store *s, const char *run, store_series **out, size_t *n, amlfs_err *err);
+void store_series_list_free(store_series *list, size_t n);
+/* Up to length bytes of one series' text from offset; *total: the text's whole size. -ENOENT when the
+ * run has no such series. */
+int store_series_text(store *s, const char *run, const char *name, int64_t offset, int64_t length, char **text,
+                      size_t *len, int64_t *total, amlfs_err *err);
+
+typedef struct store_point {
+    int64_t step, timestamp;
+    double value;
+} store_point;
+/* Points of one series in the order logged: from the skip-th, at most max (0: all). */
+int store_series_points(store *s, const char *run, const char *name, int64_t skip, int64_t max, store_point **out,
+                        size_t *n, amlfs_err *err);
+
+typedef struct store_pair {
+    char *run;                  /* set by the experiment-wide listings only */
+    char *key, *value;
+} store_pair;
+void store_pairs_free(store_pair *list, size_t n);
+/* The run's parameters or tags, by key. */
+int store_run_params(store *s, const char *run, store_pair **out, size_t *n, amlfs_err *err);
+int store_run_tags(store *s, const char *run, store_pair **out, size_t *n, amlfs_err *err);
+/* -ENOENT when the run has no such tag. */
+int store_run_tag_delete(store *s, const char *run, const char *key, amlfs_err *err);
+
+/* What was read of a run's metrics files, and what MLflow's update_run said from inside the job. */
+typedef struct store_metric_state {
+    int64_t points, series, malformed, dropped;
+    char *problems;             /* JSON array [{"file", "line", "reason"}], the first METRICS_PROBLEMS_KEPT */
+    char *mlflow_status;        /* NULL until update_run */
+    int64_t mlflow_end;         /* ms; 0 when none */
+} store_metric_state;
+int store_metric_state_get(store *s, const char *run, store_metric_state *out, amlfs_err *err);
+void store_metric_state_free(store_metric_state *st);
+int store_metric_state_mlflow(store *s, const char *run, const char *status, int64_t end_ms, amlfs_err *err);
+/* 1 the first time it is asked for a run (its metrics problems are to be noted in its log), 0 after. */
+int store_metric_state_note_once(store *s, const char *run, amlfs_err *err);
+/* The stored read position in RUN_DIR/metrics/FILE (0 and 0 when never read). */
+int store_metric_file_get(store *s, const char *run, const char *file, int64_t *offset, int64_t *lines,
+                          bool *skipping, amlfs_err *err);
+
+/* For comparing runs: the last value of every series, and every parameter, of the runs of an experiment
+ * (in submission order of the runs, then by name). */
+typedef struct store_run_last {
+    char *run, *name;
+    int64_t step, timestamp;
+    double value;
+} store_run_last;
+int store_experiment_metric_last(store *s, const char *experiment, store_run_last **out, size_t *n, amlfs_err *err);
+void store_run_last_free(store_run_last *list, size_t n);
+int store_experiment_params(store *s, const char *experiment, store_pair **out, size_t *n, amlfs_err *err);
+
 /* ---- folders of stored files (experiments' code, environments' build contexts) ----
  * Every path is relative to the folder's root, checked with util_check_relpath, and resolved with
  * openat2(RESOLVE_BENEATH): symlinks inside the folder work, none can lead out of it. */

@@ -57,6 +57,11 @@ int util_check_relpath(const char *path, amlfs_err *err);
  * and .#NAME locks): kept as ordinary files, never acted on, never part of an image's or environment's
  * identity. */
 bool util_is_editor_scratch(const char *name);
+/* Whether the n bytes at s are valid UTF-8 (no overlong forms, surrogates or values past U+10FFFF). */
+bool util_utf8_valid(const char *s, size_t n);
+/* Replaces, in place, every byte of s that is not part of a valid UTF-8 sequence (a sequence cut short by
+ * a length limit too) with '?': text bound for JSON. Returns how many were replaced. */
+size_t util_utf8_sanitize(char *s);
 /* Edit distance, for "did you mean" suggestions. */
 size_t util_levenshtein(const char *a, const char *b);
 

@@ -350,3 +350,13 @@ char *client_escape_path(const char *relpath)
     out[len] = '\0';
     return out;
 }
+
+char *client_run_url(const char *run_id, const char *suffix, const char *rel)
+{
+    char *id = client_escape(run_id);
+    char *path = rel ? client_escape_path(rel) : util_xstrdup("");
+    char *url = util_strdupf("/v1/runs/%s%s%s", id, suffix ? suffix : "", path);
+    free(id);
+    free(path);
+    return url;
+}

@@ -1,6 +1,7 @@
 /* container.c: a local run inside a container image: the `podman run` command line, and the job's
  * environment as a 0600 --env-file (values never on a command line). The supervisor runs both. */
 #include "amlfs/compute_local.h"
+#include "amlfs/metrics.h"
 #include "amlfs/util.h"
 
 #include <fcntl.h>
@@ -75,7 +76,9 @@ char **compute_container_argv(const compute_launch *launch, const char *env_file
         argv[n++] = util_xstrdup(fixed[i]);
     argv[n++] = util_xstrdup("--name");
     argv[n++] = compute_container_name(launch->run_id);
-    if (!launch->network)
+    if (launch->netns)
+        argv[n++] = util_strdupf("--network=ns:%s", launch->netns); /* MLflow's relay (relay.c) */
+    else if (!launch->network)
         argv[n++] = util_xstrdup("--network=none");
     argv[n++] = util_xstrdup("--volume");
     argv[n++] = util_strdupf("%s:" CONTAINER_WORK, launch->work_dir);
@@ -92,6 +95,14 @@ char **compute_container_argv(const compute_launch *launch, const char *env_file
             argv[n++] = util_strdupf("%s:%s:ro", inputs, inputs);
         }
         free(inputs);
+        /* The job's AMLFS_METRICS file, appended to from inside (its folder: a file bind-mounted alone
+         * would not follow a new file). */
+        char *metrics = util_strdupf("%.*s/" METRICS_DIR, (int)(slash - launch->work_dir), launch->work_dir);
+        if (stat(metrics, &st) == 0 && S_ISDIR(st.st_mode)) {
+            argv[n++] = util_xstrdup("--volume");
+            argv[n++] = util_strdupf("%s:%s", metrics, metrics);
+        }
+        free(metrics);
     }
     argv[n++] = util_xstrdup("--workdir");
     argv[n++] = util_xstrdup(CONTAINER_WORK);

@@ -216,6 +216,7 @@ void compute_launch_free(compute_launch *launch)
     free(launch->memory);
     free(launch->cpus);
     free(launch->distribution);
+    free(launch->netns);
     memset(launch, 0, sizeof *launch);
 }
 

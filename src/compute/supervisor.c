@@ -4,6 +4,7 @@
  * and a failed rank (stopping the container too), records exit.json. */
 #include "amlfs/compute.h"
 #include "amlfs/compute_local.h"
+#include "amlfs/metrics.h"
 #include "amlfs/util.h"
 
 #include <errno.h>
@@ -67,6 +68,7 @@ typedef struct supervisor {
     int log_fd;                 /* RUN_DIR/log, written here with each rank's lines prefixed */
     bool rank_failed;           /* a rank's failure is the run's exit */
     /* Container runs only (launch.image set). */
+    compute_relay relay;        /* MLflow's API inside the container's namespace (relay.c); pid 0: none */
     char **container_argv;      /* podman run ... */
     char *container_name;
     char *env_file;
@@ -273,6 +275,50 @@ static void podman_helper(supervisor *s, const char *const *verb_args, int64_t w
     }
 }
 
+/* One line of the supervisor's own in the run's log, before the job writes there. */
+static void log_line(supervisor *s, const char *text)
+{
+    char *log = compute_run_file(s->run_dir, COMPUTE_LOG_FILE);
+    char *line = util_strdupf("%s\n", text);
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0 || util_write_all(fd, line, strlen(line)) < 0)
+        diag("cannot write to %s: %s", log, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    free(line);
+    free(log);
+}
+
+static const char *launch_env(const compute_launch *launch, const char *key)
+{
+    size_t n = strlen(key);
+    const char *found = NULL;
+    for (size_t i = 0; launch->env && launch->env[i]; i++)
+        if (strncmp(launch->env[i], key, n) == 0 && launch->env[i][n] == '=')
+            found = launch->env[i] + n + 1; /* the last one wins, as in the job's environment */
+    return found;
+}
+
+/* A container's own network namespace with MLflow's tracking API at the URI the job has (a loopback one;
+ * a URI the job set itself to another address is left alone). Without it the job still runs, on podman's
+ * network, and its log says MLflow cannot be reached. */
+static void start_relay(supervisor *s)
+{
+    int port = compute_relay_port(launch_env(&s->launch, "MLFLOW_TRACKING_URI"));
+    if (port <= 0)
+        return;
+    amlfs_err why = {0};
+    if (compute_relay_start(port, s->launch.network, &s->relay, &why) == 0) {
+        s->launch.netns = util_xstrdup(s->relay.netns);
+        diag("MLflow's API relayed into the container's namespace %s at 127.0.0.1:%d", s->relay.netns, port);
+        return;
+    }
+    diag("%s", why.msg);
+    char *line = util_strdupf("[amlfs] MLflow's tracking API cannot be reached from this container: %s", why.msg);
+    log_line(s, line);
+    free(line);
+}
+
 /* For a container run: the --env-file, the podman command line, and podman's own environment
  * (CONTAINERS_CONF). The job's variables go only into the file. Returns 0, or what start_job
  * returns for a start failure (0 recorded, 1 not even that). */
@@ -293,19 +339,11 @@ static int prepare_container(supervisor *s, bool *failed)
         setenv(entry, eq + 1, 1);
         *eq = '=';
     }
+    start_relay(s);
     s->container_name = compute_container_name(s->launch.run_id);
     s->container_argv = compute_container_argv(&s->launch, s->env_file);
-    if (!s->launch.network) {
-        /* A job that tries to download and cannot must not fail mysteriously: its log says why first. */
-        static const char line[] = "[amlfs] this job runs without network (properties: amlfs.network: \"false\")\n";
-        char *log = compute_run_file(s->run_dir, COMPUTE_LOG_FILE);
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd < 0 || util_write_all(fd, line, sizeof line - 1) < 0)
-            diag("cannot write to %s: %s", log, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        free(log);
-    }
+    if (!s->launch.network) /* a download that fails must not fail mysteriously: the log says why first */
+        log_line(s, "[amlfs] this job runs without network (properties: amlfs.network: \"false\")");
     return 0;
 }
 
@@ -875,6 +913,7 @@ static void finish_job(supervisor *s)
         const char *args[] = {"rm", "--force", "--time", "0", "--ignore", s->container_name, NULL};
         podman_helper(s, args, CONTAINER_RM_WAIT_MS);
         unlink(s->env_file);
+        compute_relay_stop(&s->relay);
         if (s->exit.exit_code == 125 && !s->exit.canceled && !s->exit.timed_out)
             snprintf(s->exit.error, sizeof s->exit.error,
                      "podman could not run the container of image %.300s (exit code 125); the run's log "
@@ -959,6 +998,32 @@ static void write_exit_record(supervisor *s)
     }
 }
 
+/* AMLFS_METRICS: the file in RUN_DIR/metrics this node's job appends metric lines to, made here (so it
+ * exists to be mounted into a container), named in the job's environment at the path it has everywhere:
+ * the run folder is at the same path on the host, in a container and on a cluster's nodes. */
+static void add_metrics_file(supervisor *s)
+{
+    char *dir = compute_run_file(s->run_dir, METRICS_DIR);
+    const char *node = getenv("SLURM_NODEID");
+    long n = node ? strtol(node, NULL, 10) : 0;
+    char *path = n > 0 ? util_strdupf("%s/metrics-node%ld.jsonl", dir, n) : util_strdupf("%s/" METRICS_FILE, dir);
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        diag("cannot make %s: %s; the job's AMLFS_METRICS cannot be written", dir, strerror(errno));
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        diag("cannot make %s: %s; the job's AMLFS_METRICS cannot be written", path, strerror(errno));
+    else
+        close(fd);
+    size_t count = 0;
+    while (s->launch.env && s->launch.env[count])
+        count++;
+    s->launch.env = util_xrealloc(s->launch.env, (count + 2) * sizeof *s->launch.env);
+    s->launch.env[count] = util_strdupf("AMLFS_METRICS=%s", path); /* last: it wins over the job's own */
+    s->launch.env[count + 1] = NULL;
+    free(path);
+    free(dir);
+}
+
 int compute_supervise_main(const char *run_dir)
 {
     keep_supervisor_lock(run_dir);
@@ -984,6 +1049,7 @@ int compute_supervise_main(const char *run_dir)
         rc = record_start_failure(&s, err.code, err.msg);
     } else {
         s.distributed = !s.launch.image && compute_launch_distributed(&s.launch);
+        add_metrics_file(&s);
         rc = start_job(&s);
         if (s.job > 0) {
             wait_for_job(&s);
@@ -995,6 +1061,7 @@ int compute_supervise_main(const char *run_dir)
     if (rc == 0)
         rc = s.exit.exit_code >= 0 ? s.exit.exit_code & 0xff : 128 + s.exit.signal;
     close_procs(&s);
+    compute_relay_stop(&s.relay); /* a start that failed after the relay began */
     compute_rank_plan_free(&s.plan);
     if (s.log_fd >= 0)
         close(s.log_fd);

@@ -64,7 +64,7 @@ static void subtree(fs_state *fs, notices *n, const char *prefix, bool (*want)(n
         node_classify(hits[i].path, &np);
         if (want && !want(np.kind))
             continue;
-        bool log = np.kind == NODE_RUN_LOG || np.kind == NODE_ENV_BUILD_LOG;
+        bool log = np.kind == NODE_RUN_LOG || np.kind == NODE_ENV_BUILD_LOG || np.kind == NODE_RUN_METRIC;
         add(n, false, hits[i].ino, log ? hits[i].size : 0, NULL);
     }
     inode_hits_free(hits, count);

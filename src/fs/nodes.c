@@ -217,10 +217,22 @@ static node_kind classify_runs(const parts *p, node_path *out)
         out->rel = p->start[3];
         return stored_rel_ok(out->rel) ? NODE_RUN_OUTPUTS_FILE : NODE_NONE;
     }
+    if (is(p, 2, "metrics")) {
+        if (p->n == 3)
+            return NODE_RUN_METRICS_DIR;
+        out->rel = p->start[3];
+        return stored_rel_ok(out->rel) ? NODE_RUN_METRIC : NODE_NONE;
+    }
     if (p->n != 3)
         return NODE_NONE;
     if (is(p, 2, "status"))
         return NODE_RUN_STATUS;
+    if (is(p, 2, "metrics.json"))
+        return NODE_RUN_METRICS_JSON;
+    if (is(p, 2, "params.json"))
+        return NODE_RUN_PARAMS_JSON;
+    if (is(p, 2, "tags.json"))
+        return NODE_RUN_TAGS_JSON;
     if (is(p, 2, "log"))
         return NODE_RUN_LOG;
     if (is(p, 2, "job.yaml"))
@@ -284,6 +296,9 @@ bool node_is_generated_text(node_kind kind)
     case NODE_RUN_STATUS:
     case NODE_RUN_JOB_YAML:
     case NODE_RUN_INFO:
+    case NODE_RUN_METRICS_JSON:
+    case NODE_RUN_PARAMS_JSON:
+    case NODE_RUN_TAGS_JSON:
         return true;
     default:
         return false;
@@ -330,6 +345,7 @@ bool node_is_fixed_dir(node_kind kind)
     case NODE_RUN_DIR:
     case NODE_RUN_SNAPSHOT_DIR:
     case NODE_RUN_OUTPUTS_DIR:
+    case NODE_RUN_METRICS_DIR:
         return true;
     default:
         return false;
@@ -351,6 +367,7 @@ bool node_is_run_output(node_kind kind)
 bool node_is_read_only(node_kind kind)
 {
     return node_is_generated_text(kind) || kind == NODE_ENV_BUILD_LOG || kind == NODE_RUN_LOG ||
+           kind == NODE_RUN_METRICS_DIR || kind == NODE_RUN_METRIC ||
            kind == NODE_DATASTORE_FILE ||
            kind == NODE_EXP_RUN_LINK || node_is_snapshot(kind) || node_is_run_output(kind);
 }

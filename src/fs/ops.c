@@ -578,7 +578,7 @@ static int open_handle(fs_state *fs, fuse_ino_t ino, const node_path *np, struct
         /* Rewritten in place as state changes: every read must come from the daemon. */
         fi->direct_io = node_object_spec_collection(np->kind) || node_is_live_text(np->kind);
         fi->keep_cache = !fi->direct_io;
-    } else if (np->kind == NODE_RUN_LOG || np->kind == NODE_ENV_BUILD_LOG) {
+    } else if (np->kind == NODE_RUN_LOG || np->kind == NODE_ENV_BUILD_LOG || np->kind == NODE_RUN_METRIC) {
         h->kind = H_BYTES;
         struct stat st;
         rc = view_stat(fs, np, &st, err);

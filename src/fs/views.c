@@ -167,6 +167,79 @@ static int run_folder_stat_entry(fs_state *fs, const node_path *np, cJSON **entr
     return rc;
 }
 
+/* ---- a run's metrics: runs/ID/metrics/NAME, where a name's '/' makes folders ---- */
+
+/* /v1/runs/ID/metrics/ (the listing) or /v1/runs/ID/metrics/NAME (a series' text). */
+static char *metrics_url(const node_path *np)
+{
+    return client_run_url(np->name, "/metrics/", np->kind == NODE_RUN_METRIC ? np->rel : NULL);
+}
+
+static int metrics_listing(fs_state *fs, const node_path *np, cJSON **out, amlfs_err *err)
+{
+    char *url = client_run_url(np->name, "/metrics/", NULL);
+    int rc = client_get_json(fs->client, url, true, out, err);
+    free(url);
+    return rc;
+}
+
+/* What np->rel is among the run's series: 'f' a series (*size, *mtime_ms), 'd' a folder of them (a
+ * series of the same name wins: the folder's series are in metrics.json), -ENOENT neither. */
+static int metric_lookup(fs_state *fs, const node_path *np, off_t *size, int64_t *mtime_ms, amlfs_err *err)
+{
+    cJSON *list = NULL;
+    int rc = metrics_listing(fs, np, &list, err);
+    if (rc < 0)
+        return rc;
+    size_t len = strlen(np->rel);
+    int what = 0;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(list, "metrics")) {
+        const char *name = jstr(m, "name");
+        if (strcmp(name, np->rel) == 0) {
+            what = 'f';
+            *size = (off_t)jnum(m, "size", 0);
+            *mtime_ms = (int64_t)jnum(cJSON_GetObjectItemCaseSensitive(m, "last"), "timestamp", 0);
+            break;
+        }
+        if (strncmp(name, np->rel, len) == 0 && name[len] == '/')
+            what = 'd';
+    }
+    cJSON_Delete(list);
+    return what ? what : amlfs_fail(err, ENOENT, "run %s has no metric '%s'", np->name, np->rel);
+}
+
+/* The names one level below metrics/ (or below the folder np->rel): series as files, deeper names as
+ * folders, each once. */
+static int list_metrics(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
+{
+    cJSON *list = NULL;
+    int rc = metrics_listing(fs, np, &list, err);
+    if (rc < 0)
+        return rc;
+    char *prefix = np->kind == NODE_RUN_METRIC ? util_strdupf("%s/", np->rel) : util_xstrdup("");
+    size_t plen = strlen(prefix);
+    const cJSON *m;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(list, "metrics")) {
+        const char *name = jstr(m, "name");
+        if (strncmp(name, prefix, plen) != 0 || !name[plen])
+            continue;
+        const char *rest = name + plen, *slash = strchr(rest, '/');
+        char *part = slash ? strndup(rest, (size_t)(slash - rest)) : util_xstrdup(rest);
+        if (!part)
+            abort();
+        bool seen = false;
+        for (size_t i = 0; i < out->count && !seen; i++)
+            seen = strcmp(out->items[i].name, part) == 0;
+        if (!seen)
+            dir_list_add(out, part, slash ? DT_DIR : DT_REG);
+        free(part);
+    }
+    free(prefix);
+    cJSON_Delete(list);
+    return 0;
+}
+
 void dir_list_add(dir_list *l, const char *name, unsigned char type)
 {
     if (l->count == l->cap) {
@@ -321,6 +394,19 @@ static int text_of(fs_state *fs, const node_path *np, char **text, size_t *len, 
             cJSON_DeleteItemFromObjectCaseSensitive(obj, "job_yaml"); /* it has a file of its own */
             *text = pretty_json(obj, len);
         }
+        break;
+    case NODE_RUN_METRICS_JSON: {
+        char *url = client_run_url(np->name, "/metrics.json", NULL);
+        rc = client_get_bytes(fs->client, url, 0, 0, text, len, NULL, err);
+        free(url);
+        break;
+    }
+    case NODE_RUN_PARAMS_JSON:
+    case NODE_RUN_TAGS_JSON:
+        rc = get_object(fs, "runs", np->name, np->kind == NODE_RUN_PARAMS_JSON ? "/params.json" : "/tags.json", &obj,
+                        err);
+        if (rc == 0)
+            *text = pretty_json(obj, len);
         break;
     default:
         rc = amlfs_fail(err, EINVAL, "not a generated file");
@@ -499,6 +585,27 @@ int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err
         else
             fill_stat(fs, st, S_IFREG | 0200, 0, run_mtime(obj));
         break;
+    case NODE_RUN_METRICS_DIR:
+        rc = get_object(fs, "runs", np->name, NULL, &obj, err);
+        if (rc == 0)
+            fill_stat(fs, st, S_IFDIR | 0555, 4096, run_mtime(obj));
+        break;
+    case NODE_RUN_METRICS_JSON: /* sized by the server without writing it: a run may have a million points */
+        rc = metrics_listing(fs, np, &obj, err);
+        if (rc == 0)
+            fill_stat(fs, st, ro, (off_t)jnum(obj, "json_size", 0), 0);
+        break;
+    case NODE_RUN_METRIC: {
+        off_t size = 0;
+        int64_t mtime = 0;
+        rc = metric_lookup(fs, np, &size, &mtime, err);
+        if (rc == 'f')
+            fill_stat(fs, st, ro, size, mtime);
+        else if (rc == 'd')
+            fill_stat(fs, st, S_IFDIR | 0555, 4096, 0);
+        rc = rc < 0 ? rc : 0;
+        break;
+    }
     case NODE_ENV_FILE:
     case NODE_DATA_FILE:
     case NODE_EXP_FILE:
@@ -757,6 +864,10 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
         dir_list_add(out, "outputs", DT_DIR);
         dir_list_add(out, "logs", DT_DIR);
         dir_list_add(out, "inputs", DT_DIR);
+        dir_list_add(out, "metrics", DT_DIR);
+        dir_list_add(out, "metrics.json", DT_REG);
+        dir_list_add(out, "params.json", DT_REG);
+        dir_list_add(out, "tags.json", DT_REG);
         /* Runs from before snapshots were kept have none. */
         if (get_object(fs, "runs", np->name, NULL, &obj, err) == 0 &&
             cJSON_IsString(cJSON_GetObjectItemCaseSensitive(obj, "snapshot")))
@@ -771,6 +882,10 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
         free(url);
         break;
     }
+    case NODE_RUN_METRICS_DIR:
+    case NODE_RUN_METRIC:
+        rc = list_metrics(fs, np, out, err);
+        break;
     case NODE_ENV_FILE:
     case NODE_DATA_FILE:
     case NODE_EXP_FILE:
@@ -801,6 +916,8 @@ int view_read(fs_state *fs, const node_path *np, off_t offset, size_t size, char
         url = object_url("runs", np->name, "/log");
     else if (np->kind == NODE_ENV_BUILD_LOG)
         url = object_url("environments", np->name, "/build-log");
+    else if (np->kind == NODE_RUN_METRIC)
+        url = metrics_url(np);
     else if (node_is_stored(np->kind))
         url = view_files_url(np);
     else if (is_run_folder_file(np->kind))

@@ -32,14 +32,9 @@ int h_experiments_list(server *srv, const http_request *req, http_reply *out, am
     return 0;
 }
 
-int h_experiments_create(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+int experiment_create(server *srv, const char *name, amlfs_err *err)
 {
-    cJSON *body;
-    int r = http_body_json(req, &body, err);
-    if (r < 0)
-        return r;
-    const char *name = json_str(body, "name", "");
-    r = util_check_name("experiment", name, err);
+    int r = util_check_name("experiment", name, err);
     char *files = r == 0 ? server_path(srv, "experiments/%s/files", name) : NULL;
     if (r == 0)
         r = util_mkdir_p(files, 0700, err);
@@ -47,11 +42,22 @@ int h_experiments_create(server *srv, const http_request *req, http_reply *out, 
         r = store_experiment_create(srv->store, name, util_now_ms(), err);
     free(files);
     server_folder_status(srv, "experiments", r < 0 ? err : NULL);
-    store_experiment e;
-    if (r == 0) {
+    if (r == 0)
         events_emitf(srv->events, "created", -1, "experiments/%s", name);
+    return r;
+}
+
+int h_experiments_create(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    cJSON *body;
+    int r = http_body_json(req, &body, err);
+    if (r < 0)
+        return r;
+    const char *name = json_str(body, "name", "");
+    r = experiment_create(srv, name, err);
+    store_experiment e;
+    if (r == 0)
         r = store_experiment_get(srv->store, name, &e, err);
-    }
     cJSON_Delete(body);
     if (r < 0)
         return r;

@@ -27,6 +27,9 @@ int h_workspace(server *srv, const http_request *req, http_reply *out, amlfs_err
     char *address = util_strdupf("unix:%s", srv->socket_path);
     cJSON_AddStringToObject(o, "address", address);
     free(address);
+    /* Where jobs reach MLflow's tracking API (README "Metrics"). */
+    if (srv->tracking_uri)
+        cJSON_AddStringToObject(o, "mlflow_tracking_uri", srv->tracking_uri);
     cJSON_AddNumberToObject(o, "event_seq", (double)events_last_seq(srv->events));
     cJSON *c = cJSON_AddObjectToObject(o, "counts");
     cJSON_AddNumberToObject(c, "environments", (double)counts.environments);

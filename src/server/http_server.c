@@ -1,5 +1,6 @@
-/* http_server.c: the libmicrohttpd daemons (unix socket without a token, TCP with one), one thread
- * per connection so a long-poll may block, request bodies collected, then routed to a handler. */
+/* http_server.c: the libmicrohttpd daemons (the owner's unix socket without a token, TCP with one, and
+ * the loopback address of MLflow's tracking API for jobs), one thread per connection so a long-poll may
+ * block, who calls told from the bearer token, request bodies collected, then routed to a handler. */
 #include "amlfs/server.h"
 
 #include <fcntl.h>
@@ -19,15 +20,20 @@
 /* At stop, requests in flight (long-polls woken by the stop) get this long to be answered. */
 #define DRAIN_MS 2000
 
+/* LISTEN_LOCAL: the owner's unix socket, no token. LISTEN_TCP (--listen): the server's token for the whole
+ * API, or a job's run token for MLflow's. LISTEN_MLFLOW (loopback, always): MLflow's API only. */
+typedef enum listen_kind { LISTEN_LOCAL, LISTEN_TCP, LISTEN_MLFLOW } listen_kind;
+
 typedef struct listener {
     server *srv;
     http_server *owner;
-    const char *token;          /* NULL: no token needed (the unix socket) */
+    listen_kind kind;
+    const char *token;          /* the server's token (also the key of run tokens) */
     struct MHD_Daemon *daemon;
 } listener;
 
 struct http_server {
-    listener local, tcp;
+    listener local, tcp, mlflow;
     char *token;
     pthread_mutex_t lock;
     pthread_cond_t idle;        /* signalled when in_flight drops to 0 */
@@ -38,22 +44,44 @@ typedef struct request_ctx {
     char *body;
     size_t len, cap;
     bool too_large;
-    bool authorized;
+    bool authorized;            /* the request may go on to a handler: its body is kept */
+    http_caller caller;
+    char *caller_run;           /* caller.run_id's storage */
     /* An upload spooled to an unlinked temp file (see http_spool_limit) instead of body: fd >= 0. */
     int spool_fd;
     uint64_t spool_max;
     int spool_errno;            /* writing the temp file failed */
 } request_ctx;
 
-static bool bearer_ok(struct MHD_Connection *conn, const char *token)
+/* Who sends the request: the owner (the unix socket, or the server's token), a job (its run's token), or
+ * nobody known. */
+static void identify(listener *l, struct MHD_Connection *conn, request_ctx *ctx)
 {
+    ctx->caller = (http_caller){0};
+    if (l->kind == LISTEN_LOCAL) {
+        ctx->caller.known = true;
+        return;
+    }
     const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
-        return false;
+        return;
     auth += 7;
     while (*auth == ' ')
         auth++;
-    return token_equal(auth, token);
+    if (token_equal(auth, l->token)) {
+        ctx->caller.known = true;
+    } else if (run_token_check(l->token, auth, &ctx->caller_run)) {
+        ctx->caller.known = true;
+        ctx->caller.run_id = ctx->caller_run;
+    }
+}
+
+/* Whether the request goes to a handler (its body is then kept): a known caller, on a path it may ask. */
+static bool allowed(listener *l, const request_ctx *ctx, const char *url)
+{
+    if (mlflow_path(url))
+        return ctx->caller.known;
+    return l->kind != LISTEN_MLFLOW && ctx->caller.known && !ctx->caller.run_id;
 }
 
 /* An unlinked temp file in the blob store's tmp folder for an upload of at most max bytes. */
@@ -128,6 +156,22 @@ static void unauthorized(http_reply *out)
     MHD_add_response_header(out->response, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
 }
 
+/* Not MLflow's API, and not for this caller or address. */
+static void refuse(listener *l, const request_ctx *ctx, const char *url, http_reply *out)
+{
+    amlfs_err err = {0};
+    if (l->kind == LISTEN_MLFLOW) {
+        amlfs_fail(&err, ENOENT, "this address serves MLflow's tracking API only (/api/2.0/mlflow/...), not %s", url);
+        reply_error(out, 404, &err);
+    } else if (ctx->caller.run_id) {
+        amlfs_fail(&err, EACCES, "this token is run %s's: it is good for MLflow's tracking API of that run only",
+                   ctx->caller.run_id);
+        reply_error(out, 403, &err);
+    } else {
+        unauthorized(out);
+    }
+}
+
 static void dispatch(listener *l, struct MHD_Connection *conn, const char *url, const char *method,
                      request_ctx *ctx, http_reply *out)
 {
@@ -140,7 +184,12 @@ static void dispatch(listener *l, struct MHD_Connection *conn, const char *url, 
         .body_len = ctx->len,
         .body_spooled = ctx->spool_fd >= 0,
         .body_fd = ctx->spool_fd,
+        .caller = &ctx->caller,
     };
+    if (mlflow_path(url)) {
+        mlflow_dispatch(l->srv, &req, out);
+        return;
+    }
     char *scratch[2] = {NULL, NULL};
     unsigned status = 0;
     http_handler handler = router_find(&req, scratch, &status);
@@ -172,9 +221,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         l->owner->in_flight++;
         pthread_mutex_unlock(&l->owner->lock);
         ctx = util_xcalloc(1, sizeof *ctx);
-        ctx->authorized = !l->token || bearer_ok(conn, l->token);
+        identify(l, conn, ctx);
+        ctx->authorized = allowed(l, ctx, url);
         ctx->spool_fd = -1;
-        uint64_t spool_max = ctx->authorized ? http_spool_limit(l->srv, conn, method, url) : 0;
+        uint64_t spool_max = ctx->authorized && !mlflow_path(url) ? http_spool_limit(l->srv, conn, method, url) : 0;
         if (spool_max > 0)
             spool_start(l, ctx, spool_max);
         *con_cls = ctx;
@@ -186,8 +236,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     http_reply reply = {0};
-    if (!ctx->authorized) {
-        unauthorized(&reply);
+    if (!ctx->authorized && !mlflow_path(url)) {
+        refuse(l, ctx, url, &reply);
+    } else if (!ctx->authorized) {
+        dispatch(l, conn, url, method, ctx, &reply); /* MLflow's 401, in MLflow's shape */
     } else if (ctx->spool_errno) {
         amlfs_err err = {0};
         amlfs_fail(&err, ctx->spool_errno == ENOSPC ? ENOSPC : EIO, "cannot keep the upload in %s/tmp: %s",
@@ -218,6 +270,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     request_ctx *ctx = *con_cls;
     if (ctx) {
         free(ctx->body);
+        free(ctx->caller_run);
         if (ctx->spool_fd >= 0)
             close(ctx->spool_fd);
         free(ctx);
@@ -266,7 +319,7 @@ static int start_daemon(listener *l, int fd, amlfs_err *err)
     return 0;
 }
 
-int http_start(server *srv, int unix_fd, int tcp_fd, const char *token, amlfs_err *err)
+int http_start(server *srv, int unix_fd, int tcp_fd, int mlflow_fd, const char *token, amlfs_err *err)
 {
     http_server *h = util_xcalloc(1, sizeof *h);
     pthread_mutex_init(&h->lock, NULL);
@@ -275,15 +328,19 @@ int http_start(server *srv, int unix_fd, int tcp_fd, const char *token, amlfs_er
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&h->idle, &attr);
     pthread_condattr_destroy(&attr);
-    h->local.srv = h->tcp.srv = srv;
-    h->local.owner = h->tcp.owner = h;
+    h->local.srv = h->tcp.srv = h->mlflow.srv = srv;
+    h->local.owner = h->tcp.owner = h->mlflow.owner = h;
+    h->local.kind = LISTEN_LOCAL;
+    h->tcp.kind = LISTEN_TCP;
+    h->mlflow.kind = LISTEN_MLFLOW;
+    h->token = util_xstrdup(token);
+    h->local.token = h->tcp.token = h->mlflow.token = h->token;
     srv->http = h;
     int r = start_daemon(&h->local, unix_fd, err);
-    if (r == 0 && tcp_fd >= 0) {
-        h->token = util_xstrdup(token);
-        h->tcp.token = h->token;
+    if (r == 0 && tcp_fd >= 0)
         r = start_daemon(&h->tcp, tcp_fd, err);
-    }
+    if (r == 0 && mlflow_fd >= 0)
+        r = start_daemon(&h->mlflow, mlflow_fd, err);
     if (r < 0)
         http_stop(srv);
     return r;
@@ -297,6 +354,8 @@ void http_stop(server *srv)
     /* Long-polls return at once and are answered, then the connection threads are joined. */
     events_shutdown(srv->events);
     drain(h);
+    if (h->mlflow.daemon)
+        MHD_stop_daemon(h->mlflow.daemon);
     if (h->tcp.daemon)
         MHD_stop_daemon(h->tcp.daemon);
     if (h->local.daemon)

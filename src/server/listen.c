@@ -1,8 +1,11 @@
 /* listen.c: the sockets the server listens on, created here and handed to libmicrohttpd: the
- * owner-only unix socket in the data folder, and an optional TCP address. */
+ * owner-only unix socket in the data folder, an optional TCP address, and the loopback port of MLflow's
+ * tracking API for jobs (the same port across restarts when it is free, so running jobs keep reaching it). */
 #include "amlfs/server.h"
 
 #include <netdb.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,4 +92,63 @@ int listen_tcp(const char *host_port, int *out_fd, amlfs_err *err)
     if (r < 0)
         return amlfs_fail(err, saved, "--listen %s: %s", host_port, strerror(saved));
     return 0;
+}
+
+#define MLFLOW_PORT_FILE "mlflow.port"
+
+static int listen_loopback(int port, int *out_fd)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                               .sin_addr = {.s_addr = htonl(INADDR_LOOPBACK)}};
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(fd, BACKLOG) < 0) {
+        int saved = errno;
+        close(fd);
+        return -saved;
+    }
+    *out_fd = fd;
+    return 0;
+}
+
+int listen_mlflow(const char *data_dir, int *out_fd, int *out_port, amlfs_err *err)
+{
+    char *path = util_strdupf("%s/" MLFLOW_PORT_FILE, data_dir), *text = NULL;
+    int port = 0;
+    if (util_read_file(path, &text, NULL, NULL) == 0) {
+        char *end;
+        long n = strtol(text, &end, 10);
+        if (n > 0 && n < 65536 && (*end == '\n' || *end == '\0'))
+            port = (int)n;
+    }
+    free(text);
+    int rc = port ? listen_loopback(port, out_fd) : -EADDRINUSE;
+    if (rc < 0 && port)
+        fprintf(stderr, "amlfs-server: MLflow's port %d is taken now (%s): jobs started from here on get a new one; "
+                "running jobs lose MLflow's API\n", port, strerror(-rc));
+    if (rc < 0)
+        rc = listen_loopback(0, out_fd);
+    if (rc < 0) {
+        free(path);
+        return amlfs_fail(err, -rc, "listening on a loopback port for MLflow's tracking API: %s", strerror(-rc));
+    }
+    struct sockaddr_in bound;
+    socklen_t len = sizeof bound;
+    if (getsockname(*out_fd, (struct sockaddr *)&bound, &len) < 0) {
+        rc = amlfs_fail(err, errno, "getsockname: %s", strerror(errno));
+        close(*out_fd);
+        free(path);
+        return rc;
+    }
+    *out_port = ntohs(bound.sin_port);
+    char number[16];
+    snprintf(number, sizeof number, "%d\n", *out_port);
+    rc = *out_port == port ? 0 : util_write_file_atomic(path, number, strlen(number), 0600, err);
+    free(path);
+    if (rc < 0)
+        close(*out_fd);
+    return rc;
 }

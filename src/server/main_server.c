@@ -43,7 +43,8 @@ static void usage(FILE *to)
             "       amlfs-server supervise RUN_DIR   (started by the server for each local run)\n"
             "\n"
             "Serves the amlfs workspace API (docs/api.md) on DIR/server.sock, and on HOST:PORT with a\n"
-            "bearer token (DIR/token unless --token-file) when --listen is given. Without -f it runs in\n"
+            "bearer token (DIR/token unless --token-file) when --listen is given, and MLflow's tracking API\n"
+            "for jobs on a loopback port (DIR/mlflow.port, kept across restarts). Without -f it runs in\n"
             "the background, logging to DIR/server.log, once it accepts connections.\n"
             "--snapshot-max-mb and --snapshot-max-files set the workspace's code snapshot limits\n"
             "(default 300 MB and 2000 files); they are kept for later starts without them.\n"
@@ -267,8 +268,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     amlfs_err err = {0};
-    int unix_fd = -1, tcp_fd = -1, lock_fd = -1;
-    char *token = NULL, *token_path = NULL, *socket_path = NULL, *real_dir = NULL;
+    int unix_fd = -1, tcp_fd = -1, mlflow_fd = -1, lock_fd = -1, mlflow_port = 0;
+    char *token = NULL, *token_path = NULL, *socket_path = NULL, *real_dir = NULL, *tracking_uri = NULL;
     server *srv = NULL;
     bool pid_written = false, listening = false;
     if (util_mkdir_p(o.data_dir, 0700, &err) < 0 || (lock_fd = lock_data_dir(o.data_dir, &err)) < 0)
@@ -282,12 +283,14 @@ int main(int argc, char **argv)
     if (listen_unix(socket_path, &unix_fd, &err) < 0)
         goto fail;
     listening = true;
-    if (o.listen) {
-        token_path = o.token_file ? util_xstrdup(o.token_file) : util_strdupf("%s/token", real_dir);
-        if (token_load_or_create(token_path, &token, &err) < 0 || listen_tcp(o.listen, &tcp_fd, &err) < 0)
-            goto fail;
-    }
+    /* The token guards TCP and signs the run tokens jobs get for MLflow's API: there is always one. */
+    token_path = o.token_file ? util_xstrdup(o.token_file) : util_strdupf("%s/token", real_dir);
+    if (token_load_or_create(token_path, &token, &err) < 0 || (o.listen && listen_tcp(o.listen, &tcp_fd, &err) < 0) ||
+        listen_mlflow(real_dir, &mlflow_fd, &mlflow_port, &err) < 0)
+        goto fail;
+    tracking_uri = util_strdupf("http://127.0.0.1:%d", mlflow_port);
     server_config cfg = {.data_dir = real_dir, .max_instances = o.max_instances,
+                         .token = token, .tracking_uri = tracking_uri,
                          .snapshot_max_mb = o.snapshot_max_mb, .snapshot_max_files = o.snapshot_max_files,
                          .podman_root = o.podman_root ? o.podman_root : getenv("AMLFS_PODMAN_ROOT"),
                          .podman_runroot = o.podman_runroot ? o.podman_runroot : getenv("AMLFS_PODMAN_RUNROOT"),
@@ -295,16 +298,16 @@ int main(int argc, char **argv)
                          .secret_key_file = o.secret_key_file};
     if (server_open(&cfg, &srv, &err) < 0)
         goto fail;
-    rc = http_start(srv, unix_fd, tcp_fd, token, &err);
-    unix_fd = tcp_fd = -1; /* libmicrohttpd owns and closes them now (the process ends on failure) */
+    rc = http_start(srv, unix_fd, tcp_fd, mlflow_fd, token, &err);
+    unix_fd = tcp_fd = mlflow_fd = -1; /* libmicrohttpd owns and closes them now (the process ends on failure) */
     if (rc < 0 || (rc = write_pid_file(real_dir, &err)) < 0)
         goto fail;
     pid_written = true;
     if (ready_fd >= 0)
         daemonize_ready(ready_fd, real_dir);
-    log_info("version %s, pid %d, workspace '%s', data %s, listening on unix:%s%s%s",
-            AMLFS_VERSION, (int)getpid(), srv->workspace_name, real_dir, socket_path, o.listen ? " and tcp:" : "",
-            o.listen ? o.listen : "");
+    log_info("version %s, pid %d, workspace '%s', data %s, listening on unix:%s%s%s; MLflow's tracking API for "
+             "jobs at %s", AMLFS_VERSION, (int)getpid(), srv->workspace_name, real_dir, socket_path,
+             o.listen ? " and tcp:" : "", o.listen ? o.listen : "", tracking_uri);
 
     int sig = 0;
     while (sigwait(&stop_signals, &sig) != 0) {
@@ -331,10 +334,13 @@ out:
         close(unix_fd);
     if (tcp_fd >= 0)
         close(tcp_fd);
+    if (mlflow_fd >= 0)
+        close(mlflow_fd);
     if (lock_fd >= 0)
         close(lock_fd);
     free(token);
     free(token_path);
+    free(tracking_uri);
     free(socket_path);
     free(real_dir);
     free(o.data_dir);

@@ -1,7 +1,8 @@
 /* monitor.c: one thread that follows active runs' folders with inotify: log growth becomes
- * "runs/ID/log grew" events (at most one per run per 100 ms, the final size always), an exit record
- * finishes the run at once; a sweep every second catches a missed event. Asking computes about their
- * runs is the poller's (poller.c). */
+ * "runs/ID/log grew" events (at most one per run per 100 ms, the final size always), lines appended to
+ * the run's AMLFS_METRICS files are read into the store (metrics_ingest, as often), an exit record
+ * finishes the run at once; a sweep every second catches a missed event (and a cluster's shared folder,
+ * where inotify sees no other machine's writes). Asking computes about their runs is the poller's. */
 #include "amlfs/server.h"
 
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "amlfs/metrics.h"
 #include "amlfs/util.h"
 
 #define COALESCE_MS 100
@@ -29,6 +31,9 @@ typedef struct watched {
     int64_t sent_size;          /* last size announced, -1 = none yet */
     int64_t sent_ms;            /* monotonic ms of that announcement */
     bool dirty;                 /* the log changed since */
+    int metrics_wd;             /* RUN_DIR/metrics, -1 when it has none */
+    bool metrics_dirty;         /* a metrics file changed since it was last read */
+    int64_t metrics_ms;         /* monotonic ms of that read */
 } watched;
 
 struct monitor {
@@ -51,11 +56,14 @@ static watched *find_by_id(monitor *m, const char *id)
     return NULL;
 }
 
-static watched *find_by_wd(monitor *m, int wd)
+static watched *find_by_wd(monitor *m, int wd, bool *metrics)
 {
-    for (size_t i = 0; i < m->nruns; i++)
-        if (m->runs[i].wd == wd)
+    for (size_t i = 0; i < m->nruns; i++) {
+        if (m->runs[i].wd == wd || m->runs[i].metrics_wd == wd) {
+            *metrics = m->runs[i].metrics_wd == wd;
             return &m->runs[i];
+        }
+    }
     return NULL;
 }
 
@@ -96,6 +104,11 @@ int monitor_watch(monitor *m, const char *run_id, amlfs_err *err)
     w->id = util_xstrdup(run_id);
     w->log_path = util_strdupf("%s/" LOG_NAME, dir);
     w->wd = wd;
+    char *metrics = util_strdupf("%s/" METRICS_DIR, dir);
+    w->metrics_wd = inotify_add_watch(m->inotify_fd, metrics, IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE);
+    free(metrics);
+    w->metrics_dirty = true; /* lines may have come while nobody watched */
+    w->metrics_ms = 0;
     w->sent_size = 0; /* a new log is empty: only growth is news */
     w->sent_ms = 0;
     w->dirty = true; /* a re-attached run may have grown while nobody watched */
@@ -114,6 +127,8 @@ void monitor_finish(monitor *m, const char *run_id)
     if (w) {
         send_size(m, w, util_mono_ms());
         inotify_rm_watch(m->inotify_fd, w->wd);
+        if (w->metrics_wd >= 0)
+            inotify_rm_watch(m->inotify_fd, w->metrics_wd);
         free(w->id);
         free(w->log_path);
         *w = m->runs[--m->nruns];
@@ -139,10 +154,13 @@ static void read_inotify(monitor *m, char ***ended, size_t *nended)
         for (char *p = buf; p < buf + len;) {
             struct inotify_event *ev = (struct inotify_event *)p;
             p += sizeof *ev + ev->len;
-            watched *w = find_by_wd(m, ev->wd);
+            bool metrics = false;
+            watched *w = find_by_wd(m, ev->wd, &metrics);
             if (!w || ev->len == 0)
                 continue;
-            if (strcmp(ev->name, LOG_NAME) == 0) {
+            if (metrics) {
+                w->metrics_dirty = true;
+            } else if (strcmp(ev->name, LOG_NAME) == 0) {
                 w->dirty = true;
             } else if (strcmp(ev->name, EXIT_NAME) == 0 && (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))) {
                 *ended = realloc(*ended, (*nended + 1) * sizeof **ended);
@@ -154,22 +172,69 @@ static void read_inotify(monitor *m, char ***ended, size_t *nended)
     }
 }
 
-/* Sends the sizes that are due; returns ms until the next one is (or -1 for none). */
-static int64_t flush_sizes(monitor *m, int64_t now)
+/* Runs whose metrics files are to be read, collected under the lock and read without it. */
+typedef struct id_list {
+    char **ids;
+    size_t n;
+} id_list;
+
+static void id_list_add(id_list *l, const char *id)
+{
+    l->ids = util_xrealloc(l->ids, (l->n + 1) * sizeof *l->ids);
+    l->ids[l->n++] = util_xstrdup(id);
+}
+
+/* Sends the sizes that are due and collects the metrics reads that are; returns ms until the next one is
+ * (or -1 for none). */
+static int64_t flush_sizes(monitor *m, int64_t now, id_list *ingest)
 {
     int64_t next = -1;
     for (size_t i = 0; i < m->nruns; i++) {
         watched *w = &m->runs[i];
-        if (!w->dirty)
-            continue;
-        int64_t due = w->sent_ms + COALESCE_MS;
-        if (due <= now) {
-            send_size(m, w, now);
-        } else if (next < 0 || due - now < next) {
-            next = due - now;
+        if (w->dirty) {
+            int64_t due = w->sent_ms + COALESCE_MS;
+            if (due <= now)
+                send_size(m, w, now);
+            else if (next < 0 || due - now < next)
+                next = due - now;
+        }
+        if (w->metrics_dirty) {
+            int64_t due = w->metrics_ms + COALESCE_MS;
+            if (due <= now) {
+                w->metrics_dirty = false;
+                w->metrics_ms = now;
+                id_list_add(ingest, w->id);
+            } else if (next < 0 || due - now < next) {
+                next = due - now;
+            }
         }
     }
     return next;
+}
+
+/* Reads the runs' new metric lines (no lock held: it writes the store); a run with more waiting is read
+ * again at the next turn, after the other runs' work. */
+static void ingest_all(monitor *m, id_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        amlfs_err err = {0};
+        int rc = metrics_ingest(m->srv, l->ids[i], false, &err);
+        if (rc < 0)
+            fprintf(stderr, "amlfs-server: run %s: %s\n", l->ids[i], err.msg);
+        if (rc > 0) {
+            pthread_mutex_lock(&m->lock);
+            watched *w = find_by_id(m, l->ids[i]);
+            if (w) {
+                w->metrics_dirty = true;
+                w->metrics_ms = 0; /* due at once */
+            }
+            pthread_mutex_unlock(&m->lock);
+        }
+        free(l->ids[i]);
+    }
+    free(l->ids);
+    l->ids = NULL;
+    l->n = 0;
 }
 
 static void check_ended(monitor *m, char **ids, size_t n)
@@ -182,14 +247,20 @@ static void check_ended(monitor *m, char **ids, size_t n)
     }
 }
 
-/* Sizes the monitor may have missed an inotify event for. */
+/* Sizes and metric lines the monitor may have missed an inotify event for. */
 static void sweep(monitor *m, int64_t now)
 {
+    id_list ingest = {0};
     pthread_mutex_lock(&m->lock);
-    for (size_t i = 0; i < m->nruns; i++)
+    for (size_t i = 0; i < m->nruns; i++) {
         if (m->runs[i].sent_ms + COALESCE_MS <= now)
             send_size(m, &m->runs[i], now);
+        m->runs[i].metrics_dirty = false;
+        m->runs[i].metrics_ms = now;
+        id_list_add(&ingest, m->runs[i].id);
+    }
     pthread_mutex_unlock(&m->lock);
+    ingest_all(m, &ingest);
 }
 
 static void *monitor_main(void *arg)
@@ -198,10 +269,16 @@ static void *monitor_main(void *arg)
     int64_t next_sweep = util_mono_ms() + SWEEP_MS;
     for (;;) {
         int64_t now = util_mono_ms();
+        id_list ingest = {0};
         pthread_mutex_lock(&m->lock);
         bool stopping = m->stopping;
-        int64_t flush_in = flush_sizes(m, now);
+        int64_t flush_in = flush_sizes(m, now, &ingest);
         pthread_mutex_unlock(&m->lock);
+        if (!stopping)
+            ingest_all(m, &ingest);
+        for (size_t i = 0; i < ingest.n; i++)
+            free(ingest.ids[i]);
+        free(ingest.ids);
         if (stopping)
             break;
         if (now >= next_sweep) {
@@ -228,8 +305,9 @@ static void *monitor_main(void *arg)
         pthread_mutex_lock(&m->lock);
         if (fds[0].revents & POLLIN)
             read_inotify(m, &ended, &nended);
-        flush_sizes(m, util_mono_ms());
+        flush_sizes(m, util_mono_ms(), &ingest);
         pthread_mutex_unlock(&m->lock);
+        ingest_all(m, &ingest);
         check_ended(m, ended, nended);
         free(ended);
     }

@@ -22,6 +22,7 @@ static const route routes[] = {
     {"GET", "/v1/experiments/:", h_experiment_get},
     {"DELETE", "/v1/experiments/:", h_experiment_delete},
     {"POST", "/v1/experiments/:/runs", h_experiment_submit},
+    {"GET", "/v1/experiments/:/runs-summary", h_experiment_runs_summary},
     {"*", "/v1/experiments/:/files/*", h_experiment_files},
 
     {"GET", "/v1/environments", h_environments_list},
@@ -64,6 +65,10 @@ static const route routes[] = {
     {"GET", "/v1/runs/:/outputs/*", h_run_outputs},
     {"GET", "/v1/runs/:/logs/*", h_run_logs},
     {"GET", "/v1/runs/:/inputs/*", h_run_inputs},
+    {"GET", "/v1/runs/:/metrics.json", h_run_metrics_json},
+    {"GET", "/v1/runs/:/params.json", h_run_params_json},
+    {"GET", "/v1/runs/:/tags.json", h_run_tags_json},
+    {"GET", "/v1/runs/:/metrics/*", h_run_metrics},
 
     {"POST", "/v1/snapshots", h_snapshots_create},
     {"POST", "/v1/blobs", h_blobs_upload},

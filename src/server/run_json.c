@@ -76,6 +76,9 @@ cJSON *run_json(server *srv, const store_run *r, bool with_job_yaml)
         else
             cJSON_AddNullToObject(o, "environment_reference");
         cJSON_Delete(spec);
+        /* What was read of its AMLFS_METRICS files (malformed lines with their reasons, points dropped
+         * over the limits) and what MLflow's update_run said from the job. */
+        cJSON_AddItemToObject(o, "metrics", metrics_state_json(srv, r->id));
         char *redacted = spec_redact_yaml(r->job_yaml, strlen(r->job_yaml));
         cJSON_AddStringToObject(o, "job_yaml", redacted ? redacted : "");
         free(redacted);

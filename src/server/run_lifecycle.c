@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "amlfs/env.h"
+#include "amlfs/metrics.h"
 #include "amlfs/util.h"
 
 #define B(s) (1u << (s))
@@ -215,6 +216,40 @@ static char **job_env_strings(const char *json)
     return env;
 }
 
+/* Adds KEY=VALUE to the NULL-terminated env unless the job sets KEY itself (its own word wins). */
+static char **env_add_default(char **env, const char *key, const char *value)
+{
+    size_t n = 0, klen = strlen(key);
+    for (; env[n]; n++)
+        if (strncmp(env[n], key, klen) == 0 && env[n][klen] == '=')
+            return env;
+    env = util_xrealloc(env, (n + 2) * sizeof *env);
+    env[n] = util_strdupf("%s=%s", key, value);
+    env[n + 1] = NULL;
+    return env;
+}
+
+/* MLflow's variables, so that an unmodified mlflow.start_run() logs into this run: the tracking API's
+ * address, the run's own token, its id and experiment. Not for runs whose id MLflow would refuse (made
+ * before ids were MLflow-valid) or a server without the API. AMLFS_METRICS is the supervisor's to set:
+ * its path is the node's. */
+static char **mlflow_env(server *srv, const store_run *r, char **env)
+{
+    if (!srv->tracking_uri || !srv->token || !metrics_run_id_ok(r->id))
+        return env;
+    char *token = run_token_make(srv->token, r->id);
+    char exp_id[17];
+    mlflow_experiment_id(r->experiment, exp_id, sizeof exp_id);
+    env = env_add_default(env, "MLFLOW_TRACKING_URI", srv->tracking_uri);
+    if (token)
+        env = env_add_default(env, "MLFLOW_TRACKING_TOKEN", token);
+    env = env_add_default(env, "MLFLOW_RUN_ID", r->id);
+    env = env_add_default(env, "MLFLOW_EXPERIMENT_NAME", r->experiment);
+    env = env_add_default(env, "MLFLOW_EXPERIMENT_ID", exp_id);
+    free(token);
+    return env;
+}
+
 static void free_strings(char **v)
 {
     for (size_t i = 0; v && v[i]; i++)
@@ -287,7 +322,7 @@ static int set_up_and_submit(server *srv, const store_run *r, char **handle, com
         bool network;
         compute_ranks ranks = job_ranks(parsed ? &spec : NULL, &network);
         char *work_dir = server_path(srv, "runs/%s/work", r->id);
-        char **job_env = job_env_strings(r->job_env);
+        char **job_env = mlflow_env(srv, r, job_env_strings(r->job_env));
         char *memory = NULL, *cpus = NULL;
         compute_container container = {0};
         if (rt.image) {
@@ -524,6 +559,12 @@ static void finish_run(server *srv, compute *c, const compute_run *run, const co
         store_run_free(&r);
         return;
     }
+    /* The job's last points, before its end is recorded: a last line without its newline counts now. What
+     * could not be read is said at the end of the log, before its final size is sent. */
+    amlfs_err why_metrics = {0};
+    if (metrics_ingest(srv, run->run_id, true, &why_metrics) < 0) /* final: all of it */
+        fprintf(stderr, "amlfs-server: run %s: %s\n", run->run_id, why_metrics.msg);
+    metrics_note_in_log(srv, run->run_id);
     monitor_finish(srv->monitor, run->run_id);
     compute_report final = *report;
     compute_exit *ex = &final.exit;

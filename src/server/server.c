@@ -150,6 +150,8 @@ int server_open(const server_config *cfg, server **out, amlfs_err *err)
     pthread_mutex_init(&srv->lifecycle_lock, NULL);
     pthread_mutex_init(&srv->computes_lock, NULL);
     srv->data_dir = util_xstrdup(cfg->data_dir);
+    srv->token = cfg->token ? util_xstrdup(cfg->token) : NULL;
+    srv->tracking_uri = cfg->tracking_uri ? util_xstrdup(cfg->tracking_uri) : NULL;
     int r = make_dirs(srv, err);
     if (r < 0)
         goto fail;
@@ -210,5 +212,7 @@ void server_close(server *srv)
     free(srv->socket_path);
     free(srv->exe);
     free(srv->workspace_name);
+    free(srv->token);
+    free(srv->tracking_uri);
     free(srv);
 }

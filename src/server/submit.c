@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "amlfs/metrics.h"
 #include "amlfs/util.h"
 
 /* Environment variables every job gets; PYTHONUNBUFFERED makes python's output reach the log (and
@@ -372,6 +373,10 @@ static int claim_id_under(submission *s, const char *run_root, amlfs_err *err)
         spec_pos pos = spec_key_pos(s->yaml, s->len, "name");
         if (util_check_name("run", s->job.name, &why) < 0)
             return spec_fail_at(err, EINVAL, s->filename, pos, "%s", why.msg);
+        if (!metrics_run_id_ok(s->job.name))
+            return spec_fail_at(err, EINVAL, s->filename, pos,
+                                "run name '%s' holds '.': a run id may hold only letters, digits, '_' and '-', so "
+                                "that MLflow's clients can log into the run", s->job.name);
         s->id = util_xstrdup(s->job.name);
         s->run_dir = server_path(s->srv, "runs/%s", s->id);
         if (store_run_exists(s->srv->store, s->id) || make_run_dir(s, run_root) < 0)
@@ -384,8 +389,12 @@ static int claim_id_under(submission *s, const char *run_root, amlfs_err *err)
         uint32_t rnd;
         if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
             return amlfs_fail(err, EIO, "getrandom: %s", strerror(errno));
-        /* Keep the id within the 255-byte name limit: 1 + 10 + 1 + 8 bytes follow the experiment. */
+        /* Keep the id within the 255-byte name limit: 1 + 10 + 1 + 8 bytes follow the experiment. An
+         * experiment's '.' becomes '-': MLflow's run ids allow only letters, digits, '_' and '-'. */
         s->id = util_strdupf("%.235s_%lld_%08x", s->experiment, (long long)time(NULL), rnd);
+        for (char *c = s->id; *c; c++)
+            if (*c == '.')
+                *c = '-';
         s->run_dir = server_path(s->srv, "runs/%s", s->id);
         if (!store_run_exists(s->srv->store, s->id) && make_run_dir(s, run_root) == 0)
             return 0;
@@ -408,6 +417,12 @@ static int snapshot_code(submission *s, amlfs_err *err)
     server_snapshot_release(s->srv, m);
     if (rc == 0)
         rc = util_mkdir_p(outputs, 0755, err);
+    /* Where the job's AMLFS_METRICS files go (the supervisor makes them): there before it starts, so the
+     * monitor follows it from the start and a container can have it mounted. */
+    char *metrics = util_strdupf("%s/" METRICS_DIR, s->run_dir);
+    if (rc == 0)
+        rc = util_mkdir_p(metrics, 0755, err);
+    free(metrics);
     if (rc < 0)
         amlfs_wrap(err, "preparing the code of run %s: ", s->id);
     free(work);

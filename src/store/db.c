@@ -10,7 +10,7 @@
 #include "amlfs/util.h"
 
 /* Bump when the schema changes; older files are upgraded in store_open. */
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 #define AMLFS_STR_(x) #x
 #define AMLFS_STR(x) AMLFS_STR_(x)
 
@@ -43,6 +43,32 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS data_versions("
     "  name TEXT NOT NULL, version INTEGER NOT NULL, yaml TEXT NOT NULL, type TEXT NOT NULL,"
     "  snapshot TEXT NOT NULL, file TEXT, created INTEGER NOT NULL, PRIMARY KEY(name, version));"
+    /* 5: metrics, parameters and tags of runs. A series' points are clustered by (run, name, off), off being
+     * the byte offset of the point's line in the series' text: one series is one range scan, and a read at
+     * an offset finds its line through the key. metric_series keeps each series' count, text size, next
+     * step and last point, so listings and comparisons never scan points (and json_extra, what its
+     * non-finite values add to metrics.json, so that file's size is known without writing it). NaN is stored
+     * as a NULL value. */
+    "CREATE TABLE IF NOT EXISTS metric_points("
+    "  run TEXT NOT NULL, name TEXT NOT NULL, off INTEGER NOT NULL, step INTEGER NOT NULL, value REAL,"
+    "  ts INTEGER NOT NULL, PRIMARY KEY(run, name, off)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS metric_series("
+    "  run TEXT NOT NULL, name TEXT NOT NULL, count INTEGER NOT NULL, bytes INTEGER NOT NULL,"
+    "  next_step INTEGER NOT NULL, last_step INTEGER NOT NULL, last_value REAL, last_ts INTEGER NOT NULL,"
+    "  json_extra INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(run, name)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS run_params("
+    "  run TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(run, key)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS run_tags("
+    "  run TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(run, key)) WITHOUT ROWID;"
+    /* Per AMLFS_METRICS file: how far it was read, so a restart never reads a line twice or skips one. */
+    "CREATE TABLE IF NOT EXISTS metric_files("
+    "  run TEXT NOT NULL, file TEXT NOT NULL, off INTEGER NOT NULL, lines INTEGER NOT NULL,"
+    "  skipping INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(run, file)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS metric_state("
+    "  run TEXT PRIMARY KEY, points INTEGER NOT NULL DEFAULT 0, series INTEGER NOT NULL DEFAULT 0,"
+    "  malformed INTEGER NOT NULL DEFAULT 0, dropped INTEGER NOT NULL DEFAULT 0,"
+    "  problems TEXT NOT NULL DEFAULT '[]', mlflow_status TEXT, mlflow_end INTEGER,"
+    "  noted INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment, seq);"
     "CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, seq);"
     "CREATE INDEX IF NOT EXISTS runs_by_environment ON runs(environment);";

@@ -10,7 +10,7 @@
 
 #include "amlfs/store.h"
 
-#define DB_STMT_CACHE 96
+#define DB_STMT_CACHE 128
 
 struct store {
     sqlite3 *db;

@@ -280,6 +280,27 @@ t_torch_ddp_two_ranks_on_slurm() {
     [ "$(info_field "$MNT/runs/$id/info.json" compute_handle)" != None ] || fail "not run by Slurm"
 }
 
+t_a_run_on_slurm_logs_metrics_both_ways_live() {
+    make_cluster metrics
+    mkdir "$MNT/experiments/smetrics"
+    cp "$ROOT/tests/lib/mlflow_like.py" "$MNT/experiments/smetrics/"
+    id=$(submit smetrics <<Y
+command: >-
+  echo "\$AMLFS_METRICS" && echo '{"name": "file", "value": 1}' >> "\$AMLFS_METRICS" &&
+  while [ ! -e $T/smetrics-go ]; do sleep 0.05; done &&
+  python3 mlflow_like.py start metric:api:0.5:2 param:where:slurm end
+environment: azureml:host@latest
+compute: azureml:metrics
+Y
+) || fail "submit"
+    wait_for 30 test -s "$MNT/runs/$id/metrics/file" || { touch "$T/smetrics-go"; fail "no live point: $(cat "$MNT/runs/$id/status")"; }
+    touch "$T/smetrics-go"
+    wait_status 30 "$MNT/runs/$id/status" Completed || fail "status: $(cat "$MNT/runs/$id/status"); log: $(cat "$MNT/runs/$id/log")"
+    grep -qx "$SHARED/runs/$id/metrics/metrics.jsonl" "$MNT/runs/$id/log" || fail "AMLFS_METRICS on the node: $(head -1 "$MNT/runs/$id/log")"
+    [ "$(cut -d' ' -f1-2 "$MNT/runs/$id/metrics/api")" = "2 0.5" ] || fail "MLflow from the node: $(cat "$MNT/runs/$id/log")"
+    grep -q '"where": "slurm"' "$MNT/runs/$id/params.json" || fail "params: $(cat "$MNT/runs/$id/params.json")"
+}
+
 if ! slurm_available 2>"$T/why"; then
     echo "skipped: $(cat "$T/why")"
     echo "0 passed, 0 failed, $(declare -F | grep -c ' t_') skipped"

@@ -89,6 +89,17 @@ static void test_the_tree(void)
     CHECK(node_is_run_output(NODE_RUN_OUTPUTS_DIR) && node_is_run_output(NODE_RUN_OUTPUTS_FILE) &&
               !node_is_run_output(NODE_RUN_SNAPSHOT_FILE) && !node_is_run_output(NODE_RUN_LOG),
           "only outputs nodes are run outputs");
+    expect("runs/r1/metrics", NODE_RUN_METRICS_DIR, "r1", NULL);
+    expect("runs/r1/metrics/loss", NODE_RUN_METRIC, "r1", "loss");
+    expect("runs/r1/metrics/train/val acc", NODE_RUN_METRIC, "r1", "train/val acc");
+    expect("runs/r1/metrics.json", NODE_RUN_METRICS_JSON, "r1", NULL);
+    expect("runs/r1/params.json", NODE_RUN_PARAMS_JSON, "r1", NULL);
+    expect("runs/r1/tags.json", NODE_RUN_TAGS_JSON, "r1", NULL);
+    CHECK(node_is_read_only(NODE_RUN_METRIC) && node_is_read_only(NODE_RUN_METRICS_DIR) &&
+              node_is_fixed_dir(NODE_RUN_METRICS_DIR) && !node_is_fixed_dir(NODE_RUN_METRIC) &&
+              node_is_live_text(NODE_RUN_METRICS_JSON) && node_is_live_text(NODE_RUN_PARAMS_JSON) &&
+              node_is_generated_text(NODE_RUN_TAGS_JSON) && !node_is_generated_text(NODE_RUN_METRIC),
+          "metrics are read-only; the json files live text; a series bytes like the log");
     node_classify("runs/r1/outputs/job.yaml", &np);
     CHECK(node_spec_kind(&np, NULL) == SPEC_NONE, "a job.yaml among outputs is not a spec");
 }
@@ -105,7 +116,8 @@ static void test_paths_outside_the_tree(void)
         "runs/r1/other", "runs/r1/log/x", "runs/..", "/runs", "experiments/.hidden",
         "runs/r1/snapshot/../x", "runs/r1/snapshot/a/./b", "runs/r1/snapshot/", "runs/r1/snapshot//x",
         "runs/r1/outputs/../x", "runs/r1/outputs/a/./b", "runs/r1/outputs/", "runs/r1/outputs//x",
-        "runs/r1/outputs/..", "runs/r1/output",
+        "runs/r1/outputs/..", "runs/r1/output", "runs/r1/metrics/../x", "runs/r1/metrics/a//b",
+        "runs/r1/metrics/", "runs/r1/metrics/.", "runs/r1/metrics.json/x", "runs/r1/params.json/x",
     };
     for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++) {
         node_path np;

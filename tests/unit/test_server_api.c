@@ -979,6 +979,9 @@ static void test_kill_and_restart(void)
     resp_free(&r);
 }
 
+/* run_token.c's (server.h cannot be included beside this file's own helpers). */
+char *run_token_make(const char *key, const char *run_id);
+
 static void test_tcp_token(void)
 {
     char url[128], token_path[PATH_MAX + 32], auth[256];
@@ -1006,6 +1009,24 @@ static void test_tcp_token(void)
         request("GET", url, NULL, 0, auth, &r);
         CHECK(r.status == 200 && jstr(r.json, "api_version"), "TCP with the token: %ld %s", r.status, r.body);
         resp_free(&r);
+        /* A job's run token on --listen: MLflow's API of its run, nothing else. */
+        char *run_token = run_token_make(token, "some-run");
+        char mlflow[160];
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", run_token);
+        request("GET", url, NULL, 0, auth, &r);
+        CHECK(r.status == 403 && strstr(r.body, "MLflow"), "a run token on /v1: %ld %s", r.status, r.body);
+        resp_free(&r);
+        snprintf(mlflow, sizeof mlflow, "http://127.0.0.1:%d/api/2.0/mlflow/experiments/search", tcp_port);
+        request("POST", mlflow, "{}", 2, auth, &r);
+        CHECK(r.status == 200 && cJSON_IsArray(cJSON_GetObjectItem(r.json, "experiments")),
+              "a run token on MLflow's API: %ld %s", r.status, r.body);
+        resp_free(&r);
+        request("POST", mlflow, "{}", 2, NULL, &r);
+        CHECK(r.status == 401 && strcmp(jstr(r.json, "error_code") ? jstr(r.json, "error_code") : "",
+                                        "UNAUTHENTICATED") == 0,
+              "MLflow's API without a token: %ld %s", r.status, r.body);
+        resp_free(&r);
+        free(run_token);
     }
     free(token);
 }

@@ -442,11 +442,48 @@ static void test_sealed_secrets(void)
     free(path);
 }
 
+/* A version-4 file (no metrics) opens with the metrics tables made; a run from then, whose id holds a '.'
+ * (experiment names may), keeps it and takes metrics, parameters and tags like any other. */
+static void test_upgrade_from_version_4(void)
+{
+    char path[] = "/tmp/amlfs-test-v4-XXXXXX";
+    make_old_db(path, "version-4",
+        "CREATE TABLE experiments(name TEXT PRIMARY KEY, created INTEGER NOT NULL, status_line TEXT NOT NULL "
+        "DEFAULT '');"
+        "CREATE TABLE runs(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, experiment TEXT NOT "
+        "NULL, display_name TEXT, status TEXT NOT NULL, compute TEXT NOT NULL, environment TEXT, "
+        "environment_version INTEGER, job_yaml TEXT NOT NULL, spec_json TEXT NOT NULL, command TEXT NOT NULL, "
+        "job_env TEXT NOT NULL, created INTEGER NOT NULL, started INTEGER, ended INTEGER, exit_code INTEGER, "
+        "error TEXT, timeout_s INTEGER NOT NULL DEFAULT 0, snapshot TEXT, handle TEXT, environment_label TEXT);"
+        "INSERT INTO experiments VALUES('e.v1', 1, '');"
+        "INSERT INTO runs(id, experiment, status, compute, job_yaml, spec_json, command, job_env, created) "
+        "VALUES('e.v1_1_abcd', 'e.v1', 'Completed', 'local', '', '{}', 'true', '[]', 1);"
+        "PRAGMA user_version = 4;");
+    store *s = NULL;
+    amlfs_err err = {0};
+    CHECK(store_open(path, &s, &err) == 0, "opening a version-4 file: %s", err.msg);
+    if (s) {
+        store_metric_in m = {.name = "loss", .value = 1, .timestamp = 5};
+        store_kv p = {"lr", "0.1"};
+        CHECK(store_run_data_add(s, "e.v1_1_abcd", &m, 1, &p, 1, NULL, 0, NULL, NULL, NULL, &err) == 0,
+              "metrics of an old run: %s", err.msg);
+        store_run_last *last;
+        size_t n;
+        CHECK(store_experiment_metric_last(s, "e.v1", &last, &n, &err) == 0 && n == 1 &&
+                  strcmp(last[0].run, "e.v1_1_abcd") == 0 && last[0].value == 1,
+              "the old run compares: %s", err.msg);
+        store_run_last_free(last, n);
+        store_close(s);
+    }
+    remove_db(path);
+}
+
 int main(void)
 {
     test_computes();
     test_upgrade_from_version_2();
     test_upgrade_from_version_3();
+    test_upgrade_from_version_4();
     snprintf(dir, sizeof dir, "/tmp/amlfs-test-store.XXXXXX");
     if (!mkdtemp(dir)) {
         printf("FAIL mkdtemp\n0 passed, 1 failed\n");

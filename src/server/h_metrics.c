@@ -1,0 +1,239 @@
+/* h_metrics.c: a run's metrics, parameters and tags for the mount (docs/api.md "Metrics"): the series
+ * and what was read of its AMLFS_METRICS files, one series' text by byte range (growing like a log),
+ * metrics.json, params.json, tags.json, and an experiment's runs side by side for comparing them. */
+#include "amlfs/server.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "amlfs/metrics.h"
+#include "amlfs/util.h"
+
+/* Without `length`, at most this much of a series' text per request; clients page with offset. */
+#define TEXT_CHUNK_MAX (1024 * 1024)
+
+static int run_exists(server *srv, const char *id, amlfs_err *err)
+{
+    return store_run_exists(srv->store, id) ? 0 : amlfs_fail(err, ENOENT, "run '%s' not found", id);
+}
+
+static cJSON *point_json(int64_t step, double value, int64_t timestamp)
+{
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddNumberToObject(p, "step", (double)step);
+    cJSON_AddItemToObject(p, "value", metrics_value_json(value));
+    cJSON_AddNumberToObject(p, "timestamp", (double)timestamp);
+    return p;
+}
+
+cJSON *metrics_state_json(server *srv, const char *run_id)
+{
+    store_metric_state st;
+    amlfs_err ignored = {0};
+    cJSON *o = cJSON_CreateObject();
+    if (store_metric_state_get(srv->store, run_id, &st, &ignored) < 0)
+        return o;
+    cJSON_AddNumberToObject(o, "points", (double)st.points);
+    cJSON_AddNumberToObject(o, "series", (double)st.series);
+    cJSON_AddNumberToObject(o, "malformed_lines", (double)st.malformed);
+    cJSON_AddNumberToObject(o, "dropped_points", (double)st.dropped);
+    cJSON *problems = cJSON_Parse(st.problems);
+    cJSON_AddItemToObject(o, "problems", cJSON_IsArray(problems) ? problems : cJSON_CreateArray());
+    if (!cJSON_IsArray(problems))
+        cJSON_Delete(problems);
+    if (st.mlflow_status)
+        cJSON_AddStringToObject(o, "mlflow_status", st.mlflow_status);
+    store_metric_state_free(&st);
+    return o;
+}
+
+static int list_series(server *srv, const char *run_id, http_reply *out, amlfs_err *err)
+{
+    store_series *list;
+    size_t n;
+    int rc = store_series_list(srv->store, run_id, &list, &n, err);
+    if (rc < 0)
+        return rc;
+    cJSON *o = metrics_state_json(srv, run_id);
+    cJSON *arr = cJSON_AddArrayToObject(o, "metrics");
+    int64_t json_size = (int64_t)strlen("{") + (int64_t)strlen(metrics_json_end(n));
+    for (size_t i = 0; i < n; i++)
+        json_size += metrics_json_series_size(list[i].name, list[i].count, list[i].bytes, list[i].json_extra, i == 0);
+    cJSON_AddNumberToObject(o, "json_size", (double)json_size); /* metrics.json's, without writing it */
+    for (size_t i = 0; i < n; i++) {
+        cJSON *s = cJSON_CreateObject();
+        cJSON_AddStringToObject(s, "name", list[i].name);
+        cJSON_AddNumberToObject(s, "count", (double)list[i].count);
+        cJSON_AddNumberToObject(s, "size", (double)list[i].bytes);
+        cJSON_AddItemToObject(s, "last", point_json(list[i].last_step, list[i].last_value, list[i].last_timestamp));
+        cJSON_AddItemToArray(arr, s);
+    }
+    store_series_list_free(list, n);
+    reply_json(out, 200, o);
+    return 0;
+}
+
+int h_run_metrics(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    const char *id = req->params[0];
+    int rc = run_exists(srv, id, err);
+    if (rc < 0)
+        return rc;
+    if (!req->tail[0])
+        return list_series(srv, id, out, err);
+    if ((rc = metrics_check_key("metric name", req->tail, err)) < 0)
+        return rc;
+    int64_t offset, length;
+    if ((rc = http_query_i64(req, "offset", 0, &offset, err)) < 0 ||
+        (rc = http_query_i64(req, "length", TEXT_CHUNK_MAX, &length, err)) < 0)
+        return rc;
+    if (length > TEXT_CHUNK_MAX)
+        length = TEXT_CHUNK_MAX;
+    char *text;
+    size_t len;
+    int64_t total;
+    if ((rc = store_series_text(srv->store, id, req->tail, offset, length, &text, &len, &total, err)) < 0)
+        return rc;
+    reply_bytes(out, 200, text, len, "text/plain; charset=utf-8");
+    free(text);
+    char size[32];
+    snprintf(size, sizeof size, "%" PRId64, total);
+    MHD_add_response_header(out->response, "X-Log-Size", size);
+    return 0;
+}
+
+static void append(util_buf *b, const char *s)
+{
+    util_buf_append(b, s, strlen(s), 0);
+}
+
+/* metrics.json (metrics.h's pieces), written as it is read: a run may have a million points, so no JSON
+ * tree of them is built. Names are plain ASCII (metrics_check_key): nothing to escape. */
+int h_run_metrics_json(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    const char *id = req->params[0];
+    int rc = run_exists(srv, id, err);
+    store_series *list = NULL;
+    size_t n = 0;
+    if (rc == 0)
+        rc = store_series_list(srv->store, id, &list, &n, err);
+    if (rc < 0)
+        return rc;
+    util_buf b = {0};
+    append(&b, "{");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        store_point *pts;
+        size_t np;
+        if ((rc = store_series_points(srv->store, id, list[i].name, 0, 0, &pts, &np, err)) < 0)
+            break;
+        char piece[METRICS_KEY_MAX + 160];
+        metrics_json_head(piece, sizeof piece, list[i].name, i == 0);
+        append(&b, piece);
+        for (size_t k = 0; k < np; k++) {
+            metrics_json_point(piece, sizeof piece, pts[k].step, pts[k].value, pts[k].timestamp, k == 0);
+            append(&b, piece);
+        }
+        append(&b, metrics_json_series_end(np));
+        free(pts);
+    }
+    append(&b, metrics_json_end(n));
+    store_series_list_free(list, n);
+    if (rc == 0)
+        reply_bytes(out, 200, b.data, b.len, "application/json");
+    util_buf_free(&b);
+    return rc;
+}
+
+static int pairs_reply(server *srv, const http_request *req, bool tags, http_reply *out, amlfs_err *err)
+{
+    const char *id = req->params[0];
+    int rc = run_exists(srv, id, err);
+    store_pair *list = NULL;
+    size_t n = 0;
+    if (rc == 0)
+        rc = tags ? store_run_tags(srv->store, id, &list, &n, err) : store_run_params(srv->store, id, &list, &n, err);
+    if (rc < 0)
+        return rc;
+    cJSON *o = cJSON_CreateObject();
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddStringToObject(o, list[i].key, list[i].value);
+    store_pairs_free(list, n);
+    reply_json(out, 200, o);
+    return 0;
+}
+
+int h_run_params_json(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    return pairs_reply(srv, req, false, out, err);
+}
+
+int h_run_tags_json(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    return pairs_reply(srv, req, true, out, err);
+}
+
+/* The member of run `id` in a summary being built. Rows come in the runs' submission order, as the runs
+ * do: the cursor only moves forward, so 1,000 runs cost one pass. */
+static cJSON *summary_run(cJSON *runs, cJSON **cursor, const char *id, const char *member)
+{
+    for (cJSON *r = *cursor ? *cursor : runs->child; r; r = r->next) {
+        if (strcmp(json_str(r, "id", ""), id) == 0) {
+            *cursor = r;
+            return cJSON_GetObjectItemCaseSensitive(r, member);
+        }
+    }
+    return NULL;
+}
+
+int h_experiment_runs_summary(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    const char *name = req->params[0];
+    store_experiment e;
+    int rc = store_experiment_get(srv->store, name, &e, err);
+    if (rc < 0)
+        return rc;
+    store_experiment_free(&e);
+    store_run *runs = NULL;
+    store_run_last *last = NULL;
+    store_pair *params = NULL;
+    size_t nruns = 0, nlast = 0, nparams = 0;
+    if ((rc = store_run_list(srv->store, name, &runs, &nruns, err)) < 0 ||
+        (rc = store_experiment_metric_last(srv->store, name, &last, &nlast, err)) < 0 ||
+        (rc = store_experiment_params(srv->store, name, &params, &nparams, err)) < 0)
+        goto out;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "experiment", name);
+    cJSON *arr = cJSON_AddArrayToObject(o, "runs");
+    for (size_t i = 0; i < nruns; i++) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "id", runs[i].id);
+        cJSON_AddStringToObject(r, "status", run_status_name(runs[i].status));
+        json_add_time(r, "created", runs[i].created);
+        json_add_time(r, "started", runs[i].started);
+        json_add_time(r, "ended", runs[i].ended);
+        cJSON_AddObjectToObject(r, "params");
+        cJSON_AddObjectToObject(r, "metrics");
+        cJSON_AddItemToArray(arr, r);
+    }
+    cJSON *cursor = NULL;
+    for (size_t i = 0; i < nparams; i++) {
+        cJSON *p = summary_run(arr, &cursor, params[i].run, "params");
+        if (p)
+            cJSON_AddStringToObject(p, params[i].key, params[i].value);
+    }
+    cursor = NULL;
+    for (size_t i = 0; i < nlast; i++) {
+        cJSON *m = summary_run(arr, &cursor, last[i].run, "metrics");
+        if (m)
+            cJSON_AddItemToObject(m, last[i].name, point_json(last[i].step, last[i].value, last[i].timestamp));
+    }
+    reply_json(out, 200, o);
+out:
+    store_run_list_free(runs, nruns);
+    store_run_last_free(last, nlast);
+    store_pairs_free(params, nparams);
+    return rc;
+}
