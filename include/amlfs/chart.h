@@ -64,6 +64,11 @@ typedef struct chart_opts {
  * -EFBIG (an SVG over 64 MB: a safety net no chart within these limits reaches). */
 int chart_svg(const chart_series *series, size_t n, const chart_opts *opts, util_buf *out, amlfs_err *err);
 
+/* Cuts pts (n points, in any order) down to at most max (at least 8) in place, for holding many long
+ * series at once: per bucket of its own x range the first, lowest, highest and last point, in x order;
+ * points with a NaN or infinite x or y are dropped. Returns the new count (n when already small enough). */
+size_t chart_reduce(chart_point *pts, size_t n, size_t max);
+
 /* ---- Comparison table ----------------------------------------------------------------------- */
 
 /* One run's row. Names and values are any bytes; NULL or "" values show as "-". A name given twice

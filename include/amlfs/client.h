@@ -61,6 +61,8 @@ char *client_escape_path(const char *relpath);
 /* "/v1/runs/ID" + suffix (+ rel, its segments escaped, when not NULL): a run's API paths
  * ("/metrics/", "train/loss" -> /v1/runs/ID/metrics/train/loss). malloc'd. */
 char *client_run_url(const char *run_id, const char *suffix, const char *rel);
+/* "/v1/KIND/NAME" + suffix + rel (escaped as a path): the URL of an object's sub-resource; malloc'd. */
+char *client_object_url(const char *kind, const char *name, const char *suffix, const char *rel);
 
 /* Forget cached answers: the one for url_path and its queries ("?..."), and with subtree also
  * everything below it ("/..."). Every change this client makes clears the whole cache. */

@@ -59,6 +59,9 @@ typedef enum node_kind {
     NODE_EXP_RUNS_DIR,          /* experiments/NAME/runs */
     NODE_EXP_RUN_LINK,          /* experiments/NAME/runs/ID or .../runs/latest */
     NODE_EXP_FILE,              /* experiments/NAME/REL (job.yaml, train.py, src/...) */
+    NODE_EXP_METRICS_TSV,       /* experiments/NAME/metrics.tsv: its runs side by side (params, last values) */
+    NODE_EXP_CHARTS_DIR,        /* experiments/NAME/metrics, and metrics/REL for names with '/' */
+    NODE_EXP_CHART,             /* experiments/NAME/metrics/REL.svg: metric REL across the runs, drawn on read */
     NODE_RUNS_DIR,
     NODE_RUN_DIR,               /* runs/ID */
     NODE_RUN_STATUS,
@@ -77,6 +80,7 @@ typedef enum node_kind {
     /* runs/ID/metrics/REL: the series REL ("STEP VALUE TIMESTAMP" lines, growing live), or a folder when
      * series are named REL/... ("train/loss" is metrics/train/loss) */
     NODE_RUN_METRIC,
+    NODE_RUN_METRIC_SVG,        /* runs/ID/metrics/REL.svg: a line chart of the series REL, drawn on read */
     NODE_RUN_METRICS_JSON,      /* runs/ID/metrics.json: every series */
     NODE_RUN_PARAMS_JSON,       /* runs/ID/params.json */
     NODE_RUN_TAGS_JSON,         /* runs/ID/tags.json */
@@ -99,7 +103,8 @@ typedef struct node_path {
     node_kind kind;
     char name[NODE_NAME_MAX];   /* the object: environment, compute, experiment or run id */
     const char *rel;            /* *_FILE: the path inside the stored folder, snapshot or outputs; EXP_RUN_LINK:
-                                   the link; RUN_METRIC: the series' name (or a folder of names) */
+                                   the link; RUN_METRIC: the series' name (or a folder of names);
+                                   RUN_METRIC_SVG, EXP_CHART: NAME.svg; EXP_CHARTS_DIR: NULL or a folder */
     char version[NODE_NAME_MAX]; /* ENV_VERSION_*: the version as named (3, 22.02-py3) */
     const char *folder;         /* RUN_OUTPUTS_*: "outputs" or "logs" */
 } node_path;

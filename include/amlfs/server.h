@@ -519,6 +519,11 @@ int h_run_metrics_json(server *srv, const http_request *req, http_reply *out, am
 int h_run_params_json(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_run_tags_json(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_experiment_runs_summary(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+/* h_charts.c: GET /v1/runs/ID/charts/METRIC.svg (one series), /v1/experiments/NAME/charts/ (the metric names of
+ * its runs) and .../charts/METRIC.svg (that metric across its runs), /v1/experiments/NAME/metrics.tsv. */
+int h_run_chart(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_experiment_charts(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_experiment_metrics_tsv(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 /* Snapshots: POST /v1/snapshots (a manifest), POST /v1/blobs (their contents), and a run's snapshot
  * as a read-only folder (GET /v1/runs/ID/snapshot/PATH). */
 int h_snapshots_create(server *srv, const http_request *req, http_reply *out, amlfs_err *err);

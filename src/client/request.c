@@ -351,12 +351,17 @@ char *client_escape_path(const char *relpath)
     return out;
 }
 
-char *client_run_url(const char *run_id, const char *suffix, const char *rel)
+char *client_object_url(const char *kind, const char *name, const char *suffix, const char *rel)
 {
-    char *id = client_escape(run_id);
+    char *escaped = client_escape(name);
     char *path = rel ? client_escape_path(rel) : util_xstrdup("");
-    char *url = util_strdupf("/v1/runs/%s%s%s", id, suffix ? suffix : "", path);
-    free(id);
+    char *url = util_strdupf("/v1/%s/%s%s%s", kind, escaped, suffix ? suffix : "", path);
+    free(escaped);
     free(path);
     return url;
+}
+
+char *client_run_url(const char *run_id, const char *suffix, const char *rel)
+{
+    return client_object_url("runs", run_id, suffix, rel);
 }

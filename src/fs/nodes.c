@@ -171,6 +171,13 @@ static node_kind classify_computes(const parts *p, node_path *out)
     return NODE_NONE;
 }
 
+/* A chart of metrics/: "NAME.svg" (a series named like that is not shown as a series). */
+static bool ends_with_svg(const char *rel)
+{
+    size_t len = strlen(rel);
+    return len > 4 && strcmp(rel + len - 4, ".svg") == 0;
+}
+
 static node_kind classify_experiments(const parts *p, node_path *out)
 {
     if (p->n == 1)
@@ -183,6 +190,16 @@ static node_kind classify_experiments(const parts *p, node_path *out)
         return NODE_EXP_DIR;
     if (is(p, 2, "status"))
         return p->n == 3 ? NODE_EXP_STATUS : NODE_NONE;
+    if (is(p, 2, "metrics.tsv"))
+        return p->n == 3 ? NODE_EXP_METRICS_TSV : NODE_NONE;
+    if (is(p, 2, "metrics")) {
+        if (p->n == 3)
+            return NODE_EXP_CHARTS_DIR;
+        out->rel = p->start[3];
+        if (!stored_rel_ok(out->rel))
+            return NODE_NONE;
+        return ends_with_svg(out->rel) ? NODE_EXP_CHART : NODE_EXP_CHARTS_DIR;
+    }
     if (is(p, 2, "runs")) {
         if (p->n == 3)
             return NODE_EXP_RUNS_DIR;
@@ -221,7 +238,9 @@ static node_kind classify_runs(const parts *p, node_path *out)
         if (p->n == 3)
             return NODE_RUN_METRICS_DIR;
         out->rel = p->start[3];
-        return stored_rel_ok(out->rel) ? NODE_RUN_METRIC : NODE_NONE;
+        if (!stored_rel_ok(out->rel))
+            return NODE_NONE;
+        return ends_with_svg(out->rel) ? NODE_RUN_METRIC_SVG : NODE_RUN_METRIC;
     }
     if (p->n != 3)
         return NODE_NONE;
@@ -299,6 +318,9 @@ bool node_is_generated_text(node_kind kind)
     case NODE_RUN_METRICS_JSON:
     case NODE_RUN_PARAMS_JSON:
     case NODE_RUN_TAGS_JSON:
+    case NODE_RUN_METRIC_SVG:
+    case NODE_EXP_METRICS_TSV:
+    case NODE_EXP_CHART:
         return true;
     default:
         return false;
@@ -346,6 +368,7 @@ bool node_is_fixed_dir(node_kind kind)
     case NODE_RUN_SNAPSHOT_DIR:
     case NODE_RUN_OUTPUTS_DIR:
     case NODE_RUN_METRICS_DIR:
+    case NODE_EXP_CHARTS_DIR:
         return true;
     default:
         return false;
@@ -367,7 +390,7 @@ bool node_is_run_output(node_kind kind)
 bool node_is_read_only(node_kind kind)
 {
     return node_is_generated_text(kind) || kind == NODE_ENV_BUILD_LOG || kind == NODE_RUN_LOG ||
-           kind == NODE_RUN_METRICS_DIR || kind == NODE_RUN_METRIC ||
+           kind == NODE_RUN_METRICS_DIR || kind == NODE_RUN_METRIC || kind == NODE_EXP_CHARTS_DIR ||
            kind == NODE_DATASTORE_FILE ||
            kind == NODE_EXP_RUN_LINK || node_is_snapshot(kind) || node_is_run_output(kind);
 }

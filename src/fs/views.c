@@ -233,11 +233,52 @@ static int list_metrics(fs_state *fs, const node_path *np, dir_list *out, amlfs_
             seen = strcmp(out->items[i].name, part) == 0;
         if (!seen)
             dir_list_add(out, part, slash ? DT_DIR : DT_REG);
+        if (!slash) {
+            char *chart = util_strdupf("%s.svg", part);
+            dir_list_add(out, chart, DT_REG);
+            free(chart);
+        }
         free(part);
     }
     free(prefix);
     cJSON_Delete(list);
     return 0;
+}
+
+/* experiments/NAME/metrics[/REL]: the metric names of the experiment's runs, one level at a time, each name
+ * as NAME.svg (a name's '/' makes folders, as in a run's metrics/). With out NULL only whether the folder
+ * exists: 0, or -ENOENT. */
+static int chart_folder(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
+{
+    cJSON *list = NULL;
+    char *url = client_object_url("experiments", np->name, "/charts/", NULL);
+    int rc = client_get_json(fs->client, url, true, &list, err);
+    free(url);
+    if (rc < 0)
+        return rc;
+    char *prefix = np->rel ? util_strdupf("%s/", np->rel) : util_xstrdup("");
+    size_t plen = strlen(prefix);
+    bool found = !np->rel;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(list, "metrics")) {
+        const char *name = cJSON_GetStringValue(m);
+        if (!name || strncmp(name, prefix, plen) != 0 || !name[plen])
+            continue;
+        found = true;
+        if (!out)
+            break;
+        const char *rest = name + plen, *slash = strchr(rest, '/');
+        char *entry = slash ? util_strdupf("%.*s", (int)(slash - rest), rest) : util_strdupf("%s.svg", rest);
+        bool seen = false;
+        for (size_t i = 0; i < out->count && !seen; i++)
+            seen = strcmp(out->items[i].name, entry) == 0;
+        if (!seen)
+            dir_list_add(out, entry, slash ? DT_DIR : DT_REG);
+        free(entry);
+    }
+    free(prefix);
+    cJSON_Delete(list);
+    return found ? 0 : amlfs_fail(err, ENOENT, "experiment %s has no metrics under '%s'", np->name, np->rel);
 }
 
 void dir_list_add(dir_list *l, const char *name, unsigned char type)
@@ -408,6 +449,18 @@ static int text_of(fs_state *fs, const node_path *np, char **text, size_t *len, 
         if (rc == 0)
             *text = pretty_json(obj, len);
         break;
+    case NODE_RUN_METRIC_SVG:
+    case NODE_EXP_METRICS_TSV:
+    case NODE_EXP_CHART: {
+        /* Drawn by the server when read: as new as the metrics. */
+        char *url = np->kind == NODE_RUN_METRIC_SVG   ? client_run_url(np->name, "/charts/", np->rel)
+                    : np->kind == NODE_EXP_CHART      ? client_object_url("experiments", np->name, "/charts/", np->rel)
+                                                      : client_object_url("experiments", np->name, "/metrics.tsv", NULL);
+        rc = client_get_bytes(fs->client, url, 0, 0, text, len, NULL, err);
+        *mtime = util_now_ms();
+        free(url);
+        break;
+    }
     default:
         rc = amlfs_fail(err, EINVAL, "not a generated file");
     }
@@ -555,6 +608,11 @@ int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err
             fill_stat(fs, st, dir, 4096, 0);
         else
             fill_stat(fs, st, S_IFREG | 0644, (off_t)strlen(jstr(obj, "yaml")), 0);
+        break;
+    case NODE_EXP_CHARTS_DIR:
+        rc = chart_folder(fs, np, NULL, err);
+        if (rc == 0)
+            fill_stat(fs, st, S_IFDIR | 0555, 4096, 0);
         break;
     case NODE_EXP_DIR:
     case NODE_EXP_RUNS_DIR:
@@ -837,7 +895,12 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
             break;
         dir_list_add(out, "status", DT_REG);
         dir_list_add(out, "runs", DT_DIR);
+        dir_list_add(out, "metrics", DT_DIR);
+        dir_list_add(out, "metrics.tsv", DT_REG);
         rc = list_stored(fs, np, true, out, err);
+        break;
+    case NODE_EXP_CHARTS_DIR:
+        rc = chart_folder(fs, np, out, err);
         break;
     case NODE_EXP_RUNS_DIR: {
         rc = get_object(fs, "experiments", np->name, NULL, &obj, err);

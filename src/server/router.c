@@ -23,6 +23,8 @@ static const route routes[] = {
     {"DELETE", "/v1/experiments/:", h_experiment_delete},
     {"POST", "/v1/experiments/:/runs", h_experiment_submit},
     {"GET", "/v1/experiments/:/runs-summary", h_experiment_runs_summary},
+    {"GET", "/v1/experiments/:/metrics.tsv", h_experiment_metrics_tsv},
+    {"GET", "/v1/experiments/:/charts/*", h_experiment_charts},
     {"*", "/v1/experiments/:/files/*", h_experiment_files},
 
     {"GET", "/v1/environments", h_environments_list},
@@ -69,6 +71,7 @@ static const route routes[] = {
     {"GET", "/v1/runs/:/params.json", h_run_params_json},
     {"GET", "/v1/runs/:/tags.json", h_run_tags_json},
     {"GET", "/v1/runs/:/metrics/*", h_run_metrics},
+    {"GET", "/v1/runs/:/charts/*", h_run_chart},
 
     {"POST", "/v1/snapshots", h_snapshots_create},
     {"POST", "/v1/blobs", h_blobs_upload},

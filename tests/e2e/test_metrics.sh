@@ -56,7 +56,7 @@ Y
     touch "$T/go1"
     wait_status 20 "$MNT/runs/$id/status" Completed || fail "status: $(cat "$MNT/runs/$id/status")"
     [ "$(sed -n 4p "$MNT/runs/$id/metrics/loss")" = "10 0.9 1700000000000" ] || fail "explicit step: $(cat "$MNT/runs/$id/metrics/loss")"
-    ls "$MNT/runs/$id/metrics" | sort | tr '\n' '|' | grep -qx 'loss|train|val acc|' || fail "metrics/: $(ls "$MNT/runs/$id/metrics")"
+    ls "$MNT/runs/$id/metrics" | sort | tr '\n' '|' | grep -qx 'loss|loss.svg|train|val acc|val acc.svg|' || fail "metrics/: $(ls "$MNT/runs/$id/metrics")"
     grep -Eq '^0 0.75 [0-9]+$' "$MNT/runs/$id/metrics/val acc" || fail "val acc: $(cat "$MNT/runs/$id/metrics/val acc")"
     grep -Eq '^0 nan [0-9]+$' "$MNT/runs/$id/metrics/train/acc" || fail "train/acc: $(cat "$MNT/runs/$id/metrics/train/acc")"
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert [p["step"] for p in d["loss"]] == [0,1,2,10], d; assert [p["value"] for p in d["train/acc"]] == ["NaN", "-Infinity"], d' \
@@ -235,6 +235,19 @@ PY
     [ "$(tail -1 "$MNT/runs/$id/metrics/loss" | cut -d' ' -f1-2)" = "9999 0.0001" ] || fail "last: $(tail -1 "$MNT/runs/$id/metrics/loss")"
     [ "$(stat -c %s "$MNT/runs/$id/metrics.json")" = "$(wc -c < "$MNT/runs/$id/metrics.json")" ] || fail "metrics.json's size"
     [ "$(grep -c '"step"' "$MNT/runs/$id/metrics.json")" = 10000 ] || fail "metrics.json's points"
+    svg_paths "$MNT/runs/$id/metrics/loss.svg" 1 || fail "loss.svg: $(head -c 300 "$MNT/runs/$id/metrics/loss.svg")"
+    [ "$(wc -c < "$MNT/runs/$id/metrics/loss.svg")" -lt 100000 ] || fail "loss.svg is $(wc -c < "$MNT/runs/$id/metrics/loss.svg") bytes"
+}
+
+# FILE COUNT: FILE is an SVG document (it parses as XML) with COUNT line paths, one per series.
+svg_paths() {
+    python3 - "$1" "$2" <<'PY'
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+assert root.tag == "{http://www.w3.org/2000/svg}svg", root.tag
+paths = root.findall(".//{http://www.w3.org/2000/svg}path")
+assert len(paths) == int(sys.argv[2]), f"{len(paths)} paths"
+PY
 }
 
 t_a_server_restart_in_the_middle_repeats_and_loses_no_point() {
@@ -277,6 +290,21 @@ assert [r["params"]["lr"] for r in s["runs"]] == ["0.1", "0.01", "0.001"]       
 assert [r["metrics"]["loss"]["value"] for r in s["runs"]] == [0.1, 0.01, 0.001]
 assert all(r["status"] == "Completed" and r["started"] for r in s["runs"])
 PY
+    # One cat compares them: a row per run, oldest first, its parameters and last values, for column -t.
+    tsv=$(cat "$MNT/experiments/compare/metrics.tsv") || fail "metrics.tsv"
+    [ "$(echo "$tsv" | head -1 | cut -f1-5)" = "$(printf 'run\tstatus\tstarted\tparams.lr\tmetrics.loss')" ] ||
+        fail "header: $(echo "$tsv" | head -1)"
+    [ "$(echo "$tsv" | sed 1d | cut -f4 | tr '\n' ' ')" = "0.1 0.01 0.001 " ] || fail "rows: $tsv"
+    [ "$(echo "$tsv" | sed 1d | cut -f5 | tr '\n' ' ')" = "0.1 0.01 0.001 " ] || fail "last values: $tsv"
+    [ "$(echo "$tsv" | column -t -s "$(printf '\t')" | wc -l)" = 4 ] || fail "column -t"
+    ls "$MNT/experiments/compare/metrics" | grep -qx loss.svg || fail "metrics/: $(ls "$MNT/experiments/compare/metrics")"
+    svg_paths "$MNT/experiments/compare/metrics/loss.svg" 3 || fail "the overlay: $(head -c 300 "$MNT/experiments/compare/metrics/loss.svg")"
+    echo "$tsv" | sed 1d | cut -f1,4 | while IFS="$(printf '\t')" read -r r lr; do
+        grep -q ">lr=$lr · ${r:0:10}" "$MNT/experiments/compare/metrics/loss.svg" ||
+            fail "the legend lacks lr=$lr of $r: $(grep -o '<text[^>]*>[^<]*</text>' "$MNT/experiments/compare/metrics/loss.svg" | tail -4)"
+    done || exit 1
+    cat "$MNT/experiments/compare/metrics/nope.svg" 2>/dev/null && fail "a chart of a metric no run has"
+    return 0
 }
 
 t_a_run_name_mlflow_would_refuse_is_refused_with_the_reason() {

@@ -627,8 +627,32 @@ static void test_table(void)
     util_buf_free(&out);
 }
 
+/* chart_reduce keeps an overlay's memory bounded and its spikes: at most max points, in x order, the
+ * lowest and highest kept, non-finite points dropped. */
+static void test_reduce(void)
+{
+    size_t n = 100000;
+    chart_point *pts = util_xcalloc(n, sizeof *pts);
+    for (size_t i = 0; i < n; i++)
+        pts[i] = (chart_point){.x = (double)(n - 1 - i), .y = (i == 4321) ? 99.0 : (i == 777) ? -5.0 : 1.0};
+    pts[10].y = NAN;
+    size_t m = chart_reduce(pts, n, 400);
+    bool sorted = true, high = false, low = false, finite = true;
+    for (size_t i = 0; i < m; i++) {
+        sorted = sorted && (i == 0 || pts[i - 1].x <= pts[i].x);
+        high = high || pts[i].y == 99.0;
+        low = low || pts[i].y == -5.0;
+        finite = finite && isfinite(pts[i].y);
+    }
+    CHECK(m <= 400 && m > 100 && sorted && high && low && finite, "reduce: %zu points, sorted %d spikes %d %d",
+          m, sorted, high, low);
+    CHECK(chart_reduce(pts, 5, 400) == 5, "a short series is kept whole");
+    free(pts);
+}
+
 int main(void)
 {
+    test_reduce();
     test_one_path_per_series();
     test_edge_cases();
     test_hostile_text();
