@@ -229,23 +229,22 @@ int main(int argc, char **argv)
     amlfs_err err = {0};
     long long event_seq = 0;
     if (launch_connect(o.server, o.token_file, o.data_dir, &client, &event_seq, &err) < 0) {
-        fprintf(stderr, "amlfs: %s\n", err.msg);
+        log_error("%s", err.msg);
         goto out;
     }
     fs = fs_new(client);
     se = fuse_session_new(&args, fs_lowlevel_ops(), sizeof *fs_lowlevel_ops(), fs);
     if (!se) {
-        fprintf(stderr, "amlfs: cannot start a FUSE session (see the message above)\n");
+        log_error("cannot start a FUSE session (see the message above)");
         goto out;
     }
     fs_set_session(fs, se);
     if (fuse_set_signal_handlers(se) != 0) {
-        fprintf(stderr, "amlfs: cannot install signal handlers\n");
+        log_error("cannot install signal handlers");
         goto out;
     }
     if (fuse_session_mount(se, opts.mountpoint) != 0) {
-        fprintf(stderr, "amlfs: cannot mount on %s (is /dev/fuse usable and fusermount3 installed?)\n",
-                opts.mountpoint);
+        log_error("cannot mount on %s (is /dev/fuse usable and fusermount3 installed?)", opts.mountpoint);
         fuse_remove_signal_handlers(se);
         goto out;
     }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "amlfs/compute_slurm.h"
+#include "amlfs/log.h"
 #include "amlfs/util.h"
 
 #define LOCAL "local"
@@ -215,7 +216,7 @@ static void rebuild_dependents(server *srv, const char *cluster)
         compute *c = NULL;
         amlfs_err why = {0};
         if (server_compute_build(srv, list[i].name, list[i].yaml, &c, &why) < 0)
-            fprintf(stderr, "amlfs-server: compute %s follows %s: %s\n", list[i].name, cluster, why.msg);
+            log_warning("compute %s follows %s: %s", list[i].name, cluster, why.msg);
         else
             server_compute_install(srv, list[i].name, c);
         events_emitf(srv->events, "changed", -1, "computes/%s", list[i].name);

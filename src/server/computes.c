@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "amlfs/log.h"
 #include "amlfs/util.h"
 
 struct compute_slot {
@@ -119,7 +120,7 @@ void server_compute_note(server *srv, const char *name, const char *note)
     pthread_mutex_unlock(&srv->computes_lock);
     if (changed) {
         if (note)
-            fprintf(stderr, "amlfs-server: compute %s: %s\n", name, note);
+            log_warning("compute %s: %s", name, note);
         events_emitf(srv->events, "changed", -1, "computes/%s", name);
     }
 }
@@ -220,7 +221,7 @@ int server_computes_open(server *srv, int max_instances_flag, amlfs_err *err)
             amlfs_err why = {0};
             compute *c = NULL;
             if (list[i].yaml[0] && server_compute_build(srv, list[i].name, list[i].yaml, &c, &why) < 0)
-                fprintf(stderr, "amlfs-server: compute %s cannot be set up again: %s\n", list[i].name, why.msg);
+                log_warning("compute %s cannot be set up again: %s", list[i].name, why.msg);
             server_compute_install(srv, list[i].name, c);
         }
     }

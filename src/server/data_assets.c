@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "amlfs/fetch.h"
+#include "amlfs/log.h"
 #include "amlfs/util.h"
 
 #define MB (1024ULL * 1024ULL)
@@ -51,7 +52,7 @@ int data_delete(server *srv, const char *name, amlfs_err *err)
         char *dir = server_path(srv, "data/%s", name);
         amlfs_err why = {0};
         if (util_rm_rf(dir, &why) < 0)
-            fprintf(stderr, "amlfs-server: %s\n", why.msg);
+            log_warning("%s", why.msg);
         free(dir);
         char *key = status_key(name);
         store_folder_status_set(srv->store, key, "", &why);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "amlfs/env.h"
+#include "amlfs/log.h"
 #include "amlfs/util.h"
 
 /* How a secret reads back; written back in a new version it means "the password I gave before". */
@@ -32,7 +33,7 @@ static void set_status(server *srv, const char *name, int version, env_status st
     amlfs_err err = {0};
     if (store_env_version_set_status(srv->store, name, version, env_status_name(status),
                                      status == ENV_FAILED ? reason : NULL, &err) < 0)
-        fprintf(stderr, "amlfs-server: environment %s version %d: %s\n", name, version, err.msg);
+        log_warning("environment %s version %d: %s", name, version, err.msg);
     events_emitf(srv->events, "changed", -1, "environments/%s", name);
 }
 
@@ -279,7 +280,7 @@ static void resume_version(server *srv, const char *name, int version)
     store_env_version_free(&v);
     return;
 log:
-    fprintf(stderr, "amlfs-server: taking up environment %s version %d again: %s\n", name, version, err.msg);
+    log_warning("taking up environment %s version %d again: %s", name, version, err.msg);
 }
 
 void server_envs_resume(server *srv)
@@ -288,7 +289,7 @@ void server_envs_resume(server *srv)
     size_t n;
     amlfs_err err = {0};
     if (store_env_list(srv->store, &list, &n, &err) < 0) {
-        fprintf(stderr, "amlfs-server: environments left Building: %s\n", err.msg);
+        log_warning("environments left Building: %s", err.msg);
         return;
     }
     for (size_t i = 0; i < n; i++)

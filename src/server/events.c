@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "amlfs/log.h"
 #include "amlfs/util.h"
 
 #define SEQ_KEY "event_seq_reserved"
@@ -94,7 +95,7 @@ uint64_t events_emit(events *ev, const char *path, const char *what, int64_t siz
         snprintf(buf, sizeof buf, "%" PRIu64, seq + EVENTS_RESERVE);
         /* On failure the feed goes on; only the guarantee across a restart is weakened. */
         if (store_meta_set(ev->store, SEQ_KEY, buf, &err) < 0)
-            fprintf(stderr, "amlfs-server: reserving event numbers: %s\n", err.msg);
+            log_warning("reserving event numbers: %s", err.msg);
         else
             ev->reserved = seq + EVENTS_RESERVE;
     }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "amlfs/env.h"
+#include "amlfs/log.h"
 #include "amlfs/util.h"
 
 static int reply_environment(server *srv, const char *name, unsigned status, http_reply *out, amlfs_err *err)
@@ -84,7 +85,7 @@ int h_environment_delete(server *srv, const http_request *req, http_reply *out, 
     char *dir = server_path(srv, "environments/%s", name);
     amlfs_err why = {0};
     if (util_rm_rf(dir, &why) < 0)
-        fprintf(stderr, "amlfs-server: %s\n", why.msg);
+        log_warning("%s", why.msg);
     free(dir);
     events_emitf(srv->events, "deleted", -1, "environments/%s", name);
     reply_empty(out, 204);
@@ -129,7 +130,7 @@ int h_environment_add_version(server *srv, const http_request *req, http_reply *
         amlfs_err ignored = {0};
         /* A rejected file shows in the status line; a good one clears it (store_env_version_add). */
         if (r < 0 && store_env_set_rejected(srv->store, name, err->msg, util_now_ms(), &ignored) < 0)
-            fprintf(stderr, "amlfs-server: %s\n", ignored.msg);
+            log_warning("%s", ignored.msg);
         events_emitf(srv->events, "changed", -1, "environments/%s", name);
     }
     cJSON_Delete(body);

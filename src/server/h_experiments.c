@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "amlfs/log.h"
 #include "amlfs/util.h"
 
 int h_experiments_list(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
@@ -99,7 +100,7 @@ int h_experiment_delete(server *srv, const http_request *req, http_reply *out, a
     char *dir = server_path(srv, "experiments/%s", name);
     amlfs_err why = {0};
     if (util_rm_rf(dir, &why) < 0)
-        fprintf(stderr, "amlfs-server: %s\n", why.msg);
+        log_warning("%s", why.msg);
     free(dir);
     events_emitf(srv->events, "deleted", -1, "experiments/%s", name);
     reply_empty(out, 204);

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "amlfs/log.h"
 #include "amlfs/util.h"
 
 /* Largest request body (a file of an experiment's code, a YAML): beyond it, 413 EFBIG. */
@@ -134,7 +135,7 @@ static void collect(request_ctx *ctx, const char *data, size_t size)
             cap *= 2;
         char *grown = realloc(ctx->body, cap);
         if (!grown) {
-            fprintf(stderr, "amlfs-server: out of memory reading a request\n");
+            log_error("out of memory reading a request");
             abort();
         }
         ctx->body = grown;

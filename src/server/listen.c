@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "amlfs/log.h"
 #include "amlfs/util.h"
 
 #define BACKLOG 128
@@ -127,8 +128,8 @@ int listen_mlflow(const char *data_dir, int *out_fd, int *out_port, amlfs_err *e
     free(text);
     int rc = port ? listen_loopback(port, out_fd) : -EADDRINUSE;
     if (rc < 0 && port)
-        fprintf(stderr, "amlfs-server: MLflow's port %d is taken now (%s): jobs started from here on get a new one; "
-                "running jobs lose MLflow's API\n", port, strerror(-rc));
+        log_warning("MLflow's port %d is taken now (%s): jobs started from here on get a new one; "
+                    "running jobs lose MLflow's API", port, strerror(-rc));
     if (rc < 0)
         rc = listen_loopback(0, out_fd);
     if (rc < 0) {

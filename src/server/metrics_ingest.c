@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "amlfs/metrics.h"
+#include "amlfs/log.h"
 #include "amlfs/util.h"
 
 /* Read at most this much of a file per pass, and parse at most so many lines: bounds memory whatever a
@@ -267,8 +268,8 @@ void metrics_note_in_log(server *srv, const char *run_id)
     char *log = server_path(srv, "runs/%s/log", run_id);
     int fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0 || util_write_all(fd, text, strlen(text)) < 0)
-        fprintf(stderr, "amlfs-server: run %s: cannot note its metrics problems in %s: %s\n", run_id, log,
-                strerror(errno));
+        log_warning("run %s: cannot note its metrics problems in %s: %s", run_id, log,
+                    strerror(errno));
     if (fd >= 0)
         close(fd);
     free(log);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "amlfs/metrics.h"
+#include "amlfs/log.h"
 #include "amlfs/util.h"
 
 #define COALESCE_MS 100
@@ -95,7 +96,7 @@ int monitor_watch(monitor *m, const char *run_id, amlfs_err *err)
         m->cap = m->cap ? m->cap * 2 : 16;
         watched *grown = realloc(m->runs, m->cap * sizeof *grown);
         if (!grown) {
-            fprintf(stderr, "amlfs-server: out of memory\n");
+            log_error("out of memory");
             abort();
         }
         m->runs = grown;
@@ -220,7 +221,7 @@ static void ingest_all(monitor *m, id_list *l)
         amlfs_err err = {0};
         int rc = metrics_ingest(m->srv, l->ids[i], false, &err);
         if (rc < 0)
-            fprintf(stderr, "amlfs-server: run %s: %s\n", l->ids[i], err.msg);
+            log_warning("run %s: %s", l->ids[i], err.msg);
         if (rc > 0) {
             pthread_mutex_lock(&m->lock);
             watched *w = find_by_id(m, l->ids[i]);
@@ -242,7 +243,7 @@ static void check_ended(monitor *m, char **ids, size_t n)
     for (size_t i = 0; i < n; i++) {
         amlfs_err err = {0};
         if (run_check_end(m->srv, ids[i], &err) < 0)
-            fprintf(stderr, "amlfs-server: checking run %s: %s\n", ids[i], err.msg);
+            log_warning("checking run %s: %s", ids[i], err.msg);
         free(ids[i]);
     }
 }
@@ -292,7 +293,7 @@ static void *monitor_main(void *arg)
         struct pollfd fds[2] = {{.fd = m->inotify_fd, .events = POLLIN}, {.fd = m->wake[0], .events = POLLIN}};
         int ready = poll(fds, 2, (int)timeout);
         if (ready < 0 && errno != EINTR) {
-            fprintf(stderr, "amlfs-server: monitor: poll: %s\n", strerror(errno));
+            log_warning("monitor: poll: %s", strerror(errno));
             break;
         }
         if (fds[1].revents & POLLIN) {

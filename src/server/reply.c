@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "amlfs/log.h"
 #include "amlfs/util.h"
 
 /* A log request without `length` gets at most this much; clients page with offset. */
@@ -18,7 +19,7 @@
 static void set_response(http_reply *out, unsigned status, struct MHD_Response *resp, const char *ctype)
 {
     if (!resp) {
-        fprintf(stderr, "amlfs-server: out of memory building a response\n");
+        log_error("out of memory building a response");
         abort();
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
@@ -33,7 +34,7 @@ void reply_json(http_reply *out, unsigned status, cJSON *json)
     char *text = cJSON_PrintUnformatted(json);
     cJSON_Delete(json);
     if (!text) {
-        fprintf(stderr, "amlfs-server: out of memory encoding JSON\n");
+        log_error("out of memory encoding JSON");
         abort();
     }
     set_response(out, status, MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE),

@@ -11,6 +11,7 @@
 
 #include "amlfs/env.h"
 #include "amlfs/metrics.h"
+#include "amlfs/log.h"
 #include "amlfs/util.h"
 
 #define B(s) (1u << (s))
@@ -96,8 +97,8 @@ static void fail_locked(server *srv, store_run *r, const char *why)
     amlfs_err err = {0};
     run_change chg = {.error = why};
     if (move_locked(srv, r, RUN_FAILED, &chg, &err) < 0)
-        fprintf(stderr, "amlfs-server: run %s: could not record its failure (%s): %s\n", r->id, why,
-                err.msg);
+        log_error("run %s: could not record its failure (%s): %s", r->id, why,
+                  err.msg);
 }
 
 int run_move(server *srv, const char *id, run_status to, const run_change *chg, amlfs_err *err)
@@ -438,14 +439,14 @@ int run_prepare_and_start(server *srv, const char *id, amlfs_err *err)
                 if (to < 0 || to == RUN_PREPARING)
                     to = RUN_PREPARING;
                 if (move_locked(srv, &now, (run_status)to, &chg, &ignored) < 0)
-                    fprintf(stderr, "amlfs-server: run %s: %s\n", id, ignored.msg);
+                    log_warning("run %s: %s", id, ignored.msg);
                 else if (monitor_watch(srv->monitor, id, &ignored) < 0)
-                    fprintf(stderr, "amlfs-server: %s (the 1 s sweep still follows the run)\n", ignored.msg);
+                    log_warning("%s (the 1 s sweep still follows the run)", ignored.msg);
             } else {
                 /* Canceled while it was being submitted: keep the handle so the end is followed. */
                 store_run_change keep = {.handle = handle};
                 if (store_run_set_status(srv->store, id, now.status, &keep, &ignored) < 0)
-                    fprintf(stderr, "amlfs-server: run %s: %s\n", id, ignored.msg);
+                    log_warning("run %s: %s", id, ignored.msg);
                 cancel_now = true;
             }
         }
@@ -456,9 +457,9 @@ int run_prepare_and_start(server *srv, const char *id, amlfs_err *err)
     if (cancel_now) {
         amlfs_err cwhy = {0};
         if (send_cancel(srv, id, now.compute, handle, &cwhy) < 0)
-            fprintf(stderr, "amlfs-server: %s\n", cwhy.msg);
+            log_warning("%s", cwhy.msg);
         if (monitor_watch(srv->monitor, id, &cwhy) < 0)
-            fprintf(stderr, "amlfs-server: %s\n", cwhy.msg);
+            log_warning("%s", cwhy.msg);
         store_run_free(&now);
     }
     free(handle);
@@ -507,7 +508,7 @@ out:
         /* The request is recorded; if the compute cannot be told now, the restart or poll settles it. */
         amlfs_err why = {0};
         if (send_cancel(srv, id, r.compute, r.handle, &why) < 0)
-            fprintf(stderr, "amlfs-server: %s\n", why.msg);
+            log_warning("%s", why.msg);
     }
     store_run_free(&r);
     return rc;
@@ -555,7 +556,7 @@ static void finish_run(server *srv, compute *c, const compute_run *run, const co
     pthread_mutex_unlock(&srv->lifecycle_lock);
     if (!live) {
         if (rc == 0 && err.msg[0])
-            fprintf(stderr, "amlfs-server: finishing run %s: %s\n", run->run_id, err.msg);
+            log_warning("finishing run %s: %s", run->run_id, err.msg);
         store_run_free(&r);
         return;
     }
@@ -563,7 +564,7 @@ static void finish_run(server *srv, compute *c, const compute_run *run, const co
      * could not be read is said at the end of the log, before its final size is sent. */
     amlfs_err why_metrics = {0};
     if (metrics_ingest(srv, run->run_id, true, &why_metrics) < 0) /* final: all of it */
-        fprintf(stderr, "amlfs-server: run %s: %s\n", run->run_id, why_metrics.msg);
+        log_warning("run %s: %s", run->run_id, why_metrics.msg);
     metrics_note_in_log(srv, run->run_id);
     monitor_finish(srv->monitor, run->run_id);
     compute_report final = *report;
@@ -574,7 +575,7 @@ static void finish_run(server *srv, compute *c, const compute_run *run, const co
         if (ended_well)
             snprintf(ex->error, sizeof ex->error, "%.500s", kept.msg);
         else
-            fprintf(stderr, "amlfs-server: run %s: %s\n", run->run_id, kept.msg);
+            log_warning("run %s: %s", run->run_id, kept.msg);
     }
     if (c && c->ops->finalize) {
         amlfs_err why = {0};
@@ -593,12 +594,12 @@ static void finish_run(server *srv, compute *c, const compute_run *run, const co
             .error = why[0] ? why : NULL,
         };
         if (move_locked(srv, &r, to, &chg, &err) < 0)
-            fprintf(stderr, "amlfs-server: %s\n", err.msg);
+            log_warning("%s", err.msg);
     }
     pthread_mutex_unlock(&srv->lifecycle_lock);
     /* Outputs named as data assets are registered once the run has completed (no lock held). */
     if (r.status == RUN_COMPLETED && r.job_yaml && data_register_outputs(srv, &r, &err) < 0)
-        fprintf(stderr, "amlfs-server: run %s: %s\n", r.id, err.msg);
+        log_warning("run %s: %s", r.id, err.msg);
     store_run_free(&r);
     scheduler_kick(srv->scheduler);
 }
@@ -622,7 +623,7 @@ static void apply_report(server *srv, compute *c, const compute_run *run, const 
         if (to == RUN_RUNNING && !r.started)
             chg.started = util_now_ms();
         if (move_locked(srv, &r, (run_status)to, &chg, &err) < 0)
-            fprintf(stderr, "amlfs-server: %s\n", err.msg);
+            log_warning("%s", err.msg);
     }
     pthread_mutex_unlock(&srv->lifecycle_lock);
     store_run_free(&r);
@@ -693,7 +694,7 @@ void run_poll_all(server *srv)
     size_t n;
     amlfs_err err = {0};
     if (store_run_list_by_status(srv->store, POLLED_MASK, NULL, STORE_SUBMITTED, 0, &runs, &n, &err) < 0) {
-        fprintf(stderr, "amlfs-server: poll: %s\n", err.msg);
+        log_warning("poll: %s", err.msg);
         return;
     }
     /* Runs are grouped by compute, so each compute is asked once (one Slurm listing per tick). */
@@ -745,10 +746,10 @@ static int restore_unhanded(server *srv, const store_run *r, amlfs_err *err)
     rc = store_run_set_status(srv->store, r->id, r->status, &keep, err);
     amlfs_err why = {0};
     if (rc == 0 && r->status == RUN_CANCEL_REQUESTED && send_cancel(srv, r->id, r->compute, handle, &why) < 0)
-        fprintf(stderr, "amlfs-server: %s\n", why.msg);
+        log_warning("%s", why.msg);
     amlfs_err_clear(&why);
     if (rc == 0 && monitor_watch(srv->monitor, r->id, &why) < 0)
-        fprintf(stderr, "amlfs-server: %s\n", why.msg);
+        log_warning("%s", why.msg);
     free(handle);
     return rc;
 }
@@ -772,14 +773,14 @@ int run_restore_all(server *srv, amlfs_err *err)
             step = restore_unhanded(srv, r, &why);
         } else if (r->handle) {
             if (r->status == RUN_CANCEL_REQUESTED && send_cancel(srv, r->id, r->compute, r->handle, &why) < 0)
-                fprintf(stderr, "amlfs-server: %s\n", why.msg); /* may never have been delivered */
+                log_warning("%s", why.msg); /* may never have been delivered */
             amlfs_err_clear(&why);
             if (monitor_watch(srv->monitor, r->id, &why) < 0)
-                fprintf(stderr, "amlfs-server: %s\n", why.msg);
+                log_warning("%s", why.msg);
             amlfs_err_clear(&why);
         }
         if (step < 0)
-            fprintf(stderr, "amlfs-server: re-attaching run %s: %s\n", r->id, why.msg);
+            log_warning("re-attaching run %s: %s", r->id, why.msg);
     }
     store_run_list_free(runs, n);
     /* Every handed-over run is asked about once now, before anything new starts. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "amlfs/log.h"
 #include "amlfs/util.h"
 
 #define ACTIVE_MASK                                                                                \
@@ -50,13 +51,13 @@ static void retry_preparing(scheduler *s, const char *name)
     amlfs_err err = {0};
     if (store_run_list_by_status(s->srv->store, 1u << RUN_PREPARING, name, STORE_UNSUBMITTED, 0, &runs, &n,
                                  &err) < 0) {
-        fprintf(stderr, "amlfs-server: scheduler: %s\n", err.msg);
+        log_warning("scheduler: %s", err.msg);
         return;
     }
     for (size_t i = 0; i < n && !stopping(s); i++) {
         amlfs_err why = {0};
         if (run_prepare_and_start(s->srv, runs[i].id, &why) < 0)
-            fprintf(stderr, "amlfs-server: starting run %s: %s\n", runs[i].id, why.msg);
+            log_warning("starting run %s: %s", runs[i].id, why.msg);
     }
     store_run_list_free(runs, n);
 }
@@ -82,14 +83,14 @@ static size_t dispatch(scheduler *s, const char *name)
     amlfs_err err = {0};
     if (store_run_list_by_status(srv->store, 1u << RUN_QUEUED, name, STORE_UNSUBMITTED, (size_t)(max - active),
                                  &queued, &n, &err) < 0) {
-        fprintf(stderr, "amlfs-server: scheduler: %s\n", err.msg);
+        log_warning("scheduler: %s", err.msg);
         return 0;
     }
     size_t took = 0;
     for (size_t i = 0; i < n && !stopping(s); i++) {
         amlfs_err why = {0};
         if (run_prepare_and_start(srv, queued[i].id, &why) < 0)
-            fprintf(stderr, "amlfs-server: starting run %s: %s\n", queued[i].id, why.msg);
+            log_warning("starting run %s: %s", queued[i].id, why.msg);
         else
             took++;
     }

@@ -35,7 +35,7 @@ void server_folder_status(server *srv, const char *key, const amlfs_err *why)
     if (store_folder_status_get(srv->store, key, &old, &ignored) == 0 && strcmp(old, line) == 0)
         goto out; /* nothing changed: no event */
     if (store_folder_status_set(srv->store, key, line, &ignored) < 0)
-        fprintf(stderr, "amlfs-server: %s\n", ignored.msg);
+        log_warning("%s", ignored.msg);
     events_emit(srv->events, key, "changed", -1);
 out:
     free(old);
@@ -128,7 +128,7 @@ static void remove_unclaimed_run_dirs(server *srv)
             char *dir = server_path(srv, "runs/%s", de->d_name);
             amlfs_err err = {0};
             if (util_rm_rf_through_link(dir, &err) < 0)
-                fprintf(stderr, "amlfs-server: %s\n", err.msg);
+                log_warning("%s", err.msg);
             free(dir);
         }
         free(log);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "amlfs/log.h"
 #include "amlfs/util.h"
 
 #define MB (1024ull * 1024)
@@ -277,7 +278,7 @@ void server_uploads_count(server *srv, int64_t bytes, int64_t blobs)
     for (size_t i = 0; i < 3; i++) {
         amlfs_err why = {0};
         if (store_meta_add(srv->store, counter_keys[i], deltas[i], NULL, &why) < 0)
-            fprintf(stderr, "amlfs-server: counting uploads: %s\n", why.msg);
+            log_warning("counting uploads: %s", why.msg);
     }
 }
 

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "amlfs/metrics.h"
+#include "amlfs/log.h"
 #include "amlfs/util.h"
 
 /* Environment variables every job gets; PYTHONUNBUFFERED makes python's output reach the log (and
@@ -596,7 +597,7 @@ int run_submit_code(server *srv, const char *experiment, const char *yaml, size_
     char *line = rc < 0 ? util_strdupf("Rejected: %s", err->msg) : submitted_line(&s, other_name);
     amlfs_err why = {0};
     if (store_experiment_set_status_line(srv->store, experiment, line, &why) < 0)
-        fprintf(stderr, "amlfs-server: %s\n", why.msg);
+        log_warning("%s", why.msg);
     events_emitf(srv->events, "changed", -1, "experiments/%s", experiment);
     free(line);
     if (rc == 0)

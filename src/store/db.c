@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "amlfs/log.h"
 #include "amlfs/util.h"
 
 /* Bump when the schema changes; older files are upgraded in store_open. */
@@ -167,7 +168,7 @@ void *db_grow(void *array, size_t count, size_t *cap, size_t elem)
     size_t want = *cap ? *cap * 2 : 8;
     void *grown = realloc(array, want * elem);
     if (!grown) {
-        fprintf(stderr, "amlfs-server: out of memory\n");
+        log_error("out of memory");
         abort();
     }
     *cap = want;
@@ -325,7 +326,7 @@ void store_close(store *s)
     if (s->db) {
         int rc = sqlite3_close(s->db);
         if (rc != SQLITE_OK)
-            fprintf(stderr, "amlfs-server: closing the workspace database: %s\n", sqlite3_errstr(rc));
+            log_error("closing the workspace database: %s", sqlite3_errstr(rc));
     }
     pthread_mutex_destroy(&s->lock);
     free(s);
