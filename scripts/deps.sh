@@ -19,8 +19,8 @@ test_pkgs+=(podman runc fuse-overlayfs slirp4netns uidmap catatonit netavark aar
 # The Slurm compute's tests: a one-node cluster with slurmrestd and its JWT auth (tests/lib/slurm.sh), and
 # Debian's torch for a real two-process data-parallel step (gloo all-reduce).
 test_pkgs+=(slurm-wlm slurmrestd slurm-wlm-jwt-plugin munge python3-torch)
-# Manual pages rendered and checked by test_install.sh.
-test_pkgs+=(groff-base man-db)
+# Manual pages rendered and checked by test_install.sh; openssl makes test_network.sh's certificate.
+test_pkgs+=(groff-base man-db openssl)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--build-only" ] || want+=("${test_pkgs[@]}")

@@ -18,6 +18,8 @@ typedef struct amlfs_client amlfs_client;
  * be NULL) holds the bearer token. No connection is made here. */
 int client_new(const char *server, const char *token_file, amlfs_client **out, amlfs_err *err);
 void client_free(amlfs_client *c);
+/* An https server's certificate is checked against this CA file (PEM) instead of the system's CAs. */
+void client_set_tls_ca(amlfs_client *c, const char *ca_file);
 /* The address as given, for messages. */
 const char *client_address(const amlfs_client *c);
 

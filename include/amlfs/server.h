@@ -412,7 +412,11 @@ int listen_mlflow(const char *data_dir, int *fd, int *port, amlfs_err *err);
 /* Serves the API on a listening unix socket (no token), when tcp_fd >= 0 on TCP (the token, or a run's token
  * for MLflow's API), and when mlflow_fd >= 0 MLflow's API alone (loopback, for jobs). token: the server's
  * token, also the key of run tokens. */
-int http_start(server *srv, int unix_fd, int tcp_fd, int mlflow_fd, const char *token, amlfs_err *err);
+typedef struct http_tls {
+    const char *cert_pem, *key_pem;     /* the TCP listener's certificate chain and key; NULL: plain HTTP */
+} http_tls;
+int http_start(server *srv, int unix_fd, int tcp_fd, int mlflow_fd, const char *token, const http_tls *tls,
+               amlfs_err *err);
 void http_stop(server *srv);
 
 /* ---- the request and reply every handler sees ---- */

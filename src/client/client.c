@@ -37,6 +37,12 @@ static int read_token(const char *token_file, char **out, amlfs_err *err)
     return 0;
 }
 
+void client_set_tls_ca(amlfs_client *c, const char *ca_file)
+{
+    free(c->tls_ca);
+    c->tls_ca = ca_file && *ca_file ? util_xstrdup(ca_file) : NULL;
+}
+
 int client_new(const char *server, const char *token_file, amlfs_client **out, amlfs_err *err)
 {
     *out = NULL;
@@ -102,6 +108,7 @@ void client_free(amlfs_client *c)
     if (c->auth_header) {
         explicit_bzero(c->auth_header, strlen(c->auth_header));
         free(c->auth_header);
+        free(c->tls_ca);
     }
     free(c->address);
     free(c->socket_path);

@@ -31,6 +31,7 @@ struct amlfs_client {
     char *socket_path;          /* unix socket, or NULL for TCP */
     char *base_url;             /* "http://localhost" or "https://host:port" */
     char *auth_header;          /* "Authorization: Bearer ...", or NULL */
+    char *tls_ca;               /* PEM file of the CA that signed an https server's certificate, or NULL */
 
     /* curl easy handles are not thread-safe: each request borrows one from this pool. */
     pthread_mutex_t pool_mu;

@@ -119,6 +119,8 @@ int http_exchange(amlfs_client *c, CURL *h, const char *method, const char *url_
         curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(h, CURLOPT_XFERINFODATA, abort_flag);
     }
+    if (c->tls_ca)
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->tls_ca);
     if (c->auth_header)
         headers = curl_slist_append(headers, c->auth_header);
     /* No "Expect: 100-continue" round trip before uploads. */
@@ -164,7 +166,10 @@ int http_exchange(amlfs_client *c, CURL *h, const char *method, const char *url_
         const char *why = c->socket_path && os_errno ? strerror((int)os_errno)
                           : curl_msg[0]              ? curl_msg
                                                      : curl_easy_strerror(cc);
-        rc = amlfs_fail(err, EIO, "cannot reach amlfs-server at %s: %s", c->address, why);
+        rc = amlfs_fail(err, EIO, "cannot reach amlfs-server at %s: %s%s", c->address, why,
+                        cc == CURLE_PEER_FAILED_VERIFICATION
+                            ? " (give the CA that signed its certificate with --tls-ca FILE, or the certificate itself)"
+                            : "");
     } else {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &answer->status);
         if (answer->status < 200 || answer->status > 299) {

@@ -77,8 +77,8 @@ static int start_server(const char *data_dir, amlfs_err *err)
     return rc;
 }
 
-int launch_connect(const char *server, const char *token_file, const char *data_dir, amlfs_client **out,
-                   long long *event_seq, amlfs_err *err)
+int launch_connect(const char *server, const char *token_file, const char *tls_ca, const char *data_dir,
+                   amlfs_client **out, long long *event_seq, amlfs_err *err)
 {
     *out = NULL;
     char *dir = NULL, *address;
@@ -92,8 +92,10 @@ int launch_connect(const char *server, const char *token_file, const char *data_
     }
     amlfs_client *c = NULL;
     int rc = client_new(address, token_file, &c, err);
-    if (rc == 0)
+    if (rc == 0) {
+        client_set_tls_ca(c, tls_ca);
         rc = probe(c, event_seq, err);
+    }
     if (rc == -EIO && !server) {
         /* The embedded setup: no server answers on the user's socket, so start one. It returns once
          * its socket accepts; poll a little anyway in case it is still settling. */

@@ -21,6 +21,7 @@
 typedef struct amlfs_options {
     char *server;
     char *token_file;
+    char *tls_ca;
     char *data_dir;
     char *source;               /* the first of two non-option arguments (mount(8)'s SOURCE) */
     char *mountpoint;           /* the last non-option argument, as given */
@@ -37,7 +38,9 @@ static const struct fuse_opt option_spec[] = {
     OPTION("--server %s", server),
     OPTION("--token-file %s", token_file),
     OPTION("--data-dir %s", data_dir),
+    OPTION("--tls-ca %s", tls_ca),
     OPTION("server=%s", server),
+    OPTION("tls_ca=%s", tls_ca),
     OPTION("token_file=%s", token_file),
     OPTION("data_dir=%s", data_dir),
     FUSE_OPT_KEY("fsname=", KEY_NAMED),
@@ -116,9 +119,11 @@ static void usage(const char *prog)
            "                           (default: the socket in the data dir; amlfs-server is started\n"
            "                           there if none answers)\n"
            "    --token-file FILE      bearer token for a TCP server\n"
+           "    --tls-ca FILE          the CA (or the certificate itself) an https server's certificate is\n"
+           "                           checked against (default: the system's CAs)\n"
            "    --data-dir DIR         data dir of the local server (default: $AMLFS_DATA_DIR,\n"
            "                           $XDG_DATA_HOME/amlfs or ~/.local/share/amlfs)\n"
-           "    -o server=URL,token_file=FILE,data_dir=DIR\n"
+           "    -o server=URL,token_file=FILE,tls_ca=FILE,data_dir=DIR\n"
            "                           the same, as mount options (mount -t fuse.amlfs, /etc/fstab)\n\n",
            prog);
 }
@@ -202,6 +207,7 @@ int main(int argc, char **argv)
     strip_equals(&o.server);
     strip_equals(&o.token_file);
     strip_equals(&o.data_dir);
+    strip_equals(&o.tls_ca);
     /* Before libfuse looks at it: its "bad mount point" says less. */
     if (o.mountpoint && check_mountpoint(&o) != 0)
         goto out;
@@ -228,7 +234,7 @@ int main(int argc, char **argv)
 
     amlfs_err err = {0};
     long long event_seq = 0;
-    if (launch_connect(o.server, o.token_file, o.data_dir, &client, &event_seq, &err) < 0) {
+    if (launch_connect(o.server, o.token_file, o.tls_ca, o.data_dir, &client, &event_seq, &err) < 0) {
         log_error("%s", err.msg);
         goto out;
     }
@@ -266,6 +272,7 @@ out:
     free(opts.mountpoint);
     free(o.server);
     free(o.token_file);
+    free(o.tls_ca);
     free(o.data_dir);
     free(o.mountpoint);
     free(o.source);

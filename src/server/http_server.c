@@ -4,6 +4,7 @@
 #include "amlfs/server.h"
 
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,15 @@
 
 /* Largest request body (a file of an experiment's code, a YAML): beyond it, 413 EFBIG. */
 #define BODY_MAX (256u * 1024 * 1024)
-/* Idle keep-alive connections are closed after this (each holds a thread). */
+/* Idle connections are closed after this (each holds a thread): the owner's socket waits long, a network
+ * listener closes a connection that sends nothing (half a request, then silence) soon. */
 #define IDLE_TIMEOUT_S 120
+#define NET_IDLE_TIMEOUT_S 10
+/* Connections at once, per listener and, on a network listener, per client address: past them a new
+ * connection is closed at once, so idle ones cannot pile up threads without bound. */
+#define CONNECTIONS_MAX 256
+#define CONNECTIONS_PER_ADDRESS 32
+#define MLFLOW_CONNECTIONS_PER_ADDRESS 128 /* every job on this machine comes from 127.0.0.1 */
 /* At stop, requests in flight (long-polls woken by the stop) get this long to be answered. */
 #define DRAIN_MS 2000
 
@@ -305,22 +313,41 @@ static size_t unescape_without_nul(void *cls, struct MHD_Connection *c, char *ur
     return MHD_http_unescape(uri);
 }
 
-static int start_daemon(listener *l, int fd, amlfs_err *err)
+static int start_daemon(listener *l, int fd, const http_tls *tls, amlfs_err *err)
 {
-    l->daemon = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG,
-        0, NULL, NULL, on_request, l,
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, l->owner,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape_without_nul, NULL,
-        MHD_OPTION_END);
+    bool net = l->kind != LISTEN_LOCAL;
+    bool use_tls = l->kind == LISTEN_TCP && tls && tls->cert_pem && tls->key_pem;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    if (use_tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+        return amlfs_fail(err, ENOTSUP, "this libmicrohttpd was built without TLS: --tls-cert cannot be served");
+    struct MHD_OptionItem options[] = {
+        {MHD_OPTION_LISTEN_SOCKET, (intptr_t)fd, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, l->owner},
+        {MHD_OPTION_CONNECTION_TIMEOUT, net ? NET_IDLE_TIMEOUT_S : IDLE_TIMEOUT_S, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, CONNECTIONS_MAX, NULL},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_without_nul, NULL},
+        {net ? MHD_OPTION_PER_IP_CONNECTION_LIMIT : MHD_OPTION_END,
+         l->kind == LISTEN_MLFLOW ? MLFLOW_CONNECTIONS_PER_ADDRESS : CONNECTIONS_PER_ADDRESS, NULL},
+        {use_tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, use_tls ? (void *)tls->cert_pem : NULL},
+        {use_tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, use_tls ? (void *)tls->key_pem : NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    /* An MHD_OPTION_END entry ends the array: the optional ones left out are moved past the last. */
+    size_t n = 0, count = sizeof options / sizeof options[0];
+    for (size_t i = 0; i < count; i++)
+        if (options[i].option != MHD_OPTION_END)
+            options[n++] = options[i];
+    options[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    l->daemon = MHD_start_daemon(flags | (use_tls ? MHD_USE_TLS : 0), 0, NULL, NULL, on_request, l,
+                                 MHD_OPTION_ARRAY, options, MHD_OPTION_END);
     if (!l->daemon)
-        return amlfs_fail(err, EIO, "libmicrohttpd could not start serving (see the log above)");
+        return amlfs_fail(err, EIO, "libmicrohttpd could not start serving%s (see the log above)",
+                          use_tls ? " TLS (is the key the certificate's, both PEM?)" : "");
     return 0;
 }
 
-int http_start(server *srv, int unix_fd, int tcp_fd, int mlflow_fd, const char *token, amlfs_err *err)
+int http_start(server *srv, int unix_fd, int tcp_fd, int mlflow_fd, const char *token, const http_tls *tls,
+               amlfs_err *err)
 {
     http_server *h = util_xcalloc(1, sizeof *h);
     pthread_mutex_init(&h->lock, NULL);
@@ -337,11 +364,11 @@ int http_start(server *srv, int unix_fd, int tcp_fd, int mlflow_fd, const char *
     h->token = util_xstrdup(token);
     h->local.token = h->tcp.token = h->mlflow.token = h->token;
     srv->http = h;
-    int r = start_daemon(&h->local, unix_fd, err);
+    int r = start_daemon(&h->local, unix_fd, NULL, err);
     if (r == 0 && tcp_fd >= 0)
-        r = start_daemon(&h->tcp, tcp_fd, err);
+        r = start_daemon(&h->tcp, tcp_fd, tls, err);
     if (r == 0 && mlflow_fd >= 0)
-        r = start_daemon(&h->mlflow, mlflow_fd, err);
+        r = start_daemon(&h->mlflow, mlflow_fd, NULL, err);
     if (r < 0)
         http_stop(srv);
     return r;

@@ -29,6 +29,7 @@ typedef struct options {
     const char *podman_root, *podman_runroot;
     const char *default_cluster;
     const char *secret_key_file;
+    const char *tls_cert, *tls_key;
     log_level log_level;
     bool foreground;
 } options;
@@ -36,7 +37,8 @@ typedef struct options {
 static void usage(FILE *to)
 {
     fprintf(to,
-            "usage: amlfs-server [--data-dir DIR] [--listen HOST:PORT] [--token-file FILE] [--secret-key-file FILE]\n"
+            "usage: amlfs-server [--data-dir DIR] [--listen HOST:PORT [--tls-cert FILE --tls-key FILE]]\n"
+            "                    [--token-file FILE] [--secret-key-file FILE]\n"
             "                    [--max-instances N] [--snapshot-max-mb N] [--snapshot-max-files N]\n"
             "                    [--podman-root DIR] [--podman-runroot DIR] [--default-cluster NAME]\n"
             "                    [--log-level error|warning|info|debug] [-f|--foreground]\n"
@@ -54,6 +56,8 @@ static void usage(FILE *to)
             "for later starts; \"\" clears it); without one they run on this machine.\n"
             "--log-level (or $AMLFS_LOG_LEVEL; default info) is the least important line logged.\n"
             "--secret-key-file names the key that seals secrets in DIR/workspace.db (default DIR/secret.key).\n"
+            "--tls-cert FILE --tls-key FILE (PEM) serve --listen over TLS: without them the bearer token crosses\n"
+            "the network in the clear.\n"
             "$AMLFS_DATA_DIR and $AMLFS_LISTEN are the defaults of --data-dir and --listen.\n");
 }
 
@@ -67,6 +71,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"foreground", no_argument, NULL, 'f'},       {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},          {"default-cluster", required_argument, NULL, 'C'},
         {"log-level", required_argument, NULL, 'L'},  {"secret-key-file", required_argument, NULL, 'K'},
+        {"tls-cert", required_argument, NULL, 'c'},   {"tls-key", required_argument, NULL, 'k'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -111,6 +116,12 @@ static int parse_options(int argc, char **argv, options *o)
         case 'K':
             o->secret_key_file = optarg;
             break;
+        case 'c':
+            o->tls_cert = optarg;
+            break;
+        case 'k':
+            o->tls_key = optarg;
+            break;
         case 'L':
             if (log_level_parse(optarg, &o->log_level) < 0) {
                 fprintf(stderr, "amlfs-server: --log-level %s: expected error, warning, info or debug\n", optarg);
@@ -142,7 +153,44 @@ static int parse_options(int argc, char **argv, options *o)
         usage(stderr);
         return 2;
     }
+    if (!o->tls_cert != !o->tls_key || ((o->tls_cert || o->tls_key) && !o->listen)) {
+        fprintf(stderr, "amlfs-server: --tls-cert and --tls-key go together, with --listen\n");
+        return 2;
+    }
     return 0;
+}
+
+/* The TLS certificate and key of --listen, read once (libmicrohttpd takes them from memory). A network
+ * address without them is allowed, said in the log: the bearer token then crosses it in the clear. */
+static int read_tls(const options *o, http_tls *tls, amlfs_err *err)
+{
+    memset(tls, 0, sizeof *tls);
+    if (!o->tls_cert) {
+        if (o->listen && strncmp(o->listen, "127.", 4) != 0 && strncmp(o->listen, "localhost:", 10) != 0 &&
+            strncmp(o->listen, "[::1]", 5) != 0)
+            log_warning("--listen %s without --tls-cert: the bearer token is readable by anyone on the path", o->listen);
+        return 0;
+    }
+    char *cert = NULL, *key = NULL;
+    size_t len;
+    int rc = util_read_file(o->tls_cert, &cert, &len, err);
+    if (rc == 0)
+        rc = util_read_file(o->tls_key, &key, &len, err);
+    if (rc < 0) {
+        free(cert);
+        return amlfs_wrap(err, "TLS: ");
+    }
+    tls->cert_pem = cert;
+    tls->key_pem = key;
+    return 0;
+}
+
+static void free_tls(http_tls *tls)
+{
+    free((char *)tls->cert_pem);
+    if (tls->key_pem)
+        explicit_bzero((char *)tls->key_pem, strlen(tls->key_pem));
+    free((char *)tls->key_pem);
 }
 
 /* Forks; the parent waits for the child's "ready" byte and exits with its outcome. The child
@@ -271,6 +319,7 @@ int main(int argc, char **argv)
     int unix_fd = -1, tcp_fd = -1, mlflow_fd = -1, lock_fd = -1, mlflow_port = 0;
     char *token = NULL, *token_path = NULL, *socket_path = NULL, *real_dir = NULL, *tracking_uri = NULL;
     server *srv = NULL;
+    http_tls tls = {0}; /* before every goto: out frees it */
     bool pid_written = false, listening = false;
     if (util_mkdir_p(o.data_dir, 0700, &err) < 0 || (lock_fd = lock_data_dir(o.data_dir, &err)) < 0)
         goto fail;
@@ -296,9 +345,9 @@ int main(int argc, char **argv)
                          .podman_runroot = o.podman_runroot ? o.podman_runroot : getenv("AMLFS_PODMAN_RUNROOT"),
                          .default_cluster = o.default_cluster,
                          .secret_key_file = o.secret_key_file};
-    if (server_open(&cfg, &srv, &err) < 0)
+    if (server_open(&cfg, &srv, &err) < 0 || read_tls(&o, &tls, &err) < 0)
         goto fail;
-    rc = http_start(srv, unix_fd, tcp_fd, mlflow_fd, token, &err);
+    rc = http_start(srv, unix_fd, tcp_fd, mlflow_fd, token, &tls, &err);
     unix_fd = tcp_fd = mlflow_fd = -1; /* libmicrohttpd owns and closes them now (the process ends on failure) */
     if (rc < 0 || (rc = write_pid_file(real_dir, &err)) < 0)
         goto fail;
@@ -323,6 +372,7 @@ out:
         http_stop(srv);
         server_close(srv);
     }
+    free_tls(&tls);
     if (pid_written) {
         char *pid = util_strdupf("%s/server.pid", real_dir);
         unlink(pid);

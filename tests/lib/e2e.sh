@@ -58,7 +58,9 @@ cleanup() {
     stop_runs
     stop_server
     if declare -F test_cleanup >/dev/null; then test_cleanup; fi
-    rm -rf "$T"
+    # Never through a mount a case left behind: rm would delete the workspace's files through it.
+    mountpoint -q "$MNT" 2>/dev/null && { fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null; }
+    rm -rf --one-file-system "$T"
 }
 trap cleanup EXIT INT TERM
 
