@@ -526,6 +526,11 @@ int h_experiment_runs_summary(server *srv, const http_request *req, http_reply *
 /* h_charts.c: GET /v1/runs/ID/charts/METRIC.svg (one series), /v1/experiments/NAME/charts/ (the metric names of
  * its runs) and .../charts/METRIC.svg (that metric across its runs), /v1/experiments/NAME/metrics.tsv. */
 int h_run_chart(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+/* h_ctl.c: POST /v1/runs/ID/ctl and /v1/environments/NAME/ctl {"command"}: a ctl file's command, its
+ * outcome kept as the object's "ctl_status" ("" after one that worked, "Rejected: COMMAND: why" after not). */
+int h_run_ctl(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+int h_environment_ctl(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+cJSON *ctl_status_json(server *srv, const char *kind, const char *name);
 int h_experiment_charts(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_experiment_metrics_tsv(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 /* Snapshots: POST /v1/snapshots (a manifest), POST /v1/blobs (their contents), and a run's snapshot

@@ -531,29 +531,14 @@ int action_rename(fs_state *fs, const node_path *from, const node_path *to, unsi
 
 int action_ctl(fs_state *fs, const node_path *np, const char *text, size_t len, amlfs_err *err)
 {
-    while (len > 0 && (text[0] == ' ' || text[0] == '\t' || text[0] == '\n' || text[0] == '\r'))
-        text++, len--;
-    while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\t' || text[len - 1] == '\n' ||
-                       text[len - 1] == '\r'))
-        len--;
-    if (len == 0)
-        return 0;
-    if (np->kind == NODE_ENV_CTL) {
-        if (len == 7 && strncmp(text, "rebuild", 7) == 0) {
-            char *url = object_url("environments", np->name, "/rebuild");
-            int rc = client_send_json(fs->client, "POST", url, NULL, NULL, err);
-            free(url);
-            return rc;
-        }
-        return amlfs_fail(err, EINVAL, "ctl of environment %s: unknown command '%.*s' (known: rebuild)",
-                          np->name, (int)(len > 64 ? 64 : len), text);
-    }
-    if (len == 6 && strncmp(text, "cancel", 6) == 0) {
-        char *url = object_url("runs", np->name, "/cancel");
-        int rc = client_send_json(fs->client, "POST", url, NULL, NULL, err);
-        free(url);
-        return rc;
-    }
-    return amlfs_fail(err, EINVAL, "ctl of run %s: unknown command '%.*s' (known: cancel)", np->name,
-                      (int)(len > 64 ? 64 : len), text);
+    /* The server reads the command and keeps what became of it, for `cat ctl` (h_ctl.c). */
+    char *command = util_strdupf("%.*s", (int)(len > 256 ? 256 : len), text);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "command", command);
+    char *url = object_url(np->kind == NODE_ENV_CTL ? "environments" : "runs", np->name, "/ctl");
+    int rc = client_send_json(fs->client, "POST", url, body, NULL, err);
+    free(url);
+    cJSON_Delete(body);
+    free(command);
+    return rc;
 }

@@ -582,6 +582,10 @@ static int open_handle(fs_state *fs, fuse_ino_t ino, const node_path *np, struct
         h->kind = H_BYTES;
         struct stat st;
         rc = view_stat(fs, np, &st, err);
+    } else if ((np->kind == NODE_RUN_CTL || np->kind == NODE_ENV_CTL) && !writing) {
+        h->kind = H_TEXT; /* what became of the last command */
+        rc = view_text(fs, np, &h->text, &h->len, err);
+        fi->direct_io = 1;
     } else if (np->kind == NODE_RUN_CTL || np->kind == NODE_ENV_CTL) {
         h->kind = H_CTL;
         struct stat st;

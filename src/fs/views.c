@@ -167,6 +167,23 @@ static int run_folder_stat_entry(fs_state *fs, const node_path *np, cJSON **entr
     return rc;
 }
 
+/* ---- ctl files: written, a command; read, what became of the last one ---- */
+
+/* "Rejected: cancel: run X has ended (Completed)\n", or "" when the last command worked. */
+static char *ctl_text(const cJSON *obj, size_t *len)
+{
+    const char *line = jstr(obj, "ctl_status");
+    char *text = line[0] ? util_strdupf("%s\n", line) : util_xstrdup("");
+    *len = strlen(text);
+    return text;
+}
+
+static off_t ctl_size(const cJSON *obj)
+{
+    const char *line = jstr(obj, "ctl_status");
+    return line[0] ? (off_t)strlen(line) + 1 : 0;
+}
+
 /* ---- a run's metrics: runs/ID/metrics/NAME, where a name's '/' makes folders ---- */
 
 /* /v1/runs/ID/metrics/ (the listing) or /v1/runs/ID/metrics/NAME (a series' text). */
@@ -449,6 +466,14 @@ static int text_of(fs_state *fs, const node_path *np, char **text, size_t *len, 
         if (rc == 0)
             *text = pretty_json(obj, len);
         break;
+    case NODE_RUN_CTL:
+    case NODE_ENV_CTL:
+        rc = get_object(fs, np->kind == NODE_RUN_CTL ? "runs" : "environments", np->name, NULL, &obj, err);
+        if (rc == 0) {
+            *text = ctl_text(obj, len);
+            *mtime = util_now_ms();
+        }
+        break;
     case NODE_RUN_METRIC_SVG:
     case NODE_EXP_METRICS_TSV:
     case NODE_EXP_CHART: {
@@ -595,7 +620,7 @@ int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err
         else if (np->kind == NODE_ENV_BUILD_LOG)
             fill_stat(fs, st, ro, (off_t)jnum(obj, "build_log_size", 0), iso_ms(jstr(obj, "updated"), 0));
         else if (np->kind == NODE_ENV_CTL)
-            fill_stat(fs, st, S_IFREG | 0200, 0, iso_ms(jstr(obj, "updated"), 0));
+            fill_stat(fs, st, S_IFREG | 0600, ctl_size(obj), iso_ms(jstr(obj, "updated"), 0));
         else
             fill_stat(fs, st, dir, 4096, iso_ms(jstr(obj, "updated"), 0));
         break;
@@ -641,7 +666,7 @@ int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err
         else if (np->kind == NODE_RUN_LOG)
             fill_stat(fs, st, ro, (off_t)jnum(obj, "log_size", 0), run_mtime(obj));
         else
-            fill_stat(fs, st, S_IFREG | 0200, 0, run_mtime(obj));
+            fill_stat(fs, st, S_IFREG | 0600, ctl_size(obj), run_mtime(obj));
         break;
     case NODE_RUN_METRICS_DIR:
         rc = get_object(fs, "runs", np->name, NULL, &obj, err);

@@ -22,6 +22,7 @@ cJSON *environment_json(server *srv, const store_env *e)
     const char *status = e->latest_status ? e->latest_status : "Draft";
     cJSON_AddStringToObject(o, "name", e->name);
     cJSON_AddStringToObject(o, "status", status);
+    cJSON_AddItemToObject(o, "ctl_status", ctl_status_json(srv, "environments", e->name));
     if (e->latest_reason)
         cJSON_AddStringToObject(o, "reason", e->latest_reason);
     else

@@ -35,6 +35,7 @@ static const route routes[] = {
     {"GET", "/v1/environments/:/versions/:", h_environment_version},
     {"GET", "/v1/environments/:/build-log", h_environment_build_log},
     {"POST", "/v1/environments/:/rebuild", h_environment_rebuild},
+    {"POST", "/v1/environments/:/ctl", h_environment_ctl},
     {"*", "/v1/environments/:/files/*", h_environment_files},
 
     {"GET", "/v1/datastores", h_datastores_list},
@@ -63,6 +64,7 @@ static const route routes[] = {
     {"GET", "/v1/runs/:", h_run_get},
     {"GET", "/v1/runs/:/log", h_run_log},
     {"POST", "/v1/runs/:/cancel", h_run_cancel},
+    {"POST", "/v1/runs/:/ctl", h_run_ctl},
     {"GET", "/v1/runs/:/snapshot/*", h_run_snapshot},
     {"GET", "/v1/runs/:/outputs/*", h_run_outputs},
     {"GET", "/v1/runs/:/logs/*", h_run_logs},

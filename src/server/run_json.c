@@ -57,6 +57,8 @@ cJSON *run_json(server *srv, const store_run *r, bool with_job_yaml)
         cJSON_AddStringToObject(o, "snapshot", r->snapshot);
     else
         cJSON_AddNullToObject(o, "snapshot");
+    if (with_job_yaml) /* the single run's answer only: a listing would ask the store once a run */
+        cJSON_AddItemToObject(o, "ctl_status", ctl_status_json(srv, "runs", r->id));
     if (with_job_yaml && r->job_yaml) {
         /* What the job file said that means nothing here, as the submission's status line said it. */
         job_spec job;

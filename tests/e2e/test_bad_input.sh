@@ -111,6 +111,9 @@ t_writing_a_read_only_file_is_refused_not_eio() {
     got=$(echo x | write_spec "$MNT/workspace.json")
     [ "$got" = EACCES ] || [ "$got" = EROFS ] || fail "writing workspace.json gave $got"
     echo pause > "$MNT/runs/$id/ctl" 2>/dev/null && fail "an unknown ctl word was accepted"
+    # A refused command says why where it was written: reading ctl back.
+    [ "$(cat "$MNT/runs/$id/ctl")" = "Rejected: pause: unknown command (known: cancel)" ] ||
+        fail "ctl: $(cat "$MNT/runs/$id/ctl")"
     return 0
 }
 

@@ -102,6 +102,7 @@ t_05_rebuild_builds_again_without_cache() {
     grep -q "without cache" "$e/build.log" || fail "not built without cache"
     [ "$(grep -c "step one of app started" "$e/build.log")" -ge 2 ] || fail "steps did not run again"
     echo bogus > "$e/ctl" 2>/dev/null && fail "an unknown ctl command was accepted"
+    grep -qx "Rejected: bogus: unknown command (known: rebuild)" "$e/ctl" || fail "ctl says: $(cat "$e/ctl")"
     echo rebuild > "$MNT/environments/bb/ctl" || fail "rebuild of an image environment"
     wait_status 30 "$MNT/environments/bb/status" Ready || fail "bb after rebuild: $(env_status bb)"
     return 0

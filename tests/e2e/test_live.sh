@@ -47,10 +47,12 @@ t_cancel_stops_the_whole_process_group() {
         submit cancel) || fail "submit"
     wait_for 10 grep -q started "$MNT/runs/$id/log" || fail "never started"
     echo cancel > "$MNT/runs/$id/ctl" || fail "write ctl"
+    [ -z "$(cat "$MNT/runs/$id/ctl")" ] || fail "ctl after a cancel that worked: $(cat "$MNT/runs/$id/ctl")"
     wait_status 15 "$MNT/runs/$id/status" Canceled || fail "status: $(cat "$MNT/runs/$id/status")"
     child=$(cat "$T/child.pid")
     wait_for 5 sh -c "! kill -0 $child" || { kill "$child"; fail "the job's background child survived"; }
     echo cancel > "$MNT/runs/$id/ctl" 2>/dev/null && fail "cancel of an ended run should fail"
+    grep -q "^Rejected: cancel: .*Canceled" "$MNT/runs/$id/ctl" || fail "ctl says: $(cat "$MNT/runs/$id/ctl")"
     return 0
 }
 
