@@ -30,7 +30,7 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 INSTALLED := $(BINDIR)/amlfs $(BINDIR)/amlfs-server $(MANDIR)/man1/amlfs.1 $(MANDIR)/man8/amlfs-server.8 \
              $(UNITDIR)/amlfs-server.service
 
-.PHONY: all deps deps-check run test demo demo-image clean asan asan-test install uninstall fuzz bench
+.PHONY: all deps deps-check run test demo demo-image clean asan asan-test install uninstall fuzz bench stress
 # Keep every object (test objects are intermediates): nothing is deleted, and nothing is printed
 # after the closing line of the tests.
 .SECONDARY:
@@ -70,6 +70,11 @@ $(BUILD)/tests/fuzz/replay_%.o: tests/fuzz/replay.c $(wildcard include/amlfs/*.h
 $(BUILD)/tests/test_fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay_%.o $(BUILD)/libamlfs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
+
+# The long fault and load checks (kill -9 loop, many shells, idle connections) with printed bounds, on
+# loopback, stopping by themselves: not part of `make test`.
+stress: deps all
+	@scripts/stress.sh
 
 # Fuzzing with clang's libFuzzer (ASan + UBSan), FUZZ_SECONDS per target; not part of `make test`, which
 # replays the corpora. A crash is saved under build-fuzz/crashes/NAME/: add it to tests/fuzz/corpus/NAME.
