@@ -76,7 +76,24 @@ typedef struct server {
     snapshot_cache *snapshots;
     /* From server_config (read-only after open): what each job gets for MLflow's tracking API. */
     char *token, *tracking_uri;
+    /* Experiments' status lines the store could not take (status_lines.c), guarded by status_lock. */
+    pthread_mutex_t status_lock;
+    struct pending_line *pending_lines;
+    size_t npending_lines;
 } server;
+
+typedef struct pending_line {
+    char *experiment, *line;
+} pending_line;
+
+/* ---- status_lines.c: an experiment's status line, shown even when its disk is full ---- */
+/* Stores the line; when the store cannot take it, keeps it (bounded) to be shown and stored later. */
+void server_status_line_set(server *srv, const char *experiment, const char *line);
+/* The line kept for experiment, malloc'd, or NULL when the store has the latest. */
+char *server_status_line_pending(server *srv, const char *experiment);
+/* Stores the lines kept (the poller calls it each second). */
+void server_status_lines_flush(server *srv);
+void server_status_lines_free(server *srv);
 
 /* ---- server.c: the whole service without its transport ---- */
 /* Opens DATA_DIR (created 0700), the store, the change feed, the computes; re-attaches to the runs
@@ -486,7 +503,7 @@ cJSON *environment_json(server *srv, const store_env *e);
 /* An environment version as the API writes it: a number when its label is a whole number ("3" -> 3, as
  * versions always were), else the label as a string ("22.02-py3"). */
 cJSON *env_version_label_json(const char *label);
-cJSON *experiment_json(const store_experiment *e);
+cJSON *experiment_json(server *srv, const store_experiment *e);
 /* live: also what the cluster says now (what backs it, its nodes): the status file's request only, since
  * asking a cluster may take seconds. */
 cJSON *compute_json(server *srv, const store_compute *c, bool live);

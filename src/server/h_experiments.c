@@ -25,7 +25,7 @@ int h_experiments_list(server *srv, const http_request *req, http_reply *out, am
     cJSON *o = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(o, "experiments");
     for (size_t i = 0; i < n; i++)
-        cJSON_AddItemToArray(arr, experiment_json(&list[i]));
+        cJSON_AddItemToArray(arr, experiment_json(srv, &list[i]));
     cJSON_AddStringToObject(o, "status_line", line);
     free(line);
     store_experiment_list_free(list, n);
@@ -62,7 +62,7 @@ int h_experiments_create(server *srv, const http_request *req, http_reply *out, 
     cJSON_Delete(body);
     if (r < 0)
         return r;
-    reply_json(out, 201, experiment_json(&e));
+    reply_json(out, 201, experiment_json(srv, &e));
     store_experiment_free(&e);
     return 0;
 }
@@ -73,7 +73,7 @@ int h_experiment_get(server *srv, const http_request *req, http_reply *out, amlf
     int r = store_experiment_get(srv->store, req->params[0], &e, err);
     if (r < 0)
         return r;
-    reply_json(out, 200, experiment_json(&e));
+    reply_json(out, 200, experiment_json(srv, &e));
     store_experiment_free(&e);
     return 0;
 }

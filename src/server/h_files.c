@@ -244,7 +244,16 @@ static int files(server *srv, const files_kind *k, const http_request *req, http
 
 int h_experiment_files(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
 {
-    return files(srv, &experiments, req, out, err);
+    int rc = files(srv, &experiments, req, out, err);
+    /* The save of job.yaml fails before it is a submission (its disk full): said where the submission's
+     * outcome would be, or the previous "submitted ..." line would still show. */
+    if (rc < 0 && strcmp(req->method, "PUT") == 0 && strcmp(req->tail, "job.yaml") == 0) {
+        char *line = util_strdupf("Rejected: job.yaml could not be stored: %s", err->msg);
+        server_status_line_set(srv, req->params[0], line);
+        events_emitf(srv->events, "changed", -1, "experiments/%s", req->params[0]);
+        free(line);
+    }
+    return rc;
 }
 
 int h_environment_files(server *srv, const http_request *req, http_reply *out, amlfs_err *err)

@@ -32,6 +32,7 @@ static void *poller_main(void *arg)
         if (stop)
             break;
         run_poll_all(p->srv);
+        server_status_lines_flush(p->srv); /* lines a full disk could not take */
     }
     return NULL;
 }

@@ -149,6 +149,7 @@ int server_open(const server_config *cfg, server **out, amlfs_err *err)
     server *srv = util_xcalloc(1, sizeof *srv);
     pthread_mutex_init(&srv->lifecycle_lock, NULL);
     pthread_mutex_init(&srv->computes_lock, NULL);
+    pthread_mutex_init(&srv->status_lock, NULL);
     srv->data_dir = util_xstrdup(cfg->data_dir);
     srv->token = cfg->token ? util_xstrdup(cfg->token) : NULL;
     srv->tracking_uri = cfg->tracking_uri ? util_xstrdup(cfg->tracking_uri) : NULL;
@@ -205,6 +206,8 @@ void server_close(server *srv)
     store_close(srv->store);
     pthread_mutex_destroy(&srv->lifecycle_lock);
     pthread_mutex_destroy(&srv->computes_lock);
+    server_status_lines_free(srv);
+    pthread_mutex_destroy(&srv->status_lock);
     for (size_t i = 0; i < srv->nstarting; i++)
         free(srv->starting[i]);
     free(srv->starting);

@@ -595,9 +595,7 @@ int run_submit_code(server *srv, const char *experiment, const char *yaml, size_
     /* The folder is the experiment; a job file copied from elsewhere often names another one. */
     bool other_name = rc == 0 && s.job.experiment_name && strcmp(s.job.experiment_name, experiment) != 0;
     char *line = rc < 0 ? util_strdupf("Rejected: %s", err->msg) : submitted_line(&s, other_name);
-    amlfs_err why = {0};
-    if (store_experiment_set_status_line(srv->store, experiment, line, &why) < 0)
-        log_warning("%s", why.msg);
+    server_status_line_set(srv, experiment, line);
     events_emitf(srv->events, "changed", -1, "experiments/%s", experiment);
     free(line);
     if (rc == 0)

@@ -30,6 +30,21 @@ t_a_job_that_ends_on_a_full_disk_is_recorded_when_space_returns() {
         fail "no word of the cut: $(tail -3 "$MNT/runs/$id/log")"
 }
 
+# A save refused because the disk is full left the previous "submitted ..." line: the store could not take
+# the refusal either. The line is shown at once and stored when space returns.
+t_a_save_refused_on_a_full_disk_says_so_in_status() {
+    mkdir "$MNT/experiments/refused"
+    printf 'command: echo fine\nenvironment: host\n' | submit refused >/dev/null || fail "first submission"
+    dd if=/dev/zero of="$DATA/filler" bs=64k 2>/dev/null
+    r=$(printf 'command: echo full\nenvironment: host\n' | write_spec "$MNT/experiments/refused/job.yaml")
+    [ "$r" != OK ] || { rm -f "$DATA/filler"; fail "a submission on a full disk was accepted"; }
+    grep -q "^Rejected: " "$MNT/experiments/refused/status" ||
+        { rm -f "$DATA/filler"; fail "status after $r: $(cat "$MNT/experiments/refused/status")"; }
+    rm -f "$DATA/filler"
+    stored() { python3 -c 'import sqlite3,sys; r=sqlite3.connect(sys.argv[1]).execute("select status_line from experiments where name=?",("refused",)).fetchone(); sys.exit(0 if r and r[0].startswith("Rejected: ") else 1)' "$DATA/workspace.db"; }
+    wait_for 10 stored || fail "the refusal was never stored"
+}
+
 [ "$(id -u)" = 0 ] || { echo "skipped: a small tmpfs needs root"; echo "0 passed, 0 failed, 1 skipped"; exit 0; }
 mkdir -p "$SMALL" && mount -t tmpfs -o size=16m tmpfs "$SMALL" || { echo "0 passed, 1 failed"; exit 1; }
 DATA=$SMALL/data
