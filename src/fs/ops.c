@@ -295,6 +295,12 @@ static int set_attr_inode(fs_state *fs, fuse_ino_t ino, const node_path *np, int
         b->mode_changed = true;
         pthread_mutex_unlock(&b->mu);
         inode_wbuf_put(fs->inodes, ino, b);
+        /* Also stored now: the buffer may belong to a close whose release has already stored it (a
+         * chmod right after close() raced the asynchronous release and was lost). A file not stored
+         * yet takes them with its content. */
+        amlfs_err ignored = {0};
+        if (node_is_stored(np->kind))
+            action_set_attr(fs, np, mode, mtime_ms, &ignored); /* the buffer still has them */
         return 0;
     }
     if (!is_object_root(np->kind) && (node_is_fixed_dir(np->kind) || node_object_spec_collection(np->kind) ||

@@ -296,8 +296,10 @@ int main(int argc, char **argv)
     const char *env_listen = getenv("AMLFS_LISTEN");
     o.listen = env_listen && *env_listen ? env_listen : NULL;
     int rc = parse_options(argc, argv, &o);
-    if (rc != 0)
+    if (rc != 0) {
+        free(o.data_dir);
         return rc;
+    }
     /* In the background stderr becomes server.log: never the journal a parent was started under. */
     if (!o.foreground)
         unsetenv("JOURNAL_STREAM");
