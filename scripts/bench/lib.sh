@@ -178,16 +178,22 @@ stop_server() {
 }
 
 cleanup() {
-    local pid
+    local pid t0 times=""
     section "teardown"
     for pid in "${BG_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+    t0=$(now_us)
     unmount_ws
+    times+=" mount $((($(now_us) - t0) / 1000)) ms,"
+    t0=$(now_us)
     stop_runs
     stop_server
+    times+=" server $((($(now_us) - t0) / 1000)) ms,"
+    t0=$(now_us)
     [ "$SLURM_STARTED" = 1 ] && slurm_stop
     [ "$REF_LOOP" = 1 ] && { umount "$REFMNT" 2>/dev/null || umount -l "$REFMNT" 2>/dev/null; }
     rm -rf "$T"
-    printf '[%4d s] torn down\n' $((($(now_us) - BENCH_T0) / 1000000)) >&3
+    times+=" files $((($(now_us) - t0) / 1000)) ms"
+    printf '[%4d s] torn down (%s)\n' $((($(now_us) - BENCH_T0) / 1000000)) "${times# }" >&3
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -51,6 +51,11 @@ make_reftree() {
         sync -f "$REFMNT/runs"
 }
 
+# The mount's own peak so far, for a row's note: which operation made it grow.
+mount_peak_note() {
+    printf 'this mount peaked at %s MiB so far' "$(awk -v k="$(mem_kib "$MOUNT_PID" VmHWM)" 'BEGIN {printf "%.0f", k / 1024}')"
+}
+
 ref_cold() {
     [ "$REF_LOOP" = 1 ] || return 0
     umount "$REFMNT" && mount -o loop "$REFIMG" "$REFMNT"
@@ -67,27 +72,28 @@ metadata_rows() {
         time_into "$d/ls_cold_ref" ls -l "$REFMNT/runs"
     done
     row samples --section "$META_SECTION" --what "ls -l runs/, cold (vs local disk, cold)" --unit s --goal max=0.5 \
-        --amlfs "$d/ls_cold" --ref "$d/ls_cold_ref" --note "cold: a fresh mount; the local tree's file system mounted again"
+        --amlfs "$d/ls_cold" --ref "$d/ls_cold_ref" \
+        --note "cold: a fresh mount; the local tree's file system mounted again; $(mount_peak_note)"
     ls -l "$MNT/runs" >/dev/null && ls -l "$REFMNT/runs" >/dev/null
     for i in 1 2 3; do
         time_into "$d/ls_warm" ls -l "$MNT/runs"
         time_into "$d/ls_warm_ref" ls -l "$REFMNT/runs"
     done
     row samples --section "$META_SECTION" --what "ls -l runs/, warm (vs local disk)" --unit s --goal max_ratio=3 \
-        --amlfs "$d/ls_warm" --ref "$d/ls_warm_ref" --note "each right after the other's"
+        --amlfs "$d/ls_warm" --ref "$d/ls_warm_ref" --note "each right after the other's; $(mount_peak_note)"
     # One find through the mount takes about a minute at 10,000 runs: one each, the local one warmed first.
     find "$REFMNT/runs" >/dev/null
     time_into "$d/find" find "$MNT/runs"
     time_into "$d/find_ref" find "$REFMNT/runs"
     row samples --section "$META_SECTION" --what "find runs/ (vs local disk)" --unit s --goal max_ratio=5 \
-        --amlfs "$d/find" --ref "$d/find_ref" --note "$(find "$REFMNT/runs" | wc -l) entries; one try each"
+        --amlfs "$d/find" --ref "$d/find_ref" --note "$(find "$REFMNT/runs" | wc -l) entries; one try each; $(mount_peak_note)"
     # shellcheck disable=SC2016 # the glob is the timed shell's
     for i in 1 2; do
         time_into "$d/cat" bash -c 'cat "$1"/runs/*/status' - "$MNT"
         time_into "$d/cat_ref" bash -c 'cat "$1"/runs/*/status' - "$REFMNT"
     done
     row samples --section "$META_SECTION" --what "cat runs/*/status (vs local disk)" --unit s --goal max_ratio=5 \
-        --amlfs "$d/cat" --ref "$d/cat_ref"
+        --amlfs "$d/cat" --ref "$d/cat_ref" --note "$(mount_peak_note)"
     "$PY" "$HELP/meta_stat.py" --rows "$ROWS" --mnt "$MNT" --ref "$REFMNT" --section "$META_SECTION"
 }
 
@@ -114,21 +120,14 @@ bench_scale() {
 
 # The server's memory while it answers GET /v1/runs of every run (not paged).
 listing_memory() {
-    local pid rss0 hwm0 hwm1 growth
-    pid=$(server_pid)
-    rss0=$(mem_kib "$pid" VmRSS)
-    hwm0=$(mem_kib "$pid" VmHWM)
-    if ! curl -sS --fail --unix-socket "$SOCK" http://localhost/v1/runs -o /dev/null 2>>"$ERR"; then
-        row skip --section memory --what "amlfs-server while listing $BENCH_RUNS runs (GET /v1/runs)" \
-            --reason "GET /v1/runs failed: $(tail -1 "$ERR")"
+    local growth what="amlfs-server while listing $BENCH_RUNS runs (GET /v1/runs)"
+    if ! growth=$("$PY" "$HELP/mem_during.py" "$(server_pid)" curl -sS --fail --unix-socket "$SOCK" \
+        http://localhost/v1/runs -o /dev/null 2>>"$ERR"); then
+        row skip --section memory --what "$what" --reason "GET /v1/runs failed: $(tail -1 "$ERR")"
         return 0
     fi
-    hwm1=$(mem_kib "$pid" VmHWM)
-    growth=0
-    [ "$hwm1" -gt "$hwm0" ] && growth=$(awk -v a="$hwm1" -v b="$rss0" 'BEGIN {print (a - b) / 1024}')
-    row value --section memory --what "amlfs-server while listing $BENCH_RUNS runs (GET /v1/runs)" --unit MiB \
-        --amlfs "$growth" --goal max=64 --goal-text "bounded (< 64 MiB growth)" \
-        --note "peak RSS (VmHWM) minus RSS before one listing"
+    row value --section memory --what "$what" --unit MiB --amlfs "$growth" --goal max=64 \
+        --goal-text "bounded (< 64 MiB growth)" --note "largest growth of its RSS during one listing, sampled every 2 ms"
 }
 
 tails_rows() {

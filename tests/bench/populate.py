@@ -107,12 +107,21 @@ def cmd_unpark(a):
 
 
 def cmd_execute(a):
+    """a.count trivial runs on the local compute, a.parallel at once (then its max_instances is put back)."""
     api = Api(a.sock)
+    before = api.json("GET", "/v1/computes/local")["max_instances"]
+    set_local_max(api, a.parallel)
     t0 = time.perf_counter()
     share = [a.count // a.procs + (1 if k < a.count % a.procs else 0) for k in range(a.procs)]
     fan_out("_post", [[a.sock, a.exp, n, "true", "local"] for n in share if n])
     wait_until(lambda: compute_idle(api, "local"), 600, "the executed runs to end")
-    print(f"{a.count} runs executed in {time.perf_counter() - t0:.1f} s")
+    took = time.perf_counter() - t0
+    set_local_max(api, before)
+    print(f"{a.count} runs executed in {took:.1f} s, {a.parallel} at once")
+
+
+def set_local_max(api, n):
+    api.json("PUT", "/v1/computes/local", {"yaml": f"type: local\nmax_instances: {n}\n", "filename": "compute.yaml"})
 
 
 def cmd_reftree(a):
@@ -163,6 +172,7 @@ def main():
     p.add_argument("--count", type=int, default=300)
     p.add_argument("--procs", type=int, default=4)
     p.add_argument("--batch", type=int, default=1500)
+    p.add_argument("--parallel", type=int, default=32)
     p.add_argument("--mnt")
     p.add_argument("--sample")
     p.add_argument("--dest")
