@@ -14,7 +14,7 @@ bytes_rows() {
 
 bench_bytes() {
     section "bytes (1 GiB output)"
-    attempt bytes "1 GiB output, cold: cat (vs curl of the API)|1 GiB output, cold: dd bs=1M (vs curl of the API)|1 GiB output, cold: cp to local disk (vs curl -o)|1 GiB output, cold: cat (vs cat of the server's file)|1 GiB output, read again: cat (vs the server's file again)" \
+    attempt bytes "1 GiB output, cold: cat (vs curl of the API);1 GiB output, cold: dd bs=1M (vs curl of the API);1 GiB output, cold: cp to local disk (vs curl -o);1 GiB output, cold: cat (vs cat of the server's file);1 GiB output, read again: cat (vs the server's file again)" \
         bytes_rows
     if ! grep -q '"what": "amlfs-server while curl reads the 1 GiB output whole"' "$ROWS"; then
         skip_rows memory "the 1 GiB output could not be made or read" "amlfs-server while curl reads the 1 GiB output whole"

@@ -113,7 +113,7 @@ skip_rows() {
 }
 
 # attempt SECTION WHAT-LIST CMD...: run CMD; when it fails, the rows it would have written are skipped
-# with its last line of errors as the reason (WHAT-LIST: the rows' names separated by '|').
+# with its last line of errors as the reason (WHAT-LIST: the rows' names separated by ';').
 attempt() {
     local section=$1 whats=$2 reason
     shift 2
@@ -121,7 +121,7 @@ attempt() {
     "$@" 2>>"$ERR" && return 0
     reason=$(grep -v '^\s*$' "$ERR" | tail -1)
     [ -n "$reason" ] || reason="$1 failed"
-    local IFS='|'
+    local IFS=';'
     # shellcheck disable=SC2086
     skip_rows "$section" "$reason" $whats
     return 1

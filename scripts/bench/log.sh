@@ -19,7 +19,7 @@ bench_log() {
     local spec rate secs
     for spec in "10 8" "1000 4"; do
         read -r rate secs <<<"$spec"
-        attempt "log latency" "1 ms poller, $rate lines/s: mount vs server's file|tail -f, $rate lines/s: mount vs server's file" \
+        attempt "log latency" "1 ms poller, $rate lines/s: mount vs server's file;tail -f, $rate lines/s: mount vs server's file" \
             log_rate "$rate" "$secs"
     done
 }

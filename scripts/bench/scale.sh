@@ -99,10 +99,10 @@ metadata_rows() {
 
 bench_scale() {
     section "filling the workspace to $BENCH_RUNS runs"
-    local metas="ls -l runs/, cold (vs local disk, cold)|ls -l runs/, warm (vs local disk)|find runs/ (vs local disk)|cat runs/*/status (vs local disk)|stat runs/RANDOM/info.json, one call (vs local disk)"
-    local mems="amlfs peak RSS during the metadata rows at $BENCH_RUNS runs|amlfs-server RSS at $BENCH_RUNS runs|amlfs-server while listing $BENCH_RUNS runs (GET /v1/runs)"
+    local metas="ls -l runs/, cold (vs local disk, cold);ls -l runs/, warm (vs local disk);find runs/ (vs local disk);cat runs/*/status (vs local disk);stat runs/RANDOM/info.json, one call (vs local disk)"
+    local mems="amlfs peak RSS during the metadata rows at $BENCH_RUNS runs;amlfs-server RSS at $BENCH_RUNS runs;amlfs-server while listing $BENCH_RUNS runs (GET /v1/runs)"
     if ! attempt "$META_SECTION" "$metas" populate; then
-        local IFS='|'
+        local IFS=';'
         # shellcheck disable=SC2086
         skip_rows memory "the workspace could not be filled" $mems
         return 0
@@ -159,7 +159,7 @@ tails_rows() {
 
 bench_tails() {
     section "memory with 50 tail -f followers"
-    attempt memory "amlfs RSS with 50 tail -f followers|amlfs-server RSS with 50 tail -f followers" tails_rows
+    attempt memory "amlfs RSS with 50 tail -f followers;amlfs-server RSS with 50 tail -f followers" tails_rows
 }
 
 bench_memory_peak() {

@@ -5,7 +5,7 @@
 bench_submit_latency() {
     section "submit latency"
     mkdir "$MNT/experiments/lat"
-    attempt "submit latency" "submit to Running (vs the API)|submit to Completed (vs the API)" \
+    attempt "submit latency" "submit to Running (vs the API);submit to Completed (vs the API)" \
         "$PY" "$HELP/submit_latency.py" latency --rows "$ROWS" --mnt "$MNT" --sock "$SOCK" --exp lat --n 10
 }
 
@@ -30,11 +30,11 @@ slurm_rows() {
 
 bench_slurm() {
     section "submit latency on Slurm"
-    local whats="Slurm: submit to Running (vs sbatch)|Slurm: submit to Completed (vs sbatch)"
+    local whats="Slurm: submit to Running (vs sbatch);Slurm: submit to Completed (vs sbatch)"
     # shellcheck source=../../tests/lib/slurm.sh
     . "$ROOT/tests/lib/slurm.sh"
     if ! slurm_available 2>"$ERR"; then
-        local IFS='|'
+        local IFS=';'
         # shellcheck disable=SC2086
         skip_rows "submit latency" "$(tail -1 "$ERR")" $whats
         return 0

@@ -22,6 +22,11 @@ def fmt(v):
     return f"{v:.3f}"
 
 
+def esc(text):
+    """A Markdown table cell: its own '|' must not end it."""
+    return str(text).replace("|", "\\|")
+
+
 def cell(med, p99):
     if med is None:
         return "-"
@@ -85,13 +90,13 @@ def main():
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r.get("skipped_reason"):
-            lines.append(f"| {r['section']} | {r['what']} | {r['unit']} | skipped: {r['skipped_reason']} | | | "
-                         f"{r['goal']} | |")
+            lines.append(f"| {esc(r['section'])} | {esc(r['what'])} | {r['unit']} | skipped: {esc(r['skipped_reason'])} "
+                         f"| | | {esc(r['goal'])} | |")
             continue
         met = "" if r["met"] is None else ("yes" if r["met"] else "**no**")
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}x"
-        lines.append(f"| {r['section']} | {r['what']} | {r['unit']} | {cell(r['amlfs'], r['amlfs_p99'])} | "
-                     f"{cell(r['reference'], r['reference_p99'])} | {ratio} | {r['goal']} | {met} |")
+        lines.append(f"| {esc(r['section'])} | {esc(r['what'])} | {r['unit']} | {cell(r['amlfs'], r['amlfs_p99'])} | "
+                     f"{cell(r['reference'], r['reference_p99'])} | {ratio} | {esc(r['goal'])} | {met} |")
     judged = [r for r in rows if r.get("met") is not None]
     lines.append("")
     lines.append(f"goals met: {sum(1 for r in judged if r['met'])} of {len(judged)}; "
