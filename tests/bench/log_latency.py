@@ -118,9 +118,11 @@ def summarize(rows, what, mount, server, goal, expected, note):
         met = d50 < 5 and d99 < 20
         goal_text = "+<5 ms p50, +<20 ms p99"
     missed = expected - len(mount)
+    k = max(1, len(both) // 8)
+    drift = f", first {k} lines +{pct(delta[:k], 50):.1f} ms, last {k} +{pct(delta[-k:], 50):.1f} ms"
     add_row(rows, section="log latency", what=what, unit="ms", amlfs=pct(m, 50), amlfs_p99=pct(m, 99),
             reference=pct(r, 50), reference_p99=pct(r, 99), ratio=None, goal=goal_text, met=met,
-            n=len(both), note=f"added by the mount: p50 {d50:.1f} ms, p99 {d99:.1f} ms"
+            n=len(both), note=f"added by the mount: p50 {d50:.1f} ms, p99 {d99:.1f} ms{drift}"
                               + (f"; {missed} lines not seen on the mount" if missed > 0 else "") + note)
 
 
