@@ -23,11 +23,38 @@ void client_set_tls_ca(amlfs_client *c, const char *ca_file);
 /* The address as given, for messages. */
 const char *client_address(const amlfs_client *c);
 
+/* How long requests wait for the server (README "When the server does not answer"). */
+typedef struct client_limits {
+    /* A JSON answer from the server's own records is waited for this long in all; bytes (reads) until
+     * none came for this long. Also how long a request tries again while nothing listens (a restart). */
+    int metadata_timeout_s;
+    /* While the server does not answer, the last answers about what changes on its own (a run not
+     * ended: its status, log size, outputs; a compute's live state) are served this long after it
+     * stopped answering, then EIO. What only the server changes is served as long as it is away. */
+    int stale_timeout_s;
+} client_limits;
+
+#define CLIENT_METADATA_TIMEOUT_S 10
+#define CLIENT_STALE_TIMEOUT_S 60
+
+/* Set before the client is used by other threads (client_new sets the defaults above). */
+void client_set_limits(amlfs_client *c, const client_limits *limits);
+
+/* The FUSE request the calling thread serves: interrupted(ctx) says whether its caller gave up waiting
+ * (a signal: Ctrl-C, kill -9; FUSE_INTERRUPT). This thread's requests then stop within about a second
+ * and fail with -EINTR. NULL: none (requests are not interruptible). */
+typedef bool (*client_interrupted_fn)(void *ctx);
+void client_thread_interruptible(client_interrupted_fn interrupted, void *ctx);
+
 /* Every `url_path` below is an API path with its query ("/v1/runs/ID?x=1"), already escaped.
  * All return 0 or a negative errno: the server's errno and message for an HTTP error
- * (api_error_from_body), -EIO "cannot reach amlfs-server at ADDRESS: ..." when it does not answer. */
+ * (api_error_from_body), -EIO "cannot reach amlfs-server at ADDRESS: ..." when it does not answer in
+ * time (client_limits), -EINTR when the calling thread's request was interrupted. Changes (PUT, POST,
+ * DELETE) and uploads are not bounded by the metadata deadline: they wait while bytes move, or while the
+ * server works on them, up to 5 minutes of silence. */
 
-/* GET a JSON object. With use_cache, an answer younger than the cache's TTL may be returned. */
+/* GET a JSON object. With use_cache, an answer younger than the cache's TTL may be returned. While the
+ * server does not answer, its last answer for url_path when that is still true (client_limits). */
 int client_get_json(amlfs_client *c, const char *url_path, bool use_cache, cJSON **out, amlfs_err *err);
 /* GET raw bytes [offset, offset+length) (length 0: to the end); *data is malloc'd (NUL-terminated).
  * *total (may be NULL) gets the X-Log-Size header, or -1 without one. */

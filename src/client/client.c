@@ -83,9 +83,14 @@ int client_new(const char *server, const char *token_file, amlfs_client **out, a
         free(token);
     }
     pthread_mutex_init(&c->pool_mu, NULL);
+    pthread_mutex_init(&c->away_mu, NULL);
     pthread_mutex_init(&c->ev_mu, NULL);
     pthread_cond_init(&c->ev_cond, NULL);
+    atomic_init(&c->ev_running, false);
     atomic_init(&c->ev_stop, false);
+    atomic_init(&c->ev_wake, false);
+    c->limits = (client_limits){.metadata_timeout_s = CLIENT_METADATA_TIMEOUT_S,
+                                .stale_timeout_s = CLIENT_STALE_TIMEOUT_S};
     c->cache = cache_new(1000);
     *out = c;
     return 0;
@@ -102,6 +107,7 @@ void client_free(amlfs_client *c)
     if (c->cache) {
         cache_free(c->cache);
         pthread_mutex_destroy(&c->pool_mu);
+        pthread_mutex_destroy(&c->away_mu);
         pthread_mutex_destroy(&c->ev_mu);
         pthread_cond_destroy(&c->ev_cond);
     }

@@ -1,5 +1,6 @@
 /* events.c: the change-feed thread: one long-poll GET /v1/events at a time, each event first dropped
- * from the answer cache and then handed to the mount; survives server restarts by retrying. */
+ * from the answer cache and then handed to the mount; survives server restarts by retrying, and while
+ * the server is away asks it every couple of seconds whether it is back (away.c). */
 #include "client_internal.h"
 
 #include <signal.h>
@@ -10,15 +11,17 @@
 #include "amlfs/util.h"
 
 #define POLL_TIMEOUT_S 25
+/* While the server is away, one check of it (a poll that answers at once) may take this long. */
+#define PROBE_MS 2000
 #define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 2000
+#define BACKOFF_MAX_MS 1000
 
-/* Sleep up to ms, waking early when the feed is being stopped. */
+/* Sleep up to ms, waking early when the feed is being stopped or the server was found away. */
 static void backoff_wait(amlfs_client *c, int ms)
 {
     struct timespec until = util_deadline_after_ms(CLOCK_REALTIME, ms);
     pthread_mutex_lock(&c->ev_mu);
-    while (!atomic_load(&c->ev_stop)) {
+    while (!atomic_load(&c->ev_stop) && !atomic_load(&c->ev_wake)) {
         if (pthread_cond_timedwait(&c->ev_cond, &c->ev_mu, &until) != 0)
             break;
     }
@@ -70,16 +73,23 @@ static void *feed_main(void *arg)
     int backoff = BACKOFF_MIN_MS;
     bool lost = false;
     while (h && !atomic_load(&c->ev_stop)) {
+        /* Woken (ev_wake) when a request finds the server away: a long poll then stops, and while the
+         * server is away each poll is a quick check of it, which ends the away state when it answers. */
+        atomic_store(&c->ev_wake, false);
+        bool probe = away_state(c, NULL) != AWAY_NO;
         char path[128];
-        snprintf(path, sizeof path, "/v1/events?since=%lld&timeout=%d", since, POLL_TIMEOUT_S);
+        snprintf(path, sizeof path, "/v1/events?since=%lld&timeout=%d", since, probe ? 0 : POLL_TIMEOUT_S);
         http_answer a;
         amlfs_err err = {0};
-        int rc = http_exchange(c, h, "GET", path, NULL, POLL_TIMEOUT_S + 20, &c->ev_stop, &a, &err);
+        http_limits limits = {.total_ms = probe ? PROBE_MS : (POLL_TIMEOUT_S + 20) * 1000L, .abort_flag = &c->ev_wake};
+        int rc = http_exchange(c, h, "GET", path, NULL, &limits, &a, &err);
         if (atomic_load(&c->ev_stop)) {
             if (rc == 0)
                 http_answer_free(&a);
             break;
         }
+        if (rc == -ECANCELED)
+            continue; /* woken: check the server now; no event was lost */
         cJSON *answer = rc == 0 ? cJSON_Parse(a.body ? a.body : "") : NULL;
         if (rc == 0)
             http_answer_free(&a);
@@ -111,6 +121,7 @@ int client_events_start(amlfs_client *c, long long since, client_event_fn fn, vo
     c->ev_ctx = ctx;
     c->ev_since = since;
     atomic_store(&c->ev_stop, false);
+    atomic_store(&c->ev_wake, false);
     /* The feed thread takes no signals: a Ctrl-C must reach a thread that acts on it (FUSE's loop),
      * not wake a poll() inside curl that ignores it. */
     sigset_t all, old;
@@ -130,6 +141,7 @@ void client_events_stop(amlfs_client *c)
         return;
     pthread_mutex_lock(&c->ev_mu);
     atomic_store(&c->ev_stop, true);
+    atomic_store(&c->ev_wake, true);
     pthread_cond_broadcast(&c->ev_cond);
     pthread_mutex_unlock(&c->ev_mu);
     pthread_join(c->ev_thread, NULL);

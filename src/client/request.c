@@ -1,5 +1,6 @@
-/* request.c: one HTTP exchange with amlfs-server over libcurl, and the GET/PUT/POST/DELETE calls
- * built on it. Errors become the server's errno + message, or EIO when the server cannot be reached. */
+/* request.c: one HTTP exchange with amlfs-server over libcurl, and the GET/PUT/POST/DELETE calls built on
+ * it, each waiting as long as its kind may (README "When the server does not answer"). Errors become the
+ * server's errno + message, EIO when the server does not answer in time, EINTR when the caller gave up. */
 #include "client_internal.h"
 
 #include <stdio.h>
@@ -13,7 +14,20 @@
 
 /* A runaway answer must not eat the daemon's memory. */
 #define ANSWER_LIMIT ((size_t)512 << 20)
-#define REQUEST_TIMEOUT_S 300L
+#define CONNECT_TIMEOUT_MS 5000L
+/* Changes and uploads wait while the server works on them (a data asset fetched, a cluster asked): given
+ * up only after this long without a byte either way. */
+#define PATIENT_STALL_S 300L
+/* Answers the server asks someone else for wait for the server's own bound on that (a Slurm cluster 23 s,
+ * a storage service 130 s) and some room, past the metadata deadline. */
+#define ELSEWHERE_S 150
+/* A request that never left (nothing listens: a restart) is sent again after this pause, doubling, until
+ * the metadata deadline. */
+#define RETRY_MIN_MS 100
+#define RETRY_MAX_MS 1000
+/* While the server is known silent, a change waits this long for the feed's next check of it (events.c
+ * checks every 2 s) before it fails unsent. */
+#define SILENT_RECHECK_MS 2500
 
 void http_answer_free(http_answer *a)
 {
@@ -64,6 +78,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
 typedef struct fd_reader {
     int fd;
     off_t pos, size;
+    bool failed;
 } fd_reader;
 
 static size_t on_read_fd(char *buf, size_t size, size_t nmemb, void *userp)
@@ -75,28 +90,49 @@ static size_t on_read_fd(char *buf, size_t size, size_t nmemb, void *userp)
     if (want == 0)
         return 0;
     ssize_t got = pread(r->fd, buf, want, r->pos);
-    if (got < 0)
+    if (got <= 0) { /* an error, or the file shrank under us: stop; reported below */
+        r->failed = true;
         return CURL_READFUNC_ABORT;
-    if (got == 0) /* the file shrank under us: stop; the size check below reports it */
-        return CURL_READFUNC_ABORT;
+    }
     r->pos += got;
     return (size_t)got;
 }
 
+/* Called by curl at least once a second while it waits, and as bytes move. */
 static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-    atomic_bool *abort_flag = userp;
-    return atomic_load(abort_flag) ? 1 : 0;
+    const http_limits *limits = userp;
+    if (limits->abort_flag && atomic_load(limits->abort_flag))
+        return 1;
+    return client_interrupted() ? 1 : 0;
+}
+
+/* How a failed transfer missed its answer. */
+static http_miss miss_of(CURLcode cc)
+{
+    switch (cc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return HTTP_NOT_SENT;
+    case CURLE_OPERATION_TIMEDOUT:
+        return HTTP_SILENT;
+    default:
+        return HTTP_CUT;
+    }
 }
 
 int http_exchange(amlfs_client *c, CURL *h, const char *method, const char *url_path,
-                  const http_body *body, long timeout_s, atomic_bool *abort_flag, http_answer *answer,
-                  amlfs_err *err)
+                  const http_body *body, const http_limits *limits, http_answer *answer, amlfs_err *err)
 {
     memset(answer, 0, sizeof *answer);
     answer->log_size = -1;
+    answer->miss = HTTP_LOCAL;
+    if (client_interrupted())
+        return amlfs_fail(err, EINTR, "%s %s: interrupted before it was sent", method, url_path);
+    int64_t started = util_mono_ms();
     char *url = util_strdupf("%s%s", c->base_url, url_path);
     char curl_msg[CURL_ERROR_SIZE] = "";
     struct curl_slist *headers = NULL;
@@ -107,18 +143,24 @@ int http_exchange(amlfs_client *c, CURL *h, const char *method, const char *url_
     if (c->socket_path)
         curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->socket_path);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L); /* many threads: no SIGALRM-based timeouts */
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout_s > 0 ? timeout_s : REQUEST_TIMEOUT_S);
+    long connect_ms = limits->total_ms > 0 && limits->total_ms < CONNECT_TIMEOUT_MS ? (long)limits->total_ms
+                                                                                   : CONNECT_TIMEOUT_MS;
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+    if (limits->total_ms > 0)
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)limits->total_ms);
+    if (limits->stall_s > 0) {
+        /* A transfer goes on while bytes move, however long it takes: given up when below 1 byte/s. */
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, limits->stall_s);
+    }
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)limits);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_msg);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, answer);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, answer);
-    if (abort_flag) {
-        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-        curl_easy_setopt(h, CURLOPT_XFERINFODATA, abort_flag);
-    }
     if (c->tls_ca)
         curl_easy_setopt(h, CURLOPT_CAINFO, c->tls_ca);
     if (c->auth_header)
@@ -155,22 +197,34 @@ int http_exchange(amlfs_client *c, CURL *h, const char *method, const char *url_
 
     CURLcode cc = curl_easy_perform(h);
     int rc = 0;
-    if (cc == CURLE_ABORTED_BY_CALLBACK && abort_flag && atomic_load(abort_flag)) {
+    if (cc == CURLE_ABORTED_BY_CALLBACK && limits->abort_flag && atomic_load(limits->abort_flag)) {
         rc = amlfs_fail(err, ECANCELED, "request to %s stopped", url_path);
-    } else if (cc == CURLE_READ_ERROR || (reader.fd >= 0 && cc == CURLE_ABORTED_BY_CALLBACK)) {
+    } else if (cc == CURLE_ABORTED_BY_CALLBACK && !reader.failed && client_interrupted()) {
+        rc = amlfs_fail(err, EINTR, "%s %s: interrupted (the caller gave up waiting)", method, url_path);
+    } else if (cc == CURLE_READ_ERROR || reader.failed) {
         rc = amlfs_fail(err, EIO, "reading the local buffer for %s failed", url_path);
+    } else if (cc == CURLE_WRITE_ERROR) {
+        rc = amlfs_fail(err, EIO, "the answer to %s %s is over %zu MiB", method, url_path, ANSWER_LIMIT >> 20);
     } else if (cc != CURLE_OK) {
+        answer->miss = miss_of(cc);
         /* curl's own text names "localhost port 80" for a unix socket: the OS error says more. */
         long os_errno = 0;
         curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
         const char *why = c->socket_path && os_errno ? strerror((int)os_errno)
                           : curl_msg[0]              ? curl_msg
                                                      : curl_easy_strerror(cc);
-        rc = amlfs_fail(err, EIO, "cannot reach amlfs-server at %s: %s%s", c->address, why,
-                        cc == CURLE_PEER_FAILED_VERIFICATION
-                            ? " (give the CA that signed its certificate with --tls-ca FILE, or the certificate itself)"
-                            : "");
+        if (answer->miss == HTTP_SILENT)
+            rc = amlfs_fail(err, EIO, "amlfs-server at %s did not answer %s %s: nothing came for %.0f s", c->address,
+                            method, url_path,
+                            limits->total_ms > 0 ? (double)limits->total_ms / 1000 : (double)limits->stall_s);
+        else
+            rc = amlfs_fail(err, EIO, "cannot reach amlfs-server at %s: %s%s", c->address, why,
+                            cc == CURLE_PEER_FAILED_VERIFICATION
+                                ? " (give the CA that signed its certificate with --tls-ca FILE, or the certificate "
+                                  "itself)"
+                                : "");
     } else {
+        answer->miss = HTTP_ANSWERED;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &answer->status);
         if (answer->status < 200 || answer->status > 299) {
             rc = api_error_from_body(answer->body, answer->status, err);
@@ -180,8 +234,13 @@ int http_exchange(amlfs_client *c, CURL *h, const char *method, const char *url_
     }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, NULL);
     curl_slist_free_all(headers);
     free(url);
+    if (answer->miss == HTTP_ANSWERED)
+        away_answered(c);
+    else if (answer->miss != HTTP_LOCAL)
+        away_missed(c, answer->miss, started);
     if (rc < 0)
         http_answer_free(answer);
     return rc;
@@ -189,11 +248,105 @@ int http_exchange(amlfs_client *c, CURL *h, const char *method, const char *url_
 
 /* One exchange on a borrowed handle. */
 static int exchange(amlfs_client *c, const char *method, const char *url_path, const http_body *body,
-                    http_answer *answer, amlfs_err *err)
+                    const http_limits *limits, http_answer *answer, amlfs_err *err)
 {
     CURL *h = http_handle_take(c);
-    int rc = http_exchange(c, h, method, url_path, body, 0, NULL, answer, err);
+    int rc = http_exchange(c, h, method, url_path, body, limits, answer, err);
     http_handle_give(c, h);
+    return rc;
+}
+
+/* Answers the server asks someone else for: a compute's live state (the cluster), a datastore's blobs
+ * (the storage service). They take what those take (ELSEWHERE_S), not the metadata deadline. */
+static bool asks_elsewhere(const char *url_path)
+{
+    return strstr(url_path, "?live=1") || strstr(url_path, "&live=1") ||
+           (strncmp(url_path, "/v1/datastores/", 15) == 0 && strstr(url_path, "/files"));
+}
+
+static int64_t deadline_after(amlfs_client *c)
+{
+    return util_mono_ms() + (int64_t)c->limits.metadata_timeout_s * 1000;
+}
+
+/* Before sending while the server is known silent (a request waited its whole deadline in vain): a read
+ * fails at once (the last answers stood in already); a change waits for the feed's next check of the
+ * server, then fails unsent. Without a feed to check, the request is the check. */
+static int unless_silent(amlfs_client *c, bool change, int64_t deadline, amlfs_err *err)
+{
+    int64_t since = 0;
+    if (away_state(c, &since) != AWAY_SILENT || !atomic_load(&c->ev_running))
+        return 0;
+    int64_t until = util_mono_ms() + SILENT_RECHECK_MS;
+    if (until > deadline)
+        until = deadline;
+    while (change && away_state(c, NULL) == AWAY_SILENT && util_mono_ms() < until) {
+        if (!client_pause(50))
+            return amlfs_fail(err, EINTR, "interrupted while waiting for amlfs-server at %s", c->address);
+    }
+    if (away_state(c, NULL) != AWAY_SILENT)
+        return 0;
+    return amlfs_fail(err, EIO, "amlfs-server at %s has not answered for %lld s (the mount asks it every 2 s)%s",
+                      c->address, (long long)((util_mono_ms() - since) / 1000),
+                      change ? ": the change was not sent" : "");
+}
+
+/* Whether a request that got no answer may be sent again: it never left (or, for a GET, the connection
+ * broke: GETs change nothing), the server answered this client before (it is restarting, not absent:
+ * mounting must learn at once that none runs), and a pause still fits before the deadline. Pauses. */
+static bool again(amlfs_client *c, const http_answer *a, bool get, int64_t deadline, int *pause, int *rc,
+                  amlfs_err *err)
+{
+    if (!(a->miss == HTTP_NOT_SENT || (get && a->miss == HTTP_CUT)) || !away_answered_once(c) ||
+        util_mono_ms() + *pause >= deadline)
+        return false;
+    if (!client_pause(*pause)) {
+        *rc = amlfs_fail(err, EINTR, "interrupted while waiting for amlfs-server at %s", c->address);
+        return false;
+    }
+    *pause = *pause * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : *pause * 2;
+    return true;
+}
+
+/* A GET, waiting as a reader may: a JSON answer for the metadata deadline in all, bytes while they move
+ * (none for that long: given up), an answer asked elsewhere ELSEWHERE_S longer; sent again while nothing
+ * listens, until the deadline. */
+static int get(amlfs_client *c, const char *url_path, bool bytes, http_answer *a, amlfs_err *err)
+{
+    bool elsewhere = asks_elsewhere(url_path);
+    int64_t retry_until = deadline_after(c);
+    int64_t deadline = retry_until + (elsewhere && !bytes ? ELSEWHERE_S * 1000L : 0);
+    int pause = RETRY_MIN_MS, rc;
+    memset(a, 0, sizeof *a);
+    a->miss = HTTP_NOT_SENT;
+    do {
+        if ((rc = unless_silent(c, false, retry_until, err)) < 0)
+            return rc;
+        http_limits limits = {0};
+        if (bytes)
+            limits.stall_s = c->limits.metadata_timeout_s + (elsewhere ? ELSEWHERE_S : 0);
+        else
+            limits.total_ms = deadline - util_mono_ms() > 1 ? deadline - util_mono_ms() : 1;
+        rc = exchange(c, "GET", url_path, NULL, &limits, a, err);
+    } while (rc < 0 && again(c, a, true, retry_until, &pause, &rc, err));
+    return rc;
+}
+
+/* A change (PUT, POST, DELETE): as long as the server works on it or bytes move; sent again only while
+ * it never left, until the deadline. */
+static int change(amlfs_client *c, const char *method, const char *url_path, const http_body *body,
+                  http_answer *a, amlfs_err *err)
+{
+    int64_t deadline = deadline_after(c);
+    int pause = RETRY_MIN_MS, rc;
+    memset(a, 0, sizeof *a);
+    a->miss = HTTP_NOT_SENT;
+    do {
+        if ((rc = unless_silent(c, true, deadline, err)) < 0)
+            return rc;
+        http_limits limits = {.stall_s = PATIENT_STALL_S};
+        rc = exchange(c, method, url_path, body, &limits, a, err);
+    } while (rc < 0 && again(c, a, false, deadline, &pause, &rc, err));
     return rc;
 }
 
@@ -216,15 +369,27 @@ int client_get_json(amlfs_client *c, const char *url_path, bool use_cache, cJSON
             return rc;
         }
     }
-    uint64_t generation = cache_generation(c->cache);
-    http_answer a;
-    int rc = exchange(c, "GET", url_path, NULL, &a, err);
-    if (rc < 0)
-        return rc;
-    rc = parse_json(a.body, url_path, out, err);
-    if (rc == 0)
-        cache_put(c->cache, url_path, a.body, generation);
-    http_answer_free(&a);
+    /* While the server is away, what it last said stands in for it when still true, at once (the feed
+     * checks the server meanwhile; without a feed, each request does, and falls back after it). */
+    char *last = atomic_load(&c->ev_running) ? away_last_answer(c, url_path) : NULL;
+    int rc = 0;
+    if (!last) {
+        uint64_t generation = cache_generation(c->cache);
+        http_answer a;
+        rc = get(c, url_path, false, &a, err);
+        if (rc == 0) {
+            rc = parse_json(a.body, url_path, out, err);
+            if (rc == 0)
+                cache_put(c->cache, url_path, a.body, generation);
+            http_answer_free(&a);
+            return rc;
+        }
+        if (rc == -EINTR || a.miss == HTTP_ANSWERED || a.miss == HTTP_LOCAL ||
+            !(last = away_last_answer(c, url_path)))
+            return rc;
+    }
+    rc = parse_json(last, url_path, out, err);
+    free(last);
     return rc;
 }
 
@@ -244,7 +409,7 @@ int client_get_bytes(amlfs_client *c, const char *url_path, off_t offset, size_t
     else
         url = util_xstrdup(url_path);
     http_answer a;
-    int rc = exchange(c, "GET", url, NULL, &a, err);
+    int rc = get(c, url, true, &a, err);
     free(url);
     if (rc < 0)
         return rc;
@@ -257,11 +422,13 @@ int client_get_bytes(amlfs_client *c, const char *url_path, off_t offset, size_t
     return 0;
 }
 
-/* After a change, any cached answer may be wrong: drop them all (changes are rare next to reads). */
+/* After a change, any cached answer may be wrong: drop them all (changes are rare next to reads). Not
+ * when the request never left: nothing changed, and the last answers may be needed meanwhile. */
 static int finish_change(amlfs_client *c, int rc, http_answer *a, const char *url_path, cJSON **out,
                          amlfs_err *err)
 {
-    cache_clear(c->cache);
+    if (a->miss != HTTP_NOT_SENT)
+        cache_clear(c->cache);
     if (rc < 0)
         return rc;
     if (out) {
@@ -280,7 +447,7 @@ int client_put_bytes(amlfs_client *c, const char *url_path, const void *data, si
 {
     http_body body = {.data = data, .len = len, .fd = -1, .content_type = "application/octet-stream"};
     http_answer a;
-    int rc = exchange(c, "PUT", url_path, &body, &a, err);
+    int rc = change(c, "PUT", url_path, &body, &a, err);
     return finish_change(c, rc, &a, url_path, out, err);
 }
 
@@ -288,7 +455,7 @@ int client_put_fd(amlfs_client *c, const char *url_path, int fd, off_t size, cJS
 {
     http_body body = {.fd = fd, .size = size, .content_type = "application/octet-stream"};
     http_answer a;
-    int rc = exchange(c, "PUT", url_path, &body, &a, err);
+    int rc = change(c, "PUT", url_path, &body, &a, err);
     return finish_change(c, rc, &a, url_path, out, err);
 }
 
@@ -297,7 +464,7 @@ int client_post_fd(amlfs_client *c, const char *url_path, int fd, off_t size, co
 {
     http_body body = {.fd = fd, .size = size, .content_type = content_type};
     http_answer a;
-    int rc = exchange(c, "POST", url_path, &body, &a, err);
+    int rc = change(c, "POST", url_path, &body, &a, err);
     return finish_change(c, rc, &a, url_path, out, err);
 }
 
@@ -310,7 +477,7 @@ int client_send_json(amlfs_client *c, const char *method, const char *url_path, 
     http_body body = {.data = text, .len = text ? strlen(text) : 0, .fd = -1,
                       .content_type = text ? "application/json" : NULL};
     http_answer a;
-    int rc = exchange(c, method, url_path, &body, &a, err);
+    int rc = change(c, method, url_path, &body, &a, err);
     free(text);
     return finish_change(c, rc, &a, url_path, out, err);
 }
@@ -318,7 +485,7 @@ int client_send_json(amlfs_client *c, const char *method, const char *url_path, 
 int client_delete(amlfs_client *c, const char *url_path, amlfs_err *err)
 {
     http_answer a;
-    int rc = exchange(c, "DELETE", url_path, NULL, &a, err);
+    int rc = change(c, "DELETE", url_path, NULL, &a, err);
     return finish_change(c, rc, &a, url_path, NULL, err);
 }
 

@@ -27,6 +27,8 @@ typedef struct amlfs_options {
     char *mountpoint;           /* the last non-option argument, as given */
     int nonopts;
     bool named;                 /* fsname= or subtype= given: keep the user's */
+    int metadata_timeout;       /* -o metadata_timeout=S, -1: the default */
+    int stale_timeout;          /* -o stale_timeout=S, -1: the default */
 } amlfs_options;
 
 enum { KEY_NAMED = 1 };
@@ -43,6 +45,8 @@ static const struct fuse_opt option_spec[] = {
     OPTION("tls_ca=%s", tls_ca),
     OPTION("token_file=%s", token_file),
     OPTION("data_dir=%s", data_dir),
+    OPTION("metadata_timeout=%d", metadata_timeout),
+    OPTION("stale_timeout=%d", stale_timeout),
     FUSE_OPT_KEY("fsname=", KEY_NAMED),
     FUSE_OPT_KEY("subtype=", KEY_NAMED),
     FUSE_OPT_END,
@@ -124,8 +128,33 @@ static void usage(const char *prog)
            "    --data-dir DIR         data dir of the local server (default: $AMLFS_DATA_DIR,\n"
            "                           $XDG_DATA_HOME/amlfs or ~/.local/share/amlfs)\n"
            "    -o server=URL,token_file=FILE,tls_ca=FILE,data_dir=DIR\n"
-           "                           the same, as mount options (mount -t fuse.amlfs, /etc/fstab)\n\n",
-           prog);
+           "                           the same, as mount options (mount -t fuse.amlfs, /etc/fstab)\n"
+           "    -o metadata_timeout=S  how long a metadata answer waits for the server (default %d s);\n"
+           "                           reads: how long no byte may come\n"
+           "    -o stale_timeout=S     how long a running run's last answers stand in for a server that\n"
+           "                           does not answer (default %d s; finished runs: as long as it is away)\n\n",
+           prog, CLIENT_METADATA_TIMEOUT_S, CLIENT_STALE_TIMEOUT_S);
+}
+
+/* The waits of -o metadata_timeout and stale_timeout (README "When the server does not answer"). */
+static int apply_limits(const amlfs_options *o, amlfs_client *client)
+{
+    client_limits limits = {CLIENT_METADATA_TIMEOUT_S, CLIENT_STALE_TIMEOUT_S};
+    if (o->metadata_timeout != -1 && (o->metadata_timeout < 1 || o->metadata_timeout > 3600)) {
+        fprintf(stderr, "amlfs: -o metadata_timeout=%d: give 1 to 3600 seconds\n", o->metadata_timeout);
+        return -1;
+    }
+    if (o->stale_timeout != -1 && (o->stale_timeout < 0 || o->stale_timeout > 86400)) {
+        fprintf(stderr, "amlfs: -o stale_timeout=%d: give 0 to 86400 seconds\n", o->stale_timeout);
+        return -1;
+    }
+    if (o->metadata_timeout != -1)
+        limits.metadata_timeout_s = o->metadata_timeout;
+    if (o->stale_timeout != -1)
+        limits.stale_timeout_s = o->stale_timeout;
+    if (client)
+        client_set_limits(client, &limits);
+    return 0;
 }
 
 /* A mount whose daemon was killed answers ENOTCONN until someone unmounts it: fusermount3 -u -z does,
@@ -175,6 +204,24 @@ static int check_mountpoint(const amlfs_options *o)
     return 0;
 }
 
+/* Workers serving requests at once, unless -o max_threads says otherwise (libfuse's default is 10). A
+ * caller's interrupt (Ctrl-C, kill -9) is a request too, read only by a free worker: with every worker
+ * waiting on a server that does not answer, interrupts wait for the first deadline to pass. */
+#define WORKERS 64
+
+/* Whether -o NAME=... was given among the arguments. */
+static bool option_given(const struct fuse_args *args, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 1; i < args->argc; i++) {
+        for (const char *p = strstr(args->argv[i], name); p; p = strstr(p + 1, name)) {
+            if ((p == args->argv[i] || p[-1] == ',' || p[-1] == 'o') && p[n] == '=')
+                return true;
+        }
+    }
+    return false;
+}
+
 static int serve(struct fuse_session *se, const struct fuse_cmdline_opts *opts)
 {
     if (opts->singlethread)
@@ -195,7 +242,7 @@ int main(int argc, char **argv)
     util_ensure_std_fds();
     log_init("amlfs", LOG_LEVEL_INFO);
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-    amlfs_options o = {0};
+    amlfs_options o = {.metadata_timeout = -1, .stale_timeout = -1};
     struct fuse_cmdline_opts opts = {0};
     amlfs_client *client = NULL;
     fs_state *fs = NULL;
@@ -215,8 +262,11 @@ int main(int argc, char **argv)
     add_names(&o, &args);
     if (o.mountpoint)
         fuse_opt_add_arg(&args, o.mountpoint);
+    bool workers_given = option_given(&args, "max_threads");
     if (fuse_parse_cmdline(&args, &opts) != 0)
         goto out;
+    if (!workers_given)
+        opts.max_threads = WORKERS;
     if (opts.show_help) {
         usage(argv[0]);
         fuse_cmdline_help();
@@ -229,7 +279,7 @@ int main(int argc, char **argv)
         status = 0;
         goto out;
     }
-    if (check_mountpoint(&o) != 0)
+    if (check_mountpoint(&o) != 0 || apply_limits(&o, NULL) != 0)
         goto out;
 
     amlfs_err err = {0};
@@ -238,6 +288,7 @@ int main(int argc, char **argv)
         log_error("%s", err.msg);
         goto out;
     }
+    apply_limits(&o, client);
     fs = fs_new(client);
     se = fuse_session_new(&args, fs_lowlevel_ops(), sizeof *fs_lowlevel_ops(), fs);
     if (!se) {

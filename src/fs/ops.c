@@ -997,33 +997,85 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
     fuse_reply_statfs(req, &st);
 }
 
+/* ---- interrupts ---- */
+
+/* Whether the caller of a request gave up: the kernel sends FUSE_INTERRUPT when a process waiting for an
+ * answer gets a signal (Ctrl-C, kill -9), and only then; libfuse marks the request. */
+static bool req_interrupted(void *req)
+{
+    return fuse_req_interrupted(req) != 0;
+}
+
+/* A handler that may wait for the server runs with its request as the thread's interrupt source: the
+ * wait ends within a second of an interrupt, answered EINTR (client_thread_interruptible). Without this
+ * the caller of an unanswered request sleeps in the kernel, kill -9 or not, until the daemon answers. */
+#define INTERRUPTIBLE(op, params, args)                                                                 \
+    static void op##_interruptible params                                                               \
+    {                                                                                                   \
+        client_thread_interruptible(req_interrupted, req);                                              \
+        op args;                                                                                        \
+        client_thread_interruptible(NULL, NULL);                                                        \
+    }
+
+INTERRUPTIBLE(op_lookup, (fuse_req_t req, fuse_ino_t parent, const char *name), (req, parent, name))
+INTERRUPTIBLE(op_getattr, (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi), (req, ino, fi))
+INTERRUPTIBLE(op_setattr, (fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi),
+              (req, ino, attr, to_set, fi))
+INTERRUPTIBLE(op_readlink, (fuse_req_t req, fuse_ino_t ino), (req, ino))
+INTERRUPTIBLE(op_mknod, (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev),
+              (req, parent, name, mode, rdev))
+INTERRUPTIBLE(op_mkdir, (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode), (req, parent, name, mode))
+INTERRUPTIBLE(op_unlink, (fuse_req_t req, fuse_ino_t parent, const char *name), (req, parent, name))
+INTERRUPTIBLE(op_rmdir, (fuse_req_t req, fuse_ino_t parent, const char *name), (req, parent, name))
+INTERRUPTIBLE(op_symlink, (fuse_req_t req, const char *target, fuse_ino_t parent, const char *name),
+              (req, target, parent, name))
+INTERRUPTIBLE(op_rename,
+              (fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname,
+               unsigned int flags),
+              (req, parent, name, newparent, newname, flags))
+INTERRUPTIBLE(op_open, (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi), (req, ino, fi))
+INTERRUPTIBLE(op_read, (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi),
+              (req, ino, size, off, fi))
+INTERRUPTIBLE(op_write,
+              (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi),
+              (req, ino, buf, size, off, fi))
+INTERRUPTIBLE(op_flush, (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi), (req, ino, fi))
+INTERRUPTIBLE(op_fsync, (fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi),
+              (req, ino, datasync, fi))
+INTERRUPTIBLE(op_opendir, (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi), (req, ino, fi))
+INTERRUPTIBLE(op_statfs, (fuse_req_t req, fuse_ino_t ino), (req, ino))
+INTERRUPTIBLE(op_create, (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi),
+              (req, parent, name, mode, fi))
+
+/* release, forget and readdir never wait for the server's answer to a caller (release runs after the
+ * last close, which nothing waits on; a folder is listed at opendir). */
 static const struct fuse_lowlevel_ops ops = {
     .init = op_init,
-    .lookup = op_lookup,
+    .lookup = op_lookup_interruptible,
     .forget = op_forget,
     .forget_multi = op_forget_multi,
-    .getattr = op_getattr,
-    .setattr = op_setattr,
-    .readlink = op_readlink,
-    .mknod = op_mknod,
-    .mkdir = op_mkdir,
-    .unlink = op_unlink,
-    .rmdir = op_rmdir,
-    .symlink = op_symlink,
-    .rename = op_rename,
+    .getattr = op_getattr_interruptible,
+    .setattr = op_setattr_interruptible,
+    .readlink = op_readlink_interruptible,
+    .mknod = op_mknod_interruptible,
+    .mkdir = op_mkdir_interruptible,
+    .unlink = op_unlink_interruptible,
+    .rmdir = op_rmdir_interruptible,
+    .symlink = op_symlink_interruptible,
+    .rename = op_rename_interruptible,
     .link = op_link,
-    .open = op_open,
-    .read = op_read,
-    .write = op_write,
-    .flush = op_flush,
+    .open = op_open_interruptible,
+    .read = op_read_interruptible,
+    .write = op_write_interruptible,
+    .flush = op_flush_interruptible,
     .release = op_release,
-    .fsync = op_fsync,
-    .opendir = op_opendir,
+    .fsync = op_fsync_interruptible,
+    .opendir = op_opendir_interruptible,
     .readdir = op_readdir,
     .releasedir = op_releasedir,
-    .statfs = op_statfs,
+    .statfs = op_statfs_interruptible,
     .access = op_access,
-    .create = op_create,
+    .create = op_create_interruptible,
     /* No xattr handlers: the kernel then answers EOPNOTSUPP (ENOTSUP) itself, without asking. */
 };
 

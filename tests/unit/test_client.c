@@ -1,5 +1,6 @@
 /* test_client.c: the HTTP client against a fake amlfs-server (libmicrohttpd, unix socket): JSON, byte
- * ranges, uploads, error bodies, the cache and events, the feed (reset, restart), no server at all. */
+ * ranges, uploads, error bodies, the cache and events, the feed (reset, restart), no server at all, and
+ * one that stops answering (deadlines, last answers, interrupts, slow transfers). */
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -22,6 +23,21 @@
 
 static atomic_int workspace_hits;
 static atomic_int events_polls;
+static atomic_bool release_hang; /* ends the fake's silence on /v1/hang */
+
+/* 8 bytes, one every 300 ms: a transfer slower in all than the deadline, never still for long. */
+static ssize_t slow_bytes(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)cls;
+    if (pos >= 8)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (max < 1)
+        return 0;
+    struct timespec pause = {0, 300 * 1000000L};
+    nanosleep(&pause, NULL);
+    buf[0] = (char)('a' + pos);
+    return 1;
+}
 
 typedef struct upload {
     size_t bytes;
@@ -58,6 +74,19 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         char body[64];
         snprintf(body, sizeof body, "{\"size\": %zu}", u->bytes);
         return answer(conn, 200, body, NULL);
+    }
+    if (strcmp(url, "/v1/hang") == 0) { /* a stopped server: nothing, for up to 10 s */
+        for (int i = 0; i < 200 && !atomic_load(&release_hang); i++) {
+            struct timespec pause = {0, 50 * 1000000L};
+            nanosleep(&pause, NULL);
+        }
+        return answer(conn, 200, "{}", NULL);
+    }
+    if (strcmp(url, "/v1/slow") == 0) {
+        struct MHD_Response *r = MHD_create_response_from_callback(8, 1, slow_bytes, NULL, NULL);
+        enum MHD_Result rc = MHD_queue_response(conn, 200, r);
+        MHD_destroy_response(r);
+        return rc;
     }
     if (strcmp(url, "/v1/workspace") == 0) {
         atomic_fetch_add(&workspace_hits, 1);
@@ -284,6 +313,121 @@ static void test_cache_rules(void)
     cache_free(cache);
 }
 
+static void test_last_answers(void)
+{
+    client_cache *cache = cache_new(0); /* nothing is fresh: only last answers */
+    const char *bodies[][2] = {
+        {"/v1/experiments", "{}"},
+        {"/v1/runs/r1", "{\"status\": \"Running\"}"},
+        {"/v1/runs/r1/params.json", "{}"},
+        {"/v1/runs/r2", "{\"status\": \"Completed\"}"},
+        {"/v1/runs/r2/outputs/?stat=1", "{}"},
+        {"/v1/runs/r3/params.json", "{}"},
+        {"/v1/computes/c?live=1", "{}"},
+        {"/v1/workspace", "{}"},
+        {"/v1/environments/building", "{\"status\": \"Building\"}"},
+        {"/v1/environments/ready", "{\"status\": \"Ready\"}"},
+        {"/v1/datastores/d/files/a?stat=1", "{}"},
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++)
+        cache_put(cache, bodies[i][0], bodies[i][1], cache_generation(cache));
+    char *v;
+    CHECK(!(v = cache_get(cache, "/v1/experiments")), "not fresh");
+    free(v);
+    /* What only the server changes lasts; a finished run and all below it too. */
+    const char *lasting[] = {"/v1/experiments", "/v1/runs/r2", "/v1/runs/r2/outputs/?stat=1", "/v1/environments/ready"};
+    for (size_t i = 0; i < sizeof lasting / sizeof *lasting; i++) {
+        CHECK((v = cache_get_last(cache, lasting[i], false)) != NULL, "%s lasts", lasting[i]);
+        free(v);
+    }
+    /* What changes on its own only while live answers may stand in; below a run nobody saw end neither. */
+    const char *live[] = {"/v1/runs/r1", "/v1/runs/r1/params.json", "/v1/runs/r3/params.json", "/v1/computes/c?live=1",
+                          "/v1/workspace", "/v1/environments/building", "/v1/datastores/d/files/a?stat=1"};
+    for (size_t i = 0; i < sizeof live / sizeof *live; i++) {
+        CHECK(!(v = cache_get_last(cache, live[i], false)), "%s is live", live[i]);
+        free(v);
+        CHECK((v = cache_get_last(cache, live[i], true)) != NULL, "%s within the stale timeout", live[i]);
+        free(v);
+    }
+    CHECK(!(v = cache_get_last(cache, "/v1/runs/r9", true)), "never asked: nothing");
+    free(v);
+    cache_free(cache);
+
+    /* A log that grew leaves its run's answers as the last ones, not fresh; a change drops them. */
+    cache = cache_new(60000);
+    cache_put(cache, "/v1/runs/r1", "{\"status\": \"Running\", \"log_size\": 5}", cache_generation(cache));
+    cache_invalidate_event(cache, "runs/r1/log", "grew");
+    CHECK(!(v = cache_get(cache, "/v1/runs/r1")), "grew: no longer fresh");
+    free(v);
+    CHECK((v = cache_get_last(cache, "/v1/runs/r1", true)) != NULL, "grew: still the last answer");
+    free(v);
+    cache_invalidate_event(cache, "runs/r1", "changed");
+    CHECK(!(v = cache_get_last(cache, "/v1/runs/r1", true)), "changed: gone");
+    free(v);
+    cache_free(cache);
+}
+
+/* Interrupts the calling thread's requests once 300 ms have passed since *ctx (util_mono_ms). */
+static bool late_interrupt(void *ctx)
+{
+    return util_mono_ms() - *(int64_t *)ctx >= 300;
+}
+
+static void test_silent_server(amlfs_client *c)
+{
+    amlfs_err err = {0};
+    cJSON *obj = NULL;
+    client_set_limits(c, &(client_limits){.metadata_timeout_s = 1, .stale_timeout_s = 60});
+    CHECK(client_get_json(c, "/v1/experiments/x", false, &obj, &err) == -ENOENT, "an error answer is an answer");
+    CHECK(away_state(c, NULL) == AWAY_NO, "the server answers");
+    CHECK(client_get_json(c, "/v1/workspace", false, &obj, &err) == 0, "an answer to fall back on later");
+    cJSON_Delete(obj);
+
+    /* Bytes that keep coming are not cut by the deadline, however long they take in all. */
+    char *data = NULL;
+    size_t len = 0;
+    int64_t start = util_mono_ms();
+    int rc = client_get_bytes(c, "/v1/slow", 0, 0, &data, &len, NULL, &err);
+    CHECK(rc == 0 && len == 8 && memcmp(data, "abcdefgh", 8) == 0 && util_mono_ms() - start > 1500,
+          "a slow transfer goes on past the deadline: %d %zu %s", rc, len, err.msg);
+    free(data);
+
+    /* A caller that gives up ends the wait within about a second (curl's progress calls). */
+    client_set_limits(c, &(client_limits){.metadata_timeout_s = 5, .stale_timeout_s = 60});
+    int64_t since = util_mono_ms();
+    client_thread_interruptible(late_interrupt, &since);
+    rc = client_get_json(c, "/v1/hang", false, &obj, &err);
+    client_thread_interruptible(NULL, NULL);
+    CHECK(rc == -EINTR && util_mono_ms() - since < 1500, "interrupted: %d after %lld ms", rc,
+          (long long)(util_mono_ms() - since));
+    CHECK(away_state(c, NULL) == AWAY_NO, "an interrupt says nothing about the server");
+    client_set_limits(c, &(client_limits){.metadata_timeout_s = 1, .stale_timeout_s = 60});
+
+    /* Silence for the whole deadline: the last answer when there is one, else EIO; known silent. */
+    atomic_store(&release_hang, true);
+    CHECK(client_get_json(c, "/v1/hang", false, &obj, &err) == 0, "an answer to fall back on: %s", err.msg);
+    cJSON_Delete(obj);
+    atomic_store(&release_hang, false);
+    start = util_mono_ms();
+    rc = client_get_json(c, "/v1/hang", false, &obj, &err);
+    int64_t took = util_mono_ms() - start;
+    CHECK(rc == 0 && obj && took >= 900 && took < 2500, "the last answer after the deadline: %d after %lld ms: %s", rc,
+          (long long)took, err.msg);
+    cJSON_Delete(obj);
+    CHECK(away_state(c, NULL) == AWAY_SILENT, "known silent");
+    start = util_mono_ms();
+    rc = client_get_json(c, "/v1/hang?never=1", false, &obj, &err);
+    took = util_mono_ms() - start;
+    CHECK(rc == -EIO && !obj && took >= 900 && took < 2500 && strstr(err.msg, "did not answer"),
+          "nothing to fall back on: %d after %lld ms: %s", rc, (long long)took, err.msg);
+    /* The next answer ends it (without a feed to check the server, each request does). */
+    atomic_store(&release_hang, true);
+    CHECK(client_get_json(c, "/v1/workspace", false, &obj, &err) == 0, "asked again: %s", err.msg);
+    cJSON_Delete(obj);
+    CHECK(away_state(c, NULL) == AWAY_NO, "answering again");
+    client_set_limits(c, &(client_limits){CLIENT_METADATA_TIMEOUT_S, CLIENT_STALE_TIMEOUT_S});
+}
+
 static void test_feed(amlfs_client *c)
 {
     amlfs_err err = {0};
@@ -323,6 +467,7 @@ int main(void)
     test_escaping();
     test_unreachable();
     test_cache_rules();
+    test_last_answers();
 
     struct MHD_Daemon *fake = start_fake(socket_path);
     CHECK(fake != NULL, "fake server starts");
@@ -333,6 +478,7 @@ int main(void)
         CHECK(client_new(address, NULL, &c, &err) == 0, "client");
         free(address);
         test_requests(c);
+        test_silent_server(c);
         test_feed(c);
         client_free(c);
         MHD_stop_daemon(fake);
