@@ -540,6 +540,16 @@ int h_run_metrics_json(server *srv, const http_request *req, http_reply *out, am
 int h_run_params_json(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_run_tags_json(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_experiment_runs_summary(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+/* An experiment's runs side by side, as runs-summary and metrics.tsv show them: its runs, the last point of
+ * each of their series and their parameters, all in the runs' submission order. -ENOENT without it. */
+typedef struct experiment_comparison {
+    store_run *runs;
+    store_run_last *last;
+    store_pair *params;
+    size_t nruns, nlast, nparams;
+} experiment_comparison;
+int experiment_comparison_load(server *srv, const char *experiment, experiment_comparison *out, amlfs_err *err);
+void experiment_comparison_free(experiment_comparison *c);
 /* h_charts.c: GET /v1/runs/ID/charts/METRIC.svg (one series), /v1/experiments/NAME/charts/ (the metric names of
  * its runs) and .../charts/METRIC.svg (that metric across its runs), /v1/experiments/NAME/metrics.tsv. */
 int h_run_chart(server *srv, const http_request *req, http_reply *out, amlfs_err *err);

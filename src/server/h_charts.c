@@ -206,20 +206,14 @@ int h_experiment_charts(server *srv, const http_request *req, http_reply *out, a
  * lists come in the runs' submission order, so each run's entries are one stretch of them. */
 int h_experiment_metrics_tsv(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
 {
-    const char *experiment = req->params[0];
-    store_experiment e;
-    int rc = store_experiment_get(srv->store, experiment, &e, err);
+    experiment_comparison cmp;
+    int rc = experiment_comparison_load(srv, req->params[0], &cmp, err);
     if (rc < 0)
         return rc;
-    store_experiment_free(&e);
-    store_run *runs = NULL;
-    store_run_last *last = NULL;
-    store_pair *params = NULL;
-    size_t nruns = 0, nlast = 0, nparams = 0;
-    if ((rc = store_run_list(srv->store, experiment, &runs, &nruns, err)) < 0 ||
-        (rc = store_experiment_metric_last(srv->store, experiment, &last, &nlast, err)) < 0 ||
-        (rc = store_experiment_params(srv->store, experiment, &params, &nparams, err)) < 0)
-        goto out;
+    const store_run *runs = cmp.runs;
+    const store_run_last *last = cmp.last;
+    const store_pair *params = cmp.params;
+    size_t nruns = cmp.nruns, nlast = cmp.nlast, nparams = cmp.nparams;
     chart_table_run *rows = util_xcalloc(nruns ? nruns : 1, sizeof *rows);
     const char **pnames = util_xcalloc(nparams ? nparams : 1, sizeof *pnames);
     const char **pvalues = util_xcalloc(nparams ? nparams : 1, sizeof *pvalues);
@@ -262,9 +256,6 @@ int h_experiment_metrics_tsv(server *srv, const http_request *req, http_reply *o
     free(pvalues);
     free(mnames);
     free(mvalues);
-out:
-    store_run_list_free(runs, nruns);
-    store_run_last_free(last, nlast);
-    store_pairs_free(params, nparams);
+    experiment_comparison_free(&cmp);
     return rc;
 }

@@ -188,22 +188,40 @@ static cJSON *summary_run(cJSON *runs, cJSON **cursor, const char *id, const cha
     return NULL;
 }
 
-int h_experiment_runs_summary(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+int experiment_comparison_load(server *srv, const char *experiment, experiment_comparison *out, amlfs_err *err)
 {
-    const char *name = req->params[0];
+    memset(out, 0, sizeof *out);
     store_experiment e;
-    int rc = store_experiment_get(srv->store, name, &e, err);
+    int rc = store_experiment_get(srv->store, experiment, &e, err);
     if (rc < 0)
         return rc;
     store_experiment_free(&e);
-    store_run *runs = NULL;
-    store_run_last *last = NULL;
-    store_pair *params = NULL;
-    size_t nruns = 0, nlast = 0, nparams = 0;
-    if ((rc = store_run_list(srv->store, name, &runs, &nruns, err)) < 0 ||
-        (rc = store_experiment_metric_last(srv->store, name, &last, &nlast, err)) < 0 ||
-        (rc = store_experiment_params(srv->store, name, &params, &nparams, err)) < 0)
-        goto out;
+    if ((rc = store_run_list(srv->store, experiment, &out->runs, &out->nruns, err)) < 0 ||
+        (rc = store_experiment_metric_last(srv->store, experiment, &out->last, &out->nlast, err)) < 0 ||
+        (rc = store_experiment_params(srv->store, experiment, &out->params, &out->nparams, err)) < 0)
+        experiment_comparison_free(out);
+    return rc;
+}
+
+void experiment_comparison_free(experiment_comparison *c)
+{
+    store_run_list_free(c->runs, c->nruns);
+    store_run_last_free(c->last, c->nlast);
+    store_pairs_free(c->params, c->nparams);
+    memset(c, 0, sizeof *c);
+}
+
+int h_experiment_runs_summary(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
+{
+    const char *name = req->params[0];
+    experiment_comparison cmp;
+    int rc = experiment_comparison_load(srv, name, &cmp, err);
+    if (rc < 0)
+        return rc;
+    store_run *runs = cmp.runs;
+    store_run_last *last = cmp.last;
+    store_pair *params = cmp.params;
+    size_t nruns = cmp.nruns, nlast = cmp.nlast, nparams = cmp.nparams;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "experiment", name);
     cJSON *arr = cJSON_AddArrayToObject(o, "runs");
@@ -231,9 +249,6 @@ int h_experiment_runs_summary(server *srv, const http_request *req, http_reply *
             cJSON_AddItemToObject(m, last[i].name, point_json(last[i].step, last[i].value, last[i].timestamp));
     }
     reply_json(out, 200, o);
-out:
-    store_run_list_free(runs, nruns);
-    store_run_last_free(last, nlast);
-    store_pairs_free(params, nparams);
-    return rc;
+    experiment_comparison_free(&cmp);
+    return 0;
 }
