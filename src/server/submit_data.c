@@ -172,6 +172,16 @@ static int place_datastore_path(server *srv, const submit_data *d, const spec_kv
     return rc;
 }
 
+/* The end of placing an input: its path for the command, or why not, said at the input's line. */
+static int input_placed(const submit_data *d, const spec_kv *in, int rc, const char *placed, const amlfs_err *why,
+                        spec_kvlist *values, amlfs_err *err)
+{
+    if (rc < 0)
+        return spec_fail_at(err, -rc, d->filename, in->pos, "input '%s': %s", in->key, why->msg);
+    spec_kvlist_add(values, in->key, placed, in->pos);
+    return 0;
+}
+
 /* A data asset version of this workspace. */
 static int place_asset(server *srv, const submit_data *d, const spec_kv *in, const char *type, const char *run_dir,
                        spec_kvlist *values, amlfs_err *err)
@@ -180,10 +190,7 @@ static int place_asset(server *srv, const submit_data *d, const spec_kv *in, con
     char *placed = NULL;
     amlfs_err why = {0};
     int rc = data_place_input(srv, in->value, type, dest, &placed, &why);
-    if (rc < 0)
-        rc = spec_fail_at(err, -rc, d->filename, in->pos, "input '%s': %s", in->key, why.msg);
-    else
-        spec_kvlist_add(values, in->key, placed, in->pos);
+    rc = input_placed(d, in, rc, placed, &why, values, err);
     free(placed);
     free(dest);
     return rc;
@@ -226,10 +233,7 @@ static int place_uploaded(server *srv, const submit_data *d, const spec_kv *in, 
     server_snapshot_release(srv, m);
     if (rc == 0)
         rc = submit_make_read_only(dest, &why);
-    if (rc < 0)
-        rc = spec_fail_at(err, -rc, d->filename, in->pos, "input '%s': %s", in->key, why.msg);
-    else
-        spec_kvlist_add(values, in->key, placed, in->pos);
+    rc = input_placed(d, in, rc, placed, &why, values, err);
     free(placed);
     free(dest);
     return rc;
@@ -287,10 +291,7 @@ static int place_job_output(server *srv, const submit_data *d, const spec_kv *in
     char *dest = util_strdupf("%s/inputs/%s", run_dir, in->key);
     if (rc == 0)
         rc = place_folder(srv, src, dest, &why);
-    if (rc < 0)
-        rc = spec_fail_at(err, -rc, d->filename, in->pos, "input '%s': %s", in->key, why.msg);
-    else
-        spec_kvlist_add(values, in->key, dest, in->pos);
+    rc = input_placed(d, in, rc, dest, &why, values, err);
     free(dest);
     free(src);
     return rc;
