@@ -871,7 +871,11 @@ static void test_ranks_one_fails(compute *c)
         return;
     amlfs_err err = {0};
     int64_t t0 = monotonic_ms();
-    CHECK(start(c, &f, "echo $$ > rank$RANK.pid; if [ \"$RANK\" = 1 ]; then exit 3; fi; sleep 60", &err) == 0,
+    /* Rank 1 fails once rank 0 has said its pid: a rank stopped before it wrote it named no group. */
+    CHECK(start(c, &f,
+                "echo $$ > rank$RANK.pid; if [ \"$RANK\" = 1 ]; then while [ ! -s rank0.pid ]; do sleep 0.01; done; "
+                "exit 3; fi; sleep 60",
+                &err) == 0,
           "start: %s", err.msg);
     compute_exit ex;
     CHECK(wait_end(c, &f, &ex, 20000), "run with a failed rank did not end");
