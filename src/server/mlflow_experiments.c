@@ -16,6 +16,17 @@ static int answer_experiment(const store_experiment *e, cJSON **answer)
     return 0;
 }
 
+
+/* The end of a lookup: the experiment found (rc 0) answered if the caller may see it; e is freed. */
+static int answer_visible(mlflow_req *r, int rc, store_experiment *e, cJSON **answer, amlfs_err *err)
+{
+    if (rc == 0)
+        rc = mlflow_may_see_experiment(r, e->name, err);
+    if (rc == 0)
+        answer_experiment(e, answer);
+    store_experiment_free(e);
+    return rc;
+}
 int mlflow_experiments_get(mlflow_req *r, cJSON **answer, amlfs_err *err)
 {
     const char *id = NULL;
@@ -24,12 +35,7 @@ int mlflow_experiments_get(mlflow_req *r, cJSON **answer, amlfs_err *err)
     int rc = mlflow_arg_string(r, "experiment_id", true, &id, err);
     if (rc == 0)
         rc = mlflow_find_experiment(r->srv, id, &e, err);
-    if (rc == 0)
-        rc = mlflow_may_see_experiment(r, e.name, err);
-    if (rc == 0)
-        answer_experiment(&e, answer);
-    store_experiment_free(&e);
-    return rc;
+    return answer_visible(r, rc, &e, answer, err);
 }
 
 int mlflow_experiments_get_by_name(mlflow_req *r, cJSON **answer, amlfs_err *err)
@@ -43,12 +49,7 @@ int mlflow_experiments_get_by_name(mlflow_req *r, cJSON **answer, amlfs_err *err
         if (rc == -ENOENT)
             rc = amlfs_fail(err, ENOENT, "Could not find experiment with name '%.300s'", name);
     }
-    if (rc == 0)
-        rc = mlflow_may_see_experiment(r, e.name, err);
-    if (rc == 0)
-        answer_experiment(&e, answer);
-    store_experiment_free(&e);
-    return rc;
+    return answer_visible(r, rc, &e, answer, err);
 }
 
 static bool empty_member(const cJSON *args, const char *key)
