@@ -33,7 +33,6 @@ typedef struct wbuf {
     bool dirty;                 /* content changed since the last upload */
     _Atomic int64_t mtime_ms;   /* last modification: a write, or a time set (touch -d, cp -p, tar); read
                                    by stat without the lock (an upload may hold it) */
-    bool mtime_set;             /* mtime_ms was set explicitly: stored with the content */
     char *before;               /* a spec file's text before this writer (NULL: none, or not a spec) */
     size_t before_len;
 } wbuf;

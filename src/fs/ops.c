@@ -243,7 +243,6 @@ static void wbuf_touched(wbuf *b)
 {
     b->dirty = true;
     b->mtime_ms = util_now_ms();
-    b->mtime_set = false;
 }
 
 static int truncate_inode(fs_state *fs, fuse_ino_t ino, const node_path *np, off_t size,
@@ -288,10 +287,8 @@ static int set_attr_inode(fs_state *fs, fuse_ino_t ino, const node_path *np, int
         pthread_mutex_lock(&b->mu);
         if (mode >= 0)
             b->mode = (mode_t)mode & 07777;
-        if (mtime_ms >= 0) {
+        if (mtime_ms >= 0)
             b->mtime_ms = mtime_ms;
-            b->mtime_set = true;
-        }
         b->mode_changed = true;
         pthread_mutex_unlock(&b->mu);
         inode_wbuf_put(fs->inodes, ino, b);

@@ -41,8 +41,9 @@ static int load_stored(fs_state *fs, const node_path *np, off_t size, mode_t mod
     return rc;
 }
 
-/* A stored entry's size and mode (-ENOENT when there is none; EISDIR for a folder). */
-static int stored_size(fs_state *fs, const node_path *np, off_t *size, mode_t *mode, amlfs_err *err)
+/* A stored entry's size, mode and modification time (-ENOENT when there is none; EISDIR for a folder). */
+static int stored_size(fs_state *fs, const node_path *np, off_t *size, mode_t *mode, int64_t *mtime_ms,
+                       amlfs_err *err)
 {
     cJSON *entry = NULL;
     int rc = view_stored_entry(fs, np, true, &entry, err);
@@ -54,6 +55,8 @@ static int stored_size(fs_state *fs, const node_path *np, off_t *size, mode_t *m
             rc = amlfs_fail(err, EISDIR, "a folder");
         *mode = cJSON_IsNumber(m) ? (mode_t)m->valuedouble & 07777 : 0644;
         *size = cJSON_IsNumber(s) ? (off_t)s->valuedouble : 0;
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(entry, "mtime_ms");
+        *mtime_ms = cJSON_IsNumber(t) ? (int64_t)t->valuedouble : 0;
     }
     cJSON_Delete(entry);
     return rc;
@@ -64,13 +67,17 @@ int action_load_stored(fs_state *fs, const node_path *np, bool empty, wbuf **out
 {
     off_t size = 0;
     mode_t mode = 0644;
+    int64_t mtime_ms = 0;
     *out = NULL;
     *was_nonempty = false;
-    int rc = stored_size(fs, np, &size, &mode, err);
+    int rc = stored_size(fs, np, &size, &mode, &mtime_ms, err);
     if (rc < 0)
         return rc;
     *was_nonempty = size > 0;
     rc = load_stored(fs, np, empty ? 0 : size, mode, out, err);
+    /* Until a write, the file keeps its time (an open for writing is not a change). */
+    if (rc == 0 && mtime_ms > 0 && !(empty && size > 0))
+        (*out)->mtime_ms = mtime_ms;
     /* A spec keeps what it held before this writer: an editor may put it back after a refused save. */
     if (rc == 0 && node_spec_kind(np, NULL) != SPEC_NONE && (size_t)size <= GUARD_TEXT_MAX)
         action_spec_text(fs, np, &(*out)->before, &(*out)->before_len, NULL);
@@ -80,9 +87,10 @@ int action_load_stored(fs_state *fs, const node_path *np, bool empty, wbuf **out
 static int put_stored(fs_state *fs, const node_path *np, wbuf *b, amlfs_err *err)
 {
     char *url = view_files_url(np);
-    char *put_url = b->mtime_set ? util_strdupf("%s?mode=0%o&mtime_ms=%lld", url, (unsigned)(b->mode ? b->mode & 07777 : 0644),
-                                                (long long)b->mtime_ms)
-                                 : util_strdupf("%s?mode=0%o", url, (unsigned)(b->mode ? b->mode & 07777 : 0644));
+    /* The time the writer saw (its last write, or a time it set) is the one stored: an editor compares
+     * it with the file's later ("changed since reading it"). */
+    char *put_url = util_strdupf("%s?mode=0%o&mtime_ms=%lld", url, (unsigned)(b->mode ? b->mode & 07777 : 0644),
+                                 (long long)b->mtime_ms);
     int rc = client_put_fd(fs->client, put_url, b->fd, wbuf_size(b), NULL, err);
     free(put_url);
     free(url);
@@ -165,7 +173,8 @@ int action_spec_text(fs_state *fs, const node_path *np, char **text, size_t *len
     if (node_is_stored(np->kind)) {
         off_t size = 0;
         mode_t mode;
-        int rc = stored_size(fs, np, &size, &mode, err);
+        int64_t mtime_ms;
+        int rc = stored_size(fs, np, &size, &mode, &mtime_ms, err);
         if (rc < 0)
             return rc;
         if ((size_t)size > GUARD_TEXT_MAX)

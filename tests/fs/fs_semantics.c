@@ -317,7 +317,30 @@ static void cases_times(void)
     expect("utimensat: right after close", utimensat(AT_FDCWD, "m_tar", ts, 0), 0);
     check("utimensat: right after close, kept", mtime_ms_of("m_tar") == 1577934245000LL, "mtime %lld",
           (long long)mtime_ms_of("m_tar"));
-    unlink("m_file"), unlink("m_cp"), unlink("m_tar"), rmdir("m_dir");
+    /* An editor compares the time it saw after its write with the file's later (vim's "changed since
+     * reading it"): the time of the last write is the file's time, not the moment close() stored it. */
+    fd = open("m_w", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    struct stat written = {0};
+    w = fd >= 0 ? write(fd, "saved", 5) : -1;
+    if (fd >= 0)
+        fstat(fd, &written);
+    int64_t written_ms = (int64_t)written.st_mtim.tv_sec * 1000 + written.st_mtim.tv_nsec / 1000000;
+    struct timespec clock_now;
+    do /* close in a later millisecond than the write: a time taken at close would differ */
+        clock_gettime(CLOCK_REALTIME, &clock_now);
+    while ((int64_t)clock_now.tv_sec * 1000 + clock_now.tv_nsec / 1000000 < written_ms + 3);
+    if (fd >= 0)
+        close(fd);
+    check("a write's time is the file's time after close", w == 5 && mtime_ms_of("m_w") == written_ms,
+          "mtime %lld, after the write %lld", (long long)mtime_ms_of("m_w"), (long long)written_ms);
+    /* Opened for writing and closed without a write: the time stays. */
+    expect("utimensat: before an open without a write", utimensat(AT_FDCWD, "m_w", ts, 0), 0);
+    fd = open("m_w", O_WRONLY);
+    if (fd >= 0)
+        close(fd);
+    check("an open for writing without a write keeps the time", mtime_ms_of("m_w") == 1577934245000LL,
+          "mtime %lld", (long long)mtime_ms_of("m_w"));
+    unlink("m_file"), unlink("m_cp"), unlink("m_tar"), unlink("m_w"), rmdir("m_dir");
 }
 
 static void cases_symlink(void)
