@@ -75,6 +75,16 @@ int client_send_json(amlfs_client *c, const char *method, const char *url_path, 
                      cJSON **out, amlfs_err *err);
 int client_delete(amlfs_client *c, const char *url_path, amlfs_err *err);
 
+/* Every run (of one experiment, or all with experiment NULL) in submission order, by pages of GET
+ * /v1/runs; fn (may be NULL) is called for each, and a non-zero return stops the listing with it.
+ * Each run is kept as listed, for client_get_run. */
+typedef int (*client_run_fn)(void *ctx, const cJSON *run);
+int client_list_runs(amlfs_client *c, const char *experiment, client_run_fn fn, void *ctx, amlfs_err *err);
+/* The run object of GET /v1/runs/ID. With listed_ok, what a recent listing showed of it will do when
+ * it is fresh (a listing's item lacks the single run's extra fields: job_yaml, ctl_status, metrics,
+ * ignored_keys, environment_reference). */
+int client_get_run(amlfs_client *c, const char *id, bool listed_ok, cJSON **out, amlfs_err *err);
+
 /* Snapshots a local code folder (ignore rules, limits; include/amlfs/snapshot.h), or one regular
  * file (a snapshot of it alone, under its own name), and uploads it:
  * the manifest to POST /v1/snapshots, then only the contents the server lacks to POST /v1/blobs.

@@ -131,6 +131,16 @@ bool node_is_snapshot(node_kind kind);
  * when: short timeouts, and the run's `changed` events drop them). */
 bool node_is_run_output(node_kind kind);
 
+/* How long the kernel may keep a node's name and attributes (src/fs/nodes.c's table says which). */
+typedef enum node_cache {
+    CACHE_USUAL,                /* a short timeout, made prompt by the change feed's invalidations */
+    CACHE_LASTING,              /* never changes while it exists: a long one */
+    CACHE_RUN,                  /* of a run: usual while it goes, lasting once it ended */
+    CACHE_RUN_LIVE,             /* what a run's job writes, unannounced: very short while it goes, lasting
+                                   once it ended */
+} node_cache;
+node_cache node_cache_policy(node_kind kind);
+
 /* The spec a file is, SPEC_NONE for everything else (editors' scratch files, and a job.yaml in a
  * subfolder of an experiment, included). For SPEC_JOB, *dir (may be NULL) gets a malloc'd folder of the
  * job file inside the experiment: "", its root. */

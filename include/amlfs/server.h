@@ -435,6 +435,8 @@ typedef struct http_tls {
 int http_start(server *srv, int unix_fd, int tcp_fd, int mlflow_fd, const char *token, const http_tls *tls,
                amlfs_err *err);
 void http_stop(server *srv);
+/* Requests taken since the server started (workspace.json's "requests": what clients ask of it). */
+int64_t http_requests_taken(server *srv);
 
 /* ---- the request and reply every handler sees ---- */
 typedef struct http_request {

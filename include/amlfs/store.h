@@ -200,6 +200,10 @@ int store_run_get(store *s, const char *id, store_run *out, amlfs_err *err);
 bool store_run_exists(store *s, const char *id);
 /* Runs in submission order; experiment NULL = all. Light: without the big text columns. */
 int store_run_list(store *s, const char *experiment, store_run **out, size_t *n, amlfs_err *err);
+/* One page of that: the runs after sequence number after_seq (0: from the first), at most limit
+ * (0 = all). A run's seq is its place in submission order. */
+int store_run_list_page(store *s, const char *experiment, int64_t after_seq, size_t limit, store_run **out,
+                        size_t *n, amlfs_err *err);
 /* Which runs a status listing takes: all, those not yet handed to their compute, those handed. */
 #define STORE_ANY (-1)
 #define STORE_UNSUBMITTED 0

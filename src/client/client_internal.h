@@ -31,6 +31,12 @@ uint64_t cache_generation(client_cache *cache);
 void cache_put(client_cache *cache, const char *key, const char *body, uint64_t generation);
 void cache_invalidate(client_cache *cache, const char *key, bool subtree);
 void cache_clear(client_cache *cache);
+/* While the change feed is followed, every change is announced: an ended run's answers (which change
+ * only by what the server announces) stay fresh until an event drops them. */
+void cache_follow_events(client_cache *cache, bool followed);
+/* A run as a listing showed it is kept under its own key plus this query ("/v1/runs/ID?listed"), so an
+ * event about the run drops it with the rest of the run's answers. */
+#define CLIENT_LISTED_QUERY "?listed"
 
 /* Whether the server answers, as the last exchanges found it. */
 typedef enum client_away {

@@ -132,6 +132,7 @@ int client_events_start(amlfs_client *c, long long since, client_event_fn fn, vo
     if (rc != 0)
         return amlfs_fail(err, rc, "cannot start the change-feed thread: %s", strerror(rc));
     c->ev_running = true;
+    cache_follow_events(c->cache, true);
     return 0;
 }
 
@@ -146,4 +147,5 @@ void client_events_stop(amlfs_client *c)
     pthread_mutex_unlock(&c->ev_mu);
     pthread_join(c->ev_thread, NULL);
     c->ev_running = false;
+    cache_follow_events(c->cache, false);
 }

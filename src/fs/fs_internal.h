@@ -13,6 +13,9 @@
 /* Kernel caching: short timeouts, made prompt by invalidations from the change feed. */
 #define FS_ENTRY_TIMEOUT 1.0
 #define FS_ATTR_TIMEOUT 1.0
+/* What never changes while it exists (a run's folder, a run that ended): the change feed's
+ * invalidations still reach it (a tag set on an ended run, events lost), so this only spares asking. */
+#define FS_LASTING_TIMEOUT 3600.0
 /* A run's outputs change while its job writes them and no event says so: names and attributes are
  * asked again after this, so a growing file is seen growing and new files appear. */
 #define FS_LIVE_TIMEOUT 0.1
@@ -140,9 +143,16 @@ int view_readlink(fs_state *fs, const node_path *np, char **target, amlfs_err *e
 /* The stored entry at np (files API ?stat=1), fresh or from the short cache. */
 int view_stored_entry(fs_state *fs, const node_path *np, bool fresh, cJSON **entry, amlfs_err *err);
 
+/* A folder's entry; with has_attr, its attributes came with the listing (readdirplus hands them to the
+ * kernel, which then asks no lookup per entry). */
 typedef struct dir_entry {
     char *name;
     unsigned char type;         /* DT_DIR, DT_REG, DT_LNK */
+    bool has_attr;
+    double timeout;             /* how long the kernel may keep its name and attributes */
+    mode_t mode;
+    off_t size;
+    int64_t mtime_ms;
 } dir_entry;
 typedef struct dir_list {
     dir_entry *items;
@@ -150,6 +160,13 @@ typedef struct dir_list {
 } dir_list;
 int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err);
 void dir_list_add(dir_list *l, const char *name, unsigned char type);
+/* The attributes an entry of a listing came with (has_attr). */
+void view_entry_stat(fs_state *fs, const dir_entry *e, struct stat *st);
+/* How long the kernel may keep the name and attributes of the node at np (node_cache_policy; a run's
+ * nodes ask whether it ended, from the answers at hand). */
+double view_timeout(fs_state *fs, const node_path *np);
+/* Whether run id has ended, as the answers at hand (a listing's, or its own) say; false when unknown. */
+bool view_run_ended(fs_state *fs, const char *id);
 void dir_list_free(dir_list *l);
 
 /* The files API base of a stored node's object: "/v1/experiments/NAME/files" (malloc'd), and the url

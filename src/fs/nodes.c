@@ -296,47 +296,112 @@ node_kind node_classify(const char *path, node_path *out)
     return kind;
 }
 
+/* Every node kind's traits in one table: what it is (a generated text, a stored file, a fixed folder,
+ * ...), whether it is read-only, and how long the kernel may keep its name and attributes. */
+enum {
+    T_GENERATED = 1 << 0,       /* small text made from an API object at open */
+    T_LIVE = 1 << 1,            /* generated, and rewritten in place as state changes */
+    T_STORED = 1 << 2,          /* a file or folder the user writes, kept by the server */
+    T_FIXED_DIR = 1 << 3,       /* a folder of the tree itself */
+    T_SNAPSHOT = 1 << 4,        /* content that never changes once it exists */
+    T_RUN_OUTPUT = 1 << 5,      /* what a run's job writes, changing while it goes */
+    T_READ_ONLY = 1 << 6,
+};
+
+typedef struct node_traits {
+    unsigned flags;
+    node_cache cache;
+} node_traits;
+
+#define GEN_LIVE (T_GENERATED | T_LIVE | T_READ_ONLY)
+#define GEN_FIXED (T_GENERATED | T_READ_ONLY) /* never changes once it exists */
+
+static const node_traits TRAITS[] = {
+    [NODE_NONE] = {0, CACHE_USUAL},
+    [NODE_ROOT] = {T_FIXED_DIR, CACHE_USUAL},
+    [NODE_WORKSPACE_JSON] = {GEN_LIVE, CACHE_USUAL},
+    [NODE_ENVS_DIR] = {T_FIXED_DIR, CACHE_USUAL},
+    [NODE_ENVS_STATUS] = {GEN_LIVE, CACHE_USUAL},
+    [NODE_ENV_DIR] = {T_FIXED_DIR, CACHE_USUAL},
+    [NODE_ENV_STATUS] = {GEN_LIVE, CACHE_USUAL},
+    [NODE_ENV_BUILD_LOG] = {T_READ_ONLY, CACHE_USUAL},
+    [NODE_ENV_CTL] = {0, CACHE_USUAL},
+    [NODE_ENV_VERSIONS_DIR] = {T_FIXED_DIR, CACHE_USUAL},
+    [NODE_ENV_VERSION_DIR] = {T_FIXED_DIR, CACHE_USUAL},
+    [NODE_ENV_VERSION_YAML] = {GEN_FIXED, CACHE_USUAL},
+    [NODE_ENV_FILE] = {T_STORED, CACHE_USUAL},
+    [NODE_DATAS_DIR] = {T_FIXED_DIR, CACHE_USUAL},
+    [NODE_DATAS_STATUS] = {GEN_LIVE, CACHE_USUAL},
+    [NODE_DATA_DIR] = {T_FIXED_DIR, CACHE_USUAL},
+    [NODE_DATA_STATUS] = {GEN_LIVE, CACHE_USUAL},
+    [NODE_DATA_VERSIONS_DIR] = {T_FIXED_DIR, CACHE_USUAL},
+    [NODE_DATA_VERSION_DIR] = {T_FIXED_DIR | T_SNAPSHOT | T_READ_ONLY, CACHE_USUAL},
+    [NODE_DATA_VERSION_YAML] = {GEN_FIXED, CACHE_USUAL},
+    [NODE_DATA_VERSION_FILE] = {T_SNAPSHOT | T_READ_ONLY, CACHE_USUAL},
+    [NODE_DATA_FILE] = {T_STORED, CACHE_USUAL},
+    [NODE_DATASTORES_DIR] = {T_FIXED_DIR, CACHE_USUAL},
+    [NODE_DATASTORES_STATUS] = {GEN_LIVE, CACHE_USUAL},
+    [NODE_DATASTORE_DIR] = {T_FIXED_DIR, CACHE_USUAL},
+    [NODE_DATASTORE_YAML] = {0, CACHE_USUAL},
+    [NODE_DATASTORE_STATUS] = {GEN_LIVE, CACHE_USUAL},
+    [NODE_DATASTORE_FILE] = {T_READ_ONLY, CACHE_USUAL},
+    [NODE_COMPUTES_DIR] = {T_FIXED_DIR, CACHE_USUAL},
+    [NODE_COMPUTES_STATUS] = {GEN_LIVE, CACHE_USUAL},
+    [NODE_COMPUTE_DIR] = {T_FIXED_DIR, CACHE_USUAL},
+    [NODE_COMPUTE_YAML] = {0, CACHE_USUAL},
+    [NODE_COMPUTE_STATUS] = {GEN_LIVE, CACHE_USUAL},
+    [NODE_EXPS_DIR] = {T_FIXED_DIR, CACHE_USUAL},
+    [NODE_EXPS_STATUS] = {GEN_LIVE, CACHE_USUAL},
+    [NODE_EXP_DIR] = {T_FIXED_DIR, CACHE_USUAL},
+    [NODE_EXP_STATUS] = {GEN_LIVE, CACHE_USUAL},
+    [NODE_EXP_RUNS_DIR] = {T_FIXED_DIR, CACHE_USUAL},
+    /* A run's link never changes while the run exists (`latest` does: it is told apart by name). */
+    [NODE_EXP_RUN_LINK] = {T_READ_ONLY, CACHE_LASTING},
+    [NODE_EXP_FILE] = {T_STORED, CACHE_USUAL},
+    [NODE_EXP_METRICS_TSV] = {GEN_LIVE, CACHE_USUAL},
+    [NODE_EXP_CHARTS_DIR] = {T_FIXED_DIR | T_READ_ONLY, CACHE_USUAL},
+    [NODE_EXP_CHART] = {GEN_LIVE, CACHE_USUAL},
+    [NODE_RUNS_DIR] = {T_FIXED_DIR, CACHE_USUAL},
+    /* A run's folder: its mode and time (when it was created) never change. */
+    [NODE_RUN_DIR] = {T_FIXED_DIR, CACHE_LASTING},
+    [NODE_RUN_STATUS] = {GEN_LIVE, CACHE_RUN},
+    [NODE_RUN_LOG] = {T_READ_ONLY, CACHE_RUN},
+    [NODE_RUN_JOB_YAML] = {GEN_FIXED, CACHE_RUN},
+    [NODE_RUN_INFO] = {GEN_LIVE, CACHE_RUN},
+    [NODE_RUN_CTL] = {0, CACHE_RUN},
+    [NODE_RUN_SNAPSHOT_DIR] = {T_FIXED_DIR | T_SNAPSHOT | T_READ_ONLY, CACHE_RUN},
+    [NODE_RUN_SNAPSHOT_FILE] = {T_SNAPSHOT | T_READ_ONLY, CACHE_RUN},
+    [NODE_RUN_OUTPUTS_DIR] = {T_FIXED_DIR | T_RUN_OUTPUT | T_READ_ONLY, CACHE_RUN_LIVE},
+    [NODE_RUN_OUTPUTS_FILE] = {T_RUN_OUTPUT | T_READ_ONLY, CACHE_RUN_LIVE},
+    [NODE_RUN_METRICS_DIR] = {T_FIXED_DIR | T_READ_ONLY, CACHE_RUN},
+    [NODE_RUN_METRIC] = {T_READ_ONLY, CACHE_RUN},
+    [NODE_RUN_METRIC_SVG] = {GEN_LIVE, CACHE_RUN},
+    [NODE_RUN_METRICS_JSON] = {GEN_LIVE, CACHE_RUN},
+    [NODE_RUN_PARAMS_JSON] = {GEN_LIVE, CACHE_RUN},
+    [NODE_RUN_TAGS_JSON] = {GEN_LIVE, CACHE_RUN},
+};
+
+_Static_assert(sizeof TRAITS / sizeof TRAITS[0] == NODE_RUN_TAGS_JSON + 1, "a node kind without traits");
+
+static const node_traits *traits(node_kind kind)
+{
+    static const node_traits none = {0, CACHE_USUAL};
+    return (size_t)kind < sizeof TRAITS / sizeof TRAITS[0] ? &TRAITS[kind] : &none;
+}
+
 bool node_is_generated_text(node_kind kind)
 {
-    switch (kind) {
-    case NODE_WORKSPACE_JSON:
-    case NODE_ENVS_STATUS:
-    case NODE_ENV_STATUS:
-    case NODE_ENV_VERSION_YAML:
-    case NODE_COMPUTE_STATUS:
-    case NODE_COMPUTES_STATUS:
-    case NODE_DATAS_STATUS:
-    case NODE_DATA_STATUS:
-    case NODE_DATASTORES_STATUS:
-    case NODE_DATASTORE_STATUS:
-    case NODE_DATA_VERSION_YAML:
-    case NODE_EXPS_STATUS:
-    case NODE_EXP_STATUS:
-    case NODE_RUN_STATUS:
-    case NODE_RUN_JOB_YAML:
-    case NODE_RUN_INFO:
-    case NODE_RUN_METRICS_JSON:
-    case NODE_RUN_PARAMS_JSON:
-    case NODE_RUN_TAGS_JSON:
-    case NODE_RUN_METRIC_SVG:
-    case NODE_EXP_METRICS_TSV:
-    case NODE_EXP_CHART:
-        return true;
-    default:
-        return false;
-    }
+    return traits(kind)->flags & T_GENERATED;
 }
 
 bool node_is_live_text(node_kind kind)
 {
-    /* Everything generated except what never changes once it exists. */
-    return node_is_generated_text(kind) && kind != NODE_ENV_VERSION_YAML && kind != NODE_RUN_JOB_YAML &&
-           kind != NODE_DATA_VERSION_YAML;
+    return traits(kind)->flags & T_LIVE;
 }
 
 bool node_is_stored(node_kind kind)
 {
-    return kind == NODE_ENV_FILE || kind == NODE_EXP_FILE || kind == NODE_DATA_FILE;
+    return traits(kind)->flags & T_STORED;
 }
 
 const char *node_object_spec_collection(node_kind kind)
@@ -346,53 +411,27 @@ const char *node_object_spec_collection(node_kind kind)
 
 bool node_is_fixed_dir(node_kind kind)
 {
-    switch (kind) {
-    case NODE_ROOT:
-    case NODE_ENVS_DIR:
-    case NODE_ENV_DIR:
-    case NODE_ENV_VERSIONS_DIR:
-    case NODE_ENV_VERSION_DIR:
-    case NODE_COMPUTES_DIR:
-    case NODE_COMPUTE_DIR:
-    case NODE_DATASTORES_DIR:
-    case NODE_DATASTORE_DIR:
-    case NODE_DATAS_DIR:
-    case NODE_DATA_DIR:
-    case NODE_DATA_VERSIONS_DIR:
-    case NODE_DATA_VERSION_DIR:
-    case NODE_EXPS_DIR:
-    case NODE_EXP_DIR:
-    case NODE_EXP_RUNS_DIR:
-    case NODE_RUNS_DIR:
-    case NODE_RUN_DIR:
-    case NODE_RUN_SNAPSHOT_DIR:
-    case NODE_RUN_OUTPUTS_DIR:
-    case NODE_RUN_METRICS_DIR:
-    case NODE_EXP_CHARTS_DIR:
-        return true;
-    default:
-        return false;
-    }
+    return traits(kind)->flags & T_FIXED_DIR;
 }
 
 bool node_is_snapshot(node_kind kind)
 {
-    /* Content that never changes once it exists: a run's snapshot, a data asset's version. */
-    return kind == NODE_RUN_SNAPSHOT_DIR || kind == NODE_RUN_SNAPSHOT_FILE || kind == NODE_DATA_VERSION_DIR ||
-           kind == NODE_DATA_VERSION_FILE;
+    return traits(kind)->flags & T_SNAPSHOT;
 }
 
 bool node_is_run_output(node_kind kind)
 {
-    return kind == NODE_RUN_OUTPUTS_DIR || kind == NODE_RUN_OUTPUTS_FILE;
+    return traits(kind)->flags & T_RUN_OUTPUT;
 }
 
 bool node_is_read_only(node_kind kind)
 {
-    return node_is_generated_text(kind) || kind == NODE_ENV_BUILD_LOG || kind == NODE_RUN_LOG ||
-           kind == NODE_RUN_METRICS_DIR || kind == NODE_RUN_METRIC || kind == NODE_EXP_CHARTS_DIR ||
-           kind == NODE_DATASTORE_FILE ||
-           kind == NODE_EXP_RUN_LINK || node_is_snapshot(kind) || node_is_run_output(kind);
+    return traits(kind)->flags & T_READ_ONLY;
+}
+
+node_cache node_cache_policy(node_kind kind)
+{
+    return traits(kind)->cache;
 }
 
 static const char *basename_of(const char *rel)

@@ -149,11 +149,14 @@ static int stat_inode(fs_state *fs, fuse_ino_t ino, const char *path, struct sta
     return 0;
 }
 
-/* How long the kernel may keep path's attributes (and name): short for what changes unannounced. */
-static double attr_timeout_of(const char *path, double usual)
+/* How long the kernel may keep path's attributes and name: the node's cache policy (nodes.c's table;
+ * short for what changes unannounced, long for what never changes). */
+static double timeout_of(fs_state *fs, const char *path)
 {
     node_path np;
-    return path && node_is_run_output(node_classify(path, &np)) ? FS_LIVE_TIMEOUT : usual;
+    if (!path || node_classify(path, &np) == NODE_NONE)
+        return FS_ATTR_TIMEOUT;
+    return view_timeout(fs, &np);
 }
 
 /* Take a kernel reference on path's inode (e->attr filled) and set the entry's inode and timeouts; the
@@ -162,8 +165,7 @@ static void entry_ref(fs_state *fs, const char *path, struct fuse_entry_param *e
 {
     e->ino = inode_ref(fs->inodes, path, e->attr.st_size);
     e->attr.st_ino = e->ino;
-    e->attr_timeout = attr_timeout_of(path, FS_ATTR_TIMEOUT);
-    e->entry_timeout = attr_timeout_of(path, FS_ENTRY_TIMEOUT);
+    e->attr_timeout = e->entry_timeout = timeout_of(fs, path);
 }
 
 /* Look up path, take a kernel reference on its inode and answer with its entry. */
@@ -193,6 +195,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     (void)userdata;
     /* Writes and their validation errors must reach the daemon synchronously. */
     conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+    /* Every listing comes with its entries' attributes when the listing has them (readdirplus), not
+     * only its first part: `ls -l` reads the whole folder before it stats anything. */
+    conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -233,7 +238,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         reply_failure(req, rc, &err, "stat", path);
     } else {
         inode_set_size(fs->inodes, ino, st.st_size);
-        fuse_reply_attr(req, &st, attr_timeout_of(path, FS_ATTR_TIMEOUT));
+        fuse_reply_attr(req, &st, timeout_of(fs, path));
     }
     free(path);
 }
@@ -348,7 +353,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     if (rc < 0)
         reply_failure(req, rc, &err, "setattr", path);
     else
-        fuse_reply_attr(req, &st, attr_timeout_of(path, FS_ATTR_TIMEOUT));
+        fuse_reply_attr(req, &st, timeout_of(fs, path));
     free(path);
 }
 
@@ -601,8 +606,10 @@ static int open_handle(fs_state *fs, fuse_ino_t ino, const node_path *np, struct
         h->wrote = was_nonempty; /* `: > job.yaml` empties a spec: that is a finished write too */
     } else {
         h->kind = H_BYTES;
-        /* A snapshot or a data version never changes. */
-        fi->keep_cache = np->kind == NODE_RUN_SNAPSHOT_FILE || np->kind == NODE_DATA_VERSION_FILE;
+        /* A snapshot or a data version never changes, nor do a run's outputs once it ended (the run's
+         * end, announced, dropped what was read of them before). */
+        fi->keep_cache = np->kind == NODE_RUN_SNAPSHOT_FILE || np->kind == NODE_DATA_VERSION_FILE ||
+                         (np->kind == NODE_RUN_OUTPUTS_FILE && view_run_ended(fs, np->name));
     }
     if (rc < 0) {
         handle_free(h);
@@ -936,6 +943,48 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
     free(buf);
 }
 
+/* readdir with attributes: an entry whose attributes came with the listing (a run's folder, a run's
+ * link, a file of a run's outputs or snapshot) is handed to the kernel with them and a reference on its
+ * inode, so `ls -l` and `find` ask no lookup per entry. The others go as plain names. */
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    fs_state *fs = state(req);
+    fs_handle *h = handle_of(fi);
+    char *dir = inode_path(fs->inodes, ino);
+    char *buf = util_xcalloc(1, size);
+    size_t used = 0, total = h->dir.count + 2, nrefs = 0;
+    fuse_ino_t *refs = util_xcalloc(total - (size_t)(off < (off_t)total ? off : (off_t)total) + 1, sizeof *refs);
+    for (size_t i = (size_t)off; i < total; i++) {
+        const dir_entry *d = i < 2 ? NULL : &h->dir.items[i - 2];
+        const char *name = i == 0 ? "." : i == 1 ? ".." : d->name;
+        struct fuse_entry_param e;
+        memset(&e, 0, sizeof e);
+        /* Without attributes: a name only (no inode, so no reference); ino just has to be non-zero. */
+        e.attr.st_ino = i < 2 ? ino : 0xffffffffu;
+        e.attr.st_mode = (mode_t)(i < 2 ? DT_DIR : d->type) << 12;
+        size_t need = fuse_add_direntry_plus(req, NULL, 0, name, &e, (off_t)(i + 1));
+        if (need > size - used)
+            break;
+        if (d && d->has_attr && dir) {
+            char *path = *dir ? util_strdupf("%s/%s", dir, name) : util_xstrdup(name);
+            view_entry_stat(fs, d, &e.attr);
+            e.ino = inode_ref(fs->inodes, path, e.attr.st_size);
+            e.attr.st_ino = e.ino;
+            e.attr_timeout = e.entry_timeout = d->timeout;
+            refs[nrefs++] = e.ino;
+            free(path);
+        }
+        used += fuse_add_direntry_plus(req, buf + used, size - used, name, &e, (off_t)(i + 1));
+    }
+    /* The kernel did not get them: it will never forget them. */
+    if (fuse_reply_buf(req, buf, used) != 0)
+        for (size_t i = 0; i < nrefs; i++)
+            inode_forget(fs->inodes, refs[i], 1);
+    free(refs);
+    free(buf);
+    free(dir);
+}
+
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)ino;
@@ -1069,6 +1118,7 @@ static const struct fuse_lowlevel_ops ops = {
     .fsync = op_fsync_interruptible,
     .opendir = op_opendir_interruptible,
     .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
     .releasedir = op_releasedir,
     .statfs = op_statfs_interruptible,
     .access = op_access,

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "amlfs/api.h"
 #include "amlfs/util.h"
 
 /* ---- small helpers ---- */
@@ -53,6 +54,45 @@ static int get_object(fs_state *fs, const char *kind, const char *name, const ch
     int rc = client_get_json(fs->client, url, true, out, err);
     free(url);
     return rc;
+}
+
+/* A run's object. With listed_ok, what a recent listing showed will do (status, times, log size,
+ * snapshot): a walk of runs/ then asks nothing per run. */
+static int get_run(fs_state *fs, const char *id, bool listed_ok, cJSON **out, amlfs_err *err)
+{
+    return client_get_run(fs->client, id, listed_ok, out, err);
+}
+
+/* Where experiments/NAME/runs/ID points. */
+#define RUN_LINK_PREFIX "../../../runs/"
+
+static bool run_has_ended(const cJSON *run)
+{
+    int word = run_status_parse(jstr(run, "status"));
+    return word >= 0 && run_status_terminal((run_status)word);
+}
+
+bool view_run_ended(fs_state *fs, const char *id)
+{
+    cJSON *run = NULL;
+    bool ended = get_run(fs, id, true, &run, NULL) == 0 && run_has_ended(run);
+    cJSON_Delete(run);
+    return ended;
+}
+
+double view_timeout(fs_state *fs, const node_path *np)
+{
+    switch (node_cache_policy(np->kind)) {
+    case CACHE_LASTING:
+        return np->kind == NODE_EXP_RUN_LINK && strcmp(np->rel, "latest") == 0 ? FS_ENTRY_TIMEOUT : FS_LASTING_TIMEOUT;
+    case CACHE_RUN:
+        return view_run_ended(fs, np->name) ? FS_LASTING_TIMEOUT : FS_ATTR_TIMEOUT;
+    case CACHE_RUN_LIVE:
+        return view_run_ended(fs, np->name) ? FS_LASTING_TIMEOUT : FS_LIVE_TIMEOUT;
+    case CACHE_USUAL:
+    default:
+        return FS_ATTR_TIMEOUT;
+    }
 }
 
 static void fill_stat(fs_state *fs, struct stat *st, mode_t mode, off_t size, int64_t mtime_ms)
@@ -153,16 +193,17 @@ static char *run_folder_url(const node_path *np, const char *suffix)
 }
 
 /* Outputs change while the run goes with no event to say so: always asked afresh (the kernel's short
- * timeouts keep that to one request per look). A snapshot never changes: the short cache is right. */
-static bool cacheable(const node_path *np)
+ * timeouts keep that to one request per look) until the run ended. A snapshot never changes: the
+ * cache is right. */
+static bool cacheable(fs_state *fs, const node_path *np)
 {
-    return !node_is_run_output(np->kind);
+    return !node_is_run_output(np->kind) || view_run_ended(fs, np->name);
 }
 
 static int run_folder_stat_entry(fs_state *fs, const node_path *np, cJSON **entry, amlfs_err *err)
 {
     char *url = run_folder_url(np, "?stat=1");
-    int rc = client_get_json(fs->client, url, cacheable(np), entry, err);
+    int rc = client_get_json(fs->client, url, cacheable(fs, np), entry, err);
     free(url);
     return rc;
 }
@@ -308,9 +349,21 @@ void dir_list_add(dir_list *l, const char *name, unsigned char type)
         l->items = grown;
         l->cap = cap;
     }
-    l->items[l->count].name = util_xstrdup(name);
-    l->items[l->count].type = type;
+    l->items[l->count] = (dir_entry){.name = util_xstrdup(name), .type = type};
     l->count++;
+}
+
+/* An entry whose attributes the listing gave. */
+static void dir_list_add_attr(dir_list *l, const char *name, mode_t mode, off_t size, int64_t mtime_ms,
+                              double timeout)
+{
+    dir_list_add(l, name, S_ISDIR(mode) ? DT_DIR : S_ISLNK(mode) ? DT_LNK : DT_REG);
+    dir_entry *e = &l->items[l->count - 1];
+    e->has_attr = true;
+    e->timeout = timeout;
+    e->mode = mode;
+    e->size = size;
+    e->mtime_ms = mtime_ms;
 }
 
 void dir_list_free(dir_list *l)
@@ -438,7 +491,7 @@ static int text_of(fs_state *fs, const node_path *np, char **text, size_t *len, 
     case NODE_RUN_STATUS:
     case NODE_RUN_JOB_YAML:
     case NODE_RUN_INFO:
-        rc = get_object(fs, "runs", np->name, NULL, &obj, err);
+        rc = get_run(fs, np->name, np->kind == NODE_RUN_STATUS, &obj, err);
         if (rc != 0)
             break;
         *mtime = run_mtime(obj);
@@ -580,7 +633,7 @@ static int run_link(fs_state *fs, const node_path *np, char **run_id, amlfs_err 
         if (rc == 0)
             *run_id = util_xstrdup(jstr(obj, "latest_run"));
     } else {
-        rc = get_object(fs, "runs", np->rel, NULL, &obj, err);
+        rc = get_run(fs, np->rel, true, &obj, err);
         if (rc == 0 && strcmp(jstr(obj, "experiment"), np->name) != 0)
             rc = amlfs_fail(err, ENOENT, "run %s is not a run of experiment %s", np->rel, np->name);
         if (rc == 0)
@@ -651,14 +704,14 @@ int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err
         char *run_id = NULL;
         rc = run_link(fs, np, &run_id, err);
         if (rc == 0)
-            fill_stat(fs, st, S_IFLNK | 0777, (off_t)strlen("../../../runs/") + (off_t)strlen(run_id), 0);
+            fill_stat(fs, st, S_IFLNK | 0777, (off_t)strlen(RUN_LINK_PREFIX) + (off_t)strlen(run_id), 0);
         free(run_id);
         break;
     }
     case NODE_RUN_DIR:
     case NODE_RUN_LOG:
     case NODE_RUN_CTL:
-        rc = get_object(fs, "runs", np->name, NULL, &obj, err);
+        rc = get_run(fs, np->name, np->kind != NODE_RUN_CTL, &obj, err);
         if (rc != 0)
             break;
         if (np->kind == NODE_RUN_DIR)
@@ -669,7 +722,7 @@ int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err
             fill_stat(fs, st, S_IFREG | 0600, ctl_size(obj), run_mtime(obj));
         break;
     case NODE_RUN_METRICS_DIR:
-        rc = get_object(fs, "runs", np->name, NULL, &obj, err);
+        rc = get_run(fs, np->name, true, &obj, err);
         if (rc == 0)
             fill_stat(fs, st, S_IFDIR | 0555, 4096, run_mtime(obj));
         break;
@@ -770,8 +823,11 @@ static int list_names(fs_state *fs, const char *url, const char *array, const ch
     return 0;
 }
 
-/* A listing in the files API's shape ({"entries": [...]}) into out. */
-static int list_entries(fs_state *fs, const char *url, bool use_cache, dir_list *out, amlfs_err *err)
+/* A listing in the files API's shape ({"entries": [...]}) into out. With attr_timeout > 0 the entries
+ * keep their attributes for that long (read-only folders: nothing of the mount's own, such as a file
+ * being written, can differ from what the server listed). */
+static int list_entries(fs_state *fs, const char *url, bool use_cache, double attr_timeout, dir_list *out,
+                        amlfs_err *err)
 {
     cJSON *obj = NULL;
     int rc = client_get_json(fs->client, url, use_cache, &obj, err);
@@ -780,10 +836,17 @@ static int list_entries(fs_state *fs, const char *url, bool use_cache, dir_list 
     const cJSON *item;
     cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(obj, "entries")) {
         const char *name = jstr(item, "name"), *type = jstr(item, "type");
-        if (*name)
+        if (!*name)
+            continue;
+        if (attr_timeout > 0) {
+            struct stat st;
+            view_stat_from_entry(fs, item, &st);
+            dir_list_add_attr(out, name, st.st_mode, st.st_size, (int64_t)jnum(item, "mtime_ms", 0), attr_timeout);
+        } else {
             dir_list_add(out, name, strcmp(type, "dir") == 0       ? DT_DIR
                                     : strcmp(type, "symlink") == 0 ? DT_LNK
                                                                    : DT_REG);
+        }
     }
     cJSON_Delete(obj);
     return 0;
@@ -801,9 +864,35 @@ static int list_stored(fs_state *fs, const node_path *np, bool root, dir_list *o
         url = util_strdupf("%s/", entry);
         free(entry);
     }
-    int rc = list_entries(fs, url, true, out, err);
+    int rc = list_entries(fs, url, true, 0, out, err);
     free(url);
     return rc;
+}
+
+/* runs/ (folders) or experiments/NAME/runs/ (links), with each run's attributes as listed. */
+typedef struct runs_listing {
+    fs_state *fs;
+    dir_list *out;
+    bool links;
+} runs_listing;
+
+static int add_listed_run(void *ctx, const cJSON *run)
+{
+    runs_listing *l = ctx;
+    const char *id = jstr(run, "id");
+    if (!*id)
+        return 0;
+    if (l->links)
+        dir_list_add_attr(l->out, id, S_IFLNK | 0777, (off_t)(strlen(RUN_LINK_PREFIX) + strlen(id)), 0,
+                          FS_LASTING_TIMEOUT);
+    else
+        dir_list_add_attr(l->out, id, S_IFDIR | 0755, 4096, iso_ms(jstr(run, "created"), 0), FS_LASTING_TIMEOUT);
+    return 0;
+}
+
+void view_entry_stat(fs_state *fs, const dir_entry *e, struct stat *st)
+{
+    fill_stat(fs, st, e->mode, e->size, e->mtime_ms);
 }
 
 int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
@@ -870,7 +959,7 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
                 break; /* no datastore.yaml yet: nothing to list */
         }
         char *url = run_folder_url(np, np->kind == NODE_DATASTORE_FILE ? "/" : "");
-        rc = list_entries(fs, url, true, out, err);
+        rc = list_entries(fs, url, true, 0, out, err);
         free(url);
         break;
     }
@@ -898,7 +987,7 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
         if (np->kind == NODE_DATA_VERSION_DIR)
             dir_list_add(out, "data.yaml", DT_REG);
         char *url = run_folder_url(np, np->kind == NODE_DATA_VERSION_FILE ? "/" : "");
-        rc = list_entries(fs, url, true, out, err);
+        rc = list_entries(fs, url, true, FS_LASTING_TIMEOUT, out, err);
         free(url);
         break;
     }
@@ -931,18 +1020,17 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
         rc = get_object(fs, "experiments", np->name, NULL, &obj, err);
         if (rc < 0)
             break;
-        char *name = client_escape(np->name);
-        char *url = util_strdupf("/v1/runs?experiment=%s", name);
-        rc = list_names(fs, url, "runs", "id", DT_LNK, out, err);
-        free(url);
-        free(name);
+        runs_listing l = {fs, out, true};
+        rc = client_list_runs(fs->client, np->name, add_listed_run, &l, err);
         if (rc == 0 && *jstr(obj, "latest_run"))
             dir_list_add(out, "latest", DT_LNK);
         break;
     }
-    case NODE_RUNS_DIR:
-        rc = list_names(fs, "/v1/runs", "runs", "id", DT_DIR, out, err);
+    case NODE_RUNS_DIR: {
+        runs_listing l = {fs, out, false};
+        rc = client_list_runs(fs->client, NULL, add_listed_run, &l, err);
         break;
+    }
     case NODE_RUN_DIR:
         dir_list_add(out, "status", DT_REG);
         dir_list_add(out, "log", DT_REG);
@@ -957,7 +1045,7 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
         dir_list_add(out, "params.json", DT_REG);
         dir_list_add(out, "tags.json", DT_REG);
         /* Runs from before snapshots were kept have none. */
-        if (get_object(fs, "runs", np->name, NULL, &obj, err) == 0 &&
+        if (get_run(fs, np->name, true, &obj, err) == 0 &&
             cJSON_IsString(cJSON_GetObjectItemCaseSensitive(obj, "snapshot")))
             dir_list_add(out, "snapshot", DT_DIR);
         break;
@@ -966,7 +1054,9 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
     case NODE_RUN_OUTPUTS_DIR:
     case NODE_RUN_OUTPUTS_FILE: {
         char *url = run_folder_url(np, is_run_folder_file(np->kind) ? "/" : "");
-        rc = list_entries(fs, url, cacheable(np), out, err);
+        bool ended = view_run_ended(fs, np->name);
+        double timeout = node_is_snapshot(np->kind) || ended ? FS_LASTING_TIMEOUT : FS_LIVE_TIMEOUT;
+        rc = list_entries(fs, url, !node_is_run_output(np->kind) || ended, timeout, out, err);
         free(url);
         break;
     }
@@ -1047,7 +1137,7 @@ int view_readlink(fs_state *fs, const node_path *np, char **target, amlfs_err *e
         char *run_id = NULL;
         int rc = run_link(fs, np, &run_id, err);
         if (rc == 0)
-            *target = util_strdupf("../../../runs/%s", run_id);
+            *target = util_strdupf(RUN_LINK_PREFIX "%s", run_id);
         free(run_id);
         return rc;
     }

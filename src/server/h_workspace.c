@@ -31,6 +31,7 @@ int h_workspace(server *srv, const http_request *req, http_reply *out, amlfs_err
     if (srv->tracking_uri)
         cJSON_AddStringToObject(o, "mlflow_tracking_uri", srv->tracking_uri);
     cJSON_AddNumberToObject(o, "event_seq", (double)events_last_seq(srv->events));
+    cJSON_AddNumberToObject(o, "requests", (double)http_requests_taken(srv));
     cJSON *c = cJSON_AddObjectToObject(o, "counts");
     cJSON_AddNumberToObject(c, "environments", (double)counts.environments);
     cJSON_AddNumberToObject(c, "computes", (double)counts.computes);

@@ -47,6 +47,7 @@ struct http_server {
     pthread_mutex_t lock;
     pthread_cond_t idle;        /* signalled when in_flight drops to 0 */
     int in_flight;              /* requests between their first call and their completion */
+    int64_t taken;              /* requests since the start */
 };
 
 typedef struct request_ctx {
@@ -228,6 +229,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!ctx) {
         pthread_mutex_lock(&l->owner->lock);
         l->owner->in_flight++;
+        l->owner->taken++;
         pthread_mutex_unlock(&l->owner->lock);
         ctx = util_xcalloc(1, sizeof *ctx);
         identify(l, conn, ctx);
@@ -393,4 +395,15 @@ void http_stop(server *srv)
     free(h->token);
     free(h);
     srv->http = NULL;
+}
+
+int64_t http_requests_taken(server *srv)
+{
+    http_server *h = srv->http;
+    if (!h)
+        return 0;
+    pthread_mutex_lock(&h->lock);
+    int64_t n = h->taken;
+    pthread_mutex_unlock(&h->lock);
+    return n;
 }

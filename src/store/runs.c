@@ -172,14 +172,22 @@ static int collect(store *s, sqlite3_stmt *st, store_run **out, size_t *n, amlfs
 
 int store_run_list(store *s, const char *experiment, store_run **out, size_t *n, amlfs_err *err)
 {
+    return store_run_list_page(s, experiment, 0, 0, out, n, err);
+}
+
+int store_run_list_page(store *s, const char *experiment, int64_t after_seq, size_t limit, store_run **out,
+                        size_t *n, amlfs_err *err)
+{
     *out = NULL;
     *n = 0;
     db_lock(s);
     int r = -EIO;
     sqlite3_stmt *st = db_stmt(s, "SELECT " LIGHT_COLUMNS " FROM runs "
-                                  "WHERE ?1 IS NULL OR experiment = ?1 ORDER BY seq", err);
+                                  "WHERE (?1 IS NULL OR experiment = ?1) AND seq > ?2 ORDER BY seq LIMIT ?3", err);
     if (st) {
         db_bind_text(st, 1, experiment);
+        sqlite3_bind_int64(st, 2, after_seq);
+        sqlite3_bind_int64(st, 3, limit ? (sqlite3_int64)limit : -1);
         r = collect(s, st, out, n, err);
     }
     db_unlock(s);

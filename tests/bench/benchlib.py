@@ -44,6 +44,16 @@ class Api:
             raise RuntimeError(f"{method} {path}: HTTP {status}: {data[:300].decode(errors='replace')}")
         return json.loads(data) if data else None
 
+    def all_runs(self):
+        """Every run, following GET /v1/runs's pages."""
+        runs, after = [], "0"
+        while True:
+            page = self.json("GET", f"/v1/runs?limit=5000&after={after}")
+            runs += page["runs"]
+            if not page.get("next"):
+                return runs
+            after = page["next"]
+
 
 def pct(values, p):
     """The p-th percentile (nearest rank) of values; None for none."""

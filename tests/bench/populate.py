@@ -70,7 +70,7 @@ def fan_out(mode, args_per_proc):
 
 def cancel_parked(api, sock, procs, keep_holder):
     """Cancel every run waiting on the parked compute (and its holder unless keep_holder); how many."""
-    runs = api.json("GET", "/v1/runs")["runs"]
+    runs = api.all_runs()
     waiting = [r["id"] for r in runs if r["compute"] == PARKED and r["status"] in ("NotStarted", "Queued")]
     holders = [r["id"] for r in runs if r["compute"] == PARKED and r["status"] == "Running"]
     if waiting:
@@ -128,7 +128,7 @@ def cmd_reftree(a):
     """DEST/runs/ID/... for every run: the names, kinds and sizes the mount shows for a sample run (its
     folders and their entries), with each run's own status and info.json."""
     api = Api(a.sock)
-    runs = api.json("GET", "/v1/runs")["runs"]
+    runs = api.all_runs()
     sample = os.path.join(a.mnt, "runs", a.sample or runs[-1]["id"])  # default: the newest, a trivial run
     files, dirs = {}, {}
     for name in os.listdir(sample):

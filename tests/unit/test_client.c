@@ -92,6 +92,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         atomic_fetch_add(&workspace_hits, 1);
         return answer(conn, 200, "{\"name\": \"w\", \"event_seq\": 5}", NULL);
     }
+    if (strcmp(url, "/v1/runs") == 0) { /* three runs, on two pages */
+        const char *after = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "after");
+        if (after && strcmp(after, "2") == 0)
+            return answer(conn, 200, "{\"runs\": [{\"id\": \"p3\", \"status\": \"Canceled\"}], \"next\": null}", NULL);
+        return answer(conn, 200, "{\"runs\": [{\"id\": \"p1\", \"status\": \"Completed\"}, "
+                                 "{\"id\": \"p2\", \"status\": \"Running\"}], \"next\": \"2\"}", NULL);
+    }
     if (strcmp(url, "/v1/runs/x") == 0)
         return answer(conn, 404, "{\"error\": {\"code\": \"not_found\", \"errno\": \"ENOENT\", "
                                  "\"message\": \"run x not found\"}}", NULL);
@@ -275,6 +282,88 @@ static void test_requests(amlfs_client *c)
     size = cJSON_GetObjectItemCaseSensitive(obj, "size");
     CHECK(rc == 0 && cJSON_IsNumber(size) && size->valuedouble == 3, "PUT bytes");
     cJSON_Delete(obj);
+}
+
+static int collect_id(void *ctx, const cJSON *run)
+{
+    char *ids = ctx;
+    strcat(ids, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(run, "id")));
+    strcat(ids, " ");
+    return 0;
+}
+
+/* A listing by pages; its runs are then known without a request per run (the fake has no /v1/runs/pN). */
+static void test_run_listing(amlfs_client *c)
+{
+    amlfs_err err = {0};
+    char ids[64] = "";
+    CHECK(client_list_runs(c, NULL, collect_id, ids, &err) == 0 && strcmp(ids, "p1 p2 p3 ") == 0,
+          "every run of both pages, in order: '%s' %s", ids, err.msg);
+    cJSON *run = NULL;
+    CHECK(client_get_run(c, "p1", true, &run, &err) == 0 &&
+              strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(run, "status")), "Completed") == 0,
+          "a listed run, as listed: %s", err.msg);
+    cJSON_Delete(run);
+    run = NULL;
+    CHECK(client_get_run(c, "p3", false, &run, &err) == -ENOENT && !run, "the run's own answer is asked for");
+}
+
+/* An ended run's answers stay fresh while the feed is followed (an event drops them); a run that goes
+ * on, and anything when the feed is not followed, only for the TTL. */
+static void test_ended_runs_stay_fresh(void)
+{
+    client_cache *cache = cache_new(0); /* no TTL: only the ended-run rule keeps anything fresh */
+    cache_follow_events(cache, true);
+    const char *bodies[][2] = {
+        {"/v1/runs/e1", "{\"status\": \"Completed\"}"},
+        {"/v1/runs/e1/outputs/?stat=1", "{}"},
+        {"/v1/runs/g1", "{\"status\": \"Running\"}"},
+        {"/v1/runs/g1/outputs/?stat=1", "{}"},
+        {"/v1/runs/l1?listed", "{\"status\": \"Failed\"}"},
+        {"/v1/runs/l1/outputs/", "{}"},
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++)
+        cache_put(cache, bodies[i][0], bodies[i][1], cache_generation(cache));
+    char *v;
+    CHECK((v = cache_get(cache, "/v1/runs/e1")) != NULL, "an ended run stays fresh");
+    free(v);
+    CHECK((v = cache_get(cache, "/v1/runs/e1/outputs/?stat=1")) != NULL, "so does what is below it");
+    free(v);
+    CHECK((v = cache_get(cache, "/v1/runs/l1/outputs/")) != NULL, "below a run listed as ended too");
+    free(v);
+    CHECK(!(v = cache_get(cache, "/v1/runs/g1")), "a running run does not");
+    free(v);
+    CHECK(!(v = cache_get(cache, "/v1/runs/g1/outputs/?stat=1")), "nor what is below it");
+    free(v);
+    cache_invalidate_event(cache, "runs/e1", "changed");
+    CHECK(!(v = cache_get(cache, "/v1/runs/e1")) && !(v = cache_get(cache, "/v1/runs/e1/outputs/?stat=1")),
+          "an event about it drops them");
+    free(v);
+    cache_invalidate_event(cache, "runs/l1/log", "grew");
+    CHECK(!(v = cache_get(cache, "/v1/runs/l1?listed")), "a log that grew: no longer fresh");
+    free(v);
+    cache_follow_events(cache, false);
+    cache_put(cache, "/v1/runs/e2", "{\"status\": \"Completed\"}", cache_generation(cache));
+    CHECK(!(v = cache_get(cache, "/v1/runs/e2")), "without the feed, the TTL only");
+    free(v);
+    cache_free(cache);
+
+    /* Bounded: the least recently used answers go first. */
+    cache = cache_new(60000);
+    char key[64];
+    for (int i = 0; i < 70000; i++) {
+        snprintf(key, sizeof key, "/v1/experiments/k%d", i);
+        cache_put(cache, key, "{}", cache_generation(cache));
+        if (i >= 2)
+            free(cache_get(cache, "/v1/experiments/k0")); /* used all along: kept */
+    }
+    CHECK((v = cache_get(cache, "/v1/experiments/k69999")) != NULL, "the newest is kept");
+    free(v);
+    CHECK(!(v = cache_get(cache, "/v1/experiments/k1")), "the oldest unused went");
+    free(v);
+    CHECK((v = cache_get(cache, "/v1/experiments/k0")) != NULL, "the oldest, used all along, is kept");
+    free(v);
+    cache_free(cache);
 }
 
 static void test_cache_rules(void)
@@ -467,6 +556,7 @@ int main(void)
     test_escaping();
     test_unreachable();
     test_cache_rules();
+    test_ended_runs_stay_fresh();
     test_last_answers();
 
     struct MHD_Daemon *fake = start_fake(socket_path);
@@ -478,6 +568,7 @@ int main(void)
         CHECK(client_new(address, NULL, &c, &err) == 0, "client");
         free(address);
         test_requests(c);
+        test_run_listing(c);
         test_silent_server(c);
         test_feed(c);
         client_free(c);

@@ -1,0 +1,87 @@
+/* runs.c: runs as the mount asks for them: listings by pages, each run kept as the listing showed it
+ * (so a walk of runs/ asks nothing more per run), and one run, as listed when that is enough. */
+#include "client_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "amlfs/util.h"
+
+/* Runs a page: large enough that a listing of 10,000 runs is a few requests, small enough that an
+ * answer stays far below the cache's per-answer bound (a run is about 450 bytes). */
+#define RUNS_PAGE 1000
+
+/* Keep one listed run under "/v1/runs/ID?listed", unless an event came since the page was asked for. */
+static void keep_listed(amlfs_client *c, const cJSON *run, uint64_t generation)
+{
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(run, "id"));
+    if (!id || !*id)
+        return;
+    char *url = client_run_url(id, CLIENT_LISTED_QUERY, NULL);
+    char *text = cJSON_PrintUnformatted(run);
+    if (text)
+        cache_put(c->cache, url, text, generation);
+    free(text);
+    free(url);
+}
+
+int client_list_runs(amlfs_client *c, const char *experiment, client_run_fn fn, void *ctx, amlfs_err *err)
+{
+    char *escaped = experiment ? client_escape(experiment) : NULL;
+    char *after = util_xstrdup("0");
+    int rc = 0;
+    /* A page's `next` only grows; the bound stops a server that would answer the same cursor forever. */
+    for (int pages = 0; rc == 0 && after; pages++) {
+        if (pages > 1000000) {
+            rc = amlfs_fail(err, EIO, "amlfs-server's run listing does not end");
+            break;
+        }
+        char *url = escaped ? util_strdupf("/v1/runs?experiment=%s&limit=%d&after=%s", escaped, RUNS_PAGE, after)
+                            : util_strdupf("/v1/runs?limit=%d&after=%s", RUNS_PAGE, after);
+        uint64_t generation = cache_generation(c->cache);
+        cJSON *page = NULL;
+        rc = client_get_json(c, url, true, &page, err);
+        free(url);
+        free(after);
+        after = NULL;
+        if (rc < 0)
+            break;
+        const cJSON *run;
+        cJSON_ArrayForEach(run, cJSON_GetObjectItemCaseSensitive(page, "runs")) {
+            keep_listed(c, run, generation);
+            if (rc == 0 && fn)
+                rc = fn(ctx, run);
+        }
+        const char *next = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(page, "next"));
+        if (next && *next)
+            after = client_escape(next);
+        cJSON_Delete(page);
+    }
+    free(after);
+    free(escaped);
+    return rc;
+}
+
+int client_get_run(amlfs_client *c, const char *id, bool listed_ok, cJSON **out, amlfs_err *err)
+{
+    *out = NULL;
+    char *url = client_run_url(id, "", NULL);
+    if (listed_ok) {
+        char *listed = client_run_url(id, CLIENT_LISTED_QUERY, NULL);
+        char *text = cache_get(c->cache, url);
+        if (!text)
+            text = cache_get(c->cache, listed);
+        free(listed);
+        if (text) {
+            *out = cJSON_Parse(text);
+            free(text);
+            if (*out) {
+                free(url);
+                return 0;
+            }
+        }
+    }
+    int rc = client_get_json(c, url, true, out, err);
+    free(url);
+    return rc;
+}

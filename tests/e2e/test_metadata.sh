@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# test_metadata.sh: browsing many runs asks the server little. `ls -l runs/` is the listing's pages, not
+# a request per run (readdirplus hands each run's attributes to the kernel with its name); the status of
+# every run comes from that listing; an ended run's answers are not asked again, and a finished output
+# read again comes from the page cache. Counted with workspace.json's "requests" (docs/api.md).
+. "$(dirname "$0")/../lib/e2e.sh"
+
+RUNS=40
+requests() {
+    curl -sS --unix-socket "$DATA/server.sock" http://localhost/v1/workspace |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["requests"])'
+}
+# How many requests the server took while "$@" ran (less the one that counts them); "$@"'s output goes
+# to $T/out.
+asked_during() {
+    local before after
+    before=$(requests) || return 1
+    "$@" > "$T/out" || return 1
+    after=$(requests) || return 1
+    echo $((after - before - 1))
+}
+completed_runs() { cat "$MNT"/runs/*/status 2>/dev/null | grep -c '^Completed'; }
+all_completed() { [ "$(completed_runs)" = "$RUNS" ]; }
+remount() { unmount_ws && mount_ws || fail "remount"; }
+
+mount_ws || exit 1
+make_host_env host && mkdir "$MNT/experiments/many" || { echo "FAIL setup"; exit 1; }
+for i in $(seq "$RUNS"); do
+    printf 'command: mkdir -p outputs && head -c 2000000 /dev/urandom > outputs/data.bin\nenvironment: host\ndisplay_name: r%s\n' "$i" |
+        submit many > /dev/null || { echo "FAIL setup: submission $i"; exit 1; }
+done
+wait_for 120 all_completed || { echo "FAIL setup: $(completed_runs) of $RUNS runs completed"; exit 1; }
+
+t_ls_l_of_runs_asks_for_the_listing_not_for_each_run() {
+    remount
+    local n
+    n=$(asked_during ls -l "$MNT/runs/") || fail "ls -l failed"
+    [ "$(grep -c '^d' "$T/out")" = "$RUNS" ] || fail "ls -l shows: $(cat "$T/out")"
+    [ "$n" -le 5 ] || fail "ls -l of $RUNS runs took $n requests"
+    n=$(asked_during ls -l "$MNT/runs/") || fail "ls -l failed"
+    [ "$n" -le 3 ] || fail "ls -l again took $n requests"
+}
+
+t_status_of_every_run_comes_from_the_listing() {
+    remount
+    local n
+    n=$(asked_during sh -c "cat '$MNT'/runs/*/status") || fail "cat failed"
+    [ "$(grep -c '^Completed' "$T/out")" = "$RUNS" ] || fail "statuses: $(sort "$T/out" | uniq -c)"
+    [ "$n" -le 5 ] || fail "cat runs/*/status of $RUNS runs took $n requests"
+}
+
+t_run_links_of_an_experiment_come_with_their_attributes() {
+    remount
+    local n
+    n=$(asked_during ls -l "$MNT/experiments/many/runs/") || fail "ls -l failed"
+    [ "$(grep -c ' -> ../../../runs/' "$T/out")" -ge "$RUNS" ] || fail "links: $(cat "$T/out")"
+    [ "$n" -le 6 ] || fail "ls -l of $RUNS run links took $n requests"
+}
+
+t_a_finished_output_read_again_comes_from_the_page_cache() {
+    remount
+    local id n want
+    id=$(readlink "$MNT/experiments/many/runs/latest") && id=${id##*/}
+    want=$(md5sum < "$DATA/runs/$id/work/outputs/data.bin")
+    [ "$(md5sum < "$MNT/runs/$id/outputs/data.bin")" = "$want" ] || fail "first read differs"
+    n=$(asked_during sh -c "md5sum < '$MNT/runs/$id/outputs/data.bin'") || fail "second read failed"
+    [ "$(cat "$T/out")" = "$want" ] || fail "second read differs"
+    [ "$n" -le 1 ] || fail "reading the finished output again took $n requests"
+}
+
+run_cases
