@@ -4,6 +4,7 @@
 #include "launch.h"
 
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -241,6 +242,9 @@ int main(int argc, char **argv)
 {
     util_ensure_std_fds();
     log_init("amlfs", LOG_LEVEL_INFO);
+    /* FUSE's worker threads each get a malloc arena of their own by default, and each keeps what a walk
+     * of 10,000 runs freed: two arenas hold the daemon's memory to what it uses (make bench, RSS). */
+    mallopt(M_ARENA_MAX, 2);
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     amlfs_options o = {.metadata_timeout = -1, .stale_timeout = -1};
     struct fuse_cmdline_opts opts = {0};
