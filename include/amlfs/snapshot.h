@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "amlfs/err.h"
 
@@ -77,6 +78,32 @@ int snapshot_sha256_buffer(const void *data, size_t len, char hex[SNAPSHOT_SHA_H
 int snapshot_sha256_fd(int fd, const char *what, char hex[SNAPSHOT_SHA_HEX], uint64_t *size,
                        amlfs_err *err);
 bool snapshot_sha_valid(const char *hex); /* 64 lowercase hex digits */
+
+/* ---- the hash cache (hash_cache.c) ------------------------------------------------------------ */
+/* A file's content hash kept by its (st_dev, st_ino, size, mtime and ctime with nanoseconds), process-wide
+ * and bounded (LRU): snapshot_manifest_build and _build_file read only files whose key changed. A file
+ * changed within 2 s of the moment its read began is never kept (a write in the same timestamp tick
+ * would not change its key). */
+typedef struct snapshot_hash_cache_stats {
+    uint64_t hits, misses; /* lookups answered, and not (a miss is a file read) */
+    uint64_t stored, racy, evicted; /* inserted; not kept as too recent; pushed out when full */
+    uint64_t files_read;            /* files opened and hashed by the manifest builders */
+    size_t entries, capacity;
+} snapshot_hash_cache_stats;
+
+/* true and hex filled when st's key is known. A known file whose key changed is forgotten. */
+bool snapshot_hash_cache_lookup(const struct stat *st, char hex[SNAPSHOT_SHA_HEX]);
+/* The time for read_started_ns: CLOCK_REALTIME, the clock file times are taken from, in ns. */
+int64_t snapshot_hash_cache_clock(void);
+/* Remembers hex for st, the stat taken before the read (and found the same after it), unless st's
+ * times are within the racy window of read_started_ns. */
+void snapshot_hash_cache_store(const struct stat *st, const char hex[SNAPSHOT_SHA_HEX], int64_t read_started_ns);
+/* Counts one file read whole for its hash (the builders call it; tests check what was read). */
+void snapshot_hash_cache_note_read(void);
+/* For tests: empties the cache and the counters; capacity 0 turns it off. reset: the defaults again. */
+void snapshot_hash_cache_configure(size_t capacity, int64_t racy_ns);
+void snapshot_hash_cache_reset(void);
+void snapshot_hash_cache_get_stats(snapshot_hash_cache_stats *out);
 
 /* ---- manifests -------------------------------------------------------------------------------- */
 

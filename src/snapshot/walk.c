@@ -1,5 +1,6 @@
 /* walk.c: a code folder on disk to a manifest: ignore rules applied while walking (ignored folders are
- * never entered), unsupported entries refused, limits checked before any file is read, then hashing. */
+ * never entered), unsupported entries refused, limits checked before any file is read, then hashing
+ * of the files the hash cache does not know. */
 #include "amlfs/snapshot.h"
 #include "amlfs/util.h"
 
@@ -112,7 +113,12 @@ static int walk_dir(walker *w, const char *reldir)
             rc = amlfs_fail(w->err, errno, "cannot read %s: %s", full, strerror(errno));
         } else if (!snapshot_ignore_match_entry(w->ig, rel, S_ISDIR(st.st_mode), NULL)) {
             if (S_ISREG(st.st_mode)) {
-                snapshot_manifest_add(w->m, rel, SNAPSHOT_FILE, st.st_mode, (uint64_t)st.st_size, NULL, NULL);
+                /* A file known by this very stat is not opened at all; the limits are still checked before
+                 * any file is read, as a lookup reads nothing. */
+                char sha[SNAPSHOT_SHA_HEX];
+                bool known = snapshot_hash_cache_lookup(&st, sha);
+                snapshot_manifest_add(w->m, rel, SNAPSHOT_FILE, st.st_mode, (uint64_t)st.st_size, known ? sha : NULL,
+                                      NULL);
             } else if (S_ISDIR(st.st_mode)) {
                 snapshot_manifest_add(w->m, rel, SNAPSHOT_DIR, st.st_mode, 0, NULL, NULL);
                 rc = snapshot_ignore_enter_dir(w->ig, rel, w->err);
@@ -161,13 +167,34 @@ static int check_symlinks(walker *w)
     return 0;
 }
 
+static bool same_key(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* Hashes fd and remembers the hash when the file's stat is the same after the read as before it (a file
+ * written meanwhile is hashed again next time). started: when the read began, for the racy check. */
+static int hash_and_keep(int fd, const struct stat *before, int64_t started, const char *what,
+                         char hex[SNAPSHOT_SHA_HEX], uint64_t *got, amlfs_err *err)
+{
+    snapshot_hash_cache_note_read();
+    int rc = snapshot_sha256_fd(fd, what, hex, got, err);
+    struct stat after;
+    if (rc == 0 && fstat(fd, &after) == 0 && same_key(before, &after))
+        snapshot_hash_cache_store(before, hex, started);
+    return rc;
+}
+
 static int hash_files(walker *w)
 {
     for (size_t i = 0; i < w->m->count; i++) {
         snapshot_entry *e = &w->m->entries[i];
-        if (e->type != SNAPSHOT_FILE)
-            continue;
+        if (e->type != SNAPSHOT_FILE || e->sha256[0])
+            continue; /* not a file, or known to the hash cache already */
         char *full = util_strdupf("%s/%s", w->root, e->path);
+        int64_t started = snapshot_hash_cache_clock();
         /* O_NONBLOCK: should a fifo have replaced the file meanwhile, open must not hang on it. */
         int fd = open(full, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         int rc = 0;
@@ -183,7 +210,7 @@ static int hash_files(walker *w)
             rc = amlfs_fail(w->err, EAGAIN, "'%s' changed while the snapshot was taken; submit again", e->path);
         } else {
             uint64_t got;
-            rc = snapshot_sha256_fd(fd, full, e->sha256, &got, w->err);
+            rc = hash_and_keep(fd, &st, started, full, e->sha256, &got, w->err);
             if (rc == 0 && got != e->size)
                 rc = amlfs_fail(w->err, EAGAIN, "'%s' changed while the snapshot was taken; submit again",
                                 e->path);
@@ -239,6 +266,7 @@ int snapshot_manifest_build_file(const char *path, const snapshot_limits *limits
     snapshot_manifest_init(out);
     const char *slash = strrchr(path, '/');
     const char *name = slash ? slash + 1 : path;
+    int64_t started = snapshot_hash_cache_clock();
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
     char sha[SNAPSHOT_SHA_HEX];
@@ -255,8 +283,10 @@ int snapshot_manifest_build_file(const char *path, const snapshot_limits *limits
         snapshot_format_size((uint64_t)st.st_size, have, sizeof have);
         snapshot_format_size(limits->max_bytes, limit, sizeof limit);
         rc = amlfs_fail(err, EFBIG, "file %s is %s, over the limit of %s", path, have, limit);
-    } else
-        rc = snapshot_sha256_fd(fd, path, sha, &size, err);
+    } else if (snapshot_hash_cache_lookup(&st, sha))
+        size = (uint64_t)st.st_size;
+    else
+        rc = hash_and_keep(fd, &st, started, path, sha, &size, err);
     if (fd >= 0)
         close(fd);
     if (rc == 0) {

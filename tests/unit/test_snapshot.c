@@ -1,5 +1,5 @@
 /* test_snapshot.c: manifests (modes, symlinks, a stable hash), limits and their message, pack/extract round
- * trips, hostile archives refused with nothing written outside, and the blob store's dedupe. */
+ * trips, hostile archives refused with nothing written outside, the blob store's dedupe, the hash cache. */
 #include "amlfs/snapshot.h"
 #include "amlfs/util.h"
 
@@ -838,6 +838,138 @@ static void test_one_file(const char *root)
     free(file);
 }
 
+
+/* ---- the hash cache --------------------------------------------------------------------------- */
+
+static const char *sha_of(const snapshot_manifest *m, const char *path)
+{
+    const snapshot_entry *e = snapshot_manifest_find(m, path);
+    return e ? e->sha256 : "";
+}
+
+static snapshot_hash_cache_stats cache_stats(void)
+{
+    snapshot_hash_cache_stats st;
+    snapshot_hash_cache_get_stats(&st);
+    return st;
+}
+
+/* Rewrites path in place (same inode, same size) and puts its mtime back as `touch -d` would, until the
+ * kernel gives it a ctime other than before's (a rewrite within one timestamp tick keeps it). */
+static bool rewrite_keeping_mtime(const char *path, const char *text, const struct stat *before)
+{
+    double deadline = now_s() + 5;
+    struct stat now;
+    do {
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || pwrite(fd, text, strlen(text), 0) != (ssize_t)strlen(text))
+            die(path, NULL);
+        close(fd);
+        struct timespec times[2] = {before->st_atim, before->st_mtim};
+        if (utimensat(AT_FDCWD, path, times, 0) < 0 || stat(path, &now) < 0)
+            die(path, NULL);
+        if (now.st_ctim.tv_sec != before->st_ctim.tv_sec || now.st_ctim.tv_nsec != before->st_ctim.tv_nsec)
+            return now.st_size == before->st_size && now.st_mtim.tv_sec == before->st_mtim.tv_sec &&
+                   now.st_mtim.tv_nsec == before->st_mtim.tv_nsec && now.st_ino == before->st_ino;
+    } while (now_s() < deadline);
+    return false;
+}
+
+static void test_hash_cache(void)
+{
+    amlfs_err err = {0};
+    char *dir = fresh_dir("cached");
+    put_text(dir, "a.txt", "aaaa", 0644);
+    put_text(dir, "b.txt", "bbbb", 0644);
+    put_text(dir, "sub/c.txt", "cccc", 0755);
+    /* No racy window: these files were written just now and would otherwise never be kept. */
+    snapshot_hash_cache_configure(64, 0);
+
+    snapshot_manifest m1, m2, m3;
+    CHECK(build(dir, &m1, &err) == 0, "first build: %s", err.msg);
+    snapshot_hash_cache_stats st = cache_stats();
+    CHECK(st.files_read == 3 && st.stored == 3 && st.hits == 0, "first build reads all: read %llu stored %llu",
+          (unsigned long long)st.files_read, (unsigned long long)st.stored);
+
+    /* Unchanged: nothing is read again, and the manifest is the same. */
+    CHECK(build(dir, &m2, &err) == 0, "second build: %s", err.msg);
+    st = cache_stats();
+    CHECK(st.files_read == 3 && st.hits == 3, "an unchanged file is not read again: read %llu hits %llu",
+          (unsigned long long)st.files_read, (unsigned long long)st.hits);
+    CHECK(strcmp(m1.hash, m2.hash) == 0 && strcmp(sha_of(&m2, "a.txt"), sha_of(&m1, "a.txt")) == 0,
+          "same manifest from the cache");
+
+    /* Same size, mtime put back (touch -d), other ctime: read again, with the new content's hash. */
+    char *a = at(dir, "a.txt");
+    struct stat before;
+    if (stat(a, &before) < 0)
+        die(a, NULL);
+    CHECK(rewrite_keeping_mtime(a, "zzzz", &before), "the rewrite kept size and mtime and changed ctime");
+    char zzzz[SNAPSHOT_SHA_HEX];
+    snapshot_sha256_buffer("zzzz", 4, zzzz, &err);
+    CHECK(build(dir, &m3, &err) == 0, "third build: %s", err.msg);
+    st = cache_stats();
+    CHECK(st.files_read == 4 && strcmp(sha_of(&m3, "a.txt"), zzzz) == 0 && strcmp(m3.hash, m1.hash) != 0,
+          "a file changed under the same size and mtime is hashed again: read %llu, sha %s",
+          (unsigned long long)st.files_read, sha_of(&m3, "a.txt"));
+    snapshot_manifest_free(&m1);
+    snapshot_manifest_free(&m2);
+    snapshot_manifest_free(&m3);
+
+    /* One file alone (a uri_file input) goes through the cache too. */
+    snapshot_manifest f1, f2;
+    CHECK(snapshot_manifest_build_file(a, NULL, &f1, &err) == 0 && snapshot_manifest_build_file(a, NULL, &f2, &err) == 0,
+          "one file: %s", err.msg);
+    st = cache_stats();
+    CHECK(st.files_read == 4 && strcmp(f1.hash, f2.hash) == 0 && strcmp(f1.entries[0].sha256, zzzz) == 0,
+          "one unchanged file is not read again: read %llu", (unsigned long long)st.files_read);
+    snapshot_manifest_free(&f1);
+    snapshot_manifest_free(&f2);
+
+    /* Racy: a file changed less than the window before its read is not kept, so read each time. */
+    snapshot_hash_cache_configure(64, 3600 * 1000000000LL);
+    CHECK(build(dir, &m1, &err) == 0 && build(dir, &m2, &err) == 0, "racy builds: %s", err.msg);
+    st = cache_stats();
+    CHECK(st.files_read == 6 && st.stored == 0 && st.racy == 6 && st.entries == 0,
+          "recently changed files are not trusted: read %llu stored %llu racy %llu",
+          (unsigned long long)st.files_read, (unsigned long long)st.stored, (unsigned long long)st.racy);
+    snapshot_manifest_free(&m1);
+    snapshot_manifest_free(&m2);
+
+    /* Bounded: 40 files through an 8-entry cache keep 8, the oldest pushed out, hashes still right. */
+    char *many = fresh_dir("cached-many");
+    for (int i = 0; i < 40; i++) {
+        char name[32], text[32];
+        snprintf(name, sizeof name, "f%02d", i);
+        snprintf(text, sizeof text, "file %d\n", i);
+        put_text(many, name, text, 0644);
+    }
+    snapshot_hash_cache_configure(8, 0);
+    CHECK(build(many, &m1, &err) == 0, "many: %s", err.msg);
+    st = cache_stats();
+    CHECK(st.entries == 8 && st.stored == 40 && st.evicted == 32, "bounded: %zu entries, %llu evicted", st.entries,
+          (unsigned long long)st.evicted);
+    CHECK(build(many, &m2, &err) == 0 && strcmp(m1.hash, m2.hash) == 0 && cache_stats().entries == 8,
+          "same hashes through a full cache: %s", err.msg);
+    /* The walk looks every file up before any is read: the 8 kept (f32..f39) are answered, 32 read again. */
+    st = cache_stats();
+    CHECK(st.files_read == 72 && st.hits == 8 && st.entries == 8, "over capacity: read %llu, hits %llu",
+          (unsigned long long)st.files_read, (unsigned long long)st.hits);
+    snapshot_manifest_free(&m1);
+    snapshot_manifest_free(&m2);
+
+    /* Off (capacity 0): everything is read, nothing kept. */
+    snapshot_hash_cache_configure(0, 0);
+    CHECK(build(many, &m1, &err) == 0 && cache_stats().entries == 0 && cache_stats().files_read == 40,
+          "off: nothing kept");
+    snapshot_manifest_free(&m1);
+
+    snapshot_hash_cache_reset();
+    free(a);
+    free(many);
+    free(dir);
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/amlfs-test-snapshot-XXXXXX";
@@ -859,6 +991,7 @@ int main(void)
     test_round_trip(root);
     test_hostile_archives();
     test_blobs(root);
+    test_hash_cache();
 
     amlfs_err err;
     util_rm_rf(tmp_root, &err);
