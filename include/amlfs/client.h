@@ -84,6 +84,10 @@ int client_list_runs(amlfs_client *c, const char *experiment, client_run_fn fn, 
  * it is fresh (a listing's item lacks the single run's extra fields: job_yaml, ctl_status, metrics,
  * ignored_keys, environment_reference). */
 int client_get_run(amlfs_client *c, const char *id, bool listed_ok, cJSON **out, amlfs_err *err);
+/* The first look into an ended run's folders, in one request (GET /v1/runs/ID/tree): the roots and
+ * entries of outputs/, logs/, inputs/ and snapshot/ and the metrics listing are kept as the answers of
+ * their own GETs would be. Nothing is asked when they are known already. */
+int client_prime_run_tree(amlfs_client *c, const char *id, amlfs_err *err);
 
 /* Snapshots a local code folder (ignore rules, limits; include/amlfs/snapshot.h), or one regular
  * file (a snapshot of it alone, under its own name), and uploads it:

@@ -211,6 +211,8 @@ void metrics_announce(server *srv, const char *run_id, const store_series_change
                       bool counts_changed);
 /* {"points", "series", "malformed_lines", "dropped_points", "problems", "mlflow_status"} of a run (h_metrics.c). */
 cJSON *metrics_state_json(server *srv, const char *run_id);
+/* GET /v1/runs/ID/metrics/'s answer: the state above plus "metrics" (each series) and "json_size". */
+int run_series_json(server *srv, const char *run_id, cJSON **out, amlfs_err *err);
 
 /* ---- run_token.c: per-run tokens for MLflow's tracking API (a job's MLFLOW_TRACKING_TOKEN) ---- */
 /* "RUN_ID.HEX": HMAC-SHA256 of the run id keyed by the server's token; malloc'd (NULL on failure). */
@@ -571,6 +573,17 @@ int h_run_snapshot(server *srv, const http_request *req, http_reply *out, amlfs_
  * entry, a listing for the root or a trailing '/', else a file's bytes; `what` names it in messages. */
 int server_snapshot_reply(server *srv, const http_request *req, const snapshot_manifest *m, int64_t mtime_ms,
                           const char *what, http_reply *out, amlfs_err *err);
+/* The entry of a snapshot's root, and the entries of folder dir in it ({"entries": [...]}), as a run's
+ * snapshot folder shows them (mtime_ms: every entry's time). */
+cJSON *server_snapshot_root_json(int64_t mtime_ms);
+cJSON *server_snapshot_children_json(const snapshot_manifest *m, const char *dir, int64_t mtime_ms);
+/* GET /v1/runs/ID/tree (h_run_tree.c): outputs, logs, inputs and snapshot (root and entries) and the
+ * metrics listing of a run, in one answer. */
+int h_run_tree(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
+/* {"root": ENTRY, "entries": [ENTRY...] or null when over max_entries} of a run's outputs, logs or
+ * inputs folder (h_outputs.c). */
+int run_folder_tree_json(server *srv, const store_run *r, const char *folder, size_t max_entries, cJSON **out,
+                         amlfs_err *err);
 /* Datastores (h_datastores.c). */
 int h_datastores_list(server *srv, const http_request *req, http_reply *out, amlfs_err *err);
 int h_datastores_create(server *srv, const http_request *req, http_reply *out, amlfs_err *err);

@@ -37,6 +37,8 @@ void cache_follow_events(client_cache *cache, bool followed);
 /* A run as a listing showed it is kept under its own key plus this query ("/v1/runs/ID?listed"), so an
  * event about the run drops it with the rest of the run's answers. */
 #define CLIENT_LISTED_QUERY "?listed"
+/* A GET of a JSON object that is not kept in the cache (its parts are, under their own keys). */
+int client_get_json_unkept(amlfs_client *c, const char *url_path, cJSON **out, amlfs_err *err);
 
 /* Whether the server answers, as the last exchanges found it. */
 typedef enum client_away {

@@ -358,6 +358,18 @@ static int parse_json(const char *text, const char *url_path, cJSON **out, amlfs
     return 0;
 }
 
+int client_get_json_unkept(amlfs_client *c, const char *url_path, cJSON **out, amlfs_err *err)
+{
+    *out = NULL;
+    http_answer a;
+    int rc = get(c, url_path, false, &a, err);
+    if (rc == 0) {
+        rc = parse_json(a.body, url_path, out, err);
+        http_answer_free(&a);
+    }
+    return rc;
+}
+
 int client_get_json(amlfs_client *c, const char *url_path, bool use_cache, cJSON **out, amlfs_err *err)
 {
     *out = NULL;

@@ -1,7 +1,9 @@
 /* runs.c: runs as the mount asks for them: listings by pages, each run kept as the listing showed it
- * (so a walk of runs/ asks nothing more per run), and one run, as listed when that is enough. */
+ * (so a walk of runs/ asks nothing more per run), one run, as listed when that is enough, and the tree
+ * of an ended run's folders in one request. */
 #include "client_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,4 +86,57 @@ int client_get_run(amlfs_client *c, const char *id, bool listed_ok, cJSON **out,
     int rc = client_get_json(c, url, true, out, err);
     free(url);
     return rc;
+}
+
+/* Keep part (printed) under the run's suffix key + tail, unless an event came since generation. */
+static void keep_part(amlfs_client *c, const char *id, const char *suffix, const char *tail, const cJSON *part,
+                      uint64_t generation)
+{
+    char *text = part ? cJSON_PrintUnformatted(part) : NULL;
+    char *base = client_run_url(id, suffix, NULL);
+    char *key = util_strdupf("%s%s", base, tail);
+    if (text)
+        cache_put(c->cache, key, text, generation);
+    free(key);
+    free(base);
+    free(text);
+}
+
+int client_prime_run_tree(amlfs_client *c, const char *id, amlfs_err *err)
+{
+    static const char *const folders[] = {"/outputs/", "/logs/", "/inputs/", "/snapshot/"};
+    char *known = client_run_url(id, "/outputs/?stat=1", NULL);
+    char *cached = cache_get(c->cache, known);
+    free(known);
+    if (cached) { /* primed already, and still true */
+        free(cached);
+        return 0;
+    }
+    uint64_t generation = cache_generation(c->cache);
+    char *url = client_run_url(id, "/tree", NULL);
+    cJSON *tree = NULL;
+    int rc = client_get_json_unkept(c, url, &tree, err);
+    free(url);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < sizeof folders / sizeof folders[0]; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "%.*s", (int)strlen(folders[i]) - 2, folders[i] + 1);
+        const cJSON *part = cJSON_GetObjectItemCaseSensitive(tree, name);
+        if (!cJSON_IsObject(part))
+            continue;
+        keep_part(c, id, folders[i], "?stat=1", cJSON_GetObjectItemCaseSensitive(part, "root"), generation);
+        const cJSON *entries = cJSON_GetObjectItemCaseSensitive(part, "entries");
+        if (cJSON_IsArray(entries)) {
+            cJSON *listing = cJSON_CreateObject();
+            cJSON_AddItemReferenceToObject(listing, "entries", (cJSON *)entries);
+            keep_part(c, id, folders[i], "", listing, generation);
+            cJSON_Delete(listing);
+        }
+    }
+    const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(tree, "metrics");
+    if (cJSON_IsObject(metrics))
+        keep_part(c, id, "/metrics/", "", metrics, generation);
+    cJSON_Delete(tree);
+    return 0;
 }

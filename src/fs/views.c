@@ -200,8 +200,19 @@ static bool cacheable(fs_state *fs, const node_path *np)
     return !node_is_run_output(np->kind) || view_run_ended(fs, np->name);
 }
 
+/* The first look into an ended run's folders (its outputs, logs, inputs, snapshot, metrics) brings them
+ * all in one request: `find runs/` then asks about one per run, not nine. Best effort: on failure each
+ * is asked for by itself. */
+static void prime_ended_run(fs_state *fs, const node_path *np)
+{
+    if (view_run_ended(fs, np->name))
+        client_prime_run_tree(fs->client, np->name, NULL);
+}
+
 static int run_folder_stat_entry(fs_state *fs, const node_path *np, cJSON **entry, amlfs_err *err)
 {
+    if (np->kind == NODE_RUN_OUTPUTS_DIR || np->kind == NODE_RUN_SNAPSHOT_DIR)
+        prime_ended_run(fs, np);
     char *url = run_folder_url(np, "?stat=1");
     int rc = client_get_json(fs->client, url, cacheable(fs, np), entry, err);
     free(url);
@@ -235,6 +246,7 @@ static char *metrics_url(const node_path *np)
 
 static int metrics_listing(fs_state *fs, const node_path *np, cJSON **out, amlfs_err *err)
 {
+    prime_ended_run(fs, np);
     char *url = client_run_url(np->name, "/metrics/", NULL);
     int rc = client_get_json(fs->client, url, true, out, err);
     free(url);
@@ -1053,6 +1065,8 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
     case NODE_RUN_SNAPSHOT_FILE:
     case NODE_RUN_OUTPUTS_DIR:
     case NODE_RUN_OUTPUTS_FILE: {
+        if (!is_run_folder_file(np->kind))
+            prime_ended_run(fs, np);
         char *url = run_folder_url(np, is_run_folder_file(np->kind) ? "/" : "");
         bool ended = view_run_ended(fs, np->name);
         double timeout = node_is_snapshot(np->kind) || ended ? FS_LASTING_TIMEOUT : FS_LIVE_TIMEOUT;

@@ -50,8 +50,9 @@ cJSON *metrics_state_json(server *srv, const char *run_id)
     return o;
 }
 
-static int list_series(server *srv, const char *run_id, http_reply *out, amlfs_err *err)
+int run_series_json(server *srv, const char *run_id, cJSON **out, amlfs_err *err)
 {
+    *out = NULL;
     store_series *list;
     size_t n;
     int rc = store_series_list(srv->store, run_id, &list, &n, err);
@@ -72,8 +73,17 @@ static int list_series(server *srv, const char *run_id, http_reply *out, amlfs_e
         cJSON_AddItemToArray(arr, s);
     }
     store_series_list_free(list, n);
-    reply_json(out, 200, o);
+    *out = o;
     return 0;
+}
+
+static int list_series(server *srv, const char *run_id, http_reply *out, amlfs_err *err)
+{
+    cJSON *o;
+    int rc = run_series_json(srv, run_id, &o, err);
+    if (rc == 0)
+        reply_json(out, 200, o);
+    return rc;
 }
 
 int h_run_metrics(server *srv, const http_request *req, http_reply *out, amlfs_err *err)

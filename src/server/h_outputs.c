@@ -23,7 +23,7 @@ static bool absent_root(int rc)
     return rc == -ENOENT || rc == -ENOTDIR;
 }
 
-static void reply_root_entry(const char *work, const char *folder, const store_run *r, http_reply *out)
+static cJSON *root_entry_json(const char *work, const char *folder, const store_run *r)
 {
     folder_entry e;
     amlfs_err ignored = {0};
@@ -39,8 +39,45 @@ static void reply_root_entry(const char *work, const char *folder, const store_r
     }
     free(e.name);
     e.name = util_xstrdup("");
-    reply_json(out, 200, folder_entry_json(&e));
+    cJSON *o = folder_entry_json(&e);
     folder_entry_free(&e);
+    return o;
+}
+
+/* The run's working folder (outputs, logs) or the run's own (inputs). */
+static char *folder_base(server *srv, const store_run *r, const char *folder)
+{
+    return server_path(srv, "runs/%s%s", r->id, strcmp(folder, "inputs") != 0 ? "/work" : "");
+}
+
+int run_folder_tree_json(server *srv, const store_run *r, const char *folder, size_t max_entries, cJSON **out,
+                         amlfs_err *err)
+{
+    char *base = folder_base(srv, r, folder);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "root", root_entry_json(base, folder, r));
+    folder_entry *list = NULL;
+    size_t n = 0;
+    int rc = folder_list(base, folder, &list, &n, err);
+    if (rc < 0 && absent_root(rc)) {
+        rc = 0;
+        n = 0;
+    }
+    if (rc == 0 && n <= max_entries) {
+        cJSON *entries = cJSON_AddArrayToObject(o, "entries");
+        for (size_t i = 0; i < n; i++)
+            cJSON_AddItemToArray(entries, folder_entry_json(&list[i]));
+    } else if (rc == 0) {
+        cJSON_AddNullToObject(o, "entries"); /* too many to send here: asked for by themselves */
+    }
+    folder_list_free(list, n);
+    free(base);
+    if (rc < 0) {
+        cJSON_Delete(o);
+        return rc;
+    }
+    *out = o;
+    return 0;
 }
 
 static int folder_request(const char *work, const char *folder, const store_run *r, const http_request *req,
@@ -54,7 +91,7 @@ static int folder_request(const char *work, const char *folder, const store_run 
     }
     const char *stat_arg = http_query(req, "stat");
     if (!path[0] && stat_arg && strcmp(stat_arg, "0") != 0) {
-        reply_root_entry(work, folder, r, out);
+        reply_json(out, 200, root_entry_json(work, folder, r));
         return 0;
     }
     bool list = !path[0] || req->trailing_slash;
@@ -77,8 +114,7 @@ static int run_folder(server *srv, const char *folder, const http_request *req, 
     int rc = store_run_get(srv->store, req->params[0], &r, err);
     if (rc < 0)
         return rc;
-    bool in_work = strcmp(folder, "inputs") != 0;
-    char *work = server_path(srv, "runs/%s%s", r.id, in_work ? "/work" : "");
+    char *work = folder_base(srv, &r, folder);
     rc = folder_request(work, folder, &r, req, out, err);
     if (rc < 0)
         amlfs_wrap(err, "%s of run %s: ", folder, r.id);

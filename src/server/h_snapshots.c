@@ -205,7 +205,12 @@ static const char *base_name(const char *path)
     return slash ? slash + 1 : path;
 }
 
-static void list_children(const snapshot_manifest *m, const char *dir, int64_t mtime_ms, http_reply *out)
+cJSON *server_snapshot_root_json(int64_t mtime_ms)
+{
+    return entry_json("", NULL, mtime_ms);
+}
+
+cJSON *server_snapshot_children_json(const snapshot_manifest *m, const char *dir, int64_t mtime_ms)
 {
     size_t dlen = strlen(dir);
     cJSON *o = cJSON_CreateObject();
@@ -221,7 +226,12 @@ static void list_children(const snapshot_manifest *m, const char *dir, int64_t m
         if (!strchr(rest, '/'))
             cJSON_AddItemToArray(arr, entry_json(rest, e, mtime_ms));
     }
-    reply_json(out, 200, o);
+    return o;
+}
+
+static void list_children(const snapshot_manifest *m, const char *dir, int64_t mtime_ms, http_reply *out)
+{
+    reply_json(out, 200, server_snapshot_children_json(m, dir, mtime_ms));
 }
 
 static int reply_blob(server *srv, const http_request *req, const snapshot_entry *e, http_reply *out,

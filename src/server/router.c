@@ -69,6 +69,7 @@ static const route routes[] = {
     {"GET", "/v1/runs/:/outputs/*", h_run_outputs},
     {"GET", "/v1/runs/:/logs/*", h_run_logs},
     {"GET", "/v1/runs/:/inputs/*", h_run_inputs},
+    {"GET", "/v1/runs/:/tree", h_run_tree},
     {"GET", "/v1/runs/:/metrics.json", h_run_metrics_json},
     {"GET", "/v1/runs/:/params.json", h_run_params_json},
     {"GET", "/v1/runs/:/tags.json", h_run_tags_json},

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test_metadata.sh: browsing many runs asks the server little. `ls -l runs/` is the listing's pages, not
 # a request per run (readdirplus hands each run's attributes to the kernel with its name); the status of
-# every run comes from that listing; an ended run's answers are not asked again, and a finished output
-# read again comes from the page cache. Counted with workspace.json's "requests" (docs/api.md).
+# every run comes from that listing; `find` asks about an ended run's folders once (GET /v1/runs/ID/tree);
+# an ended run's answers are not asked again, and a finished output read again comes from the page cache. Counted with workspace.json's "requests" (docs/api.md).
 . "$(dirname "$0")/../lib/e2e.sh"
 
 RUNS=40
@@ -47,6 +47,14 @@ t_status_of_every_run_comes_from_the_listing() {
     n=$(asked_during sh -c "cat '$MNT'/runs/*/status") || fail "cat failed"
     [ "$(grep -c '^Completed' "$T/out")" = "$RUNS" ] || fail "statuses: $(sort "$T/out" | uniq -c)"
     [ "$n" -le 5 ] || fail "cat runs/*/status of $RUNS runs took $n requests"
+}
+
+t_find_asks_about_each_ended_run_once() {
+    remount
+    local n
+    n=$(asked_during find "$MNT/runs/") || fail "find failed"
+    [ "$(grep -c '/outputs/data.bin$' "$T/out")" = "$RUNS" ] || fail "find shows: $(head -30 "$T/out")"
+    [ "$n" -le $((RUNS + 5)) ] || fail "find of $RUNS runs took $n requests"
 }
 
 t_run_links_of_an_experiment_come_with_their_attributes() {

@@ -936,6 +936,23 @@ static void test_paged_listing(void)
     }
     CHECK(seen == total && in_order && pages == (total + 1) / 2, "pages of 2: %d runs of %d in %d pages, in order: %d",
           seen, total, pages, in_order);
+    /* A run's folders in one answer, shaped as their own GETs answer. */
+    const char *first = jstr(cJSON_GetArrayItem(all, 0), "id");
+    snprintf(path, sizeof path, "/v1/runs/%s/tree", first ? first : "none");
+    call("GET", path, NULL, &r);
+    const cJSON *outputs = cJSON_GetObjectItem(r.json, "outputs");
+    CHECK(r.status == 200 && jstr(cJSON_GetObjectItem(outputs, "root"), "type") &&
+              strcmp(jstr(cJSON_GetObjectItem(outputs, "root"), "type"), "dir") == 0 &&
+              cJSON_IsArray(cJSON_GetObjectItem(outputs, "entries")) &&
+              cJSON_IsObject(cJSON_GetObjectItem(r.json, "logs")) &&
+              cJSON_IsObject(cJSON_GetObjectItem(r.json, "inputs")) &&
+              cJSON_GetObjectItem(r.json, "snapshot") &&
+              cJSON_IsArray(cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "metrics"), "metrics")),
+          "a run's tree: %ld %s", r.status, r.body);
+    resp_free(&r);
+    call("GET", "/v1/runs/nosuchrun/tree", NULL, &r);
+    CHECK(r.status == 404, "the tree of no run: %ld", r.status);
+    resp_free(&r);
     call("GET", "/v1/runs?limit=0", NULL, &r);
     CHECK(r.status == 400 && strcmp(err_errno(&r) ? err_errno(&r) : "", "EINVAL") == 0 &&
               strstr(err_message(&r), "limit"),
