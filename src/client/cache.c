@@ -14,7 +14,7 @@
 
 /* Enough for every run of a 10,000-run workspace as listed plus the answers a walk of it asks for. */
 #define CACHE_MAX_ENTRIES 65536
-#define CACHE_MAX_BYTES ((size_t)24 << 20)
+#define CACHE_MAX_BYTES ((size_t)16 << 20)
 #define CACHE_BUCKETS 16384 /* a power of two */
 
 /* How long an answer stays true once the server stops answering (README "When the server does not

@@ -902,6 +902,21 @@ static int add_listed_run(void *ctx, const cJSON *run)
     return 0;
 }
 
+/* runs/ID/NAME, a folder: with its attributes when the run ended (they no longer change, and the
+ * run's tree brought them), else its name only. */
+static void add_run_folder(fs_state *fs, const char *id, const char *name, bool ended, dir_list *out)
+{
+    char path[NODE_NAME_MAX + 32];
+    node_path child;
+    struct stat st;
+    snprintf(path, sizeof path, "runs/%s/%s", id, name);
+    if (ended && node_classify(path, &child) != NODE_NONE && view_stat(fs, &child, &st, NULL) == 0)
+        dir_list_add_attr(out, name, st.st_mode, st.st_size, (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000,
+                          FS_LASTING_TIMEOUT);
+    else
+        dir_list_add(out, name, DT_DIR);
+}
+
 void view_entry_stat(fs_state *fs, const dir_entry *e, struct stat *st)
 {
     fill_stat(fs, st, e->mode, e->size, e->mtime_ms);
@@ -1043,24 +1058,30 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
         rc = client_list_runs(fs->client, NULL, add_listed_run, &l, err);
         break;
     }
-    case NODE_RUN_DIR:
+    case NODE_RUN_DIR: {
+        /* An ended run's folders come with their attributes (one request for all, the run's tree):
+         * `find` then looks none of them up. */
+        bool ended = view_run_ended(fs, np->name);
+        if (ended)
+            prime_ended_run(fs, np);
         dir_list_add(out, "status", DT_REG);
         dir_list_add(out, "log", DT_REG);
         dir_list_add(out, "job.yaml", DT_REG);
         dir_list_add(out, "info.json", DT_REG);
         dir_list_add(out, "ctl", DT_REG);
-        dir_list_add(out, "outputs", DT_DIR);
-        dir_list_add(out, "logs", DT_DIR);
-        dir_list_add(out, "inputs", DT_DIR);
-        dir_list_add(out, "metrics", DT_DIR);
+        add_run_folder(fs, np->name, "outputs", ended, out);
+        add_run_folder(fs, np->name, "logs", ended, out);
+        add_run_folder(fs, np->name, "inputs", ended, out);
+        add_run_folder(fs, np->name, "metrics", ended, out);
         dir_list_add(out, "metrics.json", DT_REG);
         dir_list_add(out, "params.json", DT_REG);
         dir_list_add(out, "tags.json", DT_REG);
         /* Runs from before snapshots were kept have none. */
         if (get_run(fs, np->name, true, &obj, err) == 0 &&
             cJSON_IsString(cJSON_GetObjectItemCaseSensitive(obj, "snapshot")))
-            dir_list_add(out, "snapshot", DT_DIR);
+            add_run_folder(fs, np->name, "snapshot", ended, out);
         break;
+    }
     case NODE_RUN_SNAPSHOT_DIR:
     case NODE_RUN_SNAPSHOT_FILE:
     case NODE_RUN_OUTPUTS_DIR:
