@@ -472,6 +472,10 @@ http_handler router_find(http_request *req, char **scratch, unsigned *status);
 void reply_json(http_reply *out, unsigned status, cJSON *json);   /* takes json */
 void reply_bytes(http_reply *out, unsigned status, const void *data, size_t len,
                  const char *content_type);
+/* len bytes of fd from offset, read as they are sent: the server holds one block, whatever the size.
+ * Takes fd (closed once the answer is done, or here on failure). */
+int reply_fd(http_reply *out, unsigned status, int fd, uint64_t offset, uint64_t len, const char *content_type,
+             amlfs_err *err);
 void reply_empty(http_reply *out, unsigned status);
 /* The docs/api.md error body; status 0: from the errno. */
 void reply_error(http_reply *out, unsigned status, const amlfs_err *err);
