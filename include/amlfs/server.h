@@ -408,6 +408,10 @@ void monitor_stop(server *srv);
 int monitor_watch(monitor *m, const char *run_id, amlfs_err *err);
 /* The run ended: send its final log size (if not sent yet) and stop following it. */
 void monitor_finish(monitor *m, const char *run_id);
+/* What the monitor calls when a run's exit record appears: run_check_end, unless a test says otherwise
+ * (before monitor_start). */
+typedef int (*monitor_end_fn)(server *srv, const char *run_id, amlfs_err *err);
+void monitor_set_end_check(monitor *m, monitor_end_fn fn);
 
 /* ---- token.c: TCP bearer tokens ---- */
 /* Reads the token file, creating it (32 random bytes as hex, mode 0600) when absent. */

@@ -1,5 +1,5 @@
 /* test_monitor.c: the server's monitor: the throttle that spaces log announcements (a pure function on a
- * given clock), and the monitor thread on a bare server: log growth announced. */
+ * given clock), and the monitor thread on a bare server: exit records found, log growth announced. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,7 +105,46 @@ static void test_a_flood_is_bounded_and_never_late(void)
     CHECK(WINDOW <= 5, "the log's window (%d ms) alone passes the goal", WINDOW);
 }
 
-/* ---- the monitor thread on a bare server (no computes, no runs in the store) ---- */
+/* ---- the monitor thread on a bare server (no computes: the end check is the test's) ---- */
+static pthread_mutex_t ended_lock = PTHREAD_MUTEX_INITIALIZER;
+static char ended[8][64];
+static int nended;
+
+static int record_end(server *srv, const char *run_id, amlfs_err *err)
+{
+    (void)srv;
+    (void)err;
+    pthread_mutex_lock(&ended_lock);
+    if (nended < 8)
+        snprintf(ended[nended++], sizeof ended[0], "%s", run_id);
+    pthread_mutex_unlock(&ended_lock);
+    return 0;
+}
+
+static bool was_ended(const char *run_id)
+{
+    bool found = false;
+    pthread_mutex_lock(&ended_lock);
+    for (int i = 0; i < nended; i++)
+        found = found || strcmp(ended[i], run_id) == 0;
+    pthread_mutex_unlock(&ended_lock);
+    return found;
+}
+
+static void pause_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static bool wait_ended(const char *run_id, int seconds)
+{
+    for (int64_t deadline = util_mono_ms() + seconds * 1000; util_mono_ms() < deadline; pause_ms(5))
+        if (was_ended(run_id))
+            return true;
+    return false;
+}
+
 static bool write_file(server *srv, const char *rel, const char *text, const char *mode)
 {
     char *path = server_path(srv, "%s", rel);
@@ -122,6 +161,19 @@ static void make_run_dir(server *srv, const char *id)
     amlfs_err err = {0};
     CHECK(util_mkdir_p(dir, 0755, &err) == 0, "mkdir %s: %s", dir, err.msg);
     free(dir);
+}
+
+/* The exit record written atomically, as the supervisor does. */
+static void write_exit(server *srv, const char *id)
+{
+    char rel[128], tmp_rel[140];
+    snprintf(rel, sizeof rel, "runs/%s/exit.json", id);
+    snprintf(tmp_rel, sizeof tmp_rel, "runs/%s/.exit.tmp", id);
+    CHECK(write_file(srv, tmp_rel, "{\"exit_code\": 0}\n", "w"), "writing %s", tmp_rel);
+    char *from = server_path(srv, "%s", tmp_rel), *to = server_path(srv, "%s", rel);
+    CHECK(rename(from, to) == 0, "rename to %s", to);
+    free(from);
+    free(to);
 }
 
 /* Waits for a "grew" event of runs/ID/log with that size, from seq *since on. */
@@ -160,12 +212,22 @@ static void test_monitor(const char *tmp)
     if (rc < 0)
         return;
     CHECK((rc = events_open(srv.store, &srv.events, &err)) == 0, "events: %s", err.msg);
-    if (rc == 0 && (rc = monitor_open(&srv, &err)) == 0)
+    if (rc == 0 && (rc = monitor_open(&srv, &err)) == 0) {
+        monitor_set_end_check(srv.monitor, record_end);
         CHECK((rc = monitor_start(srv.monitor, &err)) == 0, "monitor: %s", err.msg);
+    }
     if (rc == 0) {
+        /* A job so short that its exit record was written before the server began to watch its folder:
+         * found at once, not by the poller's next round (there is no poller here: never, before). */
+        make_run_dir(&srv, "early");
+        write_exit(&srv, "early");
+        CHECK(monitor_watch(srv.monitor, "early", &err) == 0, "watch: %s", err.msg);
+        CHECK(wait_ended("early", 5), "an exit record there before the watch was not acted on");
+
         make_run_dir(&srv, "late");
         CHECK(write_file(&srv, "runs/late/log", "", "w"), "creating the log");
         CHECK(monitor_watch(srv.monitor, "late", &err) == 0, "watch: %s", err.msg);
+        CHECK(!was_ended("late"), "a run with no exit record was checked for its end");
         uint64_t since = events_last_seq(srv.events);
         CHECK(write_file(&srv, "runs/late/log", "one\n", "a"), "appending to the log");
         CHECK(wait_grew(srv.events, &since, "late", 4, 5), "the first line's growth was not announced");
@@ -174,6 +236,8 @@ static void test_monitor(const char *tmp)
             appended = write_file(&srv, "runs/late/log", "more\n", "a") && appended;
         CHECK(appended, "appending 200 lines to the log");
         CHECK(wait_grew(srv.events, &since, "late", 4 + 200 * 5, 5), "a burst's final size was not announced");
+        write_exit(&srv, "late");
+        CHECK(wait_ended("late", 5), "an exit record written while watched was not acted on");
     }
     monitor_stop(&srv);
     events_close(srv.events);
