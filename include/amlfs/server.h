@@ -410,6 +410,10 @@ void monitor_stop(server *srv);
 int monitor_watch(monitor *m, const char *run_id, amlfs_err *err);
 /* The run ended: send its final log size (if not sent yet) and stop following it. */
 void monitor_finish(monitor *m, const char *run_id);
+/* What the monitor calls when a run's exit record appears: run_check_end, unless a test says otherwise
+ * (before monitor_start). */
+typedef int (*monitor_end_fn)(server *srv, const char *run_id, amlfs_err *err);
+void monitor_set_end_check(monitor *m, monitor_end_fn fn);
 
 /* ---- token.c: TCP bearer tokens ---- */
 /* Reads the token file, creating it (32 random bytes as hex, mode 0600) when absent. */
@@ -476,6 +480,10 @@ http_handler router_find(http_request *req, char **scratch, unsigned *status);
 void reply_json(http_reply *out, unsigned status, cJSON *json);   /* takes json */
 void reply_bytes(http_reply *out, unsigned status, const void *data, size_t len,
                  const char *content_type);
+/* len bytes of fd from offset, read as they are sent: the server holds one block, whatever the size.
+ * Takes fd (closed once the answer is done, or here on failure). */
+int reply_fd(http_reply *out, unsigned status, int fd, uint64_t offset, uint64_t len, const char *content_type,
+             amlfs_err *err);
 void reply_empty(http_reply *out, unsigned status);
 /* The docs/api.md error body; status 0: from the errno. */
 void reply_error(http_reply *out, unsigned status, const amlfs_err *err);

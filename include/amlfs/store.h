@@ -356,6 +356,9 @@ int folder_stat(const char *root, const char *relpath, folder_entry *out, amlfs_
 /* Up to length bytes from offset (length < 0: to the end). *out is malloc'd. */
 int folder_read(const char *root, const char *relpath, int64_t offset, int64_t length, char **out,
                 size_t *out_len, amlfs_err *err);
+/* A regular file of the folder opened for reading, with folder_read's checks (confined to the folder,
+ * no fifo or device): *fd (the caller closes it) and its size when opened. */
+int folder_open_file(const char *root, const char *relpath, int *fd, int64_t *size, amlfs_err *err);
 /* Create or replace atomically (temp file + rename). *created tells which. */
 int folder_write(const char *root, const char *relpath, const void *data, size_t len, mode_t mode,
                  bool *created, amlfs_err *err);

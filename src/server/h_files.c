@@ -116,13 +116,15 @@ int folder_get_reply(const char *root, const char *rel, bool list, const http_re
     int r = http_query_i64(req, "offset", 0, &offset, err);
     if (r == 0)
         r = http_query_i64(req, "length", -1, &length, err);
-    char *data;
-    size_t len;
-    if (r < 0 || (r = folder_read(root, rel, offset, length, &data, &len, err)) < 0)
+    if (r < 0)
         return r;
-    reply_bytes(out, 200, data, len, "application/octet-stream");
-    free(data);
-    return 0;
+    int fd;
+    int64_t size;
+    if ((r = folder_open_file(root, rel, &fd, &size, err)) < 0)
+        return r;
+    int64_t start = offset < size ? offset : size;
+    int64_t n = length >= 0 && length < size - start ? length : size - start;
+    return reply_fd(out, 200, fd, (uint64_t)start, (uint64_t)n, "application/octet-stream", err);
 }
 
 static int parse_mode(const char *text, mode_t *mode, amlfs_err *err)

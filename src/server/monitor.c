@@ -1,7 +1,8 @@
 /* monitor.c: one thread that follows active runs' folders with inotify: log growth becomes
- * "runs/ID/log grew" events (at most one per run per 100 ms, the final size always), lines appended to
- * the run's AMLFS_METRICS files are read into the store (metrics_ingest, as often), an exit record
- * finishes the run at once; a sweep every second catches a missed event (and a cluster's shared folder,
+ * "runs/ID/log grew" events (at once after a quiet spell, at most one per run per 4 ms in a burst, the
+ * final size always: throttle.c), lines appended to the run's AMLFS_METRICS files are read into the store
+ * (metrics_ingest, the same way per 20 ms), an exit record finishes the run at once (one written before
+ * the watch began too); a sweep every second catches a missed event (and a cluster's shared folder,
  * where inotify sees no other machine's writes). Asking computes about their runs is the poller's. */
 #include "amlfs/server.h"
 
@@ -20,7 +21,8 @@
 #include "amlfs/log.h"
 #include "amlfs/util.h"
 
-#define COALESCE_MS 100
+#include "throttle.h"
+
 #define SWEEP_MS 1000
 #define LOG_NAME "log"
 #define EXIT_NAME "exit.json"
@@ -29,12 +31,11 @@ typedef struct watched {
     char *id;
     char *log_path;
     int wd;
-    int64_t sent_size;          /* last size announced, -1 = none yet */
-    int64_t sent_ms;            /* monotonic ms of that announcement */
-    bool dirty;                 /* the log changed since */
+    int64_t sent_size;          /* last size announced */
+    throttle log;               /* the log changed since that announcement */
     int metrics_wd;             /* RUN_DIR/metrics, -1 when it has none */
-    bool metrics_dirty;         /* a metrics file changed since it was last read */
-    int64_t metrics_ms;         /* monotonic ms of that read */
+    throttle metrics;           /* a metrics file changed since it was last read */
+    bool exited;                /* its exit record was there when the watch began: to be checked */
 } watched;
 
 struct monitor {
@@ -47,6 +48,7 @@ struct monitor {
     watched *runs;
     size_t nruns, cap;
     bool stopping;
+    monitor_end_fn check_end;   /* run_check_end, or a test's */
 };
 
 static watched *find_by_id(monitor *m, const char *id)
@@ -69,14 +71,12 @@ static watched *find_by_wd(monitor *m, int wd, bool *metrics)
 }
 
 /* Announces the log's size if it changed (lock held). */
-static void send_size(monitor *m, watched *w, int64_t now)
+static void send_size(monitor *m, watched *w)
 {
     struct stat st;
-    w->dirty = false;
     if (stat(w->log_path, &st) < 0 || st.st_size == w->sent_size)
         return;
     w->sent_size = st.st_size;
-    w->sent_ms = now;
     events_emitf(m->srv->events, "grew", st.st_size, "runs/%s/log", w->id);
 }
 
@@ -108,11 +108,14 @@ int monitor_watch(monitor *m, const char *run_id, amlfs_err *err)
     char *metrics = util_strdupf("%s/" METRICS_DIR, dir);
     w->metrics_wd = inotify_add_watch(m->inotify_fd, metrics, IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE);
     free(metrics);
-    w->metrics_dirty = true; /* lines may have come while nobody watched */
-    w->metrics_ms = 0;
+    throttle_init(&w->metrics, true); /* lines may have come while nobody watched */
     w->sent_size = 0; /* a new log is empty: only growth is news */
-    w->sent_ms = 0;
-    w->dirty = true; /* a re-attached run may have grown while nobody watched */
+    throttle_init(&w->log, true); /* a re-attached run may have grown while nobody watched */
+    /* Looked for after the watch was added: a job that ended before it (a `true` started just now) made
+     * no event, and would be found by the poller's next round only, up to a second later. */
+    char *exit_record = util_strdupf("%s/" EXIT_NAME, dir);
+    w->exited = access(exit_record, F_OK) == 0;
+    free(exit_record);
 out:
     pthread_mutex_unlock(&m->lock);
     free(dir);
@@ -126,7 +129,7 @@ void monitor_finish(monitor *m, const char *run_id)
     pthread_mutex_lock(&m->lock);
     watched *w = find_by_id(m, run_id);
     if (w) {
-        send_size(m, w, util_mono_ms());
+        send_size(m, w);
         inotify_rm_watch(m->inotify_fd, w->wd);
         if (w->metrics_wd >= 0)
             inotify_rm_watch(m->inotify_fd, w->metrics_wd);
@@ -142,6 +145,12 @@ void monitor_finish(monitor *m, const char *run_id)
         free(log);
     }
     pthread_mutex_unlock(&m->lock);
+}
+
+static void add_ended(char ***ended, size_t *nended, const char *id)
+{
+    *ended = util_xrealloc(*ended, (*nended + 1) * sizeof **ended);
+    (*ended)[(*nended)++] = util_xstrdup(id);
 }
 
 /* Reads pending inotify events; collects ids whose exit record appeared (lock held). */
@@ -160,15 +169,23 @@ static void read_inotify(monitor *m, char ***ended, size_t *nended)
             if (!w || ev->len == 0)
                 continue;
             if (metrics) {
-                w->metrics_dirty = true;
+                throttle_note(&w->metrics);
             } else if (strcmp(ev->name, LOG_NAME) == 0) {
-                w->dirty = true;
+                throttle_note(&w->log);
             } else if (strcmp(ev->name, EXIT_NAME) == 0 && (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))) {
-                *ended = realloc(*ended, (*nended + 1) * sizeof **ended);
-                if (!*ended)
-                    abort();
-                (*ended)[(*nended)++] = util_xstrdup(w->id);
+                add_ended(ended, nended, w->id);
             }
+        }
+    }
+}
+
+/* Runs whose exit record was there before their watch began (lock held). */
+static void take_exited(monitor *m, char ***ended, size_t *nended)
+{
+    for (size_t i = 0; i < m->nruns; i++) {
+        if (m->runs[i].exited) {
+            m->runs[i].exited = false;
+            add_ended(ended, nended, m->runs[i].id);
         }
     }
 }
@@ -189,26 +206,17 @@ static void id_list_add(id_list *l, const char *id)
  * (or -1 for none). */
 static int64_t flush_sizes(monitor *m, int64_t now, id_list *ingest)
 {
-    int64_t next = -1;
+    int64_t next = -1, wait;
     for (size_t i = 0; i < m->nruns; i++) {
         watched *w = &m->runs[i];
-        if (w->dirty) {
-            int64_t due = w->sent_ms + COALESCE_MS;
-            if (due <= now)
-                send_size(m, w, now);
-            else if (next < 0 || due - now < next)
-                next = due - now;
-        }
-        if (w->metrics_dirty) {
-            int64_t due = w->metrics_ms + COALESCE_MS;
-            if (due <= now) {
-                w->metrics_dirty = false;
-                w->metrics_ms = now;
-                id_list_add(ingest, w->id);
-            } else if (next < 0 || due - now < next) {
-                next = due - now;
-            }
-        }
+        if (throttle_due(&w->log, now, LOG_WINDOW_MS, &wait))
+            send_size(m, w);
+        else if (wait >= 0 && (next < 0 || wait < next))
+            next = wait;
+        if (throttle_due(&w->metrics, now, METRICS_WINDOW_MS, &wait))
+            id_list_add(ingest, w->id);
+        else if (wait >= 0 && (next < 0 || wait < next))
+            next = wait;
     }
     return next;
 }
@@ -225,10 +233,8 @@ static void ingest_all(monitor *m, id_list *l)
         if (rc > 0) {
             pthread_mutex_lock(&m->lock);
             watched *w = find_by_id(m, l->ids[i]);
-            if (w) {
-                w->metrics_dirty = true;
-                w->metrics_ms = 0; /* due at once */
-            }
+            if (w)
+                throttle_init(&w->metrics, true); /* due at once */
             pthread_mutex_unlock(&m->lock);
         }
         free(l->ids[i]);
@@ -242,7 +248,7 @@ static void check_ended(monitor *m, char **ids, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         amlfs_err err = {0};
-        if (run_check_end(m->srv, ids[i], &err) < 0)
+        if (m->check_end(m->srv, ids[i], &err) < 0)
             log_warning("checking run %s: %s", ids[i], err.msg);
         free(ids[i]);
     }
@@ -254,11 +260,13 @@ static void sweep(monitor *m, int64_t now)
     id_list ingest = {0};
     pthread_mutex_lock(&m->lock);
     for (size_t i = 0; i < m->nruns; i++) {
-        if (m->runs[i].sent_ms + COALESCE_MS <= now)
-            send_size(m, &m->runs[i], now);
-        m->runs[i].metrics_dirty = false;
-        m->runs[i].metrics_ms = now;
-        id_list_add(&ingest, m->runs[i].id);
+        watched *w = &m->runs[i];
+        int64_t wait;
+        throttle_note(&w->log); /* sent now, or by the flush when its window ends */
+        if (throttle_due(&w->log, now, LOG_WINDOW_MS, &wait))
+            send_size(m, w);
+        throttle_told(&w->metrics, now);
+        id_list_add(&ingest, w->id);
     }
     pthread_mutex_unlock(&m->lock);
     ingest_all(m, &ingest);
@@ -306,6 +314,7 @@ static void *monitor_main(void *arg)
         pthread_mutex_lock(&m->lock);
         if (fds[0].revents & POLLIN)
             read_inotify(m, &ended, &nended);
+        take_exited(m, &ended, &nended);
         flush_sizes(m, util_mono_ms(), &ingest);
         pthread_mutex_unlock(&m->lock);
         ingest_all(m, &ingest);
@@ -319,6 +328,7 @@ int monitor_open(server *srv, amlfs_err *err)
 {
     monitor *m = util_xcalloc(1, sizeof *m);
     m->srv = srv;
+    m->check_end = run_check_end;
     m->wake[0] = m->wake[1] = -1;
     pthread_mutex_init(&m->lock, NULL);
     m->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -338,6 +348,11 @@ int monitor_open(server *srv, amlfs_err *err)
     }
     srv->monitor = m;
     return 0;
+}
+
+void monitor_set_end_check(monitor *m, monitor_end_fn fn)
+{
+    m->check_end = fn;
 }
 
 int monitor_start(monitor *m, amlfs_err *err)

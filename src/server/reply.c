@@ -1,5 +1,5 @@
-/* reply.c: building libmicrohttpd responses (JSON bodies, raw bytes, errors in the docs/api.md
- * shape, log ranges) and reading query arguments and JSON request bodies. */
+/* reply.c: building libmicrohttpd responses (JSON bodies, raw bytes, a file's bytes read as they are
+ * sent, errors in the docs/api.md shape, log ranges) and reading query arguments and JSON request bodies. */
 #include "amlfs/server.h"
 
 #include <fcntl.h>
@@ -45,6 +45,60 @@ void reply_bytes(http_reply *out, unsigned status, const void *data, size_t len,
 {
     set_response(out, status, MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY),
                  content_type ? content_type : "application/octet-stream");
+}
+
+/* A file answer reads this much at a time, and holds no more. */
+#define FILE_BLOCK (256 * 1024)
+
+typedef struct fd_body {
+    int fd;
+    uint64_t offset, len;
+} fd_body;
+
+static ssize_t read_block(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    fd_body *b = cls;
+    if (pos >= b->len)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (max > b->len - pos)
+        max = (size_t)(b->len - pos);
+    ssize_t k;
+    do
+        k = pread(b->fd, buf, max, (off_t)(b->offset + pos));
+    while (k < 0 && errno == EINTR);
+    /* The file got shorter than when it was opened (a job rewrote it): the length told in the headers
+     * cannot be kept, so the connection is cut and the client asks again (GETs are retried). Not
+     * libmicrohttpd's own fd answers: they sendfile() and spin on a file that shrank. */
+    if (k <= 0)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    return k;
+}
+
+static void free_body(void *cls)
+{
+    fd_body *b = cls;
+    close(b->fd);
+    free(b);
+}
+
+int reply_fd(http_reply *out, unsigned status, int fd, uint64_t offset, uint64_t len, const char *content_type,
+             amlfs_err *err)
+{
+    if (len == 0) {
+        close(fd);
+        reply_bytes(out, status, "", 0, content_type);
+        return 0;
+    }
+    fd_body *b = util_xcalloc(1, sizeof *b);
+    *b = (fd_body){.fd = fd, .offset = offset, .len = len};
+    struct MHD_Response *resp = MHD_create_response_from_callback(len, len < FILE_BLOCK ? (size_t)len : FILE_BLOCK,
+                                                                  read_block, b, free_body);
+    if (!resp) {
+        free_body(b);
+        return amlfs_fail(err, ENOMEM, "out of memory answering with %" PRIu64 " bytes of a file", len);
+    }
+    set_response(out, status, resp, content_type ? content_type : "application/octet-stream");
+    return 0;
 }
 
 void reply_empty(http_reply *out, unsigned status)

@@ -227,11 +227,10 @@ int folder_stat(const char *root, const char *relpath, folder_entry *out, amlfs_
     return r;
 }
 
-int folder_read(const char *root, const char *relpath, int64_t offset, int64_t length, char **out,
-                size_t *out_len, amlfs_err *err)
+int folder_open_file(const char *root, const char *relpath, int *fd_out, int64_t *size, amlfs_err *err)
 {
-    *out = NULL;
-    *out_len = 0;
+    *fd_out = -1;
+    *size = 0;
     int r = util_check_relpath(relpath, err);
     if (r < 0)
         return r;
@@ -253,7 +252,22 @@ int folder_read(const char *root, const char *relpath, int64_t offset, int64_t l
         close(fd);
         return amlfs_fail(err, EINVAL, "%s is not a regular file", relpath);
     }
-    int64_t avail = offset < st.st_size ? st.st_size - offset : 0;
+    *fd_out = fd;
+    *size = st.st_size;
+    return 0;
+}
+
+int folder_read(const char *root, const char *relpath, int64_t offset, int64_t length, char **out,
+                size_t *out_len, amlfs_err *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    int fd;
+    int64_t size;
+    int r = folder_open_file(root, relpath, &fd, &size, err);
+    if (r < 0)
+        return r;
+    int64_t avail = offset < size ? size - offset : 0;
     size_t want = (size_t)(length < 0 || length > avail ? avail : length);
     char *buf = malloc(want + 1);
     if (!buf) {
