@@ -128,6 +128,36 @@ struct fs_state {
 
 void fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* readahead.c: a read handle's last block of a file that no longer changes. A sequential reader's
+ * request asks for READAHEAD_BLOCK bytes; the reads after it are served from them. The lock is never
+ * held across the request. */
+#define READAHEAD_BLOCK ((size_t)4 * 1024 * 1024)
+typedef struct read_block {
+    pthread_mutex_t mu;
+    pthread_cond_t fetched;     /* a block fetch ended */
+    bool fetching;              /* a block [fetch_off, +fetch_len) is being asked for */
+    off_t fetch_off;
+    size_t fetch_len;
+    char *data;                 /* the block, or NULL */
+    off_t off;
+    size_t len;
+    bool eof;                   /* the block ends the file */
+    off_t next;                 /* where a sequential reader reads next */
+} read_block;
+void readahead_init(read_block *ra);
+void readahead_free(read_block *ra);
+/* A copy of [off, off+size) (to the end of the file) when the block holds it. */
+bool readahead_take(read_block *ra, off_t off, size_t size, char **out, size_t *len);
+/* How much to ask for to read size bytes at off: a block when the reader goes on from its last read
+ * (then readahead_keep or readahead_failed must follow). Reads that the block will hold wait for it. */
+size_t readahead_want(read_block *ra, off_t off, size_t size);
+void readahead_failed(read_block *ra);
+/* A read that was not a block's ended at next (a reader that seeked, then goes on, gets blocks). */
+void readahead_went_on(read_block *ra, off_t next);
+/* Keep data (len bytes of the asked, malloc'd; owned from here) as the block at off, of which the
+ * reader got `replied` bytes. */
+void readahead_keep(read_block *ra, off_t off, size_t asked, size_t replied, char *data, size_t len);
+
 /* ---- views.c: what a path shows (GETs only) ---- */
 
 /* Attributes of the node at np (st_ino left 0). ENOENT when the object does not exist. */

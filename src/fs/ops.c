@@ -28,6 +28,7 @@ typedef struct fs_handle {
     bool wrote;                 /* this handle changed the content since a spec was last acted on */
     pid_t opener;               /* the process (thread group) that opened it */
     dir_list dir;
+    read_block *ra;              /* H_BYTES of a file that no longer changes, else NULL */
 } fs_handle;
 
 static fs_state *state(fuse_req_t req)
@@ -98,6 +99,10 @@ static void handle_free(fs_handle *h)
         return;
     free(h->text);
     dir_list_free(&h->dir);
+    if (h->ra) {
+        readahead_free(h->ra);
+        free(h->ra);
+    }
     free(h);
 }
 
@@ -610,6 +615,10 @@ static int open_handle(fs_state *fs, fuse_ino_t ino, const node_path *np, struct
          * end, announced, dropped what was read of them before). */
         fi->keep_cache = np->kind == NODE_RUN_SNAPSHOT_FILE || np->kind == NODE_DATA_VERSION_FILE ||
                          (np->kind == NODE_RUN_OUTPUTS_FILE && view_run_ended(fs, np->name));
+        if (fi->keep_cache) {
+            h->ra = util_xcalloc(1, sizeof *h->ra);
+            readahead_init(h->ra);
+        }
     }
     if (rc < 0) {
         handle_free(h);
@@ -739,15 +748,36 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
         free(buf);
         return;
     }
-    node_path np;
-    char *path = inode_node(fs, ino, &np);
     char *data = NULL;
     size_t len = 0;
-    int rc = view_read(fs, &np, off, size, &data, &len, &err);
-    if (rc < 0)
-        reply_failure(req, rc, &err, "read", path);
-    else
+    if (h->ra && readahead_take(h->ra, off, size, &data, &len)) {
         fuse_reply_buf(req, data, len);
+        free(data);
+        return;
+    }
+    node_path np;
+    char *path = inode_node(fs, ino, &np);
+    size_t want = h->ra ? readahead_want(h->ra, off, size) : size;
+    int rc = view_read(fs, &np, off, want, &data, &len, &err);
+    if (rc < 0) {
+        if (want > size)
+            readahead_failed(h->ra);
+        reply_failure(req, rc, &err, "read", path);
+    } else if (want > size) {
+        /* Kept before the reply, and the reply from a copy: once it is sent the reader may close, and
+         * the handle (with its block) be released on another thread. */
+        size_t replied = len < size ? len : size;
+        char *slice = util_xcalloc(1, replied + 1);
+        memcpy(slice, data, replied);
+        readahead_keep(h->ra, off, want, replied, data, len); /* it goes on serving the reads after */
+        data = NULL;
+        fuse_reply_buf(req, slice, replied);
+        free(slice);
+    } else {
+        if (h->ra)
+            readahead_went_on(h->ra, off + (off_t)len);
+        fuse_reply_buf(req, data, len);
+    }
     free(data);
     free(path);
 }

@@ -2,7 +2,8 @@
 # test_metadata.sh: browsing many runs asks the server little. `ls -l runs/` is the listing's pages, not
 # a request per run (readdirplus hands each run's attributes to the kernel with its name); the status of
 # every run comes from that listing; `find` asks about an ended run's folders once (GET /v1/runs/ID/tree);
-# an ended run's answers are not asked again, and a finished output read again comes from the page cache. Counted with workspace.json's "requests" (docs/api.md).
+# an ended run's answers are not asked again, and a finished output is read in 4 MiB blocks, and again
+# from the page cache. Counted with workspace.json's "requests" (docs/api.md).
 . "$(dirname "$0")/../lib/e2e.sh"
 
 RUNS=40
@@ -65,12 +66,16 @@ t_run_links_of_an_experiment_come_with_their_attributes() {
     [ "$n" -le 6 ] || fail "ls -l of $RUNS run links took $n requests"
 }
 
-t_a_finished_output_read_again_comes_from_the_page_cache() {
+t_a_finished_output_is_read_in_blocks_and_again_from_the_page_cache() {
     remount
     local id n want
     id=$(readlink "$MNT/experiments/many/runs/latest") && id=${id##*/}
     want=$(md5sum < "$DATA/runs/$id/work/outputs/data.bin")
-    [ "$(md5sum < "$MNT/runs/$id/outputs/data.bin")" = "$want" ] || fail "first read differs"
+    # Looked up (the run, its tree, the file), then read in one request of the 4 MiB read-ahead block,
+    # not in 256 KiB requests.
+    n=$(asked_during sh -c "md5sum < '$MNT/runs/$id/outputs/data.bin'") || fail "first read failed"
+    [ "$(cat "$T/out")" = "$want" ] || fail "first read differs"
+    [ "$n" -le 6 ] || fail "reading a finished 2 MB output took $n requests"
     n=$(asked_during sh -c "md5sum < '$MNT/runs/$id/outputs/data.bin'") || fail "second read failed"
     [ "$(cat "$T/out")" = "$want" ] || fail "second read differs"
     [ "$n" -le 1 ] || fail "reading the finished output again took $n requests"
