@@ -1140,7 +1140,7 @@ int view_read(fs_state *fs, const node_path *np, off_t offset, size_t size, char
     /* A short read tells the kernel "end of file" (it may even shrink its idea of the size): when the
      * server sends less than asked while its X-Log-Size says more exists, ask for the rest. */
     int rc = 0;
-    char *buf = util_xcalloc(1, size + 1);
+    char *buf = NULL;
     size_t got = 0;
     while (got < size) {
         char *chunk = NULL;
@@ -1149,6 +1149,14 @@ int view_read(fs_state *fs, const node_path *np, off_t offset, size_t size, char
         rc = client_get_bytes(fs->client, url, offset + (off_t)got, size - got, &chunk, &n, &total, err);
         if (rc < 0)
             break;
+        bool whole = got == 0 && (n == size || n == 0 || total < 0 || offset + (off_t)n >= (off_t)total);
+        if (whole) { /* the usual case: the answer is the read, kept as it came (a 4 MiB block) */
+            buf = chunk;
+            got = n;
+            break;
+        }
+        if (!buf)
+            buf = util_xcalloc(1, size + 1);
         memcpy(buf + got, chunk, n);
         got += n;
         free(chunk);
@@ -1160,7 +1168,7 @@ int view_read(fs_state *fs, const node_path *np, off_t offset, size_t size, char
         free(buf);
         return rc;
     }
-    *data = buf;
+    *data = buf ? buf : util_xcalloc(1, 1);
     *len = got;
     return 0;
 }
