@@ -73,6 +73,9 @@ int client_post_fd(amlfs_client *c, const char *url_path, int fd, off_t size, co
 /* POST or PUT a JSON body (body may be NULL: an empty body); *out (may be NULL) gets the answer. */
 int client_send_json(amlfs_client *c, const char *method, const char *url_path, const cJSON *body,
                      cJSON **out, amlfs_err *err);
+/* The same with the body's JSON text as it is (len bytes, not parsed or printed again here). */
+int client_send_json_text(amlfs_client *c, const char *method, const char *url_path, const char *text, size_t len,
+                          cJSON **out, amlfs_err *err);
 int client_delete(amlfs_client *c, const char *url_path, amlfs_err *err);
 
 /* Every run (of one experiment, or all with experiment NULL) in submission order, by pages of GET

@@ -183,6 +183,10 @@ int run_create(server *srv, store_run *r, amlfs_err *err);
 int run_move(server *srv, const char *id, run_status to, const run_change *chg, amlfs_err *err);
 /* Queued (or Preparing after a restart) -> Preparing -> environment set up -> Running. */
 int run_prepare_and_start(server *srv, const char *id, amlfs_err *err);
+/* run_code.c: the run's working folder RUN_DIR/work, made at its preparation (a Queued run has none): a
+ * copy of its snapshot, then outputs/ and its outputs' folders (job may be NULL: outputs/ alone). Done once:
+ * a work/ that exists is complete. A failure (a content missing from the store, a full disk) names the file. */
+int run_code_prepare(server *srv, const store_run *r, const job_spec *job, amlfs_err *err);
 /* POST /v1/runs/ID/cancel. A run that has ended: -EINVAL "run X already Completed". */
 int run_cancel(server *srv, const char *id, amlfs_err *err);
 /* Asks the run's compute where it is and follows its word (queued, running, ended) now. */
@@ -272,9 +276,9 @@ typedef struct submit_data {
      * for those it could not snapshot; NULL when none. */
     const cJSON *uploads, *upload_errors;
 } submit_data;
-/* Places the job's data inputs (read-only, RUN_DIR/inputs/NAME) and makes its outputs' folders
- * (RUN_DIR/work/outputs/NAME); inputs and outputs get the absolute paths the command uses. A refusal
- * names the input with its position in the job file. */
+/* Places the job's data inputs (read-only, RUN_DIR/inputs/NAME) and names its outputs' folders
+ * (RUN_DIR/work/outputs/NAME, made when the run is prepared); inputs and outputs get the absolute paths
+ * the command uses. A refusal names the input with its position in the job file. */
 int submit_data_place(server *srv, const submit_data *d, const char *run_dir, spec_kvlist *inputs,
                       spec_kvlist *outputs, amlfs_err *err);
 /* Fetches the job's https:// inputs into RUN_DIR/inputs/NAME/ (through DATA_DIR/cache/http), before
@@ -334,6 +338,12 @@ int server_snapshot_keep(server *srv, const snapshot_manifest *m, amlfs_err *err
 /* A stored manifest, shared and read-only, from a small cache (manifests never change). Release it. */
 int server_snapshot_get(server *srv, const char *hash, const snapshot_manifest **m, amlfs_err *err);
 void server_snapshot_release(server *srv, const snapshot_manifest *m);
+/* Takes a finished manifest (m is left empty) into that cache: the submission that follows a POST
+ * /v1/snapshots finds it there instead of reading it back from the store. */
+void server_snapshot_put(server *srv, snapshot_manifest *m);
+/* snapshot_blobs_missing, remembered for a cached manifest once nothing was missing (the store never
+ * removes a content): each blob is looked up once, not at every request about the snapshot. */
+int server_snapshot_missing(server *srv, const snapshot_manifest *m, char ***missing, size_t *n, amlfs_err *err);
 /* The workspace's upload counters (POST /v1/blobs): bytes received, blobs stored, requests. */
 void server_uploads_count(server *srv, int64_t bytes, int64_t blobs);
 int server_uploads_get(server *srv, int64_t *bytes, int64_t *blobs, int64_t *requests, amlfs_err *err);

@@ -11,6 +11,7 @@
 #include "amlfs/err.h"
 
 struct archive;
+struct cJSON;
 struct archive_entry;
 
 #define SNAPSHOT_AMLIGNORE ".amlignore"
@@ -156,6 +157,8 @@ int snapshot_symlink_check(const snapshot_manifest *m, const char *link_path, co
  * a client) and refuses a "hash" that does not match the entries. */
 char *snapshot_manifest_to_json(const snapshot_manifest *m); /* malloc'd, compact */
 int snapshot_manifest_from_json(const char *text, size_t len, snapshot_manifest *m, amlfs_err *err);
+/* The same from a parsed document (a request body's "manifest"): a manifest is parsed once. */
+int snapshot_manifest_from_cjson(const struct cJSON *json, snapshot_manifest *m, amlfs_err *err);
 
 /* ---- walking a code folder and its limits ----------------------------------------------------- */
 
@@ -262,7 +265,8 @@ int snapshot_store_put_manifest(const char *store_dir, const snapshot_manifest *
 int snapshot_store_get_manifest(const char *store_dir, const char *hash, snapshot_manifest *m,
                                 amlfs_err *err);
 /* Builds dest (must not exist, or be empty) from the store: folders, copies of the blobs (a run may
- * change its copy; the store never changes), symlinks. All blobs are checked to be present first. */
+ * change its copy; the store never changes), symlinks. A blob missing (or damaged) stops it there, naming
+ * the file, and dest is left as it was found. */
 int snapshot_materialize(const char *store_dir, const snapshot_manifest *m, const char *dest,
                          amlfs_err *err);
 

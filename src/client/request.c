@@ -480,18 +480,24 @@ int client_post_fd(amlfs_client *c, const char *url_path, int fd, off_t size, co
     return finish_change(c, rc, &a, url_path, out, err);
 }
 
+int client_send_json_text(amlfs_client *c, const char *method, const char *url_path, const char *text, size_t len,
+                          cJSON **out, amlfs_err *err)
+{
+    http_body body = {.data = text, .len = text ? len : 0, .fd = -1, .content_type = text ? "application/json" : NULL};
+    http_answer a;
+    int rc = change(c, method, url_path, &body, &a, err);
+    return finish_change(c, rc, &a, url_path, out, err);
+}
+
 int client_send_json(amlfs_client *c, const char *method, const char *url_path, const cJSON *json,
                      cJSON **out, amlfs_err *err)
 {
     char *text = json ? cJSON_PrintUnformatted(json) : NULL;
     if (json && !text)
         abort(); /* cJSON only fails to print on out-of-memory */
-    http_body body = {.data = text, .len = text ? strlen(text) : 0, .fd = -1,
-                      .content_type = text ? "application/json" : NULL};
-    http_answer a;
-    int rc = change(c, method, url_path, &body, &a, err);
+    int rc = client_send_json_text(c, method, url_path, text, text ? strlen(text) : 0, out, err);
     free(text);
-    return finish_change(c, rc, &a, url_path, out, err);
+    return rc;
 }
 
 int client_delete(amlfs_client *c, const char *url_path, amlfs_err *err)

@@ -20,19 +20,15 @@ static int post_manifest(amlfs_client *c, const snapshot_manifest *m, const snap
 {
     *missing = NULL;
     *n = 0;
+    /* The manifest's text goes into the body as it was printed: parsing it only to print it again cost
+     * milliseconds per save at 2,000 files. */
     char *text = snapshot_manifest_to_json(m);
-    cJSON *body = cJSON_CreateObject();
-    cJSON *manifest = cJSON_Parse(text);
+    char *body = util_strdupf("{\"manifest\":%s,\"limits\":{\"max_mb\":%llu,\"max_files\":%llu}}", text,
+                              (unsigned long long)(limits->max_bytes / MB), (unsigned long long)limits->max_files);
     free(text);
-    if (!body || !manifest)
-        abort(); /* cJSON fails only without memory */
-    cJSON_AddItemToObject(body, "manifest", manifest);
-    cJSON *l = cJSON_AddObjectToObject(body, "limits");
-    cJSON_AddNumberToObject(l, "max_mb", (double)(limits->max_bytes / MB));
-    cJSON_AddNumberToObject(l, "max_files", (double)limits->max_files);
     cJSON *answer = NULL;
-    int rc = client_send_json(c, "POST", "/v1/snapshots", body, &answer, err);
-    cJSON_Delete(body);
+    int rc = client_send_json_text(c, "POST", "/v1/snapshots", body, strlen(body), &answer, err);
+    free(body);
     if (rc < 0)
         return rc;
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(answer, "missing");

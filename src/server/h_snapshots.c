@@ -58,7 +58,7 @@ static int reply_missing(server *srv, const snapshot_manifest *m, unsigned statu
 {
     char **missing = NULL;
     size_t n = 0;
-    int rc = snapshot_blobs_missing(srv->snapshot_dir, m, &missing, &n, err);
+    int rc = server_snapshot_missing(srv, m, &missing, &n, err);
     if (rc < 0) {
         cJSON_Delete(extra);
         return rc;
@@ -100,15 +100,10 @@ int h_snapshots_create(server *srv, const http_request *req, http_reply *out, am
     snapshot_manifest m;
     snapshot_manifest_init(&m);
     snapshot_limits limits;
-    if (!cJSON_IsObject(jm)) {
+    if (!cJSON_IsObject(jm))
         rc = amlfs_fail(err, EINVAL, "the body needs \"manifest\": the snapshot manifest (see docs/api.md)");
-    } else {
-        char *text = cJSON_PrintUnformatted(jm);
-        if (!text)
-            abort(); /* out of memory */
-        rc = snapshot_manifest_from_json(text, strlen(text), &m, err);
-        free(text);
-    }
+    else
+        rc = snapshot_manifest_from_cjson(jm, &m, err); /* parsed once, with the body */
     if (rc == 0)
         rc = body_limits(srv, body, &limits, err);
     cJSON_Delete(body);
@@ -117,9 +112,19 @@ int h_snapshots_create(server *srv, const http_request *req, http_reply *out, am
         rc = snapshot_limits_check(&m, &limits, "code folder", server_snapshot_ignore_file(&m), err);
     if (rc == 0)
         rc = server_snapshot_keep(srv, &m, err);
+    if (rc < 0) {
+        snapshot_manifest_free(&m);
+        return rc;
+    }
+    /* Cached now: the submission that names it next (and its upload) need not read it back from disk. */
+    char hash[SNAPSHOT_SHA_HEX];
+    snprintf(hash, sizeof hash, "%s", m.hash);
+    server_snapshot_put(srv, &m);
+    const snapshot_manifest *kept;
+    rc = server_snapshot_get(srv, hash, &kept, err);
     if (rc == 0)
-        rc = reply_missing(srv, &m, 200, NULL, out, err);
-    snapshot_manifest_free(&m);
+        rc = reply_missing(srv, kept, 200, NULL, out, err);
+    server_snapshot_release(srv, kept);
     return rc;
 }
 

@@ -304,9 +304,11 @@ static int set_up_and_submit(server *srv, const store_run *r, char **handle, com
     amlfs_err parse = {0};
     bool parsed = r->job_yaml && spec_parse_job(r->job_yaml, strlen(r->job_yaml), "job.yaml", &spec, &parse) == 0;
     char *run_dir = server_path(srv, "runs/%s", r->id);
-    /* https:// and datastore inputs: fetched before the environment is set up, so a bad URL fails the run
+    /* The code is copied into the run's working folder now, not at submission: a Queued run costs no disk.
+     * https:// and datastore inputs: fetched before the environment is set up, so a bad URL fails the run
      * at once. */
-    if (parsed)
+    rc = run_code_prepare(srv, r, parsed ? &spec : NULL, err);
+    if (rc == 0 && parsed)
         rc = submit_data_fetch(srv, &spec, run_dir, err);
     run_env env;
     memset(&env, 0, sizeof env);

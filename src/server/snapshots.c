@@ -22,6 +22,7 @@ typedef struct cache_slot {
     snapshot_manifest *m;
     int refs;
     uint64_t used;
+    bool complete; /* every content was found in the store once: the store never removes one */
 } cache_slot;
 
 struct snapshot_cache {
@@ -188,6 +189,70 @@ static cache_slot *find_slot(snapshot_cache *c, const char *hash)
     return NULL;
 }
 
+/* Lock held. An empty slot, else the least recently used one nobody holds, now holding m; NULL when every
+ * slot is in use. */
+static cache_slot *take_slot_locked(snapshot_cache *c, snapshot_manifest *m)
+{
+    cache_slot *s = NULL;
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        cache_slot *cand = &c->slots[i];
+        if (cand->refs > 0)
+            continue;
+        if (!cand->m) {
+            s = cand;
+            break;
+        }
+        if (!s || cand->used < s->used)
+            s = cand;
+    }
+    if (!s)
+        return NULL;
+    if (s->m) {
+        snapshot_manifest_free(s->m);
+        free(s->m);
+    }
+    *s = (cache_slot){.m = m, .used = ++c->tick};
+    return s;
+}
+
+void server_snapshot_put(server *srv, snapshot_manifest *m)
+{
+    snapshot_manifest *own = util_xcalloc(1, sizeof *own);
+    *own = *m;
+    snapshot_manifest_init(m);
+    snapshot_cache *c = srv->snapshots;
+    pthread_mutex_lock(&c->lock);
+    if (snapshot_sha_valid(own->hash) && !find_slot(c, own->hash) && take_slot_locked(c, own))
+        own = NULL;
+    pthread_mutex_unlock(&c->lock);
+    if (own) {
+        snapshot_manifest_free(own);
+        free(own);
+    }
+}
+
+int server_snapshot_missing(server *srv, const snapshot_manifest *m, char ***missing, size_t *n, amlfs_err *err)
+{
+    snapshot_cache *c = srv->snapshots;
+    pthread_mutex_lock(&c->lock);
+    cache_slot *s = find_slot(c, m->hash);
+    bool complete = s && s->complete;
+    pthread_mutex_unlock(&c->lock);
+    if (complete) {
+        *missing = util_xcalloc(1, sizeof **missing);
+        *n = 0;
+        return 0;
+    }
+    int rc = snapshot_blobs_missing(srv->snapshot_dir, m, missing, n, err);
+    if (rc == 0 && *n == 0) {
+        pthread_mutex_lock(&c->lock);
+        if ((s = find_slot(c, m->hash)) != NULL)
+            s->complete = true;
+        pthread_mutex_unlock(&c->lock);
+    }
+    return rc;
+}
+
 int server_snapshot_get(server *srv, const char *hash, const snapshot_manifest **out, amlfs_err *err)
 {
     *out = NULL;
@@ -212,27 +277,9 @@ int server_snapshot_get(server *srv, const char *hash, const snapshot_manifest *
         return rc;
     }
     pthread_mutex_lock(&c->lock);
-    if ((s = find_slot(c, hash)) == NULL) { /* else another request read it meanwhile: share theirs */
-        for (size_t i = 0; i < CACHE_SLOTS; i++) { /* an empty slot, else the least recently used */
-            cache_slot *cand = &c->slots[i];
-            if (cand->refs > 0)
-                continue;
-            if (!cand->m) {
-                s = cand;
-                break;
-            }
-            if (!s || cand->used < s->used)
-                s = cand;
-        }
-        if (s) {
-            if (s->m) {
-                snapshot_manifest_free(s->m);
-                free(s->m);
-            }
-            s->m = m;
-            m = NULL;
-        }
-    }
+    /* Another request may have read it meanwhile: then theirs is shared. */
+    if ((s = find_slot(c, hash)) == NULL && (s = take_slot_locked(c, m)) != NULL)
+        m = NULL;
     if (s) {
         s->refs++;
         s->used = ++c->tick;

@@ -1,8 +1,8 @@
 /* submit.c: POST /v1/experiments/NAME/runs: a job.yaml becomes a queued run. Validate, resolve the
  * environment and compute, render the command, snapshot the code (the experiment's own folder here,
- * an absolute folder as uploaded by the mount) and materialize it as the run's working folder; any
- * rejection leaves nothing behind and is written in the experiment's status line with the file, line
- * and column. */
+ * an absolute folder as uploaded by the mount; the run's working copy is made when it is prepared,
+ * run_code.c); any rejection leaves nothing behind and is written in the experiment's status line with
+ * the file, line and column. */
 #include "amlfs/server.h"
 
 #include <stdio.h>
@@ -270,7 +270,7 @@ static int resolve_uploaded_code(submission *s, amlfs_err *err)
     char **missing = NULL;
     size_t n = 0;
     rc = snapshot_limits_check(m, &limits, "code folder", server_snapshot_ignore_file(m), &why);
-    if (rc == 0 && (rc = snapshot_blobs_missing(s->srv->snapshot_dir, m, &missing, &n, &why)) == 0 && n > 0)
+    if (rc == 0 && (rc = server_snapshot_missing(s->srv, m, &missing, &n, &why)) == 0 && n > 0)
         rc = amlfs_fail(&why, ENOENT, "%zu content%s of snapshot %.12s... %s not uploaded yet (POST /v1/blobs)", n,
                         n == 1 ? "" : "s", m->hash, n == 1 ? "was" : "were");
     snapshot_strings_free(missing, n);
@@ -290,7 +290,7 @@ static int snapshot_own_code(submission *s, const char *shown, amlfs_err *err)
     if (rc < 0)
         return code_fail(s, -rc, shown, why.msg, err);
     snprintf(s->snapshot, sizeof s->snapshot, "%s", m.hash);
-    snapshot_manifest_free(&m);
+    server_snapshot_put(s->srv, &m); /* its preparation reads it from the cache, not back from disk */
     return 0;
 }
 
@@ -406,28 +406,16 @@ static int claim_id_under(submission *s, const char *run_root, amlfs_err *err)
     return amlfs_fail(err, EIO, "could not find a free run id under %s", s->srv->data_dir);
 }
 
-/* The run's working folder, built from its snapshot: the run changes its copy, never the snapshot. */
-static int snapshot_code(submission *s, amlfs_err *err)
+/* Where the job's AMLFS_METRICS files go (the supervisor makes them): there before it starts, so the
+ * monitor follows it from the start and a container can have it mounted. The working folder, with the
+ * code, is made when the run is prepared (run_code.c): a Queued run costs no disk. */
+static int make_metrics_dir(submission *s, amlfs_err *err)
 {
-    char *work = util_strdupf("%s/work", s->run_dir);
-    char *outputs = util_strdupf("%s/outputs", work);
-    const snapshot_manifest *m = NULL;
-    int rc = server_snapshot_get(s->srv, s->snapshot, &m, err);
-    if (rc == 0)
-        rc = snapshot_materialize(s->srv->snapshot_dir, m, work, err);
-    server_snapshot_release(s->srv, m);
-    if (rc == 0)
-        rc = util_mkdir_p(outputs, 0755, err);
-    /* Where the job's AMLFS_METRICS files go (the supervisor makes them): there before it starts, so the
-     * monitor follows it from the start and a container can have it mounted. */
     char *metrics = util_strdupf("%s/" METRICS_DIR, s->run_dir);
-    if (rc == 0)
-        rc = util_mkdir_p(metrics, 0755, err);
+    int rc = util_mkdir_p(metrics, 0755, err);
     free(metrics);
     if (rc < 0)
-        amlfs_wrap(err, "preparing the code of run %s: ", s->id);
-    free(work);
-    free(outputs);
+        amlfs_wrap(err, "preparing the folder of run %s: ", s->id);
     return rc;
 }
 
@@ -531,7 +519,7 @@ static int submit_checked(submission *s, amlfs_err *err)
         (rc = spec_job_render_command(&s->job, NULL, s->filename, &s->command, err)) < 0 ||
         (rc = resolve_code(s, err)) < 0 || (rc = claim_id(s, err)) < 0)
         return rc;
-    if ((rc = snapshot_code(s, err)) < 0 || (rc = place_data(s, err)) < 0 || (rc = store_and_queue(s, err)) < 0) {
+    if ((rc = make_metrics_dir(s, err)) < 0 || (rc = place_data(s, err)) < 0 || (rc = store_and_queue(s, err)) < 0) {
         amlfs_err ignored = {0};
         util_rm_rf_through_link(s->run_dir, &ignored);
         return rc;

@@ -413,12 +413,11 @@ int submit_data_place(server *srv, const submit_data *d, const char *run_dir, sp
         free(name);
         free(path);
     }
+    /* Named only: the folders are made with the run's working folder, when it is prepared (run_code.c). */
     for (size_t i = 0; rc == 0 && i < d->job->outputs.count; i++) {
         const spec_kv *o = &d->job->outputs.items[i];
         char *dir = util_strdupf("%s/work/outputs/%s", real, o->key);
-        rc = util_mkdir_p(dir, 0755, err);
-        if (rc == 0)
-            spec_kvlist_add(outputs, o->key, dir, o->pos);
+        spec_kvlist_add(outputs, o->key, dir, o->pos);
         free(dir);
     }
     free(real);

@@ -106,12 +106,9 @@ static int entry_from_json(const cJSON *o, size_t index, snapshot_manifest *m, a
     return 0;
 }
 
-int snapshot_manifest_from_json(const char *text, size_t len, snapshot_manifest *m, amlfs_err *err)
+int snapshot_manifest_from_cjson(const cJSON *root, snapshot_manifest *m, amlfs_err *err)
 {
     snapshot_manifest_init(m);
-    cJSON *root = cJSON_ParseWithLength(text, len);
-    if (!root)
-        return amlfs_fail(err, EINVAL, "snapshot manifest is not valid JSON");
     int rc = 0;
     const cJSON *format = cJSON_GetObjectItemCaseSensitive(root, "format");
     const cJSON *entries = cJSON_GetObjectItemCaseSensitive(root, "entries");
@@ -136,8 +133,18 @@ int snapshot_manifest_from_json(const char *text, size_t len, snapshot_manifest 
     if (rc == 0 && cJSON_IsString(hash) && *hash->valuestring && strcmp(hash->valuestring, m->hash) != 0)
         rc = amlfs_fail(err, EINVAL, "snapshot manifest says its hash is %.12s... but its entries hash to %.12s...",
                         hash->valuestring, m->hash);
-    cJSON_Delete(root);
     if (rc < 0)
         snapshot_manifest_free(m);
+    return rc;
+}
+
+int snapshot_manifest_from_json(const char *text, size_t len, snapshot_manifest *m, amlfs_err *err)
+{
+    snapshot_manifest_init(m);
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    if (!root)
+        return amlfs_fail(err, EINVAL, "snapshot manifest is not valid JSON");
+    int rc = snapshot_manifest_from_cjson(root, m, err);
+    cJSON_Delete(root);
     return rc;
 }

@@ -66,7 +66,9 @@ static int copy_blob(const char *store_dir, const snapshot_entry *e, snapshot_tr
     int in = open(blob, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     int rc = 0;
     struct stat st;
-    if (in < 0)
+    if (in < 0 && errno == ENOENT)
+        rc = amlfs_fail(err, ENOENT, "the content of '%s' (%.12s...) is not in the store", e->path, e->sha256);
+    else if (in < 0)
         rc = amlfs_fail(err, errno, "cannot read the blob of '%s' (%s): %s", e->path, blob, strerror(errno));
     else if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != e->size)
         rc = amlfs_fail(err, EIO, "the blob of '%s' (%s) is damaged: its size is not the manifest's", e->path,
@@ -91,13 +93,8 @@ int snapshot_materialize(const char *store_dir, const snapshot_manifest *m, cons
 {
     if (!snapshot_sha_valid(m->hash))
         return amlfs_fail(err, EINVAL, "only a finished manifest (with its hash) can be materialized");
-    /* Every content first: a missing one refuses the whole snapshot before anything is written. */
-    for (size_t i = 0; i < m->count; i++) {
-        const snapshot_entry *e = &m->entries[i];
-        if (e->type == SNAPSHOT_FILE && !snapshot_blob_has(store_dir, e->sha256))
-            return amlfs_fail(err, ENOENT, "snapshot %.12s...: the content of '%s' (%.12s...) is not in the store",
-                              m->hash, e->path, e->sha256);
-    }
+    /* Each blob is opened once, when it is copied: one that is missing stops the copy there, and the
+     * abort below leaves dest as it was found. */
     snapshot_tree *t;
     int rc = snapshot_tree_open(dest, &t, err);
     if (rc < 0)

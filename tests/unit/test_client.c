@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include <errno.h>
 
 #include <microhttpd.h>
 
@@ -43,6 +45,9 @@ typedef struct upload {
     size_t bytes;
 } upload;
 
+/* The last body POSTed to /v1/snapshots, as it arrived. */
+static util_buf snapshot_body;
+
 static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status, const char *body,
                               const char *log_size)
 {
@@ -59,7 +64,20 @@ static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status, cons
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                               const char *version, const char *data, size_t *data_size, void **con_cls)
 {
-    (void)cls, (void)version, (void)data;
+    (void)cls, (void)version;
+    if (strcmp(method, "POST") == 0 && strcmp(url, "/v1/snapshots") == 0) {
+        if (!*con_cls) {
+            *con_cls = util_xcalloc(1, sizeof(upload));
+            snapshot_body.len = 0;
+            return MHD_YES;
+        }
+        if (*data_size) {
+            util_buf_append(&snapshot_body, data, *data_size, 0);
+            *data_size = 0;
+            return MHD_YES;
+        }
+        return answer(conn, 200, "{\"missing\": []}", NULL);
+    }
     if (strcmp(method, "PUT") == 0) {
         if (!*con_cls) {
             *con_cls = util_xcalloc(1, sizeof(upload));
@@ -548,6 +566,43 @@ static void test_feed(amlfs_client *c)
     unlink(late_socket);
 }
 
+/* The manifest goes to the server as it was built and printed, byte for byte: not parsed and printed again. */
+static void test_snapshot_body(amlfs_client *c)
+{
+    char root[] = "/tmp/test_client_snap.XXXXXX";
+    if (!mkdtemp(root)) {
+        CHECK(false, "mkdtemp: %s", strerror(errno));
+        return;
+    }
+    char *sub = util_strdupf("%s/sub", root);
+    char *a = util_strdupf("%s/a.txt", root), *b = util_strdupf("%s/sub/b \"quoted\".txt", root);
+    amlfs_err err = {0};
+    CHECK(mkdir(sub, 0755) == 0 && util_write_file_atomic(a, "alpha\n", 6, 0644, &err) == 0 &&
+              util_write_file_atomic(b, "beta\n", 5, 0755, &err) == 0,
+          "a code folder: %s", err.msg);
+    snapshot_limits limits = {.max_bytes = 300ull << 20, .max_files = 2000};
+    char hash[SNAPSHOT_SHA_HEX] = "";
+    int rc = client_snapshot_upload(c, root, &limits, hash, &err);
+    CHECK(rc == 0, "upload of a folder the server has whole: %s", err.msg);
+    snapshot_manifest m;
+    if (snapshot_manifest_build(root, &limits, &m, &err) == 0) {
+        char *text = snapshot_manifest_to_json(&m);
+        char *want = util_strdupf("{\"manifest\":%s,\"limits\":{\"max_mb\":300,\"max_files\":2000}}", text);
+        CHECK(snapshot_body.len == strlen(want) && memcmp(snapshot_body.data, want, snapshot_body.len) == 0,
+              "the body is the manifest as built: %.*s", (int)snapshot_body.len, snapshot_body.data);
+        CHECK(strcmp(hash, m.hash) == 0, "the snapshot's hash: %s, built %s", hash, m.hash);
+        free(want);
+        free(text);
+        snapshot_manifest_free(&m);
+    } else {
+        CHECK(false, "building the manifest: %s", err.msg);
+    }
+    util_rm_rf(root, &err);
+    free(sub);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     char socket_path[64];
@@ -571,8 +626,10 @@ int main(void)
         test_run_listing(c);
         test_silent_server(c);
         test_feed(c);
+        test_snapshot_body(c);
         client_free(c);
         MHD_stop_daemon(fake);
+        util_buf_free(&snapshot_body);
     }
     unlink(socket_path);
     printf("%d passed, %d failed\n", passed, failed);

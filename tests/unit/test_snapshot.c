@@ -781,7 +781,7 @@ static void test_blobs(const char *root)
     if (rc == 0)
         snapshot_manifest_free(&stored);
 
-    /* A missing blob refuses the whole folder before anything is written. */
+    /* A missing blob stops the copy there and leaves nothing behind, naming the file. */
     char *lone = fresh_dir("lone");
     put_text(lone, "new.txt", "not in the store\n", 0644);
     snapshot_manifest lm;
