@@ -943,8 +943,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         reply_failure(req, rc, &err, "opendir", path);
     } else {
         fi->fh = (uint64_t)(uintptr_t)h;
-        fi->cache_readdir = 0;
-        fi->keep_cache = 0;
+        /* A listing that no longer changes (a run's folder, an ended run's outputs, logs, snapshot,
+         * metrics) is kept by the kernel: a second `find` asks nothing. An event about the run drops it
+         * (its inodes are invalidated); nothing of the mount's own can change it (read-only). */
+        fi->cache_readdir = fi->keep_cache = view_timeout(fs, &np) == FS_LASTING_TIMEOUT;
         if (fuse_reply_open(req, fi) != 0)
             handle_free(h);
     }

@@ -56,6 +56,11 @@ t_find_asks_about_each_ended_run_once() {
     n=$(asked_during find "$MNT/runs/") || fail "find failed"
     [ "$(grep -c '/outputs/data.bin$' "$T/out")" = "$RUNS" ] || fail "find shows: $(head -30 "$T/out")"
     [ "$n" -le $((RUNS + 5)) ] || fail "find of $RUNS runs took $n requests"
+    # Again: nothing is asked (the mount's answers about ended runs and the kernel's listings of their
+    # folders are kept).
+    n=$(asked_during find "$MNT/runs/") || fail "find failed"
+    [ "$(grep -c '/outputs/data.bin$' "$T/out")" = "$RUNS" ] || fail "find again shows: $(head -30 "$T/out")"
+    [ "$n" -le 5 ] || fail "find again took $n requests"
 }
 
 t_run_links_of_an_experiment_come_with_their_attributes() {
