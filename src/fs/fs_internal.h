@@ -28,7 +28,10 @@
  * Shared by every handle open for writing on the same inode. Also the content of a file that was
  * unlinked or renamed over while open: kept here so its handles go on reading it, as on a disk. */
 typedef struct wbuf {
-    pthread_mutex_t mu;         /* one writer or one upload at a time */
+    pthread_mutex_t mu;         /* guards the fields below; never held across the upload itself */
+    pthread_cond_t stored;      /* an upload ended */
+    bool storing;               /* an upload is under way: the next waits for it (they land in order) */
+    uint64_t changes;           /* bumped by every change of content, mode or time */
     int fd;
     int refs;                   /* handles using it; guarded by the inode table's lock */
     mode_t mode;                /* permission bits to store with the content */

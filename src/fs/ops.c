@@ -252,6 +252,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void wbuf_touched(wbuf *b)
 {
     b->dirty = true;
+    b->changes++;
     b->mtime_ms = util_now_ms();
 }
 
@@ -300,6 +301,7 @@ static int set_attr_inode(fs_state *fs, fuse_ino_t ino, const node_path *np, int
         if (mtime_ms >= 0)
             b->mtime_ms = mtime_ms;
         b->mode_changed = true;
+        b->changes++;
         pthread_mutex_unlock(&b->mu);
         inode_wbuf_put(fs->inodes, ino, b);
         /* Also stored now: the buffer may belong to a close whose release has already stored it (a

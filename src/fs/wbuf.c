@@ -44,6 +44,7 @@ int wbuf_new(const char *initial, size_t len, mode_t mode, wbuf **out, amlfs_err
     }
     wbuf *b = util_xcalloc(1, sizeof *b);
     pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->stored, NULL);
     b->fd = fd;
     b->mode = mode & 07777;
     b->mtime_ms = util_now_ms();
@@ -57,6 +58,7 @@ void wbuf_free(wbuf *b)
         return;
     close(b->fd);
     free(b->before);
+    pthread_cond_destroy(&b->stored);
     pthread_mutex_destroy(&b->mu);
     free(b);
 }

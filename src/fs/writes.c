@@ -84,16 +84,46 @@ int action_load_stored(fs_state *fs, const node_path *np, bool empty, wbuf **out
     return rc;
 }
 
-static int put_stored(fs_state *fs, const node_path *np, wbuf *b, amlfs_err *err)
+/* What an upload sends: the buffer as it was when the upload began. */
+typedef struct wbuf_moment {
+    off_t size;
+    mode_t mode;
+    int64_t mtime_ms;
+    uint64_t changes;
+} wbuf_moment;
+
+static int put_stored(fs_state *fs, const node_path *np, int fd, const wbuf_moment *m, amlfs_err *err)
 {
     char *url = view_files_url(np);
     /* The time the writer saw (its last write, or a time it set) is the one stored: an editor compares
      * it with the file's later ("changed since reading it"). */
-    char *put_url = util_strdupf("%s?mode=0%o&mtime_ms=%lld", url, (unsigned)(b->mode ? b->mode & 07777 : 0644),
-                                 (long long)b->mtime_ms);
-    int rc = client_put_fd(fs->client, put_url, b->fd, wbuf_size(b), NULL, err);
+    char *put_url = util_strdupf("%s?mode=0%o&mtime_ms=%lld", url, (unsigned)(m->mode ? m->mode & 07777 : 0644),
+                                 (long long)m->mtime_ms);
+    int rc = client_put_fd(fs->client, put_url, fd, m->size, NULL, err);
     free(put_url);
     free(url);
+    return rc;
+}
+
+/* Uploads the buffer's content; the caller holds b->mu and is the one storing (b->storing), and holds
+ * it again on return. The lock is let go while the bytes travel, so writers are never held up by the
+ * server; a change made meanwhile is sent again (a few times at most; after that it stays dirty for
+ * the next close). */
+static int store_buffer(fs_state *fs, const node_path *np, wbuf *b, amlfs_err *err)
+{
+    int rc = 0;
+    for (int tries = 0; tries < 3; tries++) {
+        wbuf_moment m = {wbuf_size(b), b->mode, b->mtime_ms, b->changes};
+        pthread_mutex_unlock(&b->mu);
+        rc = put_stored(fs, np, b->fd, &m, err);
+        pthread_mutex_lock(&b->mu);
+        if (b->changes == m.changes) {
+            if (rc == 0)
+                b->dirty = b->mode_changed = false;
+            return rc;
+        }
+        /* Changed while it was sent (a short read of a file cut meanwhile fails the upload too). */
+    }
     return rc;
 }
 
@@ -126,16 +156,16 @@ int action_finish_write(fs_state *fs, const node_path *np, wbuf *b, bool act, pi
     char *text = NULL, *before = NULL;
     size_t len = 0, before_len = 0;
     bool spec = act && node_spec_kind(np, NULL) != SPEC_NONE;
+    if (!node_is_stored(np->kind) && !node_object_spec_collection(np->kind))
+        return amlfs_fail(err, EACCES, "this file cannot be written");
     pthread_mutex_lock(&b->mu);
-    if (node_is_stored(np->kind)) {
-        /* Always store first: a refused spec keeps the text the user wrote. */
-        if (b->dirty || b->mode_changed || spec)
-            rc = put_stored(fs, np, b, err);
-        if (rc == 0)
-            b->dirty = b->mode_changed = false;
-    } else if (!node_object_spec_collection(np->kind)) {
-        rc = amlfs_fail(err, EACCES, "this file cannot be written");
-    }
+    /* One upload at a time, in the order of the closes: the last close's content lands last. */
+    while (b->storing)
+        pthread_cond_wait(&b->stored, &b->mu);
+    b->storing = true;
+    /* Always store first: a refused spec keeps the text the user wrote. */
+    if (node_is_stored(np->kind) && (b->dirty || b->mode_changed || spec))
+        rc = store_buffer(fs, np, b, err);
     if (rc == 0 && spec)
         rc = wbuf_read_all(b, &text, &len, err);
     if (rc == 0 && spec && b->before) {
@@ -143,6 +173,8 @@ int action_finish_write(fs_state *fs, const node_path *np, wbuf *b, bool act, pi
         memcpy(before, b->before, b->before_len);
         before_len = b->before_len;
     }
+    b->storing = false;
+    pthread_cond_broadcast(&b->stored);
     pthread_mutex_unlock(&b->mu);
     if (rc == 0 && text) {
         if (np->kind == NODE_EXP_FILE || np->kind == NODE_ENV_FILE || np->kind == NODE_DATA_FILE)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_wedged.sh: a server that stops answering (SIGSTOP, a crash and a restart) hangs nobody: metadata within
 # the deadline (the last answer while still true, else EIO), kill -9 and Ctrl-C free a blocked caller, big
-# transfers are not cut, tail -f rides a restart, and everything works again once the server is back.
+# transfers are not cut, tail -f rides a restart, a close waiting for the server holds up no writer, and
+# everything works again once the server is back.
 . "$(dirname "$0")/../lib/e2e.sh"
 
 DEADLINE=4                          # -o metadata_timeout
@@ -205,6 +206,44 @@ t_4_tail_f_rides_a_short_server_restart() {
 }
 
 # shellcheck disable=SC2086 # MOUNT_OPTS is words
+# A close that waits for the server (its upload) holds up no writer of the same file: the lock of the
+# file's buffer is let go while the bytes travel (only the next close waits, so closes land in order).
+t_5_a_close_waiting_for_the_server_holds_up_no_writer() {
+    trap 'case_cleanup' EXIT
+    # The first writer writes, then closes once the server is stopped: its close waits on the upload.
+    python3 -c '
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, b"a" * (1 << 20))
+open(sys.argv[2], "w").close()
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.01)
+os.close(fd)
+' "$MNT/experiments/w/shared.bin" "$T/first-written" "$T/first-close" &
+    local first=$!
+    track $first
+    wait_for 30 test -e "$T/first-written" || fail "the first writer did not write"
+    pause_server || fail "SIGSTOP"
+    touch "$T/first-close"
+    wait_for 30 waits_on_mount $first || fail "the first writer never waited for its close() on the mount"
+    python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+os.pwrite(fd, b"X", 0)
+open(sys.argv[2], "w").close()
+os.close(fd)
+' "$MNT/experiments/w/shared.bin" "$T/second-written" &
+    local second=$!
+    track $second
+    wait_for $BOUND test -e "$T/second-written" || fail "a write waited for the first close's upload"
+    resume_server
+    wait $first || fail "the first close failed"
+    wait $second || fail "the second close failed"
+    [ "$(head -c 1 "$MNT/experiments/w/shared.bin")" = X ] || fail "the second write was lost"
+    [ "$(stat -c %s "$MNT/experiments/w/shared.bin")" = $((1 << 20)) ] || fail "size $(stat -c %s "$MNT/experiments/w/shared.bin")"
+    rm -f "$MNT/experiments/w/shared.bin"
+}
+
 mount_ws $MOUNT_OPTS || { echo "0 passed, 1 failed"; exit 1; }
 make_host_env host && mkdir "$MNT/experiments/w" || { echo "0 passed, 1 failed"; exit 1; }
 run_cases
