@@ -110,6 +110,18 @@ char *client_run_url(const char *run_id, const char *suffix, const char *rel);
 /* "/v1/KIND/NAME" + suffix + rel (escaped as a path): the URL of an object's sub-resource; malloc'd. */
 char *client_object_url(const char *kind, const char *name, const char *suffix, const char *rel);
 
+/* The workspace object. */
+#define CLIENT_WORKSPACE_URL "/v1/workspace"
+/* "/v1/KIND": a collection (its listing, and where a new object is POSTed). malloc'd. */
+char *client_collection_url(const char *kind);
+/* "/v1/KIND/NAME/files/REL" (REL escaped as a path; "" or NULL: the files' root with its '/'). */
+char *client_files_url(const char *kind, const char *name, const char *rel);
+/* A read-only folder of an object: "/v1/KIND/NAME/FOLDER/REL" + suffix, or with version
+ * "/v1/KIND/NAME/versions/VERSION/FOLDER/REL" + suffix (a run's outputs, logs, inputs, snapshot; a data
+ * version's files; a datastore's files). malloc'd. */
+char *client_folder_url(const char *kind, const char *name, const char *version, const char *folder,
+                        const char *rel, const char *suffix);
+
 /* Forget cached answers: the one for url_path and its queries ("?..."), and with subtree also
  * everything below it ("/..."). Every change this client makes clears the whole cache. */
 void client_cache_invalidate(amlfs_client *c, const char *url_path, bool subtree);

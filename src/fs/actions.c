@@ -29,10 +29,7 @@ void fs_log(const char *fmt, ...)
 
 static char *object_url(const char *kind, const char *name, const char *suffix)
 {
-    char *escaped = client_escape(name);
-    char *url = util_strdupf("/v1/%s/%s%s", kind, escaped, suffix ? suffix : "");
-    free(escaped);
-    return url;
+    return client_object_url(kind, name, suffix, NULL);
 }
 
 static int json_call(fs_state *fs, const char *method, const char *url, cJSON *body, amlfs_err *err)
@@ -52,7 +49,7 @@ static int make_object(fs_state *fs, const char *collection, const char *name, a
 {
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "name", name);
-    char *url = util_strdupf("/v1/%s", collection);
+    char *url = client_collection_url(collection);
     int rc = json_call(fs, "POST", url, body, err);
     free(url);
     return rc;
@@ -228,7 +225,7 @@ static snapshot_limits job_limits(fs_state *fs, const job_spec *job)
     uint64_t mb = SNAPSHOT_DEFAULT_MAX_BYTES / (1024 * 1024), files = SNAPSHOT_DEFAULT_MAX_FILES;
     cJSON *ws = NULL;
     amlfs_err ignored = {0};
-    if (client_get_json(fs->client, "/v1/workspace", true, &ws, &ignored) == 0) {
+    if (client_get_json(fs->client, CLIENT_WORKSPACE_URL, true, &ws, &ignored) == 0) {
         const cJSON *l = cJSON_GetObjectItemCaseSensitive(ws, "snapshot_limits");
         const cJSON *jmb = cJSON_GetObjectItemCaseSensitive(l, "max_mb");
         const cJSON *jfiles = cJSON_GetObjectItemCaseSensitive(l, "max_files");

@@ -20,7 +20,7 @@
 static int probe(amlfs_client *c, long long *event_seq, amlfs_err *err)
 {
     cJSON *ws = NULL;
-    int rc = client_get_json(c, "/v1/workspace", false, &ws, err);
+    int rc = client_get_json(c, CLIENT_WORKSPACE_URL, false, &ws, err);
     if (rc < 0)
         return rc;
     const cJSON *seq = cJSON_GetObjectItemCaseSensitive(ws, "event_seq");

@@ -1059,7 +1059,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
     st.f_namemax = NAME_MAX;
     cJSON *ws = NULL;
     amlfs_err err = {0};
-    if (client_get_json(fs->client, "/v1/workspace", true, &ws, &err) == 0) {
+    if (client_get_json(fs->client, CLIENT_WORKSPACE_URL, true, &ws, &err) == 0) {
         const cJSON *disk = cJSON_GetObjectItemCaseSensitive(ws, "disk");
         const cJSON *v;
         if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(disk, "bytes_total")))

@@ -41,10 +41,7 @@ static int64_t iso_ms(const char *iso, int64_t dflt)
 /* "/v1/KIND/ESCAPED-NAME" + suffix */
 static char *object_url(const char *kind, const char *name, const char *suffix)
 {
-    char *escaped = client_escape(name);
-    char *url = util_strdupf("/v1/%s/%s%s", kind, escaped, suffix ? suffix : "");
-    free(escaped);
-    return url;
+    return client_object_url(kind, name, suffix, NULL);
 }
 
 static int get_object(fs_state *fs, const char *kind, const char *name, const char *suffix, cJSON **out,
@@ -149,22 +146,24 @@ static char *line_of(const char *text, size_t *len)
     return out;
 }
 
+static const char *files_kind(const node_path *np);
+
 char *view_files_base(const node_path *np)
 {
-    const char *kind = np->kind == NODE_ENV_FILE || np->kind == NODE_ENV_DIR     ? "environments"
-                       : np->kind == NODE_DATA_FILE || np->kind == NODE_DATA_DIR ? "data"
-                                                                                 : "experiments";
-    return object_url(kind, np->name, "/files");
+    return object_url(files_kind(np), np->name, "/files");
+}
+
+/* The kind of object whose stored files np is among. */
+static const char *files_kind(const node_path *np)
+{
+    return np->kind == NODE_ENV_FILE || np->kind == NODE_ENV_DIR     ? "environments"
+           : np->kind == NODE_DATA_FILE || np->kind == NODE_DATA_DIR ? "data"
+                                                                     : "experiments";
 }
 
 char *view_files_url(const node_path *np)
 {
-    char *base = view_files_base(np);
-    char *rel = client_escape_path(np->rel);
-    char *url = util_strdupf("%s/%s", base, rel);
-    free(base);
-    free(rel);
-    return url;
+    return client_files_url(files_kind(np), np->name, np->rel);
 }
 
 /* The read-only folders served from the server's records: a run's snapshot, outputs and logs, and a data
@@ -179,17 +178,13 @@ static bool is_run_folder_file(node_kind kind)
  * folder's root) + suffix */
 static char *run_folder_url(const node_path *np, const char *suffix)
 {
-    char *id = client_escape(np->name);
-    char *rel = is_run_folder_file(np->kind) ? client_escape_path(np->rel) : util_xstrdup("");
-    char *url = np->kind == NODE_DATA_VERSION_DIR || np->kind == NODE_DATA_VERSION_FILE
-                    ? util_strdupf("/v1/data/%s/versions/%s/files/%s%s", id, np->version, rel, suffix)
-                : np->kind == NODE_DATASTORE_DIR || np->kind == NODE_DATASTORE_FILE
-                    ? util_strdupf("/v1/datastores/%s/files/%s%s", id, rel, suffix)
-                    : util_strdupf("/v1/runs/%s/%s/%s%s", id, node_is_run_output(np->kind) ? np->folder : "snapshot",
-                                   rel, suffix);
-    free(id);
-    free(rel);
-    return url;
+    const char *rel = is_run_folder_file(np->kind) ? np->rel : "";
+    if (np->kind == NODE_DATA_VERSION_DIR || np->kind == NODE_DATA_VERSION_FILE)
+        return client_folder_url("data", np->name, np->version, "files", rel, suffix);
+    if (np->kind == NODE_DATASTORE_DIR || np->kind == NODE_DATASTORE_FILE)
+        return client_folder_url("datastores", np->name, NULL, "files", rel, suffix);
+    return client_folder_url("runs", np->name, NULL, node_is_run_output(np->kind) ? np->folder : "snapshot", rel,
+                             suffix);
 }
 
 /* Outputs change while the run goes with no event to say so: always asked afresh (the kernel's short
@@ -399,10 +394,12 @@ static int64_t run_mtime(const cJSON *run)
 }
 
 /* A collection's status line, as the server keeps it (the last refused mkdir/rmdir, or empty). */
-static int collection_status(fs_state *fs, const char *url, char **text, size_t *len, amlfs_err *err)
+static int collection_status(fs_state *fs, const char *kind, char **text, size_t *len, amlfs_err *err)
 {
     cJSON *list = NULL;
+    char *url = client_collection_url(kind);
     int rc = client_get_json(fs->client, url, true, &list, err);
+    free(url);
     if (rc == 0)
         *text = line_of(jstr(list, "status_line"), len);
     cJSON_Delete(list);
@@ -418,24 +415,24 @@ static int text_of(fs_state *fs, const node_path *np, char **text, size_t *len, 
     *mtime = 0;
     switch (np->kind) {
     case NODE_WORKSPACE_JSON:
-        rc = client_get_json(fs->client, "/v1/workspace", true, &obj, err);
+        rc = client_get_json(fs->client, CLIENT_WORKSPACE_URL, true, &obj, err);
         if (rc == 0)
             *text = pretty_json(obj, len);
         break;
     case NODE_ENVS_STATUS:
-        rc = collection_status(fs, "/v1/environments", text, len, err);
+        rc = collection_status(fs, "environments", text, len, err);
         break;
     case NODE_EXPS_STATUS:
-        rc = collection_status(fs, "/v1/experiments", text, len, err);
+        rc = collection_status(fs, "experiments", text, len, err);
         break;
     case NODE_COMPUTES_STATUS:
-        rc = collection_status(fs, "/v1/computes", text, len, err);
+        rc = collection_status(fs, "computes", text, len, err);
         break;
     case NODE_DATAS_STATUS:
-        rc = collection_status(fs, "/v1/data", text, len, err);
+        rc = collection_status(fs, "data", text, len, err);
         break;
     case NODE_DATASTORES_STATUS:
-        rc = collection_status(fs, "/v1/datastores", text, len, err);
+        rc = collection_status(fs, "datastores", text, len, err);
         break;
     case NODE_DATASTORE_STATUS:
     case NODE_DATASTORE_YAML:
@@ -818,11 +815,15 @@ int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err
 
 /* ---- listings ---- */
 
-static int list_names(fs_state *fs, const char *url, const char *array, const char *key, unsigned char type,
-                      dir_list *out, amlfs_err *err)
+/* The names of a collection's objects (its listing's array of the same name). */
+static int list_names(fs_state *fs, const char *kind, const char *key, unsigned char type, dir_list *out,
+                      amlfs_err *err)
 {
     cJSON *obj = NULL;
+    char *url = client_collection_url(kind);
     int rc = client_get_json(fs->client, url, true, &obj, err);
+    free(url);
+    const char *array = kind;
     if (rc < 0)
         return rc;
     const cJSON *item;
@@ -939,7 +940,7 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
         break;
     case NODE_ENVS_DIR:
         dir_list_add(out, "status", DT_REG);
-        rc = list_names(fs, "/v1/environments", "environments", "name", DT_DIR, out, err);
+        rc = list_names(fs, "environments", "name", DT_DIR, out, err);
         break;
     case NODE_ENV_DIR:
         rc = get_object(fs, "environments", np->name, NULL, &obj, err);
@@ -966,11 +967,11 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
         break;
     case NODE_DATAS_DIR:
         dir_list_add(out, "status", DT_REG);
-        rc = list_names(fs, "/v1/data", "data", "name", DT_DIR, out, err);
+        rc = list_names(fs, "data", "name", DT_DIR, out, err);
         break;
     case NODE_DATASTORES_DIR:
         dir_list_add(out, "status", DT_REG);
-        rc = list_names(fs, "/v1/datastores", "datastores", "name", DT_DIR, out, err);
+        rc = list_names(fs, "datastores", "name", DT_DIR, out, err);
         break;
     case NODE_DATASTORE_DIR:
     case NODE_DATASTORE_FILE: {
@@ -1020,7 +1021,7 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
     }
     case NODE_COMPUTES_DIR:
         dir_list_add(out, "status", DT_REG);
-        rc = list_names(fs, "/v1/computes", "computes", "name", DT_DIR, out, err);
+        rc = list_names(fs, "computes", "name", DT_DIR, out, err);
         break;
     case NODE_COMPUTE_DIR:
         dir_list_add(out, "compute.yaml", DT_REG);
@@ -1028,7 +1029,7 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
         break;
     case NODE_EXPS_DIR:
         dir_list_add(out, "status", DT_REG);
-        rc = list_names(fs, "/v1/experiments", "experiments", "name", DT_DIR, out, err);
+        rc = list_names(fs, "experiments", "name", DT_DIR, out, err);
         break;
     case NODE_EXP_DIR:
         rc = get_object(fs, "experiments", np->name, NULL, &obj, err);
