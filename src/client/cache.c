@@ -238,6 +238,15 @@ char *cache_get(client_cache *cache, const char *key)
     return copy;
 }
 
+bool cache_has_fresh(client_cache *cache, const char *key)
+{
+    pthread_mutex_lock(&cache->mu);
+    cache_entry *e = find(cache, key, strlen(key));
+    bool has = e && fresh(cache, e);
+    pthread_mutex_unlock(&cache->mu);
+    return has;
+}
+
 char *cache_get_last(client_cache *cache, const char *key, bool live_ok)
 {
     char *copy = NULL;

@@ -21,6 +21,8 @@ client_cache *cache_new(int64_t ttl_ms);
 void cache_free(client_cache *cache);
 /* A malloc'd copy of a fresh answer, or NULL. */
 char *cache_get(client_cache *cache, const char *key);
+/* Whether key has a fresh answer (without copying it). */
+bool cache_has_fresh(client_cache *cache, const char *key);
 /* A malloc'd copy of the last answer for key, fresh or not, when it is still true while the server does
  * not answer: always for what only the server changes, and with live_ok also for what changes on its
  * own (a run not ended, a compute's live state, a datastore's blobs, the workspace's disk). NULL else. */

@@ -20,7 +20,8 @@ static void keep_listed(amlfs_client *c, const cJSON *run, uint64_t generation)
     if (!id || !*id)
         return;
     char *url = client_run_url(id, CLIENT_LISTED_QUERY, NULL);
-    char *text = cJSON_PrintUnformatted(run);
+    /* Already kept and still true (an ended run): a second `ls -l` of 10,000 runs prints none again. */
+    char *text = cache_has_fresh(c->cache, url) ? NULL : cJSON_PrintUnformatted(run);
     if (text)
         cache_put(c->cache, url, text, generation);
     free(text);

@@ -720,7 +720,9 @@ int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err
     case NODE_RUN_DIR:
     case NODE_RUN_LOG:
     case NODE_RUN_CTL:
-        rc = get_run(fs, np->name, np->kind != NODE_RUN_CTL, &obj, err);
+        /* A log's size comes from the run's own answer, which a "grew" event makes stale at once; a
+         * listing page kept for its second may be older than the last line. */
+        rc = get_run(fs, np->name, np->kind == NODE_RUN_DIR, &obj, err);
         if (rc != 0)
             break;
         if (np->kind == NODE_RUN_DIR)
