@@ -187,14 +187,6 @@ static char *run_folder_url(const node_path *np, const char *suffix)
                              suffix);
 }
 
-/* Outputs change while the run goes with no event to say so: always asked afresh (the kernel's short
- * timeouts keep that to one request per look) until the run ended. A snapshot never changes: the
- * cache is right. */
-static bool cacheable(fs_state *fs, const node_path *np)
-{
-    return !node_is_run_output(np->kind) || view_run_ended(fs, np->name);
-}
-
 /* The first look into an ended run's folders (its outputs, logs, inputs, snapshot, metrics) brings them
  * all in one request: `find runs/` then asks about one per run, not nine. Best effort: on failure each
  * is asked for by itself. */
@@ -204,12 +196,17 @@ static void prime_ended_run(fs_state *fs, const node_path *np)
         client_prime_run_tree(fs->client, np->name, NULL);
 }
 
+/* Outputs change while the run goes with no event to say so: always asked afresh (the kernel's short
+ * timeouts keep that to one request per look) until the run ended. A snapshot never changes: the
+ * cache is right. Whether the run ended is asked once here (a walk comes through for every entry). */
 static int run_folder_stat_entry(fs_state *fs, const node_path *np, cJSON **entry, amlfs_err *err)
 {
-    if (np->kind == NODE_RUN_OUTPUTS_DIR || np->kind == NODE_RUN_SNAPSHOT_DIR)
-        prime_ended_run(fs, np);
+    bool root = np->kind == NODE_RUN_OUTPUTS_DIR || np->kind == NODE_RUN_SNAPSHOT_DIR;
+    bool ended = (root || node_is_run_output(np->kind)) && view_run_ended(fs, np->name);
+    if (root && ended)
+        client_prime_run_tree(fs->client, np->name, NULL);
     char *url = run_folder_url(np, "?stat=1");
-    int rc = client_get_json(fs->client, url, cacheable(fs, np), entry, err);
+    int rc = client_get_json(fs->client, url, !node_is_run_output(np->kind) || ended, entry, err);
     free(url);
     return rc;
 }
@@ -1064,9 +1061,11 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
     case NODE_RUN_DIR: {
         /* An ended run's folders come with their attributes (one request for all, the run's tree):
          * `find` then looks none of them up. */
-        bool ended = view_run_ended(fs, np->name);
+        /* Unknown (the server away, no last answer): the names alone, without a snapshot folder. */
+        bool known = get_run(fs, np->name, true, &obj, NULL) == 0;
+        bool ended = known && run_has_ended(obj);
         if (ended)
-            prime_ended_run(fs, np);
+            client_prime_run_tree(fs->client, np->name, NULL);
         dir_list_add(out, "status", DT_REG);
         dir_list_add(out, "log", DT_REG);
         dir_list_add(out, "job.yaml", DT_REG);
@@ -1080,8 +1079,7 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
         dir_list_add(out, "params.json", DT_REG);
         dir_list_add(out, "tags.json", DT_REG);
         /* Runs from before snapshots were kept have none. */
-        if (get_run(fs, np->name, true, &obj, err) == 0 &&
-            cJSON_IsString(cJSON_GetObjectItemCaseSensitive(obj, "snapshot")))
+        if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(obj, "snapshot")))
             add_run_folder(fs, np->name, "snapshot", ended, out);
         break;
     }
@@ -1089,10 +1087,10 @@ int view_list(fs_state *fs, const node_path *np, dir_list *out, amlfs_err *err)
     case NODE_RUN_SNAPSHOT_FILE:
     case NODE_RUN_OUTPUTS_DIR:
     case NODE_RUN_OUTPUTS_FILE: {
-        if (!is_run_folder_file(np->kind))
-            prime_ended_run(fs, np);
-        char *url = run_folder_url(np, is_run_folder_file(np->kind) ? "/" : "");
         bool ended = view_run_ended(fs, np->name);
+        if (ended && !is_run_folder_file(np->kind))
+            client_prime_run_tree(fs->client, np->name, NULL);
+        char *url = run_folder_url(np, is_run_folder_file(np->kind) ? "/" : "");
         double timeout = node_is_snapshot(np->kind) || ended ? FS_LASTING_TIMEOUT : FS_LIVE_TIMEOUT;
         rc = list_entries(fs, url, !node_is_run_output(np->kind) || ended, timeout, out, err);
         free(url);
