@@ -45,7 +45,9 @@ deps:
 deps-check:
 	@pkg-config --exists $(PKGS) || scripts/deps.sh
 
-$(BUILD)/%.o: %.c $(wildcard include/amlfs/*.h src/*/*.h tests/unit/*.h)
+# Order-only on deps-check: with make -j a first build on a fresh machine compiles only after the
+# -dev packages are there.
+$(BUILD)/%.o: %.c $(wildcard include/amlfs/*.h src/*/*.h tests/unit/*.h) | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(AMLFS_CFLAGS) $(shell pkg-config --cflags $(PKGS)) -c -o $@ $<
 
@@ -63,7 +65,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libamlfs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
 
-$(BUILD)/tests/fuzz/replay_%.o: tests/fuzz/replay.c $(wildcard include/amlfs/*.h tests/fuzz/*.h)
+$(BUILD)/tests/fuzz/replay_%.o: tests/fuzz/replay.c $(wildcard include/amlfs/*.h tests/fuzz/*.h) | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(AMLFS_CFLAGS) -DFUZZ_CORPUS='"tests/fuzz/corpus/$*"' $(shell pkg-config --cflags $(PKGS)) -c -o $@ $<
 
@@ -95,7 +97,7 @@ $(BUILD)/tests/chart_samples: $(BUILD)/tests/chart/chart_samples.o $(BUILD)/liba
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
 
 # File system checkers run on a mount by tests/e2e/test_semantics.sh (plain POSIX programs, no library).
-$(BUILD)/tests/fs/%: tests/fs/%.c
+$(BUILD)/tests/fs/%: tests/fs/%.c | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(AMLFS_CFLAGS) $(LDFLAGS) -o $@ $<
 
