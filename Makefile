@@ -42,8 +42,10 @@ all: deps-check $(BUILD)/amlfs-server $(BUILD)/amlfs $(UNIT_BINS) $(FUZZ_REPLAYS
 deps:
 	@scripts/deps.sh
 
+# deps-check: only what building needs (make install on a server needs no editors, podman or Slurm);
+# `make test` and `make run` go through deps, which adds the test tools.
 deps-check:
-	@pkg-config --exists $(PKGS) || scripts/deps.sh
+	@pkg-config --exists $(PKGS) || scripts/deps.sh --build-only
 
 # Order-only on deps-check: with make -j a first build on a fresh machine compiles only after the
 # -dev packages are there.
@@ -135,7 +137,8 @@ asan-test: deps asan
 	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 BUILD=build-asan tests/run.sh
 
 # Both programs, their manual pages and the systemd unit (its ExecStart names the installed server).
-install: all
+# Builds the two programs only: no test programs, no test packages.
+install: $(BUILD)/amlfs $(BUILD)/amlfs-server
 	install -D -m 0755 $(BUILD)/amlfs $(DESTDIR)$(BINDIR)/amlfs
 	install -D -m 0755 $(BUILD)/amlfs-server $(DESTDIR)$(BINDIR)/amlfs-server
 	install -D -m 0644 man/amlfs.1 $(DESTDIR)$(MANDIR)/man1/amlfs.1

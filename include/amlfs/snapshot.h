@@ -118,6 +118,9 @@ typedef struct snapshot_entry {
     uint64_t size;                  /* files: bytes; others 0 */
     char sha256[SNAPSHOT_SHA_HEX];  /* files: content hash ("" while not hashed yet); others "" */
     char *target;                   /* symlinks: where it points (relative, staying inside) */
+    int64_t mtime_ms;               /* modification time as the folder had it, -1 unknown; not in the hash
+                                       (touched code dedupes), so a snapshot shows the times of the first
+                                       folder stored with its content */
 } snapshot_entry;
 
 /* Entries sorted by path (bytewise); every entry's parent folder is itself an entry. The hash names the
@@ -135,9 +138,12 @@ typedef struct snapshot_manifest {
 void snapshot_manifest_init(snapshot_manifest *m);
 void snapshot_manifest_free(snapshot_manifest *m);
 const char *snapshot_type_name(snapshot_type t); /* "file", "dir", "symlink" */
-/* Appends a copy; the mode is normalised as described above. sha256/target may be NULL. */
+/* Appends a copy; the mode is normalised as described above. sha256/target may be NULL. Its mtime_ms is
+ * -1 until snapshot_manifest_set_mtime. */
 void snapshot_manifest_add(snapshot_manifest *m, const char *path, snapshot_type type, unsigned mode,
                            uint64_t size, const char *sha256, const char *target);
+/* The modification time of the entry added last, from a stat. */
+void snapshot_manifest_set_mtime(snapshot_manifest *m, const struct timespec *mtime);
 /* Sorts and checks the entries (paths, duplicates, parents, symlinks that leave the snapshot,
  * hashes of files) and computes totals and the manifest hash. */
 int snapshot_manifest_finish(snapshot_manifest *m, amlfs_err *err);
@@ -153,7 +159,7 @@ int snapshot_symlink_check(const snapshot_manifest *m, const char *link_path, co
                            amlfs_err *err);
 
 /* JSON form: {"format": "amlfs-snapshot-1", "hash", "total_bytes", "file_count", "entries": [{"path",
- * "type", "mode", "size", "sha256", "target"}]}. from_json checks everything (a manifest may come from
+ * "type", "mode", "size", "sha256", "target", "mtime_ms" (optional)}]}. from_json checks everything (a manifest may come from
  * a client) and refuses a "hash" that does not match the entries. */
 char *snapshot_manifest_to_json(const snapshot_manifest *m); /* malloc'd, compact */
 int snapshot_manifest_from_json(const char *text, size_t len, snapshot_manifest *m, amlfs_err *err);

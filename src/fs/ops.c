@@ -121,7 +121,7 @@ static void handle_discard(fs_state *fs, fuse_ino_t ino, fs_handle *h)
 static void stat_from_wbuf(fs_state *fs, wbuf *b, bool linked, struct stat *st)
 {
     memset(st, 0, sizeof *st);
-    st->st_mode = S_IFREG | (b->mode ? b->mode : 0644);
+    st->st_mode = S_IFREG | b->mode; /* 0 is a mode (chmod 0), not "unset" */
     st->st_nlink = linked ? 1 : 0;
     st->st_uid = fs->uid;
     st->st_gid = fs->gid;
@@ -547,7 +547,7 @@ static int open_wbuf(fs_state *fs, fuse_ino_t ino, const node_path *np, bool tru
         size_t len = 0;
         rc = view_text(fs, np, &data, &len, err);
         if (rc == 0)
-            rc = wbuf_new(trunc ? "" : data, trunc ? 0 : len, 0, &b, err);
+            rc = wbuf_new(trunc ? "" : data, trunc ? 0 : len, 0644, &b, err);
         if (rc == 0) {
             b->before = data; /* what the spec held, should this save be refused */
             b->before_len = len;

@@ -563,14 +563,15 @@ int view_text(fs_state *fs, const node_path *np, char **text, size_t *len, amlfs
 void view_stat_from_entry(fs_state *fs, const cJSON *entry, struct stat *st)
 {
     const char *type = jstr(entry, "type");
-    mode_t perm = (mode_t)jnum(entry, "mode", 0) & 07777;
+    /* Mode 0 is a mode (chmod 0); only an entry without one takes the usual default. */
+    double perm = jnum(entry, "mode", -1);
     mode_t mode;
     if (strcmp(type, "dir") == 0)
-        mode = S_IFDIR | (perm ? perm : 0755);
+        mode = S_IFDIR | (perm >= 0 ? (mode_t)perm & 07777 : 0755);
     else if (strcmp(type, "symlink") == 0)
         mode = S_IFLNK | 0777;
     else
-        mode = S_IFREG | (perm ? perm : 0644);
+        mode = S_IFREG | (perm >= 0 ? (mode_t)perm & 07777 : 0644);
     off_t size = (off_t)jnum(entry, "size", 0);
     if (S_ISLNK(mode))
         size = (off_t)strlen(jstr(entry, "target"));

@@ -97,7 +97,7 @@ static int put_stored(fs_state *fs, const node_path *np, int fd, const wbuf_mome
     char *url = view_files_url(np);
     /* The time the writer saw (its last write, or a time it set) is the one stored: an editor compares
      * it with the file's later ("changed since reading it"). */
-    char *put_url = util_strdupf("%s?mode=0%o&mtime_ms=%lld", url, (unsigned)(m->mode ? m->mode & 07777 : 0644),
+    char *put_url = util_strdupf("%s?mode=0%o&mtime_ms=%lld", url, (unsigned)(m->mode & 07777),
                                  (long long)m->mtime_ms);
     int rc = client_put_fd(fs->client, put_url, fd, m->size, NULL, err);
     free(put_url);
@@ -240,7 +240,7 @@ int action_truncate(fs_state *fs, const node_path *np, off_t size, pid_t tgid, a
         size_t len = 0;
         rc = current_content(fs, np, &data, &len, err);
         if (rc == 0)
-            rc = wbuf_new(data, len, 0, &b, err);
+            rc = wbuf_new(data, len, 0644, &b, err);
         if (rc == 0 && len <= GUARD_TEXT_MAX) {
             b->before = data;
             b->before_len = len;

@@ -183,7 +183,8 @@ int h_blobs_upload(server *srv, const http_request *req, http_reply *out, amlfs_
 
 /* ---- GET /v1/runs/ID/snapshot/PATH ---- */
 
-/* The files API's entry shape (docs/api.md); times are the run's creation, when it was taken. */
+/* The files API's entry shape (docs/api.md); times are the folder's as snapshotted, else (a manifest from
+ * before they were kept, the root) the run's creation, when it was taken. */
 static cJSON *entry_json(const char *name, const snapshot_entry *e, int64_t mtime_ms)
 {
     cJSON *o = cJSON_CreateObject();
@@ -194,7 +195,7 @@ static cJSON *entry_json(const char *name, const snapshot_entry *e, int64_t mtim
                                        : type == SNAPSHOT_SYMLINK ? (double)strlen(e->target)
                                                                   : 4096);
     cJSON_AddNumberToObject(o, "mode", e ? e->mode : 0755);
-    cJSON_AddNumberToObject(o, "mtime_ms", (double)mtime_ms);
+    cJSON_AddNumberToObject(o, "mtime_ms", (double)(e && e->mtime_ms >= 0 ? e->mtime_ms : mtime_ms));
     if (type == SNAPSHOT_SYMLINK)
         cJSON_AddStringToObject(o, "target", e->target);
     else

@@ -62,7 +62,14 @@ void snapshot_manifest_add(snapshot_manifest *m, const char *path, snapshot_type
     }
     if (type == SNAPSHOT_SYMLINK)
         e->target = util_xstrdup(target ? target : "");
+    e->mtime_ms = -1;
     m->hash[0] = '\0';
+}
+
+void snapshot_manifest_set_mtime(snapshot_manifest *m, const struct timespec *mtime)
+{
+    if (m->count && mtime->tv_sec >= 0)
+        m->entries[m->count - 1].mtime_ms = (int64_t)mtime->tv_sec * 1000 + mtime->tv_nsec / 1000000;
 }
 
 static int by_path(const void *a, const void *b)

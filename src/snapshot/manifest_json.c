@@ -42,6 +42,8 @@ char *snapshot_manifest_to_json(const snapshot_manifest *m)
         }
         if (e->type == SNAPSHOT_SYMLINK)
             must(cJSON_AddStringToObject(o, "target", e->target));
+        if (e->mtime_ms >= 0)
+            must(cJSON_AddNumberToObject(o, "mtime_ms", (double)e->mtime_ms));
     }
     char *text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
@@ -102,7 +104,13 @@ static int entry_from_json(const cJSON *o, size_t index, snapshot_manifest *m, a
             return amlfs_fail(err, EINVAL, "symlink '%s' needs a non-empty \"target\"", p);
         target = jt->valuestring;
     }
+    uint64_t mtime_ms = 0;
+    const cJSON *jmtime = cJSON_GetObjectItemCaseSensitive(o, "mtime_ms");
+    if (jmtime && !whole_number(jmtime, &mtime_ms))
+        return amlfs_fail(err, EINVAL, "snapshot entry '%s' has an invalid \"mtime_ms\"", p);
     snapshot_manifest_add(m, p, t, (unsigned)mode, size, sha, target);
+    if (jmtime)
+        m->entries[m->count - 1].mtime_ms = (int64_t)mtime_ms;
     return 0;
 }
 

@@ -80,7 +80,9 @@ static int copy_blob(const char *store_dir, const snapshot_entry *e, snapshot_tr
     if (rc == 0)
         rc = copy_fd(in, out, e->size, e->path, err);
     if (out >= 0) {
-        int crc = snapshot_tree_close_file(t, out, e->path, e->mode, -1, rc == 0 ? err : NULL);
+        /* The job sees its files' times as the folder had them (make and friends compare them). */
+        int crc = snapshot_tree_close_file(t, out, e->path, e->mode, e->mtime_ms >= 0 ? e->mtime_ms / 1000 : -1,
+                                           rc == 0 ? err : NULL);
         if (rc == 0)
             rc = crc;
     }

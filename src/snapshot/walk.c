@@ -119,8 +119,10 @@ static int walk_dir(walker *w, const char *reldir)
                 bool known = snapshot_hash_cache_lookup(&st, sha);
                 snapshot_manifest_add(w->m, rel, SNAPSHOT_FILE, st.st_mode, (uint64_t)st.st_size, known ? sha : NULL,
                                       NULL);
+                snapshot_manifest_set_mtime(w->m, &st.st_mtim);
             } else if (S_ISDIR(st.st_mode)) {
                 snapshot_manifest_add(w->m, rel, SNAPSHOT_DIR, st.st_mode, 0, NULL, NULL);
+                snapshot_manifest_set_mtime(w->m, &st.st_mtim);
                 rc = snapshot_ignore_enter_dir(w->ig, rel, w->err);
                 if (rc == 0)
                     rc = walk_dir(w, rel);
@@ -129,6 +131,7 @@ static int walk_dir(walker *w, const char *reldir)
                 rc = read_link(full, &target, w->err);
                 if (rc == 0) {
                     snapshot_manifest_add(w->m, rel, SNAPSHOT_SYMLINK, 0777, 0, NULL, target);
+                    snapshot_manifest_set_mtime(w->m, &st.st_mtim);
                     free(target);
                 }
             } else {
@@ -291,6 +294,7 @@ int snapshot_manifest_build_file(const char *path, const snapshot_limits *limits
         close(fd);
     if (rc == 0) {
         snapshot_manifest_add(out, name, SNAPSHOT_FILE, (st.st_mode & 0111) ? 0755 : 0644, size, sha, NULL);
+        snapshot_manifest_set_mtime(out, &st.st_mtim);
         rc = snapshot_manifest_finish(out, err);
     }
     if (rc < 0)

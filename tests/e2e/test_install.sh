@@ -59,23 +59,54 @@ t_help_and_version_follow_fuse_norms() {
         fail "bad log level: $(cat "$T/err")"
 }
 
-# What mount(8) runs for `mount -t fuse.amlfs SOURCE DIR -o OPTS` (and for an fstab line of that type):
-# /sbin/mount.fuse with the type, which finds `amlfs` in PATH (here: the DESTDIR install).
-t_mount_helper_and_fstab_lines_mount_the_workspace() {
-    [ "$(id -u)" = 0 ] || { echo "skipped: mount(8) needs root"; return 0; }
+# `make install` on a fresh machine: the two programs and what they need, not the test programs, and
+# only the build packages when some are missing (make -n: what it would do, from an empty build folder).
+t_make_install_builds_only_the_two_programs() {
+    make -n -C "$ROOT" install BUILD="$T/fresh" DESTDIR="$DEST" PREFIX="$PREFIX" >"$T/plan" 2>&1 || fail "make -n install: $(tail "$T/plan")"
+    grep -q -- "-o $T/fresh/amlfs " "$T/plan" && grep -q -- "-o $T/fresh/amlfs-server " "$T/plan" || fail "plan: $(grep -- ' -o ' "$T/plan")"
+    ! grep -q "$T/fresh/tests" "$T/plan" || fail "it builds tests: $(grep -m3 "$T/fresh/tests" "$T/plan")"
+    grep -q "scripts/deps.sh --build-only" "$T/plan" || fail "deps: $(grep deps "$T/plan")"
+}
+
+# mount(8) itself, as the README says, in a mount namespace of its own (nothing shows outside the test):
+# `mount -t fuse.amlfs` and the README's fstab line (in a temp fstab, mount -T), through mount.fuse3.
+# mount(8) runs its helper without PATH, so sh's default path finds `amlfs`: in the namespace the
+# DESTDIR install is bound over PREFIX/bin, where `make install` puts it on a real machine.
+t_mount_t_fuse_amlfs_and_the_readme_fstab_line_mount_the_workspace() {
+    [ "$(id -u)" = 0 ] || skip "mount(8) needs root"
+    command -v unshare >/dev/null && unshare -m true 2>/dev/null || skip "no mount namespaces (unshare -m)"
     install_here || fail "make install: $(cat "$T/install.log")"
-    PATH="$DEST$PREFIX/bin:$PATH" /sbin/mount.fuse "$DATA" "$MNT" -o rw,noauto,_netdev,nofail -t fuse.amlfs ||
-        fail "mount.fuse"
-    wait_for 10 test -f "$MNT/workspace.json" || fail "not mounted"
-    [ "$(findmnt -n -o SOURCE,FSTYPE "$MNT" | tr -s ' ')" = "$DATA fuse.amlfs" ] ||
-        fail "findmnt: $(findmnt "$MNT")"
-    fusermount3 -u "$MNT" || fail "unmount"
-    printf '%s#amlfs %s fuse rw,noauto,data_dir=%s 0 0\n' "$DEST$PREFIX/bin/amlfs" "$MNT" "$DATA" > "$T/fstab"
-    mount -T "$T/fstab" "$MNT" || fail "mount -T fstab"
-    wait_for 10 test -f "$MNT/workspace.json" || fail "fstab: not mounted"
-    [ "$(findmnt -n -o SOURCE,FSTYPE "$MNT" | tr -s ' ')" = "amlfs fuse.amlfs" ] || fail "findmnt: $(findmnt "$MNT")"
-    mkdir "$MNT/experiments/from-fstab" && [ -d "$DATA/experiments/from-fstab" ] || fail "not the data_dir= workspace"
-    fusermount3 -u "$MNT" || fail "unmount"
+    cmd=$(grep -m1 -o 'mount -t fuse.amlfs /var/lib/amlfs /mnt/ws -o [a-z_,]*' "$ROOT/README.md") || fail "README: no mount -t line"
+    line=$(grep -m1 '^/var/lib/amlfs .*fuse.amlfs' "$ROOT/README.md") || fail "README: no fstab line"
+    cmd=${cmd/\/var\/lib\/amlfs/$DATA}; cmd=${cmd/\/mnt\/ws/$MNT}
+    line=${line/\/var\/lib\/amlfs/$DATA}; line=${line/\/mnt\/ws/$MNT}
+    echo "$line" > "$T/fstab"
+    cat > "$T/in-ns.sh" <<'NS'
+set -u
+MNT=$1 DATA=$2 FSTAB=$3 BIN=$4 INSTALLED=$5
+mount --bind "$INSTALLED" "$BIN" || { echo "bind $INSTALLED on $BIN"; exit 1; }
+trap 'mountpoint -q "$MNT" && fusermount3 -u "$MNT"' EXIT
+up() { # until the workspace answers (10 s)
+    for _ in $(seq 200); do [ -f "$MNT/workspace.json" ] && return 0; sleep 0.05; done
+    return 1
+}
+shift 5
+"$@" || { echo "$*: exit $?"; exit 1; }
+up || { echo "$*: not mounted"; exit 1; }
+[ "$(findmnt -n -o SOURCE,FSTYPE "$MNT" | tr -s ' ')" = "$DATA fuse.amlfs" ] || { echo "findmnt: $(findmnt "$MNT")"; exit 1; }
+fusermount3 -u "$MNT" || { echo "unmount"; exit 1; }
+mount -T "$FSTAB" "$MNT" || { echo "mount -T fstab ($(cat "$FSTAB")): exit $?"; exit 1; }
+up || { echo "fstab: not mounted"; exit 1; }
+[ "$(findmnt -n -o SOURCE,FSTYPE,OPTIONS "$MNT" | tr -s ' ' | cut -d' ' -f1,2)" = "$DATA fuse.amlfs" ] || { echo "findmnt: $(findmnt "$MNT")"; exit 1; }
+findmnt -n -o OPTIONS "$MNT" | grep -q allow_other || { echo "fstab options: $(findmnt -n -o OPTIONS "$MNT")"; exit 1; }
+mkdir "$MNT/experiments/from-fstab" && [ -d "$DATA/experiments/from-fstab" ] || { echo "not the workspace of $DATA"; exit 1; }
+fusermount3 -u "$MNT" || { echo "unmount"; exit 1; }
+NS
+    # shellcheck disable=SC2086 # the README's command, split as a shell would
+    unshare -m --propagation private bash "$T/in-ns.sh" "$MNT" "$DATA" "$T/fstab" "$PREFIX/bin" "$DEST$PREFIX/bin" $cmd \
+        >"$T/ns.log" 2>&1 || fail "$(cat "$T/ns.log")"
+    mountpoint -q "$MNT" && fail "the namespace's mount shows outside it"
+    return 0
 }
 
 t_the_systemd_unit_s_command_serves_with_its_settings_and_logs_levels() {

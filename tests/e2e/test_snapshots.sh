@@ -245,6 +245,37 @@ P
     [ "$out" = 413 ] || fail "an oversized upload answered $out"
 }
 
+# A snapshot keeps its files' and folders' modification times (the experiment's own folder and an absolute
+# one): runs/ID/snapshot and the job's working copy show them; times are not in the hash, so touching
+# files and resubmitting uploads nothing and names the same snapshot.
+t_a_snapshot_keeps_the_modification_times_the_code_folder_had() {
+    local proj=$T/times id id2 want b0 b1
+    mkdir -p "$proj/pkg" "$MNT/experiments/owntimes/pkg"
+    echo 'x = 1' > "$proj/pkg/a.py"
+    echo 'y = 2' > "$MNT/experiments/owntimes/pkg/a.py"
+    touch -d '2021-03-04 05:06:07.250' "$proj/pkg/a.py" "$MNT/experiments/owntimes/pkg/a.py"
+    touch -d '2020-01-02 03:04:05' "$proj/pkg" "$MNT/experiments/owntimes/pkg"
+    want=$(date -d '2021-03-04 05:06:07' +%s)
+    id=$(submit_code abstimes "$proj" 'stat -c %Y pkg/a.py') || fail "absolute folder"
+    id2=$(printf 'command: stat -c %%Y pkg/a.py\nenvironment: snaphost\n' | submit owntimes) || fail "own folder"
+    for r in "$id" "$id2"; do
+        [ "$(stat -c %Y "$MNT/runs/$r/snapshot/pkg/a.py")" = "$want" ] ||
+            fail "run $r: snapshot file time $(stat -c %y "$MNT/runs/$r/snapshot/pkg/a.py")"
+        [ "$(stat -c %.3Y "$MNT/runs/$r/snapshot/pkg/a.py")" = "$want.250" ] ||
+            fail "run $r: milliseconds $(stat -c %.3Y "$MNT/runs/$r/snapshot/pkg/a.py")"
+        [ "$(stat -c %Y "$MNT/runs/$r/snapshot/pkg")" = "$(date -d '2020-01-02 03:04:05' +%s)" ] ||
+            fail "run $r: snapshot folder time $(stat -c %y "$MNT/runs/$r/snapshot/pkg")"
+        wait_status 20 "$MNT/runs/$r/status" Completed || fail "run $r: $(cat "$MNT/runs/$r/status")"
+        grep -qx "$want" "$MNT/runs/$r/log" || fail "run $r: the job saw $(cat "$MNT/runs/$r/log")"
+    done
+    read -r b0 _ <<< "$(uploads)"
+    touch "$proj/pkg/a.py"
+    id2=$(submit_code abstimes "$proj" 'true') || fail "resubmission"
+    read -r b1 _ <<< "$(uploads)"
+    [ "$b1" = "$b0" ] || fail "a touched file uploaded $((b1 - b0)) bytes"
+    [ "$(run_field "$id2" snapshot)" = "$(run_field "$id" snapshot)" ] || fail "a touched file changed the snapshot's hash"
+}
+
 mount_ws || { echo "0 passed, 1 failed"; exit 1; }
 make_host_env snaphost && wait_status 10 "$MNT/environments/snaphost/status" Ready ||
     { echo "environment not ready"; echo "0 passed, 1 failed"; exit 1; }

@@ -294,7 +294,30 @@ static void cases_chmod(const char *dir)
     if (fd >= 0)
         close(fd);
     check("fchmod: the mode is kept after close", w == 1 && mode_of("c_w") == 0640, "mode %o", (unsigned)mode_of("c_w"));
-    unlink("c_file"), unlink("c_w"), rmdir("c_dir");
+    /* Odd modes are modes too: 0 is not "unset" (it showed, and was stored, as 0644 or 0755). */
+    static const mode_t odd[] = {0, 0421, 04755, 01777, 0444};
+    char what[96];
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        snprintf(what, sizeof what, "chmod: a file to %04o is kept", (unsigned)odd[i]);
+        check(what, chmod("c_file", odd[i]) == 0 && mode_of("c_file") == odd[i], "mode %o (%s)",
+              (unsigned)mode_of("c_file"), strerror(errno));
+        snprintf(what, sizeof what, "chmod: a folder to %04o is kept", (unsigned)odd[i]);
+        check(what, chmod("c_dir", odd[i]) == 0 && mode_of("c_dir") == odd[i], "mode %o (%s)",
+              (unsigned)mode_of("c_dir"), strerror(errno));
+    }
+    chmod("c_dir", 0755);
+    fd = open("c_zero", O_WRONLY | O_CREAT | O_EXCL, 0);
+    w = fd >= 0 ? write(fd, "z", 1) : -1;
+    struct stat st = {0};
+    int rc = fd >= 0 ? fstat(fd, &st) : -1;
+    check("open: O_CREAT with mode 0 shows 0 while open", rc == 0 && (st.st_mode & 07777) == 0, "mode %o",
+          (unsigned)(st.st_mode & 07777));
+    if (fd >= 0)
+        close(fd);
+    check("open: O_CREAT with mode 0 keeps 0 after close", w == 1 && mode_of("c_zero") == 0, "mode %o",
+          (unsigned)mode_of("c_zero"));
+    chmod("c_file", 0644), chmod("c_zero", 0644);
+    unlink("c_file"), unlink("c_w"), unlink("c_zero"), rmdir("c_dir");
 }
 
 static void cases_times(void)

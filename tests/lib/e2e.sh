@@ -100,20 +100,33 @@ make_host_env() {
 
 # Each case runs in its own subshell: failing ends the case there, with the reason.
 fail() { echo "    $*"; exit 1; }
+# A case that cannot run on this machine (not root, no tool) ends with skip REASON: counted apart, in the
+# closing line's ", N skipped" (tests/run.sh adds them up), never as passed.
+_SKIP_RC=77
+skip() { echo "$*"; exit $_SKIP_RC; }
 
 run_cases() {
-    local name out
+    local name out rc _skipped=0
     for name in $(declare -F | awk '{print $3}' | grep '^t_'); do
-        if out=$("$name" 2>&1); then
+        out=$("$name" 2>&1)
+        rc=$?
+        if [ "$rc" = 0 ]; then
             _passed=$((_passed + 1))
             echo "ok   $(basename "$0") ${name#t_}"
+        elif [ "$rc" = "$_SKIP_RC" ]; then
+            _skipped=$((_skipped + 1))
+            echo "skip $(basename "$0") ${name#t_}: $(echo "$out" | tail -1)"
         else
             _failed=$((_failed + 1))
             echo "FAIL $(basename "$0") ${name#t_}"
             echo "$out" | sed 's/^/    /' | tail -20
         fi
     done
-    echo "$_passed passed, $_failed failed"
+    if [ "$_skipped" -gt 0 ]; then
+        echo "$_passed passed, $_failed failed, $_skipped skipped"
+    else
+        echo "$_passed passed, $_failed failed"
+    fi
 }
 
 # write_spec FILE: write stdin to FILE as one open/write/close and print the errno name close()
