@@ -18,6 +18,8 @@ t_a_folder_and_a_file_reach_the_job_and_the_output_is_kept() {
     log=$(cat "$MNT/runs/$id/log")
     echo "$log" | grep -qx "rows 5 labels 2 epochs 3 seed None" || fail "what the job read: $log"
     echo "$log" | grep -qx "read shard-0.csv: read-only True" || fail "inputs not read-only: $log"
+    echo "$log" | grep -qx "write into input scratch.tmp: EROFS" && echo "$log" | grep -qx "write into input labels.csv: EROFS" ||
+        fail "a write into an input was not refused with EROFS: $log"
     echo "$log" | grep -qx "data is absolute: True; model dir exists: True" || fail "paths: $log"
     grep -q '"rows": 5' "$MNT/runs/$id/outputs/model/model.json" || fail "output: $(ls -R "$MNT/runs/$id/outputs")"
     grep -q -- "--seed" "$MNT/runs/$id/job.yaml" || fail "job.yaml lost the optional section"
