@@ -272,6 +272,7 @@ typedef struct submit_data {
     const char *experiment;
     const char *dir;            /* job.yaml's folder inside the experiment */
     const char *filename;
+    const char *run_id;
     /* What the mount uploaded for absolute input folders: {NAME: HASH}, and {NAME: {errno, message}}
      * for those it could not snapshot; NULL when none. */
     const cJSON *uploads, *upload_errors;
@@ -316,8 +317,9 @@ int datastore_put(server *srv, const char *name, const char *yaml, size_t len, c
 int datastore_parse_path(const char *uri, char **name, char **path);
 /* Brings a datastore file (is_file) or folder to dest, read-only. */
 int datastore_fetch_input(server *srv, const char *uri, bool is_file, const char *dest, amlfs_err *err);
-/* Copies the files under dir to the datastore path uri (a later run's files replace the same names). */
-int datastore_store_output(server *srv, const char *uri, const char *dir, amlfs_err *err);
+/* Copies the files under dir (only the file `only` of it, when not NULL) to the datastore path uri (a
+ * later run's files replace the same names). */
+int datastore_store_output(server *srv, const char *uri, const char *dir, const char *only, amlfs_err *err);
 
 /* ---- snapshots.c: code snapshots kept in DATA_DIR/snapshots (include/amlfs/snapshot.h) ---- */
 /* Opens the blob store and settles the workspace's limits (flags given win and are kept in meta). */

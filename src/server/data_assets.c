@@ -296,7 +296,13 @@ int data_register_outputs(server *srv, const store_run *r, amlfs_err *err)
             rc = amlfs_fail(err, why.code, "output '%s': %s", output, why.msg);
         } else {
             snapshot_manifest m;
-            rc = server_snapshot_folder(srv, dir, &limits, &m, &why);
+            /* A uri_file output is the one file the job wrote in its folder: a uri_file version of it. */
+            bool is_file = type && strcmp(type, "uri_file") == 0;
+            char *file = is_file ? spec_output_file_name(spec_kvlist_get(&job.output_paths, output), r->id, output)
+                                 : NULL;
+            char *file_path = file ? util_strdupf("%s/%s", dir, file) : NULL;
+            rc = is_file ? server_snapshot_file(srv, file_path, &m, &why) : server_snapshot_folder(srv, dir, &limits, &m, &why);
+            free(file_path);
             if (rc < 0) {
                 rc = amlfs_fail(err, -rc, "output '%s': %s", output, why.msg);
             } else {
@@ -305,7 +311,7 @@ int data_register_outputs(server *srv, const store_run *r, amlfs_err *err)
                                           version, version[0] ? "\n" : "", type ? type : "uri_folder", r->id, output,
                                           output, r->id);
                 store_data_version v = {.version = version[0] ? atoi(version) : 0, .yaml = yaml,
-                                        .type = (char *)(type && strcmp(type, "uri_file") ? type : "uri_folder"),
+                                        .type = (char *)(type ? type : "uri_folder"), .file = file,
                                         .snapshot = m.hash, .created = util_now_ms()};
                 int got = 0;
                 rc = store_data_version_add(srv->store, asset, &v, &got, &why);
@@ -316,6 +322,7 @@ int data_register_outputs(server *srv, const store_run *r, amlfs_err *err)
                 free(yaml);
                 snapshot_manifest_free(&m);
             }
+            free(file);
         }
         if (rc < 0) {
             /* Said where a user of the asset looks: its status. */

@@ -413,10 +413,18 @@ int submit_data_place(server *srv, const submit_data *d, const char *run_dir, sp
         free(name);
         free(path);
     }
-    /* Named only: the folders are made with the run's working folder, when it is prepared (run_code.c). */
+    /* Named only: the folders are made with the run's working folder, when it is prepared (run_code.c).
+     * A uri_file output is the file the job writes in its folder, as in az ml. */
     for (size_t i = 0; rc == 0 && i < d->job->outputs.count; i++) {
         const spec_kv *o = &d->job->outputs.items[i];
         char *dir = util_strdupf("%s/work/outputs/%s", real, o->key);
+        if (strcmp(o->value, "uri_file") == 0) {
+            char *file = spec_output_file_name(spec_kvlist_get(&d->job->output_paths, o->key), d->run_id, o->key);
+            char *path = util_strdupf("%s/%s", dir, file);
+            free(dir);
+            free(file);
+            dir = path;
+        }
         spec_kvlist_add(outputs, o->key, dir, o->pos);
         free(dir);
     }
@@ -484,12 +492,29 @@ int submit_data_store_outputs(server *srv, const store_run *r, bool ended_well, 
         else if (spec_output_path_expand(written, r->id, output, &uri) < 0)
             uri = util_xstrdup(written); /* checked at submission */
         char *dir = server_path(srv, "runs/%s/work/outputs/%s", r->id, output);
+        /* A uri_file output is one file: a path names the file itself, so it goes into that path's folder. */
+        char *file = strcmp(job.outputs.items[i].value, "uri_file") == 0 ? spec_output_file_name(written, r->id, output)
+                                                                       : NULL;
+        char *file_path = file ? util_strdupf("%s/%s", dir, file) : NULL;
+        if (file && written) {
+            size_t n = strlen(uri);
+            while (n && uri[n - 1] == '/')
+                uri[--n] = '\0';
+            char *slash = strrchr(uri, '/');
+            if (slash)
+                slash[1] = '\0'; /* .../paths/ stays a path: the datastore's top */
+        }
         amlfs_err why = {0};
         struct stat st;
-        if (stat(dir, &st) < 0 && errno == ENOENT)
-            ; /* the job removed its output folder: nothing to keep */
-        else if (datastore_store_output(srv, uri, dir, &why) < 0)
+        if (stat(file ? file_path : dir, &st) < 0 && errno == ENOENT) {
+            if (file && written)
+                rc = amlfs_fail(err, ENOENT, "output '%s': the job wrote no file at %s", output, file_path);
+            /* otherwise the job removed its output folder, or wrote no file: nothing to keep */
+        } else if (datastore_store_output(srv, uri, dir, file, &why) < 0) {
             rc = amlfs_fail(err, why.code, "output '%s': copying it to %s failed: %s", output, uri, why.msg);
+        }
+        free(file_path);
+        free(file);
         free(dir);
         free(uri);
     }
