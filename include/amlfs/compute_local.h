@@ -53,6 +53,11 @@ int compute_launch_write(const compute_job *job, amlfs_err *err);
 int compute_launch_read(const char *run_dir, compute_launch *out, amlfs_err *err);
 void compute_launch_free(compute_launch *launch);
 
+/* ro_inputs.c: a host job's RUN_DIR/inputs (beside work_dir) read-only: the calling process (the
+ * supervisor, before it forks the job) enters a mount namespace of its own, with a user namespace when
+ * it lacks the right, and binds inputs/ read-only there. 0 (also without inputs/), or the reason. */
+int compute_protect_inputs(const char *work_dir, amlfs_err *err);
+
 /* container.c: a container run's pieces. The container's name ("amlfs-RUN_ID"), malloc'd. */
 char *compute_container_name(const char *run_id);
 /* Writes the job's environment as RUN_DIR/container.env (mode 0600; podman --env-file), so values

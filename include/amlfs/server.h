@@ -28,6 +28,9 @@ typedef struct server_config {
     const char *podman_root, *podman_runroot;
     /* Code snapshot limits of the workspace; 0: as stored (300 MB and 2000 files the first time). */
     uint64_t snapshot_max_mb, snapshot_max_files;
+    /* The same for each data input and data asset version (data is larger than code); 0: as stored
+     * (20 GB and 200,000 files the first time). */
+    uint64_t data_max_mb, data_max_files;
     /* The Slurm compute amlcompute computes run on; NULL: as stored ("" clears it). */
     const char *default_cluster;
     /* The key that seals secrets in workspace.db; NULL: DATA_DIR/secret.key. */
@@ -73,6 +76,7 @@ typedef struct server {
      * at open, read-only after), and the manifests recently read. */
     char *snapshot_dir;
     uint64_t snapshot_max_mb, snapshot_max_files;
+    uint64_t data_max_mb, data_max_files;
     snapshot_cache *snapshots;
     /* From server_config (read-only after open): what each job gets for MLflow's tracking API. */
     char *token, *tracking_uri;
@@ -272,6 +276,7 @@ typedef struct submit_data {
     const char *experiment;
     const char *dir;            /* job.yaml's folder inside the experiment */
     const char *filename;
+    const char *run_id;
     /* What the mount uploaded for absolute input folders: {NAME: HASH}, and {NAME: {errno, message}}
      * for those it could not snapshot; NULL when none. */
     const cJSON *uploads, *upload_errors;
@@ -316,8 +321,9 @@ int datastore_put(server *srv, const char *name, const char *yaml, size_t len, c
 int datastore_parse_path(const char *uri, char **name, char **path);
 /* Brings a datastore file (is_file) or folder to dest, read-only. */
 int datastore_fetch_input(server *srv, const char *uri, bool is_file, const char *dest, amlfs_err *err);
-/* Copies the files under dir to the datastore path uri (a later run's files replace the same names). */
-int datastore_store_output(server *srv, const char *uri, const char *dir, amlfs_err *err);
+/* Copies the files under dir (only the file `only` of it, when not NULL) to the datastore path uri (a
+ * later run's files replace the same names). */
+int datastore_store_output(server *srv, const char *uri, const char *dir, const char *only, amlfs_err *err);
 
 /* ---- snapshots.c: code snapshots kept in DATA_DIR/snapshots (include/amlfs/snapshot.h) ---- */
 /* Opens the blob store and settles the workspace's limits (flags given win and are kept in meta). */
@@ -325,6 +331,8 @@ int server_snapshots_open(server *srv, const server_config *cfg, amlfs_err *err)
 void server_snapshots_close(server *srv);
 /* The limits a job's snapshot must keep: its `amlfs.snapshot_*` properties, else the workspace's. */
 snapshot_limits server_snapshot_limits(server *srv, const job_spec *job);
+/* The workspace's limits of one data input or data asset version. */
+snapshot_limits server_data_limits(const server *srv);
 /* The ignore file a limit message should name for m: the one at its root, else .amlignore. */
 const char *server_snapshot_ignore_file(const snapshot_manifest *m);
 /* A folder of the server's own (an experiment's code) to a stored snapshot: walked with its ignore
@@ -332,7 +340,8 @@ const char *server_snapshot_ignore_file(const snapshot_manifest *m);
 int server_snapshot_folder(server *srv, const char *dir, const snapshot_limits *limits, snapshot_manifest *m,
                            amlfs_err *err);
 /* One file as a snapshot of its own (one entry, its name), its content stored once. Fills m. */
-int server_snapshot_file(server *srv, const char *path, snapshot_manifest *m, amlfs_err *err);
+int server_snapshot_file(server *srv, const char *path, const snapshot_limits *limits, snapshot_manifest *m,
+                         amlfs_err *err);
 /* Keeps a finished manifest in the store (once: a manifest is named by its content). */
 int server_snapshot_keep(server *srv, const snapshot_manifest *m, amlfs_err *err);
 /* A stored manifest, shared and read-only, from a small cache (manifests never change). Release it. */

@@ -175,6 +175,7 @@ int snapshot_manifest_from_cjson(const struct cJSON *json, snapshot_manifest *m,
 typedef struct snapshot_limits {
     uint64_t max_bytes;
     uint64_t max_files;
+    const char *subject;        /* what a refusal calls the folder; NULL: "code folder" */
 } snapshot_limits;
 
 /* Walks root applying its ignore rules (ignored folders are not entered), refuses device files,

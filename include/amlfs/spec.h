@@ -162,6 +162,9 @@ void spec_job_free(job_spec *s);
 /* An output's datastore path with ${{name}} (the run id) and ${{output_name}} replaced, as az ml does;
  * -EINVAL for any other expression. *out is malloc'd. */
 int spec_output_path_expand(const char *path, const char *run_id, const char *output, char **out);
+/* A uri_file output is one file in its folder RUN_DIR/work/outputs/NAME: named as the last part of its
+ * `path:` (expanded for run_id), or the output's name without one. Malloc'd. */
+char *spec_output_file_name(const char *path, const char *run_id, const char *output);
 
 /* What ${{inputs.NAME}} and ${{outputs.NAME}} become when the server has placed them (absolute paths);
  * NULL lists keep the written values (outputs: ./outputs/NAME). */

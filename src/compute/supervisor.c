@@ -629,6 +629,9 @@ static int start_job(supervisor *s)
                  "use a host environment", world);
         return record_start_failure(s, ENOTSUP, msg);
     }
+    amlfs_err why = {0};
+    if (!s->launch.image && compute_protect_inputs(s->launch.work_dir, &why) < 0)
+        diag("%s", why.msg); /* the job still runs: its inputs' modes are read-only */
     if (s->launch.image) {
         bool failed;
         int rc = prepare_container(s, &failed);

@@ -13,7 +13,6 @@
 #include "amlfs/log.h"
 #include "amlfs/util.h"
 
-#define MB (1024ULL * 1024ULL)
 
 static char *status_key(const char *name)
 {
@@ -68,7 +67,7 @@ int data_delete(server *srv, const char *name, amlfs_err *err)
 static int snapshot_remote(server *srv, const data_spec *spec, const char *filename, snapshot_manifest *m,
                            char **file, amlfs_err *err)
 {
-    snapshot_limits limits = {.max_bytes = SPEC_DATA_MAX_MB * MB, .max_files = SPEC_DATA_MAX_FILES};
+    snapshot_limits limits = server_data_limits(srv);
     bool want_file = strcmp(spec->type, "uri_file") == 0;
     bool is_url = strncmp(spec->path, "https://", 8) == 0 || strncmp(spec->path, "http://", 7) == 0;
     bool is_job = strncmp(spec->path, "azureml://jobs/", 15) == 0;
@@ -112,7 +111,7 @@ static int snapshot_remote(server *srv, const data_spec *spec, const char *filen
         rc = datastore_fetch_input(srv, spec->path, want_file, dest, &why);
     }
     if (rc == 0)
-        rc = want_file ? server_snapshot_file(srv, dest, m, &why) : server_snapshot_folder(srv, dest, &limits, m, &why);
+        rc = want_file ? server_snapshot_file(srv, dest, &limits, m, &why) : server_snapshot_folder(srv, dest, &limits, m, &why);
     if (rc == 0 && want_file)
         *file = util_xstrdup(m->entries[0].path);
     if (rc < 0)
@@ -131,7 +130,10 @@ static int snapshot_source(server *srv, const char *name, const data_spec *spec,
                            const submit_code *upload, snapshot_manifest *m, char **file, amlfs_err *err)
 {
     *file = NULL;
-    snapshot_limits limits = {.max_bytes = SPEC_DATA_MAX_MB * MB, .max_files = SPEC_DATA_MAX_FILES};
+    snapshot_limits limits = server_data_limits(srv);
+    char subject[600];
+    snprintf(subject, sizeof subject, "data folder %s", spec->path);
+    limits.subject = subject;
     bool want_file = strcmp(spec->type, "uri_file") == 0;
     const char *path = spec->path;
     amlfs_err why = {0};
@@ -151,7 +153,7 @@ static int snapshot_source(server *srv, const char *name, const data_spec *spec,
             if (want_file && !one_file)
                 rc = amlfs_fail(&why, EINVAL, "%s is a folder: write `type: uri_folder`", path);
             if (rc == 0)
-                rc = snapshot_limits_check(got, &limits, want_file ? "data file" : "data folder",
+                rc = snapshot_limits_check(got, &limits, want_file ? "data file" : subject,
                                            server_snapshot_ignore_file(got), &why);
             if (rc == 0) {
                 snprintf(m->hash, sizeof m->hash, "%s", got->hash); /* only its name is kept */
@@ -179,7 +181,7 @@ static int snapshot_source(server *srv, const char *name, const data_spec *spec,
         rc = spec_fail_at(err, EINVAL, filename, spec->path_pos, "path '%s' is data/%s itself, with data.yaml in "
                           "it: put the data in a folder beside data.yaml (path: ./files)", path, name);
     if (rc == 0) {
-        rc = is_dir ? server_snapshot_folder(srv, abs, &limits, m, &why) : server_snapshot_file(srv, abs, m, &why);
+        rc = is_dir ? server_snapshot_folder(srv, abs, &limits, m, &why) : server_snapshot_file(srv, abs, &limits, m, &why);
         if (rc < 0)
             rc = spec_fail_at(err, -rc, filename, spec->path_pos, "%s", why.msg);
         else if (!is_dir)
@@ -284,7 +286,7 @@ int data_register_outputs(server *srv, const store_run *r, amlfs_err *err)
     int rc = r->job_yaml ? spec_parse_job(r->job_yaml, strlen(r->job_yaml), "job.yaml", &job, err) : -EINVAL;
     if (rc < 0)
         return rc;
-    snapshot_limits limits = {.max_bytes = SPEC_DATA_MAX_MB * MB, .max_files = SPEC_DATA_MAX_FILES};
+    snapshot_limits limits = server_data_limits(srv);
     for (size_t i = 0; rc == 0 && i < job.output_assets.count; i++) {
         const char *output = job.output_assets.items[i].key, *asset = job.output_assets.items[i].value;
         const char *version = job.output_asset_versions.items[i].value;
@@ -296,7 +298,13 @@ int data_register_outputs(server *srv, const store_run *r, amlfs_err *err)
             rc = amlfs_fail(err, why.code, "output '%s': %s", output, why.msg);
         } else {
             snapshot_manifest m;
-            rc = server_snapshot_folder(srv, dir, &limits, &m, &why);
+            /* A uri_file output is the one file the job wrote in its folder: a uri_file version of it. */
+            bool is_file = type && strcmp(type, "uri_file") == 0;
+            char *file = is_file ? spec_output_file_name(spec_kvlist_get(&job.output_paths, output), r->id, output)
+                                 : NULL;
+            char *file_path = file ? util_strdupf("%s/%s", dir, file) : NULL;
+            rc = is_file ? server_snapshot_file(srv, file_path, &limits, &m, &why) : server_snapshot_folder(srv, dir, &limits, &m, &why);
+            free(file_path);
             if (rc < 0) {
                 rc = amlfs_fail(err, -rc, "output '%s': %s", output, why.msg);
             } else {
@@ -305,7 +313,7 @@ int data_register_outputs(server *srv, const store_run *r, amlfs_err *err)
                                           version, version[0] ? "\n" : "", type ? type : "uri_folder", r->id, output,
                                           output, r->id);
                 store_data_version v = {.version = version[0] ? atoi(version) : 0, .yaml = yaml,
-                                        .type = (char *)(type && strcmp(type, "uri_file") ? type : "uri_folder"),
+                                        .type = (char *)(type ? type : "uri_folder"), .file = file,
                                         .snapshot = m.hash, .created = util_now_ms()};
                 int got = 0;
                 rc = store_data_version_add(srv->store, asset, &v, &got, &why);
@@ -316,6 +324,7 @@ int data_register_outputs(server *srv, const store_run *r, amlfs_err *err)
                 free(yaml);
                 snapshot_manifest_free(&m);
             }
+            free(file);
         }
         if (rc < 0) {
             /* Said where a user of the asset looks: its status. */

@@ -330,7 +330,7 @@ static int files_under(const char *dir, const char *rel, char ***out, size_t *n,
     return rc;
 }
 
-int datastore_store_output(server *srv, const char *uri, const char *dir, amlfs_err *err)
+int datastore_store_output(server *srv, const char *uri, const char *dir, const char *only, amlfs_err *err)
 {
     char *name = NULL, *path = NULL;
     int rc = datastore_parse_path(uri, &name, &path);
@@ -338,7 +338,12 @@ int datastore_store_output(server *srv, const char *uri, const char *dir, amlfs_
         return amlfs_fail(err, EINVAL, "'%s' is not azureml://datastores/NAME/paths/PATH", uri);
     char **files = NULL;
     size_t n = 0;
-    rc = files_under(dir, "", &files, &n, err);
+    if (only) {
+        files = util_xcalloc(1, sizeof *files);
+        files[n++] = util_xstrdup(only);
+    } else {
+        rc = files_under(dir, "", &files, &n, err);
+    }
     if (rc == 0 && datastore_is_builtin(name)) {
         char *root = builtin_root(srv);
         for (size_t i = 0; rc == 0 && i < n; i++) {

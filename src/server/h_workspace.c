@@ -40,6 +40,9 @@ int h_workspace(server *srv, const http_request *req, http_reply *out, amlfs_err
     cJSON *limits = cJSON_AddObjectToObject(o, "snapshot_limits");
     cJSON_AddNumberToObject(limits, "max_mb", (double)srv->snapshot_max_mb);
     cJSON_AddNumberToObject(limits, "max_files", (double)srv->snapshot_max_files);
+    cJSON *data_limits = cJSON_AddObjectToObject(o, "data_limits");
+    cJSON_AddNumberToObject(data_limits, "max_mb", (double)srv->data_max_mb);
+    cJSON_AddNumberToObject(data_limits, "max_files", (double)srv->data_max_files);
     cJSON *uploads = cJSON_AddObjectToObject(o, "uploads");
     cJSON_AddNumberToObject(uploads, "bytes", (double)up_bytes);
     cJSON_AddNumberToObject(uploads, "blobs", (double)up_blobs);

@@ -26,6 +26,7 @@ typedef struct options {
     const char *token_file;
     int max_instances;
     uint64_t snapshot_max_mb, snapshot_max_files;
+    uint64_t data_max_mb, data_max_files;
     const char *podman_root, *podman_runroot;
     const char *default_cluster;
     const char *secret_key_file;
@@ -40,6 +41,7 @@ static void usage(FILE *to)
             "usage: amlfs-server [--data-dir DIR] [--listen HOST:PORT [--tls-cert FILE --tls-key FILE]]\n"
             "                    [--token-file FILE] [--secret-key-file FILE]\n"
             "                    [--max-instances N] [--snapshot-max-mb N] [--snapshot-max-files N]\n"
+            "                    [--data-max-mb N] [--data-max-files N]\n"
             "                    [--podman-root DIR] [--podman-runroot DIR] [--default-cluster NAME]\n"
             "                    [--log-level error|warning|info|debug] [-f|--foreground]\n"
             "       amlfs-server supervise RUN_DIR   (started by the server for each local run)\n"
@@ -50,6 +52,8 @@ static void usage(FILE *to)
             "the background, logging to DIR/server.log, once it accepts connections.\n"
             "--snapshot-max-mb and --snapshot-max-files set the workspace's code snapshot limits\n"
             "(default 300 MB and 2000 files); they are kept for later starts without them.\n"
+            "--data-max-mb and --data-max-files do the same for each data input and data asset version\n"
+            "(default 20480 MB and 200000 files).\n"
             "--podman-root and --podman-runroot (or $AMLFS_PODMAN_ROOT, $AMLFS_PODMAN_RUNROOT) give podman\n"
             "its own image storage for image environments and their runs (default: podman's own).\n"
             "--default-cluster NAME names the Slurm compute that `type: amlcompute` computes run on (kept\n"
@@ -67,6 +71,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"data-dir", required_argument, NULL, 'd'},   {"listen", required_argument, NULL, 'l'},
         {"token-file", required_argument, NULL, 't'}, {"max-instances", required_argument, NULL, 'm'},
         {"snapshot-max-mb", required_argument, NULL, 'M'}, {"snapshot-max-files", required_argument, NULL, 'F'},
+        {"data-max-mb", required_argument, NULL, 'D'}, {"data-max-files", required_argument, NULL, 'G'},
         {"podman-root", required_argument, NULL, 'R'}, {"podman-runroot", required_argument, NULL, 'r'},
         {"foreground", no_argument, NULL, 'f'},       {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},          {"default-cluster", required_argument, NULL, 'C'},
@@ -108,6 +113,19 @@ static int parse_options(int argc, char **argv, options *o)
                 return 2;
             }
             *(c == 'M' ? &o->snapshot_max_mb : &o->snapshot_max_files) = (uint64_t)n;
+            break;
+        }
+        case 'D':
+        case 'G': {
+            char *end;
+            long long max = c == 'D' ? SPEC_SNAPSHOT_MAX_MB : SPEC_SNAPSHOT_MAX_FILES;
+            long long n = strtoll(optarg, &end, 10);
+            if (*end || !*optarg || n < 1 || n > max) {
+                fprintf(stderr, "amlfs-server: --data-max-%s %s: expected a whole number from 1 to %lld\n",
+                        c == 'D' ? "mb" : "files", optarg, max);
+                return 2;
+            }
+            *(c == 'D' ? &o->data_max_mb : &o->data_max_files) = (uint64_t)n;
             break;
         }
         case 'C':
@@ -343,6 +361,7 @@ int main(int argc, char **argv)
     server_config cfg = {.data_dir = real_dir, .max_instances = o.max_instances,
                          .token = token, .tracking_uri = tracking_uri,
                          .snapshot_max_mb = o.snapshot_max_mb, .snapshot_max_files = o.snapshot_max_files,
+                         .data_max_mb = o.data_max_mb, .data_max_files = o.data_max_files,
                          .podman_root = o.podman_root ? o.podman_root : getenv("AMLFS_PODMAN_ROOT"),
                          .podman_runroot = o.podman_runroot ? o.podman_runroot : getenv("AMLFS_PODMAN_RUNROOT"),
                          .default_cluster = o.default_cluster,

@@ -73,6 +73,12 @@ int server_snapshots_open(server *srv, const server_config *cfg, amlfs_err *err)
     if (rc == 0)
         rc = settle_limit(srv, "snapshot_max_files", cfg->snapshot_max_files, SNAPSHOT_DEFAULT_MAX_FILES,
                           SPEC_SNAPSHOT_MAX_FILES, &srv->snapshot_max_files, err);
+    if (rc == 0)
+        rc = settle_limit(srv, "data_max_mb", cfg->data_max_mb, SPEC_DATA_MAX_MB, SPEC_SNAPSHOT_MAX_MB,
+                          &srv->data_max_mb, err);
+    if (rc == 0)
+        rc = settle_limit(srv, "data_max_files", cfg->data_max_files, SPEC_DATA_MAX_FILES, SPEC_SNAPSHOT_MAX_FILES,
+                          &srv->data_max_files, err);
     if (rc < 0)
         return amlfs_wrap(err, "snapshots: ");
     srv->snapshots = util_xcalloc(1, sizeof *srv->snapshots);
@@ -103,6 +109,11 @@ snapshot_limits server_snapshot_limits(server *srv, const job_spec *job)
     uint64_t mb = job && job->snapshot_max_mb ? job->snapshot_max_mb : srv->snapshot_max_mb;
     uint64_t files = job && job->snapshot_max_files ? job->snapshot_max_files : srv->snapshot_max_files;
     return (snapshot_limits){.max_bytes = mb * MB, .max_files = files};
+}
+
+snapshot_limits server_data_limits(const server *srv)
+{
+    return (snapshot_limits){.max_bytes = srv->data_max_mb * MB, .max_files = srv->data_max_files};
 }
 
 const char *server_snapshot_ignore_file(const snapshot_manifest *m)
@@ -151,11 +162,12 @@ int server_snapshot_folder(server *srv, const char *dir, const snapshot_limits *
     return rc;
 }
 
-int server_snapshot_file(server *srv, const char *path, snapshot_manifest *m, amlfs_err *err)
+int server_snapshot_file(server *srv, const char *path, const snapshot_limits *limits, snapshot_manifest *m,
+                         amlfs_err *err)
 {
     const char *slash = strrchr(path, '/');
     char *dir = slash ? util_strdupf("%.*s", (int)(slash - path), path) : util_xstrdup(".");
-    int rc = snapshot_manifest_build_file(path, NULL, m, err);
+    int rc = snapshot_manifest_build_file(path, limits, m, err);
     if (rc == 0)
         rc = store_file(srv, dir, &m->entries[0], err);
     if (rc == 0)

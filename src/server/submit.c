@@ -453,7 +453,7 @@ static int place_data(submission *s, amlfs_err *err)
     if (!s->job.data_inputs.count && !s->job.outputs.count)
         return 0;
     submit_data d = {.job = &s->job, .experiment = s->experiment, .dir = s->dir, .filename = s->filename,
-                     .uploads = s->code_in ? s->code_in->input_snapshots : NULL,
+                     .run_id = s->id, .uploads = s->code_in ? s->code_in->input_snapshots : NULL,
                      .upload_errors = s->code_in ? s->code_in->input_errors : NULL};
     spec_kvlist inputs, outputs;
     int rc = submit_data_place(s->srv, &d, s->run_dir, &inputs, &outputs, err);

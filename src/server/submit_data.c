@@ -14,10 +14,7 @@
 #include "amlfs/fetch.h"
 #include "amlfs/util.h"
 
-/* Data is larger than code: its own limits, per input (the code limits stay for code). */
-#define DATA_MAX_MB SPEC_DATA_MAX_MB
-#define DATA_MAX_FILES SPEC_DATA_MAX_FILES
-#define MB (1024ULL * 1024ULL)
+/* Data is larger than code: its own limits, per input (server_data_limits; code keeps its own). */
 
 int submit_relpath(const char *dir, const char *path, char **out)
 {
@@ -101,9 +98,12 @@ int submit_make_read_only(const char *path, amlfs_err *err)
 
 /* A folder input: snapshotted (its ignore rules, the data limits, every content stored once) and
  * materialized at dest, read-only. */
-static int place_folder(server *srv, const char *src, const char *dest, amlfs_err *err)
+static int place_folder(server *srv, const char *src, const char *shown, const char *dest, amlfs_err *err)
 {
-    snapshot_limits limits = {.max_bytes = DATA_MAX_MB * MB, .max_files = DATA_MAX_FILES};
+    snapshot_limits limits = server_data_limits(srv);
+    char subject[600];
+    snprintf(subject, sizeof subject, "data folder %s", shown);
+    limits.subject = subject;
     snapshot_manifest m;
     int rc = server_snapshot_folder(srv, src, &limits, &m, err);
     if (rc < 0)
@@ -115,12 +115,24 @@ static int place_folder(server *srv, const char *src, const char *dest, amlfs_er
     return rc;
 }
 
-/* A file input: copied into dest/ under its own name, read-only; *placed gets its path. */
-static int place_file(const char *src, const char *dest, char **placed, amlfs_err *err)
+/* A file input: copied into dest/ under its own name, read-only, within the data limit; *placed gets its
+ * path. */
+static int place_file(server *srv, const char *src, const char *shown, const char *dest, char **placed,
+                      amlfs_err *err)
 {
-    int rc = util_mkdir_p(dest, 0755, err);
     const char *base = strrchr(src, '/');
     *placed = util_strdupf("%s/%s", dest, base ? base + 1 : src);
+    uint64_t max = server_data_limits(srv).max_bytes;
+    struct stat st;
+    if (stat(src, &st) < 0)
+        return amlfs_fail(err, errno, "%s: %s", shown, strerror(errno));
+    if ((uint64_t)st.st_size > max) {
+        char have[32], limit[32];
+        snapshot_format_size((uint64_t)st.st_size, have, sizeof have);
+        snapshot_format_size(max, limit, sizeof limit);
+        return amlfs_fail(err, EFBIG, "data file %s is %s, over the limit of %s", shown, have, limit);
+    }
+    int rc = util_mkdir_p(dest, 0755, err);
     if (rc == 0)
         rc = util_copy_file(src, *placed, 0444, err);
     return rc;
@@ -218,16 +230,17 @@ static int place_uploaded(server *srv, const submit_data *d, const spec_kv *in, 
     int rc = server_snapshot_get(srv, hash, &m, &why);
     if (rc < 0)
         return spec_fail_at(err, -rc, d->filename, in->pos, "input '%s': %s", in->key, why.msg);
-    snapshot_limits limits = {.max_bytes = DATA_MAX_MB * MB, .max_files = DATA_MAX_FILES};
+    snapshot_limits limits = server_data_limits(srv);
     char *dest = util_strdupf("%s/inputs/%s", run_dir, in->key);
     /* A uri_file's snapshot is that file alone: the command gets the file's path in dest. */
     bool one_file = m->count == 1 && m->entries[0].type == SNAPSHOT_FILE;
     char *placed = want_file && one_file ? util_strdupf("%s/%s", dest, m->entries[0].path) : util_xstrdup(dest);
     if (want_file && !one_file)
         rc = amlfs_fail(&why, EINVAL, "%s is a folder: write `type: uri_folder`", in->value);
+    char subject[600];
+    snprintf(subject, sizeof subject, "data %s %s", want_file ? "file" : "folder", in->value);
     if (rc == 0)
-        rc = snapshot_limits_check(m, &limits, want_file ? "data file" : "data folder",
-                                   server_snapshot_ignore_file(m), &why);
+        rc = snapshot_limits_check(m, &limits, subject, server_snapshot_ignore_file(m), &why);
     if (rc == 0)
         rc = snapshot_materialize(srv->snapshot_dir, m, dest, &why);
     server_snapshot_release(srv, m);
@@ -290,7 +303,7 @@ static int place_job_output(server *srv, const submit_data *d, const spec_kv *in
     int rc = submit_job_output_dir(srv, in->value, &src, &why);
     char *dest = util_strdupf("%s/inputs/%s", run_dir, in->key);
     if (rc == 0)
-        rc = place_folder(srv, src, dest, &why);
+        rc = place_folder(srv, src, in->value, dest, &why);
     rc = input_placed(d, in, rc, dest, &why, values, err);
     free(dest);
     free(src);
@@ -371,7 +384,7 @@ static int place_input(server *srv, const submit_data *d, size_t i, const char *
     char *placed = NULL;
     amlfs_err how = {0};
     if (rc == 0)
-        rc = is_dir ? place_folder(srv, abs, dest, &how) : place_file(abs, dest, &placed, &how);
+        rc = is_dir ? place_folder(srv, abs, in->value, dest, &how) : place_file(srv, abs, in->value, dest, &placed, &how);
     if (rc < 0 && how.msg[0])
         rc = spec_fail_at(err, -rc, d->filename, in->pos, "input '%s': %s", in->key, how.msg);
     if (rc == 0)
@@ -413,10 +426,18 @@ int submit_data_place(server *srv, const submit_data *d, const char *run_dir, sp
         free(name);
         free(path);
     }
-    /* Named only: the folders are made with the run's working folder, when it is prepared (run_code.c). */
+    /* Named only: the folders are made with the run's working folder, when it is prepared (run_code.c).
+     * A uri_file output is the file the job writes in its folder, as in az ml. */
     for (size_t i = 0; rc == 0 && i < d->job->outputs.count; i++) {
         const spec_kv *o = &d->job->outputs.items[i];
         char *dir = util_strdupf("%s/work/outputs/%s", real, o->key);
+        if (strcmp(o->value, "uri_file") == 0) {
+            char *file = spec_output_file_name(spec_kvlist_get(&d->job->output_paths, o->key), d->run_id, o->key);
+            char *path = util_strdupf("%s/%s", dir, file);
+            free(dir);
+            free(file);
+            dir = path;
+        }
         spec_kvlist_add(outputs, o->key, dir, o->pos);
         free(dir);
     }
@@ -455,7 +476,7 @@ int submit_data_fetch(server *srv, const job_spec *job, const char *run_dir, aml
         fetch_result got;
         amlfs_err why = {0};
         /* Fetched by an attempt before a restart: the run keeps what it had. */
-        if (lstat(dest, &st) < 0 && fetch_url(cache, in->value, dest, DATA_MAX_MB * MB, &got, &why) < 0)
+        if (lstat(dest, &st) < 0 && fetch_url(cache, in->value, dest, server_data_limits(srv).max_bytes, &got, &why) < 0)
             rc = amlfs_fail(err, why.code, "input '%s': %s", in->key, why.msg);
         free(dest);
         free(base);
@@ -484,12 +505,29 @@ int submit_data_store_outputs(server *srv, const store_run *r, bool ended_well, 
         else if (spec_output_path_expand(written, r->id, output, &uri) < 0)
             uri = util_xstrdup(written); /* checked at submission */
         char *dir = server_path(srv, "runs/%s/work/outputs/%s", r->id, output);
+        /* A uri_file output is one file: a path names the file itself, so it goes into that path's folder. */
+        char *file = strcmp(job.outputs.items[i].value, "uri_file") == 0 ? spec_output_file_name(written, r->id, output)
+                                                                       : NULL;
+        char *file_path = file ? util_strdupf("%s/%s", dir, file) : NULL;
+        if (file && written) {
+            size_t n = strlen(uri);
+            while (n && uri[n - 1] == '/')
+                uri[--n] = '\0';
+            char *slash = strrchr(uri, '/');
+            if (slash)
+                slash[1] = '\0'; /* .../paths/ stays a path: the datastore's top */
+        }
         amlfs_err why = {0};
         struct stat st;
-        if (stat(dir, &st) < 0 && errno == ENOENT)
-            ; /* the job removed its output folder: nothing to keep */
-        else if (datastore_store_output(srv, uri, dir, &why) < 0)
+        if (stat(file ? file_path : dir, &st) < 0 && errno == ENOENT) {
+            if (file && written)
+                rc = amlfs_fail(err, ENOENT, "output '%s': the job wrote no file at %s", output, file_path);
+            /* otherwise the job removed its output folder, or wrote no file: nothing to keep */
+        } else if (datastore_store_output(srv, uri, dir, file, &why) < 0) {
             rc = amlfs_fail(err, why.code, "output '%s': copying it to %s failed: %s", output, uri, why.msg);
+        }
+        free(file_path);
+        free(file);
         free(dir);
         free(uri);
     }

@@ -252,7 +252,8 @@ int snapshot_manifest_build(const char *root, const snapshot_limits *limits, sna
         rc = check_symlinks(&w);
     }
     if (rc == 0)
-        rc = snapshot_limits_check(out, limits, "code folder", suggest, err);
+        rc = snapshot_limits_check(out, limits, limits && limits->subject ? limits->subject : "code folder", suggest,
+                                   err);
     if (rc == 0)
         rc = hash_files(&w);
     if (rc == 0)

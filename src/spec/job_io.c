@@ -12,7 +12,8 @@ static const char *const input_keys[] = {
     "type", "value", "default", "path", "mode", "description", "optional", "min", "max", "enum", NULL,
 };
 static const char *const output_keys[] = {"type", "mode", "path", "description", "name", "version", NULL};
-static const char *const input_modes[] = {"ro_mount", "download", "direct", "eval_mount", "eval_download", NULL};
+static const char *const input_modes[] = {"ro_mount", "download", NULL};
+static const char *const output_modes[] = {"rw_mount", "upload", NULL};
 static const char *const output_types[] = {"uri_folder", "uri_file", "mlflow_model", "custom_model", NULL};
 static const char *const literal_types[] = {"string", "integer", "number", "boolean", NULL};
 static const char *const path_types[] = {
@@ -204,6 +205,14 @@ int spec_job_parse_outputs(spec_doc *d, yaml_node_t *root, job_spec *out, amlfs_
                                 "output is uri_folder, uri_file, mlflow_model or custom_model%s", name,
                                 t ? t : "", hint);
         }
+        yaml_node_t *mode = spec_map_get(d, v, "mode");
+        const char *mo = !mode || spec_node_is_null(mode) ? "rw_mount" : spec_node_text(mode);
+        if (!mo || !in_list(mo, output_modes)) {
+            char hint[300];
+            spec_suggest(mo ? mo : "", output_modes, hint, sizeof hint);
+            return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(mode), "output '%s' has mode '%s'; an "
+                                "output's mode is rw_mount or upload%s", name, mo ? mo : "", hint);
+        }
         spec_kvlist_add(&out->outputs, name, t, spec_node_pos(k));
         /* `path:` copies the output to a datastore when the job has ended well. */
         yaml_node_t *path = spec_map_get(d, v, "path");
@@ -217,6 +226,11 @@ int spec_job_parse_outputs(spec_doc *d, yaml_node_t *root, job_spec *out, amlfs_
                 return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(path), "output '%s': a path may use "
                                     "${{name}} (the run id) and ${{output_name}}, nothing else: '%s'", name, p);
             free(expanded);
+            size_t n = strlen(p);
+            if (!strcmp(t, "uri_file") && (p[n - 1] == '/' || !strcmp(strstr(p + 21, "/paths/"), "/paths/")))
+                return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(path), "output '%s' is a uri_file: its "
+                                    "path names the file, azureml://datastores/NAME/paths/FOLDER/FILE, not '%s'",
+                                    name, p);
             spec_kvlist_add(&out->output_paths, name, p, spec_node_pos(path));
         }
         /* `name:` (and `version:`) register the output as a data asset when the run completes. */
@@ -265,4 +279,20 @@ int spec_output_path_expand(const char *path, const char *run_id, const char *ou
     util_buf_append(&b, p, strlen(p), 0);
     *out = b.data ? b.data : util_xstrdup("");
     return 0;
+}
+
+char *spec_output_file_name(const char *path, const char *run_id, const char *output)
+{
+    char *expanded = NULL;
+    if (!path || spec_output_path_expand(path, run_id, output, &expanded) < 0) {
+        free(expanded);
+        return util_xstrdup(output);
+    }
+    const char *rest = strstr(expanded, "/paths/");
+    rest = rest ? rest + strlen("/paths/") : expanded;
+    const char *slash = strrchr(rest, '/');
+    const char *base = slash ? slash + 1 : rest;
+    char *name = util_xstrdup(base[0] && strcmp(base, "..") && strcmp(base, ".") ? base : output);
+    free(expanded);
+    return name;
 }

@@ -18,6 +18,8 @@ t_a_folder_and_a_file_reach_the_job_and_the_output_is_kept() {
     log=$(cat "$MNT/runs/$id/log")
     echo "$log" | grep -qx "rows 5 labels 2 epochs 3 seed None" || fail "what the job read: $log"
     echo "$log" | grep -qx "read shard-0.csv: read-only True" || fail "inputs not read-only: $log"
+    echo "$log" | grep -qx "write into input scratch.tmp: EROFS" && echo "$log" | grep -qx "write into input labels.csv: EROFS" ||
+        fail "a write into an input was not refused with EROFS: $log"
     echo "$log" | grep -qx "data is absolute: True; model dir exists: True" || fail "paths: $log"
     grep -q '"rows": 5' "$MNT/runs/$id/outputs/model/model.json" || fail "output: $(ls -R "$MNT/runs/$id/outputs")"
     grep -q -- "--seed" "$MNT/runs/$id/job.yaml" || fail "job.yaml lost the optional section"
@@ -248,6 +250,67 @@ Y
         write_spec "$MNT/experiments/produces/job.yaml")
     [ "$r" = EINVAL ] && grep -q "output 'm': path must be a datastore path, azureml://datastores/NAME/paths/PATH" \
         "$MNT/experiments/produces/status" || fail "path: $r $(cat "$MNT/experiments/produces/status")"
+}
+
+t_a_uri_file_output_is_a_file_and_modes_are_checked_per_direction() {
+    mkdir "$MNT/experiments/scores"
+    id=$(submit scores <<'Y'
+$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
+type: command
+description: Scores a model and writes one summary file and one predictions file.
+command: >-
+  test -d "$(dirname ${{outputs.summary}})" &&
+  echo '{"accuracy": 0.93}' > ${{outputs.summary}} &&
+  printf 'id,label\n1,cat\n' > ${{outputs.predictions}}
+environment: azureml:host@latest
+outputs:
+  summary:
+    type: uri_file
+    mode: upload
+    path: azureml://datastores/workspaceblobstore/paths/evaluations/${{name}}/summary.json
+    name: eval-summary
+  predictions:
+    type: uri_file
+    mode: rw_mount
+Y
+) || fail "submit: $(cat "$MNT/experiments/scores/status")"
+    wait_status 30 "$MNT/runs/$id/status" Completed || fail "run: $(cat "$MNT/runs/$id/status") $(cat "$MNT/runs/$id/log")"
+    grep -q '"accuracy"' "$MNT/runs/$id/outputs/summary/summary.json" || fail "outputs/summary: $(ls -R "$MNT/runs/$id/outputs")"
+    [ -f "$MNT/runs/$id/outputs/predictions/predictions" ] || fail "outputs/predictions: $(ls -R "$MNT/runs/$id/outputs")"
+    [ -f "$MNT/datastores/workspaceblobstore/evaluations/$id/summary.json" ] ||
+        fail "the path is the file: $(ls -R "$MNT/datastores/workspaceblobstore/evaluations" 2>&1)"
+    [ -f "$MNT/datastores/workspaceblobstore/azureml/$id/predictions/predictions" ] ||
+        fail "default storage: $(ls -R "$MNT/datastores/workspaceblobstore/azureml/$id" 2>&1)"
+    wait_for 5 grep -qx "version 1: uri_file" "$MNT/data/eval-summary/status" ||
+        fail "asset: $(cat "$MNT/data/eval-summary/status" 2>&1)"
+    grep -q '"accuracy"' "$MNT/data/eval-summary/versions/1/summary.json" || fail "asset content: $(ls "$MNT/data/eval-summary/versions/1")"
+    check_mode() { # YAML MESSAGE
+        local r
+        r=$(printf '%s' "$1" | write_spec "$MNT/experiments/scores/job.yaml")
+        [ "$r" = EINVAL ] && grep -qF "$2" "$MNT/experiments/scores/status" || fail "[$1]: $r $(cat "$MNT/experiments/scores/status")"
+    }
+    check_mode 'command: "true"
+environment: host
+outputs:
+  m:
+    type: uri_folder
+    mode: ro_mount
+' "output 'm' has mode 'ro_mount'; an output's mode is rw_mount or upload"
+    check_mode 'command: "true"
+environment: host
+inputs:
+  d:
+    type: uri_folder
+    path: azureml:eval-summary@latest
+    mode: direct
+' "input 'd' has mode 'direct'; an input's mode is ro_mount or download"
+    check_mode 'command: "true"
+environment: host
+outputs:
+  m:
+    type: uri_file
+    path: azureml://datastores/workspaceblobstore/paths/evaluations/
+' "output 'm' is a uri_file: its path names the file, azureml://datastores/NAME/paths/FOLDER/FILE"
 }
 
 t_an_output_without_a_path_is_kept_in_the_run_s_storage_and_feeds_later_jobs() {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_snapshot_limits.sh: snapshot limits set per workspace (amlfs-server --snapshot-max-mb/-files,
-# kept across restarts, shown in workspace.json) and per job (az ml `properties`), on a real mount.
+# kept across restarts, shown in workspace.json) and per job (az ml `properties`), on a real mount; data
+# limits of their own (--data-max-mb/-files), checked at submission and registration.
 . "$(dirname "$0")/../lib/e2e.sh"
 
 api() { curl -sS --unix-socket "$DATA/server.sock" "$@"; }
@@ -56,17 +57,78 @@ t_the_experiments_own_code_keeps_the_workspace_limit() {
         "$MNT/experiments/own/status" || fail "status: $(cat "$MNT/experiments/own/status")"
 }
 
+data_limits() {
+    api http://localhost/v1/workspace | python3 -c '
+import json, sys
+l = json.load(sys.stdin)["data_limits"]
+print(l["max_mb"], l["max_files"])'
+}
+
+t_data_has_limits_of_its_own_checked_at_submission() {
+    [ "$(data_limits)" = "2 4" ] || fail "data limits: $(data_limits)"
+    grep -q '"data_limits"' "$MNT/workspace.json" || fail "workspace.json: $(cat "$MNT/workspace.json")"
+    local exp=$MNT/experiments/bigdata got before
+    mkdir -p "$exp/src" "$exp/shards" "$T/shards"
+    echo "import sys; print(sys.argv)" > "$exp/src/train.py"
+    for i in 1 2 3 4 5; do echo "$i" > "$exp/shards/part-$i.csv"; echo "$i" > "$T/shards/part-$i.csv"; done
+    before=$(ls "$DATA/runs" | wc -l)
+    got=$(printf 'code: src
+command: python3 train.py ${{inputs.shards}}
+environment: limhost
+inputs:
+  shards:
+    type: uri_folder
+    path: ./shards
+' |
+        write_spec "$exp/job.yaml")
+    [ "$got" = EFBIG ] || fail "close() gave $got, expected EFBIG ($(cat "$exp/status"))"
+    grep -q "input 'shards': data folder .*shards has 5 files (.*), over the 4-file limit" "$exp/status" ||
+        fail "status: $(cat "$exp/status")"
+    got=$(printf 'code: src
+command: python3 train.py ${{inputs.shards}}
+environment: limhost
+inputs:
+  shards:
+    type: uri_folder
+    path: %s/shards
+' "$T" |
+        write_spec "$exp/job.yaml")
+    [ "$got" = EFBIG ] && grep -q "input 'shards': .*over the 4-file limit" "$exp/status" ||
+        fail "absolute: $got $(cat "$exp/status")"
+    [ "$(ls "$DATA/runs" | wc -l)" = "$before" ] || fail "a refused job left a run folder"
+    # Four files are within the data limit, though over the code limit of 3.
+    rm "$exp/shards/part-5.csv"
+    got=$(printf 'code: src
+command: ls ${{inputs.shards}}
+environment: limhost
+inputs:
+  shards:
+    type: uri_folder
+    path: ./shards
+' |
+        write_spec "$exp/job.yaml")
+    [ "$got" = OK ] || fail "within the data limit: $got $(cat "$exp/status")"
+    mkdir "$MNT/data/big" "$MNT/data/big/files"
+    for i in 1 2 3 4 5; do echo "$i" > "$MNT/data/big/files/$i.csv"; done
+    got=$(printf 'type: uri_folder
+path: ./files
+' | write_spec "$MNT/data/big/data.yaml")
+    [ "$got" = EFBIG ] && grep -q "over the 4-file limit" "$MNT/data/big/status" ||
+        fail "data asset: $got $(cat "$MNT/data/big/status")"
+}
+
 t_workspace_limits_are_kept_across_restarts() {
     stop_server
     "$AMLFS_SERVER" --data-dir "$DATA" || fail "restart without flags"
     wait_for 10 test -S "$DATA/server.sock" || fail "no socket"
     [ "$(limits)" = "1 3" ] || fail "after a restart without flags: $(limits)"
+    [ "$(data_limits)" = "2 4" ] || fail "data limits after a restart without flags: $(data_limits)"
     "$AMLFS_SERVER" --snapshot-max-mb 0 --data-dir "$T/other" 2>"$T/err" && fail "--snapshot-max-mb 0 accepted"
     grep -q "snapshot-max-mb 0: expected a whole number from 1" "$T/err" || fail "message: $(cat "$T/err")"
 }
 
 # The workspace's server, started with its limits before the mount (which then uses it).
-"$AMLFS_SERVER" --data-dir "$DATA" --snapshot-max-mb 1 --snapshot-max-files 3 ||
+"$AMLFS_SERVER" --data-dir "$DATA" --snapshot-max-mb 1 --snapshot-max-files 3 --data-max-mb 2 --data-max-files 4 ||
     { echo "amlfs-server did not start"; echo "0 passed, 1 failed"; exit 1; }
 mount_ws || { echo "0 passed, 1 failed"; exit 1; }
 make_host_env limhost && wait_status 10 "$MNT/environments/limhost/status" Ready ||

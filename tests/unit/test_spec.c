@@ -585,6 +585,20 @@ static void test_output_path_expand(void)
     CHECK(spec_output_path_expand("a/${{inputs.x}}", "r", "o", &out) == -EINVAL && !out, "other expression");
     CHECK(spec_output_path_expand("a/${{name", "r", "o", &out) == -EINVAL && !out, "unclosed");
     CHECK(spec_output_path_expand("a/${{}}", "r", "o", &out) == -EINVAL && !out, "empty expression");
+    /* A uri_file output's file: the last part of its path, or the output's name. */
+    const struct { const char *path, *want; } f[] = {
+        {"azureml://datastores/d/paths/evals/${{name}}/summary.json", "summary.json"},
+        {"azureml://datastores/d/paths/${{name}}-${{output_name}}.csv", "run_1-model.csv"},
+        {"azureml://datastores/d/paths/", "model"},
+        {"azureml://datastores/d/paths/top.json", "top.json"},
+        {"azureml://datastores/d/paths/x/${{inputs.y}}", "model"},
+        {NULL, "model"},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        char *name = spec_output_file_name(f[i].path, "run_1", "model");
+        CHECK(streq(name, f[i].want), "file name of %s: %s", f[i].path ? f[i].path : "(none)", name);
+        free(name);
+    }
 }
 
 /* Hostile files are refused before libyaml builds a tree, in linear time, saying which bound. */
