@@ -154,4 +154,25 @@ int compute_spawn_detached(char *const argv[], int inherit_fd, pid_t *pid_out, a
 /* "RUN_DIR/NAME", malloc'd. */
 char *compute_run_file(const char *run_dir, const char *name);
 
+/* disk_watch.c: the run's disk looked at while the job runs (the job writes its log itself, so a line the
+ * full disk refused leaves no trace): once space returns, a line in the log says where and why output
+ * went missing. */
+typedef struct compute_disk_watch {
+    const char *run_dir;
+    int64_t full_since_ms;      /* wall clock; 0 while the disk has room */
+    int64_t next_look_ms;       /* monotonic */
+} compute_disk_watch;
+
+void compute_disk_watch_init(compute_disk_watch *w, const char *run_dir);
+/* Looks at the disk when it is time; returns the ms until the next look (a bound for a wait). The marker
+ * line goes into the log when the disk has room again; *note (may be NULL) gets what to tell
+ * supervisor.log, or "" for nothing. */
+int compute_disk_watch_tick(compute_disk_watch *w, char *note, size_t note_len);
+/* The job has ended: since when the disk has been full without a marker (0: it has room, or said so). */
+int64_t compute_disk_watch_full_since(const compute_disk_watch *w);
+/* Writes the marker for the stretch seen full until now, if any. 0, or -1 with errno. */
+int compute_disk_watch_say(compute_disk_watch *w);
+/* Whether the run's disk has no free block for its user. */
+bool compute_disk_full(const char *run_dir);
+
 #endif

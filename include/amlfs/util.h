@@ -36,6 +36,8 @@ void *util_xrealloc(void *p, size_t size);      /* aborts on OOM */
 
 /* A crash point for tests: SIGKILL here when $AMLFS_FAULT is name (fault.c); nothing otherwise. */
 void util_fault_point(const char *name);
+/* The same for a step on a file: $AMLFS_FAULT is "step:BASENAME" (before-rename:launch.json). */
+void util_fault_point_file(const char *step, const char *path);
 
 /* The one growable byte buffer: always NUL-terminated after len (data may be NULL while empty). */
 typedef struct util_buf {

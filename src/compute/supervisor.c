@@ -72,6 +72,7 @@ typedef struct supervisor {
     char **container_argv;      /* podman run ... */
     char *container_name;
     char *env_file;
+    compute_disk_watch disk;    /* while the job runs */
 } supervisor;
 
 /* One timestamped line on stderr, which is RUN_DIR/supervisor.log. */
@@ -853,6 +854,12 @@ static void wait_for_job(supervisor *s)
         if (s->term_sent && !s->kill_sent)
             wake = s->kill_at_ms;
         int wait_ms = wake < 0 ? -1 : wake > now ? (int)(wake - now) : 0;
+        char note[200];
+        int look_ms = compute_disk_watch_tick(&s->disk, note, sizeof note);
+        if (note[0])
+            diag("%s", note);
+        if (wait_ms < 0 || look_ms < wait_ms)
+            wait_ms = look_ms;
         wait_events(s, true, wait_ms);
         drain_signals(s);
         now = util_mono_ms();
@@ -966,19 +973,13 @@ static void append_to_log(const char *run_dir, const char *line)
     free(path);
 }
 
-static bool disk_full(const char *run_dir)
-{
-    struct statvfs st;
-    return statvfs(run_dir, &st) == 0 && st.f_bavail == 0;
-}
-
 /* How the job ended is recorded whatever it takes: a write that fails (a full disk) is retried with the
  * result kept here, so the run ends with the truth once space returns instead of looking lost; the log
  * then says where output may be missing, and why. */
 static void write_exit_record(supervisor *s)
 {
     amlfs_err err = {0};
-    bool full_at_end = disk_full(s->run_dir);
+    bool full_at_end = compute_disk_full(s->run_dir);
     int64_t first_failure = 0;
     long delay_ms = 100;
     while (compute_exit_write(s->run_dir, &s->exit, 0, &err) < 0) {
@@ -990,14 +991,18 @@ static void write_exit_record(supervisor *s)
         nanosleep(&pause, NULL);
         delay_ms = delay_ms * 2 > 5000 ? 5000 : delay_ms * 2;
     }
+    /* Full since a moment the watch saw while the job ran: the marker covers that stretch too. */
+    int64_t watched = compute_disk_watch_full_since(&s->disk);
     if (first_failure || full_at_end) {
         char since[32], now[32], line[400];
-        util_iso8601(first_failure ? first_failure : util_now_ms(), since, sizeof since);
+        util_iso8601(watched ? watched : first_failure ? first_failure : util_now_ms(), since, sizeof since);
         util_iso8601(util_now_ms(), now, sizeof now);
         snprintf(line, sizeof line, "[amlfs] the disk holding this run was full when the job ended (%s; recorded at "
                  "%s): output the job wrote while it was full is missing above this line\n", since, now);
         append_to_log(s->run_dir, line);
         diag("recorded how the job ended after the disk was full");
+    } else if (watched && compute_disk_watch_say(&s->disk) < 0) {
+        diag("cannot add to the log that the disk was full while the job ran: %s", strerror(errno));
     }
 }
 
@@ -1054,6 +1059,7 @@ int compute_supervise_main(const char *run_dir)
         s.distributed = !s.launch.image && compute_launch_distributed(&s.launch);
         add_metrics_file(&s);
         rc = start_job(&s);
+        compute_disk_watch_init(&s.disk, run_dir);
         if (s.job > 0) {
             wait_for_job(&s);
             finish_job(&s);

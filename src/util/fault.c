@@ -12,3 +12,15 @@ void util_fault_point(const char *name)
     if (chosen && strcmp(chosen, name) == 0)
         raise(SIGKILL);
 }
+
+void util_fault_point_file(const char *step, const char *path)
+{
+    const char *chosen = getenv("AMLFS_FAULT");
+    if (!chosen)
+        return;
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t n = strlen(step);
+    if (strncmp(chosen, step, n) == 0 && chosen[n] == ':' && strcmp(chosen + n + 1, base) == 0)
+        raise(SIGKILL);
+}

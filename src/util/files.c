@@ -89,6 +89,7 @@ int util_write_file_atomic(const char *path, const void *data, size_t len, mode_
         rc = -errno;
     if (close(fd) < 0 && rc == 0)
         rc = -errno;
+    util_fault_point_file("before-rename", path); /* a crash leaves the temp file, never a torn file */
     if (rc == 0 && rename(tmp, path) < 0)
         rc = -errno;
     if (rc < 0) {

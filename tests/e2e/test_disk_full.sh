@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_disk_full.sh: a workspace whose disk fills up. A job that exited 0 while its supervisor could not
 # write how it ended was marked Failed once space returned, its log cut with no word: now the end is
-# kept and written when it can be, the run ends Completed, and the log says output may be missing.
+# kept and written when it can be, the run ends Completed, and the log says output may be missing. Output
+# lost while the job still ran is marked in the log once space returns.
 . "$(dirname "$0")/../lib/e2e.sh"
 
 SMALL=$T/small
@@ -28,6 +29,30 @@ t_a_job_that_ends_on_a_full_disk_is_recorded_when_space_returns() {
     grep -qx start "$MNT/runs/$id/log" || fail "log: $(cat "$MNT/runs/$id/log")"
     tail -1 "$MNT/runs/$id/log" | grep -q "^\[amlfs\] the disk holding this run was full when the job ended" ||
         fail "no word of the cut: $(tail -3 "$MNT/runs/$id/log")"
+}
+
+# How often process $1 has gone to sleep and woken up (each wake-up of the supervisor is one look round).
+wakeups() { awk '/^voluntary_ctxt_switches/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+woke_since() { [ "$(wakeups "$1")" -ge $(($2 + 3)) ]; }
+
+# The disk filled while the job wrote its log and had room again while it went on: the log had a hole
+# with no word. The supervisor looks at the disk while the job runs and, once there is room, says where.
+t_output_lost_to_a_full_disk_mid_run_is_marked_in_the_log() {
+    mkdir "$MNT/experiments/midrun"
+    id=$(printf 'command: echo start; dd if=/dev/zero of=fill bs=64k 2>/dev/null; echo lost; touch %s/full; while [ ! -e %s/room ]; do sleep 0.05; done; echo after; exit 0\nenvironment: host\n' "$T" "$T" |
+        submit midrun) || fail "submit: $(cat "$MNT/experiments/midrun/status")"
+    wait_for 60 test -e "$T/full" || fail "the disk did not fill: $(cat "$MNT/runs/$id/status")"
+    sup=$(cut -d' ' -f1 "$DATA/runs/$id/supervisor.pid")
+    seen=$(wakeups "$sup")
+    wait_for 20 woke_since "$sup" "$seen" || { rm -f "$DATA/runs/$id/work/fill"; touch "$T/room"; fail "the supervisor did not look"; }
+    rm -f "$DATA/runs/$id/work/fill"
+    wait_for 10 grep -q "^\[amlfs\] the disk holding this run was full from .* until " "$DATA/runs/$id/log" ||
+        { touch "$T/room"; fail "no word of the cut while the job runs: $(cat "$DATA/runs/$id/log")"; }
+    touch "$T/room"
+    wait_status 30 "$MNT/runs/$id/status" Completed || fail "status: $(cat "$MNT/runs/$id/status") $(cat "$MNT/runs/$id/info.json")"
+    [ "$(head -1 "$MNT/runs/$id/log")" = start ] && [ "$(tail -1 "$MNT/runs/$id/log")" = after ] ||
+        fail "log: $(cat "$MNT/runs/$id/log")"
+    [ "$(grep -c '^\[amlfs\]' "$MNT/runs/$id/log")" = 1 ] || fail "not one marker: $(cat "$MNT/runs/$id/log")"
 }
 
 # A save refused because the disk is full left the previous "submitted ..." line: the store could not take

@@ -61,25 +61,39 @@ restart_server() {
 
 # A crash after close() of job.yaml succeeded but before the run's supervisor started: the restarted
 # server found launch.json and failed the run ("the run's supervisor exited without recording ...").
-t_an_acknowledged_run_whose_supervisor_never_started_runs_after_a_restart() {
+# crash_between_ack_and_start FAULT EXPERIMENT LEFT: the server dies at that fault point while starting the
+# run a save in EXPERIMENT acknowledged, leaving the file LEFT (a pattern) in the run's folder; the
+# restarted server runs it once and leaves no launch temp file.
+crash_between_ack_and_start() {
+    local fault=$1 exp=$2 left=$3
     restart_server true || fail "restart"
     pid=$(server_pid)
     kill -9 "$pid"; wait_for 5 sh -c "! kill -0 $pid" || fail "server still alive"
-    AMLFS_FAULT=local-before-spawn "$AMLFS_SERVER" --data-dir "$DATA" || fail "start with the fault"
+    AMLFS_FAULT=$fault "$AMLFS_SERVER" --data-dir "$DATA" || fail "start with the fault"
     pid=$(server_pid)
     # Whatever happens below, the next cases find a server.
     revive() { kill -0 "$(server_pid)" 2>/dev/null || "$AMLFS_SERVER" --data-dir "$DATA"; }
-    mkdir "$MNT/experiments/acked" || { revive; fail "mkdir"; }
-    printf 'command: echo ran once\nenvironment: host\n' > "$MNT/experiments/acked/job.yaml" || { revive; fail "close() failed"; }
+    mkdir "$MNT/experiments/$exp" || { revive; fail "mkdir"; }
+    printf 'command: echo ran once\nenvironment: host\n' > "$MNT/experiments/$exp/job.yaml" || { revive; fail "close() failed"; }
     wait_for 10 sh -c "! kill -0 $pid" || { kill -9 "$pid"; revive; fail "the fault point was not reached"; }
-    id=$(ls "$DATA/runs" | grep '^acked_')
-    [ -n "$id" ] && [ -e "$DATA/runs/$id/launch.json" ] && [ ! -e "$DATA/runs/$id/supervisor.pid" ] ||
+    id=$(ls "$DATA/runs" | grep "^${exp}_")
+    [ -n "$id" ] && [ ! -e "$DATA/runs/$id/supervisor.pid" ] && ls "$DATA/runs/$id" | grep -qx "$left" ||
         { revive; fail "not the state to test: $(ls -R "$DATA/runs")"; }
     "$AMLFS_SERVER" --data-dir "$DATA" || fail "restart"
     wait_status 30 "$MNT/runs/$id/status" Completed || fail "status: $(cat "$MNT/runs/$id/status") $(cat "$MNT/runs/$id/info.json")"
     [ "$(cat "$MNT/runs/$id/log")" = "ran once" ] || fail "log: $(cat "$MNT/runs/$id/log")"
-    ls "$DATA/runs/$id" | grep -q 'launch.json.tmp' && fail "a launch temp file was left"
+    ls "$DATA/runs/$id" | grep -q 'launch.json.tmp' && fail "a launch temp file was left: $(ls "$DATA/runs/$id")"
     return 0
+}
+
+t_an_acknowledged_run_whose_supervisor_never_started_runs_after_a_restart() {
+    crash_between_ack_and_start local-before-spawn acked 'launch\.json'
+}
+
+# The crash comes between writing launch.json's temp file and its rename: only launch.json.tmp.XXXXXX is
+# there; the run is started after the restart, and the temp file removed.
+t_a_crash_while_writing_the_launch_record_starts_the_run_after_a_restart() {
+    crash_between_ack_and_start before-rename:launch.json mid_launch 'launch\.json\.tmp\..*'
 }
 
 t_a_run_handed_over_just_before_a_crash_is_taken_back_not_started_twice() {
