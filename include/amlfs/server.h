@@ -199,6 +199,17 @@ int run_check_end(server *srv, const char *id, amlfs_err *err);
 void run_poll_all(server *srv);
 /* At start: re-attach to every run that had not ended. */
 int run_restore_all(server *srv, amlfs_err *err);
+/* Interactive runs: made by MLflow's runs/create (a notebook's mlflow.start_run(), or a nested run of a
+ * job), on no compute (their compute is ""): Running from their creation until MLflow's update_run or a
+ * cancel ends them; a restart leaves them Running. Every run whose parent ends ends with it (its status;
+ * a failure names the parent). */
+bool run_is_interactive(const store_run *r);
+/* Stores r (its id and folder claimed) Running, as parent's child when parent is given (depth: its
+ * nesting depth, 1 for a child of a run without parent). -EINVAL when the parent has ended. */
+int run_create_interactive(server *srv, store_run *r, const char *parent, int depth, amlfs_err *err);
+/* Ends an interactive run as Completed, Failed or Canceled (error: the reason of a failure, or NULL).
+ * 1 when it had ended already (it stays as it ended); -EINVAL for a run that is not interactive. */
+int run_end_interactive(server *srv, const char *id, run_status to, const char *error, amlfs_err *err);
 
 /* ---- h_experiments.c ---- */
 /* POST /v1/experiments (mkdir) and MLflow's experiments/create: the experiment and its files folder; a
@@ -247,6 +258,9 @@ void mlflow_dispatch(server *srv, const http_request *req, http_reply *out);
 void mlflow_experiment_id(const char *name, char *buf, size_t len);
 
 /* ---- submit.c: POST /v1/experiments/NAME/runs ---- */
+/* A new run id of an experiment: EXPERIMENT_UNIXTIME_8HEX, each '.' made '-' (MLflow's run ids allow only
+ * letters, digits, '_' and '-'), at most 255 bytes. */
+char *run_id_make(const char *experiment, uint32_t rnd);
 /* Validates and resolves the job, snapshots its code and queues it; sets the experiment's status
  * line either way. *out_id: the new run's id. */
 int run_submit(server *srv, const char *experiment, const char *yaml, size_t len,

@@ -306,6 +306,27 @@ int store_run_tags(store *s, const char *run, store_pair **out, size_t *n, amlfs
 /* -ENOENT when the run has no such tag. */
 int store_run_tag_delete(store *s, const char *run, const char *key, amlfs_err *err);
 
+/* ---- runs made by MLflow's runs/create (run_links.c) ----
+ * A nested run's parent (MLflow's tag mlflow.parentRunId, kept apart so no tag change can move it) and
+ * its depth (a child of a run without parent is 1); the datasets MLflow's log_input recorded. */
+#define STORE_RUN_DEPTH_MAX 16
+/* Recorded before the run itself is stored: a link whose run never came is never listed. */
+int store_run_parent_set(store *s, const char *run, const char *parent, int depth, amlfs_err *err);
+/* *parent NULL and *depth 0 for a run without one. */
+int store_run_parent_get(store *s, const char *run, char **parent, int *depth, amlfs_err *err);
+/* The ids of a run's children, oldest first (malloc'd; free each and the array). */
+int store_run_children(store *s, const char *parent, char ***ids, size_t *n, amlfs_err *err);
+void store_strings_free(char **list, size_t n);
+/* One dataset input: its name and digest identify it in the run (logged again, its other fields and
+ * context are replaced); json is MLflow's DatasetInput ({"tags": [...], "dataset": {...}}). */
+typedef struct store_dataset_in {
+    const char *name, *digest, *json;
+} store_dataset_in;
+/* All of them or none. */
+int store_run_datasets_add(store *s, const char *run, const store_dataset_in *list, size_t n, amlfs_err *err);
+/* The DatasetInput JSON texts of a run, in the order first logged. */
+int store_run_datasets(store *s, const char *run, char ***json, size_t *n, amlfs_err *err);
+
 /* What was read of a run's metrics files, and what MLflow's update_run said from inside the job. */
 typedef struct store_metric_state {
     int64_t points, series, malformed, dropped;

@@ -201,6 +201,34 @@ int mlflow_arg_string(mlflow_req *r, const char *key, bool required, const char 
     return 0;
 }
 
+int mlflow_may_act(mlflow_req *r, const char *id, amlfs_err *err)
+{
+    const char *own = r->caller->run_id;
+    if (!own || strcmp(own, id) == 0)
+        return 0;
+    /* Up the parents: nesting is at most STORE_RUN_DEPTH_MAX deep, so this ends even on a broken chain. */
+    char *at = util_xstrdup(id);
+    int rc = -EACCES;
+    for (int i = 0; i <= STORE_RUN_DEPTH_MAX && at; i++) {
+        char *parent = NULL;
+        int depth;
+        if ((rc = store_run_parent_get(r->srv->store, at, &parent, &depth, err)) < 0)
+            break;
+        rc = -EACCES;
+        free(at);
+        at = parent;
+        if (at && strcmp(at, own) == 0) {
+            rc = 0;
+            break;
+        }
+    }
+    free(at);
+    if (rc == -EACCES)
+        rc = amlfs_fail(err, EACCES, "this token is run %s's: it may read or change that run and the runs nested "
+                        "in it, not run %.300s", own, id);
+    return rc;
+}
+
 int mlflow_load_run(mlflow_req *r, store_run *out, amlfs_err *err)
 {
     memset(out, 0, sizeof *out);
@@ -215,9 +243,8 @@ int mlflow_load_run(mlflow_req *r, store_run *out, amlfs_err *err)
     if (!metrics_run_id_ok(id))
         return amlfs_fail(err, ENOENT, "Run '%.300s' not found: not a run id MLflow accepts (runs made before amlfs "
                           "gave MLflow-valid ids are in the mount only)", id);
-    if (r->caller->run_id && strcmp(r->caller->run_id, id) != 0)
-        return amlfs_fail(err, EACCES, "this token is run %s's: it may not read or change run %s",
-                          r->caller->run_id, id);
+    if ((rc = mlflow_may_act(r, id, err)) < 0)
+        return rc;
     rc = store_run_get(r->srv->store, id, out, err);
     if (rc == -ENOENT)
         return amlfs_fail(err, ENOENT, "Run '%s' not found", id);

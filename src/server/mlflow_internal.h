@@ -26,6 +26,11 @@ int mlflow_arg_string(mlflow_req *r, const char *key, bool required, const char 
  * MLflow accepts: runs from before such ids are in the mount only), -EACCES when the caller's token is
  * another run's. */
 int mlflow_load_run(mlflow_req *r, store_run *out, amlfs_err *err);
+/* {"key", "value"} of a param or tag, checked as MLflow checks them (the value at most max characters). */
+int mlflow_take_pair(const cJSON *item, const char *kind, size_t max, store_kv *out, amlfs_err *err);
+/* Whether the caller may read and change run id: the owner any run, a job its own run and the runs nested
+ * in it (-EACCES for any other). */
+int mlflow_may_act(mlflow_req *r, const char *id, amlfs_err *err);
 /* The experiment named by id; -ENOENT when none. */
 int mlflow_find_experiment(server *srv, const char *id, store_experiment *out, amlfs_err *err);
 /* Whether the caller may see the experiment (a job: only its own run's). */

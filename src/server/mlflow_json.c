@@ -27,6 +27,9 @@ void mlflow_experiment_id(const char *name, char *buf, size_t len)
 int mlflow_find_experiment(server *srv, const char *id, store_experiment *out, amlfs_err *err)
 {
     memset(out, 0, sizeof *out);
+    if (strcmp(id, "0") == 0) /* the experiment MLflow's clients fall back to when none is set */
+        return amlfs_fail(err, ENOENT, "No Experiment with id=0: that is MLflow's Default experiment, which amlfs does "
+                          "not have; set MLFLOW_EXPERIMENT_NAME=NAME (or call mlflow.set_experiment(\"NAME\"))");
     store_experiment *list;
     size_t n;
     int rc = store_experiment_list(srv->store, &list, &n, err);

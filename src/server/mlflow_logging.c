@@ -41,7 +41,7 @@ static int take_metric(const cJSON *m, store_metric_in *out, amlfs_err *err)
     return 0;
 }
 
-static int take_pair(const cJSON *item, const char *kind, size_t max, store_kv *out, amlfs_err *err)
+int mlflow_take_pair(const cJSON *item, const char *kind, size_t max, store_kv *out, amlfs_err *err)
 {
     const cJSON *key = cJSON_GetObjectItemCaseSensitive(item, "key");
     const cJSON *value = cJSON_GetObjectItemCaseSensitive(item, "value");
@@ -94,7 +94,7 @@ int mlflow_runs_log_param(mlflow_req *r, cJSON **answer, amlfs_err *err)
     store_kv p;
     int rc = mlflow_load_run(r, &run, err);
     if (rc == 0)
-        rc = take_pair(r->args, "param", METRICS_PARAM_VALUE_MAX, &p, err);
+        rc = mlflow_take_pair(r->args, "param", METRICS_PARAM_VALUE_MAX, &p, err);
     if (rc == 0)
         rc = store_logged(r, &run, NULL, 0, &p, 1, NULL, 0, err);
     store_run_free(&run);
@@ -108,7 +108,7 @@ int mlflow_runs_set_tag(mlflow_req *r, cJSON **answer, amlfs_err *err)
     store_kv t;
     int rc = mlflow_load_run(r, &run, err);
     if (rc == 0)
-        rc = take_pair(r->args, "tag", METRICS_TAG_VALUE_MAX, &t, err);
+        rc = mlflow_take_pair(r->args, "tag", METRICS_TAG_VALUE_MAX, &t, err);
     if (rc == 0)
         rc = store_logged(r, &run, NULL, 0, NULL, 0, &t, 1, err);
     store_run_free(&run);
@@ -169,14 +169,14 @@ int mlflow_runs_log_batch(mlflow_req *r, cJSON **answer, amlfs_err *err)
     for (int i = 0; rc == 0 && i < nm; i++)
         rc = take_metric(cJSON_GetArrayItem(metrics, i), &m[i], err);
     for (int i = 0; rc == 0 && i < np; i++) {
-        rc = take_pair(cJSON_GetArrayItem(params, i), "param", METRICS_PARAM_VALUE_MAX, &p[i], err);
+        rc = mlflow_take_pair(cJSON_GetArrayItem(params, i), "param", METRICS_PARAM_VALUE_MAX, &p[i], err);
         for (int k = 0; rc == 0 && k < i; k++)
             if (strcmp(p[k].key, p[i].key) == 0)
                 rc = amlfs_fail(err, EINVAL, "Duplicate parameter keys have been submitted: ['%s']. Please ensure the "
                                 "request contains only one param value per param key.", p[i].key);
     }
     for (int i = 0; rc == 0 && i < nt; i++)
-        rc = take_pair(cJSON_GetArrayItem(tags, i), "tag", METRICS_TAG_VALUE_MAX, &t[i], err);
+        rc = mlflow_take_pair(cJSON_GetArrayItem(tags, i), "tag", METRICS_TAG_VALUE_MAX, &t[i], err);
     if (rc == 0)
         rc = store_logged(r, &run, m, (size_t)nm, p, (size_t)np, t, (size_t)nt, err);
     free(m);

@@ -8,6 +8,30 @@
 
 #include "amlfs/util.h"
 
+/* "kind" (job, or interactive: made by MLflow's runs/create), "parent" and "children" (MLflow's nested
+ * runs). A store that cannot say leaves them out rather than failing the whole answer. */
+static void add_nesting(server *srv, cJSON *o, const store_run *r)
+{
+    cJSON_AddStringToObject(o, "kind", run_is_interactive(r) ? "interactive" : "job");
+    amlfs_err err = {0};
+    char *parent = NULL, **ids = NULL;
+    int depth = 0;
+    size_t n = 0;
+    if (store_run_parent_get(srv->store, r->id, &parent, &depth, &err) == 0) {
+        if (parent)
+            cJSON_AddStringToObject(o, "parent", parent);
+        else
+            cJSON_AddNullToObject(o, "parent");
+    }
+    free(parent);
+    if (store_run_children(srv->store, r->id, &ids, &n, &err) == 0) {
+        cJSON *arr = cJSON_AddArrayToObject(o, "children");
+        for (size_t i = 0; i < n; i++)
+            cJSON_AddItemToArray(arr, cJSON_CreateString(ids[i]));
+    }
+    store_strings_free(ids, n);
+}
+
 cJSON *run_json(server *srv, const store_run *r, bool with_job_yaml)
 {
     cJSON *o = cJSON_CreateObject();
@@ -18,7 +42,10 @@ cJSON *run_json(server *srv, const store_run *r, bool with_job_yaml)
     else
         cJSON_AddNullToObject(o, "display_name");
     cJSON_AddStringToObject(o, "status", run_status_name(r->status));
-    cJSON_AddStringToObject(o, "compute", r->compute);
+    if (run_is_interactive(r)) /* made by MLflow's runs/create: no job, no compute */
+        cJSON_AddNullToObject(o, "compute");
+    else
+        cJSON_AddStringToObject(o, "compute", r->compute);
     if (r->environment) {
         cJSON_AddStringToObject(o, "environment", r->environment);
         char number[16];
@@ -57,8 +84,10 @@ cJSON *run_json(server *srv, const store_run *r, bool with_job_yaml)
         cJSON_AddStringToObject(o, "snapshot", r->snapshot);
     else
         cJSON_AddNullToObject(o, "snapshot");
-    if (with_job_yaml) /* the single run's answer only: a listing would ask the store once a run */
+    if (with_job_yaml) { /* the single run's answer only: a listing would ask the store once a run */
         cJSON_AddItemToObject(o, "ctl_status", ctl_status_json(srv, "runs", r->id));
+        add_nesting(srv, o, r);
+    }
     if (with_job_yaml && r->job_yaml) {
         /* What the job file said that means nothing here, as the submission's status line said it. */
         job_spec job;

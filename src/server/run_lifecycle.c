@@ -34,6 +34,13 @@ static int count_bucket(run_status s)
     return 0;
 }
 
+static void end_children_locked(server *srv, const store_run *parent, run_status to);
+
+bool run_is_interactive(const store_run *r)
+{
+    return r->compute && !r->compute[0];
+}
+
 /* Lock held. On success r->status is the new status. */
 static int move_locked(server *srv, store_run *r, run_status to, const run_change *chg, amlfs_err *err)
 {
@@ -57,10 +64,12 @@ static int move_locked(server *srv, store_run *r, run_status to, const run_chang
     run_status from = r->status;
     r->status = to;
     events_emitf(srv->events, "changed", -1, "runs/%s", r->id);
-    if (count_bucket(from) != count_bucket(to))
+    if (count_bucket(from) != count_bucket(to) && !run_is_interactive(r))
         events_emitf(srv->events, "changed", -1, "computes/%s", r->compute);
     if (chg && chg->handle && !r->handle)
         r->handle = util_xstrdup(chg->handle);
+    if (run_status_terminal(to))
+        end_children_locked(srv, r, to);
     return 0;
 }
 
@@ -126,6 +135,95 @@ int run_create(server *srv, store_run *r, amlfs_err *err)
     pthread_mutex_unlock(&srv->lifecycle_lock);
     if (rc == 0)
         scheduler_kick(srv->scheduler);
+    return rc;
+}
+
+/* Lock held. An interactive run's way to its end, each step a move of the state machine: Completed
+ * through Finalizing, Canceled through CancelRequested. */
+static int end_interactive_locked(server *srv, store_run *r, run_status to, const char *error, amlfs_err *err)
+{
+    int rc = 0;
+    if (to == RUN_COMPLETED && r->status != RUN_FINALIZING && r->status != RUN_CANCEL_REQUESTED)
+        rc = move_locked(srv, r, RUN_FINALIZING, NULL, err);
+    else if (to == RUN_CANCELED && r->status != RUN_CANCEL_REQUESTED)
+        rc = move_locked(srv, r, RUN_CANCEL_REQUESTED, NULL, err);
+    run_change chg = {.error = to == RUN_FAILED ? error : NULL};
+    if (rc == 0)
+        rc = move_locked(srv, r, to, &chg, err);
+    return rc;
+}
+
+/* Lock held. The parent's end reaches its live children (and theirs: depth is bounded by
+ * STORE_RUN_DEPTH_MAX). */
+static void end_children_locked(server *srv, const store_run *parent, run_status to)
+{
+    char **ids = NULL;
+    size_t n = 0;
+    amlfs_err err = {0};
+    if (store_run_children(srv->store, parent->id, &ids, &n, &err) < 0) {
+        log_warning("run %s ended: its children could not be listed: %s", parent->id, err.msg);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        store_run child;
+        if (store_run_get(srv->store, ids[i], &child, &err) < 0) {
+            log_warning("run %s ended: its child %s: %s", parent->id, ids[i], err.msg);
+            continue;
+        }
+        if (run_is_interactive(&child) && !run_status_terminal(child.status)) {
+            char why[400];
+            snprintf(why, sizeof why, "its parent run %.300s ended %s", parent->id, run_status_name(to));
+            if (end_interactive_locked(srv, &child, to, why, &err) < 0)
+                log_warning("ending run %s with its parent %s: %s", child.id, parent->id, err.msg);
+        }
+        store_run_free(&child);
+    }
+    store_strings_free(ids, n);
+}
+
+int run_create_interactive(server *srv, store_run *r, const char *parent, int depth, amlfs_err *err)
+{
+    pthread_mutex_lock(&srv->lifecycle_lock);
+    int rc = 0;
+    if (parent) {
+        /* Checked and linked under the lock: a parent ending now cannot miss this child. */
+        store_run p;
+        rc = store_run_get(srv->store, parent, &p, err);
+        if (rc == 0 && run_status_terminal(p.status))
+            rc = amlfs_fail(err, EINVAL, "the parent run %s has ended (%s): a nested run needs a live parent",
+                            parent, run_status_name(p.status));
+        store_run_free(&p);
+        if (rc == 0)
+            rc = store_run_parent_set(srv->store, r->id, parent, depth, err);
+    }
+    r->status = RUN_NOT_STARTED;
+    if (rc == 0)
+        rc = store_run_insert(srv->store, r, err);
+    if (rc == 0) {
+        events_emitf(srv->events, "created", -1, "runs/%s", r->id);
+        events_emitf(srv->events, "changed", -1, "experiments/%s", r->experiment);
+        run_change chg = {.started = r->started ? r->started : util_now_ms()};
+        rc = move_locked(srv, r, RUN_QUEUED, NULL, err);
+        if (rc == 0)
+            rc = move_locked(srv, r, RUN_RUNNING, &chg, err);
+    }
+    pthread_mutex_unlock(&srv->lifecycle_lock);
+    return rc;
+}
+
+int run_end_interactive(server *srv, const char *id, run_status to, const char *error, amlfs_err *err)
+{
+    store_run r;
+    pthread_mutex_lock(&srv->lifecycle_lock);
+    int rc = store_run_get(srv->store, id, &r, err);
+    if (rc == 0 && !run_is_interactive(&r))
+        rc = amlfs_fail(err, EINVAL, "run %s follows its job on compute %s: its job's end ends it", id, r.compute);
+    else if (rc == 0 && run_status_terminal(r.status))
+        rc = 1;
+    else if (rc == 0)
+        rc = end_interactive_locked(srv, &r, to, error, err);
+    pthread_mutex_unlock(&srv->lifecycle_lock);
+    store_run_free(&r);
     return rc;
 }
 
@@ -495,6 +593,10 @@ int run_cancel(server *srv, const char *id, amlfs_err *err)
         }
         break;
     case RUN_RUNNING:
+        if (run_is_interactive(&r)) { /* no job to stop: its client's next update_run finds it ended */
+            rc = end_interactive_locked(srv, &r, RUN_CANCELED, NULL, err);
+            break;
+        }
         rc = move_locked(srv, &r, RUN_CANCEL_REQUESTED, NULL, err);
         deliver = rc == 0;
         break;
@@ -756,6 +858,27 @@ static int restore_unhanded(server *srv, const store_run *r, amlfs_err *err)
     return rc;
 }
 
+/* An interactive run has no job to ask about: a Running one stays Running (its client may still be
+ * logging); one caught between two steps of its creation or its end is taken on to where it was going. */
+static int restore_interactive(server *srv, const store_run *r, amlfs_err *err)
+{
+    int rc = 0;
+    pthread_mutex_lock(&srv->lifecycle_lock);
+    store_run now;
+    if (store_run_get(srv->store, r->id, &now, err) == 0) {
+        if (now.status == RUN_FINALIZING)
+            rc = end_interactive_locked(srv, &now, RUN_COMPLETED, NULL, err);
+        else if (now.status == RUN_CANCEL_REQUESTED)
+            rc = end_interactive_locked(srv, &now, RUN_CANCELED, NULL, err);
+        else if (now.status != RUN_RUNNING && !run_status_terminal(now.status))
+            rc = end_interactive_locked(srv, &now, RUN_FAILED, "the server stopped while it was being created",
+                                        err);
+        store_run_free(&now);
+    }
+    pthread_mutex_unlock(&srv->lifecycle_lock);
+    return rc;
+}
+
 int run_restore_all(server *srv, amlfs_err *err)
 {
     store_run *runs;
@@ -767,7 +890,9 @@ int run_restore_all(server *srv, amlfs_err *err)
         const store_run *r = &runs[i];
         amlfs_err why = {0};
         int step = 0;
-        if (r->status == RUN_NOT_STARTED) {
+        if (run_is_interactive(r)) {
+            step = restore_interactive(srv, r, &why);
+        } else if (r->status == RUN_NOT_STARTED) {
             step = run_move(srv, r->id, RUN_QUEUED, NULL, &why);
         } else if (!r->handle && r->status == RUN_PREPARING) {
             step = run_prepare_and_start(srv, r->id, &why); /* the compute adopts a job it has already */

@@ -348,6 +348,16 @@ static int make_run_dir(submission *s, const char *run_root)
     return rc;
 }
 
+char *run_id_make(const char *experiment, uint32_t rnd)
+{
+    /* Within the 255-byte name limit: 1 + 10 + 1 + 8 bytes follow the experiment. */
+    char *id = util_strdupf("%.235s_%lld_%08x", experiment, (long long)time(NULL), rnd);
+    for (char *c = id; *c; c++)
+        if (*c == '.')
+            *c = '-';
+    return id;
+}
+
 static int claim_id_under(submission *s, const char *run_root, amlfs_err *err);
 
 /* `name:` when given (a new run id), else EXPERIMENT_UNIXTIME_8HEX. Claims the id by creating the
@@ -390,12 +400,7 @@ static int claim_id_under(submission *s, const char *run_root, amlfs_err *err)
         uint32_t rnd;
         if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
             return amlfs_fail(err, EIO, "getrandom: %s", strerror(errno));
-        /* Keep the id within the 255-byte name limit: 1 + 10 + 1 + 8 bytes follow the experiment. An
-         * experiment's '.' becomes '-': MLflow's run ids allow only letters, digits, '_' and '-'. */
-        s->id = util_strdupf("%.235s_%lld_%08x", s->experiment, (long long)time(NULL), rnd);
-        for (char *c = s->id; *c; c++)
-            if (*c == '.')
-                *c = '-';
+        s->id = run_id_make(s->experiment, rnd);
         s->run_dir = server_path(s->srv, "runs/%s", s->id);
         if (!store_run_exists(s->srv->store, s->id) && make_run_dir(s, run_root) == 0)
             return 0;

@@ -70,6 +70,13 @@ static const char schema_sql[] =
     "  malformed INTEGER NOT NULL DEFAULT 0, dropped INTEGER NOT NULL DEFAULT 0,"
     "  problems TEXT NOT NULL DEFAULT '[]', mlflow_status TEXT, mlflow_end INTEGER,"
     "  noted INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    /* Runs made by MLflow's runs/create: a nested run's parent, the datasets of log_input. Tables of their
+     * own, made on any schema version (a run without a row has neither). */
+    "CREATE TABLE IF NOT EXISTS run_parents("
+    "  run TEXT PRIMARY KEY, parent TEXT NOT NULL, depth INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS run_parents_by_parent ON run_parents(parent);"
+    "CREATE TABLE IF NOT EXISTS run_datasets("
+    "  run TEXT NOT NULL, name TEXT NOT NULL, digest TEXT NOT NULL, json TEXT NOT NULL, UNIQUE(run, name, digest));"
     "CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment, seq);"
     "CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, seq);"
     "CREATE INDEX IF NOT EXISTS runs_by_environment ON runs(environment);";

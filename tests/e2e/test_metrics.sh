@@ -190,7 +190,8 @@ assert status == sys.argv[2] and b["error_code"] == sys.argv[3] and b["message"]
     expect 404 RESOURCE_DOES_NOT_EXIST GET runs/get "run_id=no-such-run"
     expect 404 RESOURCE_DOES_NOT_EXIST GET experiments/get-by-name "experiment_name=nope"
     expect 404 ENDPOINT_NOT_FOUND POST runs/delete "{}"
-    expect 400 INVALID_PARAMETER_VALUE POST runs/create '{"experiment_id": "1"}'
+    expect 404 RESOURCE_DOES_NOT_EXIST POST runs/create '{"experiment_id": "1"}'
+    expect 400 INVALID_PARAMETER_VALUE POST runs/create '{"experiment_id": "0"}'
     expect 400 INVALID_PARAMETER_VALUE POST runs/search '{"experiment_ids": [], "filter": "metrics.loss < 1"}'
     out=$(api POST runs/log-parameter "{\"run_id\": \"$id\", \"key\": \"lr\", \"value\": \"1\"}" "$tok")
     [ "${out%% *}" = 200 ] || fail "log-parameter: $out"

@@ -55,6 +55,19 @@ def ok(status, answer, what):
 class Run:
     def __init__(self):
         self.run_id = None
+        self.stack = []  # fluent's _active_run_stack: the runs start_run made, innermost last
+
+    def start_nested(self, name):
+        """fluent.start_run(nested=True, run_name=NAME) inside a run: create_run in the experiment of the
+        environment with the tags context_registry resolves, mlflow.parentRunId the active run's id."""
+        tags = {"mlflow.parentRunId": self.run_id, "mlflow.runName": name, "mlflow.user": "job",
+                "mlflow.source.name": "mlflow_like.py", "mlflow.source.type": "LOCAL"}
+        body = {"experiment_id": os.environ["MLFLOW_EXPERIMENT_ID"], "user_id": "job", "start_time": now_ms(),
+                "tags": [{"key": k, "value": v} for k, v in tags.items()], "run_name": name}
+        run = ok(*call("POST", "runs/create", body), "create_run")["run"]
+        self.stack.append(self.run_id)
+        self.run_id = run["info"]["run_id"]
+        return self.run_id
 
     def start_run(self):
         """fluent.start_run() with MLFLOW_RUN_ID set: get the run, mark it RUNNING, get it again."""
@@ -100,11 +113,14 @@ class Run:
     def end_run(self, status="FINISHED"):
         ok(*call("POST", "runs/update", {"run_uuid": self.run_id, "run_id": self.run_id, "status": status,
                                          "end_time": now_ms()}), "end_run")
+        if self.stack:
+            self.run_id = self.stack.pop()
 
 
 def main(steps):
-    """Steps: start | metric:KEY:VALUE[:STEP] | batch:KEY:V1,V2,... (steps 0..) | param:KEY:VALUE |
-    tag:KEY:VALUE | model:ARTIFACT_PATH | wait:FILE (until it exists) | touch:FILE | end."""
+    """Steps: start | nested:NAME[:FILE] | metric:KEY:VALUE[:STEP] | batch:KEY:V1,V2,... (steps 0..) |
+    param:KEY:VALUE | tag:KEY:VALUE | model:ARTIFACT_PATH | wait:FILE (until it exists) | touch:FILE |
+    end[:STATUS] (the innermost run)."""
     run = Run()
     for step in steps:
         kind, _, rest = step.partition(":")
@@ -129,8 +145,14 @@ def main(steps):
                 time.sleep(0.05)
         elif kind == "touch":
             open(rest, "a").close()
+        elif kind == "nested":  # nested:NAME[:FILE] (the new run's id written to FILE)
+            name, _, path = rest.partition(":")
+            child = run.start_nested(name)
+            if path:
+                with open(path, "w") as f:
+                    f.write(child)
         elif kind == "end":
-            run.end_run()
+            run.end_run(rest or "FINISHED")
         else:
             sys.exit("unknown step " + step)
     print("mlflow_like: done")

@@ -478,6 +478,44 @@ static void test_upgrade_from_version_4(void)
     remove_db(path);
 }
 
+/* MLflow's nested runs and dataset inputs: a parent's children in the order made (a link stored for a run
+ * that never came is no child), a run without parent, and datasets kept once per name and digest. */
+static void test_run_links(void)
+{
+    store *s = open_store();
+    if (!s)
+        return;
+    amlfs_err err = {0};
+    CHECK(store_experiment_create(s, "nest", 1000, &err) == 0, "create nest");
+    add_run(s, "nest_p", "nest", NULL, 1);
+    CHECK(store_run_parent_set(s, "nest_c2", "nest_p", 1, &err) == 0, "link c2: %s", err.msg);
+    CHECK(store_run_parent_set(s, "nest_ghost", "nest_p", 1, &err) == 0, "link a run never stored");
+    add_run(s, "nest_c1", "nest", NULL, 2);
+    add_run(s, "nest_c2", "nest", NULL, 3);
+    CHECK(store_run_parent_set(s, "nest_c1", "nest_p", 1, &err) == 0, "link c1: %s", err.msg);
+    char **ids = NULL;
+    size_t n = 0;
+    CHECK(store_run_children(s, "nest_p", &ids, &n, &err) == 0 && n == 2 && strcmp(ids[0], "nest_c1") == 0 &&
+              strcmp(ids[1], "nest_c2") == 0, "children in run order: %zu %s", n, err.msg);
+    store_strings_free(ids, n);
+    char *parent = NULL;
+    int depth = -1;
+    CHECK(store_run_parent_get(s, "nest_c1", &parent, &depth, &err) == 0 && parent &&
+              strcmp(parent, "nest_p") == 0 && depth == 1, "c1's parent");
+    free(parent);
+    CHECK(store_run_parent_get(s, "nest_p", &parent, &depth, &err) == 0 && !parent && depth == 0,
+          "a run without parent");
+    store_dataset_in d[] = {{"train", "abc", "{\"v\":1}"}, {"test", "abc", "{\"v\":2}"}};
+    CHECK(store_run_datasets_add(s, "nest_p", d, 2, &err) == 0, "datasets: %s", err.msg);
+    store_dataset_in again = {"train", "abc", "{\"v\":3}"};
+    CHECK(store_run_datasets_add(s, "nest_p", &again, 1, &err) == 0, "the same dataset again: %s", err.msg);
+    char **json = NULL;
+    CHECK(store_run_datasets(s, "nest_p", &json, &n, &err) == 0 && n == 2 && strcmp(json[0], "{\"v\":3}") == 0 &&
+              strcmp(json[1], "{\"v\":2}") == 0, "datasets kept once, in first order: %zu", n);
+    store_strings_free(json, n);
+    store_close(s);
+}
+
 int main(void)
 {
     test_computes();
@@ -493,6 +531,7 @@ int main(void)
     test_event_numbers();
     test_folder();
     test_sealed_secrets();
+    test_run_links();
     amlfs_err err = {0};
     if (util_rm_rf(dir, &err) < 0)
         printf("cleanup: %s\n", err.msg);
