@@ -67,6 +67,27 @@ Y
         fail "metrics.json: stat says $(stat -c %s "$MNT/runs/$id/metrics.json"), it holds $(wc -c < "$MNT/runs/$id/metrics.json")"
 }
 
+# runs/ID/logs/ is the job's ./logs (az ml's user-log folder), shown while the job runs, as outputs/ is.
+t_logs_folder_is_seen_while_the_run_runs() {
+    mkdir "$MNT/experiments/logsdir"
+    id=$(submit logsdir <<Y
+command: >-
+  mkdir -p logs/sub && echo "epoch 1 loss 0.5" > logs/x.txt && echo deep > logs/sub/y.txt;
+  while [ ! -e $T/logs-go ]; do sleep 0.05; done;
+  echo "epoch 2 loss 0.25" >> logs/x.txt
+environment: host
+Y
+) || fail "submit"
+    wait_for 10 grep -q "epoch 1" "$MNT/runs/$id/logs/x.txt" || fail "logs/x.txt never showed: $(ls -R "$MNT/runs/$id/logs" 2>&1)"
+    wait_status 5 "$MNT/runs/$id/status" Running || fail "the run is not running: $(cat "$MNT/runs/$id/status")"
+    [ "$(cat "$MNT/runs/$id/logs/sub/y.txt")" = deep ] || fail "logs/sub/y.txt: $(ls -R "$MNT/runs/$id/logs")"
+    echo no 2>/dev/null > "$MNT/runs/$id/logs/x.txt" && fail "logs/x.txt was writable"
+    touch "$T/logs-go"
+    wait_for 10 grep -q "epoch 2" "$MNT/runs/$id/logs/x.txt" || fail "the appended line never showed: $(cat "$MNT/runs/$id/logs/x.txt")"
+    wait_status 20 "$MNT/runs/$id/status" Completed || fail "status: $(cat "$MNT/runs/$id/status")"
+    [ "$(cat "$MNT/runs/$id/logs/x.txt")" = "$(printf 'epoch 1 loss 0.5\nepoch 2 loss 0.25')" ] || fail "after the end: $(cat "$MNT/runs/$id/logs/x.txt")"
+}
+
 t_tail_f_follows_a_metric() {
     mkdir "$MNT/experiments/tailing"
     id=$(submit tailing <<Y
