@@ -6,11 +6,8 @@
 
 DEST=$T/root
 PREFIX=/usr/local
-SVC_PID=
-
 test_cleanup() {
     fusermount3 -u "$MNT" 2>/dev/null
-    [ -n "$SVC_PID" ] && kill "$SVC_PID" 2>/dev/null
     return 0
 }
 
@@ -125,6 +122,7 @@ t_the_systemd_unit_s_command_serves_with_its_settings_and_logs_levels() {
         exec env -u AMLFS_PODMAN_ROOT -u AMLFS_PODMAN_RUNROOT ${cmd/$PREFIX\/bin/$DEST$PREFIX/bin} 2>"$T/svc.log"
     ) &
     SVC_PID=$!
+    spawned "$SVC_PID"
     wait_for 10 test -S "$T/svc/server.sock" || fail "no socket: $(cat "$T/svc.log")"
     wait_for 10 curl -sf -H "Authorization: Bearer $(cat "$T/svc/token" 2>/dev/null)" "http://127.0.0.1:$port/v1/workspace" ||
         fail "TCP listener: $(cat "$T/svc.log")"
@@ -133,7 +131,6 @@ t_the_systemd_unit_s_command_serves_with_its_settings_and_logs_levels() {
     kill -TERM "$SVC_PID"
     wait "$SVC_PID"
     rc=$?
-    SVC_PID=
     [ "$rc" = 0 ] && grep -q "^amlfs-server: info: Terminated: stopping (runs keep going)" "$T/svc.log" ||
         fail "stop: exit $rc, $(cat "$T/svc.log")"
     # Under the journal, each line starts with its syslog priority; a higher threshold hides info.
@@ -142,12 +139,14 @@ t_the_systemd_unit_s_command_serves_with_its_settings_and_logs_levels() {
     JOURNAL_STREAM=$(stat -c '%d:%i' "$T/journal.log") AMLFS_LOG_LEVEL=info \
         "$DEST$PREFIX/bin/amlfs-server" --foreground --data-dir "$T/svc2" 2>&9 &
     SVC_PID=$!
+    spawned "$SVC_PID"
     wait_for 10 grep -q "^<6>version " "$T/journal.log" || fail "journal format: $(cat "$T/journal.log")"
-    kill -TERM "$SVC_PID"; wait "$SVC_PID"; SVC_PID=
+    kill -TERM "$SVC_PID"; wait "$SVC_PID"
     AMLFS_LOG_LEVEL=warning "$DEST$PREFIX/bin/amlfs-server" --foreground --data-dir "$T/svc3" 2>"$T/quiet.log" &
     SVC_PID=$!
+    spawned "$SVC_PID"
     wait_for 10 test -S "$T/svc3/server.sock" || fail "quiet server"
-    kill -TERM "$SVC_PID"; wait "$SVC_PID"; SVC_PID=
+    kill -TERM "$SVC_PID"; wait "$SVC_PID"
     [ ! -s "$T/quiet.log" ] || fail "info lines under AMLFS_LOG_LEVEL=warning: $(cat "$T/quiet.log")"
 }
 
@@ -155,6 +154,7 @@ t_the_systemd_unit_s_command_serves_with_its_settings_and_logs_levels() {
 t_mounting_again_after_the_mount_was_killed_just_works() {
     "$AMLFS" -f --data-dir "$DATA" "$MNT" 2>"$T/first.err" &
     pid=$!
+    spawned "$pid"
     wait_for 10 test -f "$MNT/workspace.json" || { kill "$pid"; fail "first mount: $(cat "$T/first.err")"; }
     kill -9 "$pid"
     wait "$pid" 2>/dev/null
@@ -171,6 +171,7 @@ t_a_token_file_others_can_read_is_refused() {
     chmod 644 "$T/token"
     "$AMLFS_SERVER" --foreground --data-dir "$T/tok" --listen 127.0.0.1:0 --token-file "$T/token" 2>"$T/err" &
     pid=$!
+    spawned "$pid"
     wait_for 10 sh -c "! kill -0 $pid" || { kill "$pid"; fail "the server started"; }
     wait "$pid"; rc=$?
     [ "$rc" = 1 ] && grep -q "$T/token is readable by others (mode 644): chmod 600 it" "$T/err" ||

@@ -3,11 +3,9 @@
 # the mount checks (--tls-ca), and idle half-sent requests that cannot lock out an authenticated client.
 . "$(dirname "$0")/../lib/e2e.sh"
 
-PLAIN_PID=
 # The cases mount by hand (in their subshell, where mount_ws's bookkeeping does not reach cleanup).
 test_cleanup() {
     mountpoint -q "$MNT" && fusermount3 -u "$MNT"
-    [ -n "$PLAIN_PID" ] && kill "$PLAIN_PID" 2>/dev/null
     return 0
 }
 
@@ -39,6 +37,7 @@ t_idle_half_requests_neither_pile_up_threads_nor_lock_out_a_client() {
     # Its output to files: a background process holding the case's output pipe would keep the case open.
     "$AMLFS_SERVER" --foreground --data-dir "$T/plain" --listen "127.0.0.1:$port" >"$T/plain.log" 2>&1 &
     PLAIN_PID=$!
+    spawned "$PLAIN_PID"
     wait_for 10 test -S "$T/plain/server.sock" || fail "server: $(cat "$T/plain.log")"
     python3 - "$port" "$T/held" >/dev/null 2>&1 <<'PY' &
 import socket, sys, time
@@ -68,6 +67,7 @@ while held and time.time() < deadline:  # until the server has closed every one
 open(flag + ".left", "w").write(str(len(held)))
 PY
     attacker=$!
+    spawned "$attacker"
     wait_for 20 test -s "$T/held" || { kill $attacker; fail "the connections were not made"; }
     code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(cat "$T/plain/token")" \
         "http://127.0.0.1:$port/v1/workspace")
@@ -78,7 +78,6 @@ PY
     wait "$attacker"
     [ "$(cat "$T/held.left")" = 0 ] || fail "$(cat "$T/held.left") idle connections were still open after 40 s"
     kill "$PLAIN_PID" && wait "$PLAIN_PID"
-    PLAIN_PID=
 }
 
 command -v openssl >/dev/null || { echo "FAIL openssl is not installed (make test installs it)"; echo "0 passed, 1 failed"; exit 1; }

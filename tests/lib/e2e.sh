@@ -52,14 +52,48 @@ stop_runs() {
     done
 }
 
+# spawned PID: a process a case started in the background, ended by its pid when the case ends, passed
+# or failed. A case runs in a subshell, so a pid kept in a variable there never reaches cleanup (a
+# --foreground server of test_network.sh outlived its test that way, holding its data folder's lock).
+# Its start time is kept too, so a pid the kernel reused for someone else's process is left alone.
+_start_time() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $20}'; }  # after "pid (comm) "
+_not_started_at() { [ "$(_start_time "$1")" != "$2" ]; }
+spawned() { echo "$1 $(_start_time "$1")" >> "$T/.spawned"; }
+_end_pid() {
+    [ -n "$2" ] && [ "$(_start_time "$1")" = "$2" ] || return 0
+    kill -TERM "$1" 2>/dev/null || return 0
+    wait_for 10 _not_started_at "$1" "$2" || kill -9 "$1" 2>/dev/null
+    return 0
+}
+end_spawned() {
+    local pid start
+    [ -f "$T/.spawned" ] || return 0
+    while read -r pid start; do _end_pid "$pid" "$start"; done < "$T/.spawned"
+    rm -f "$T/.spawned"
+}
+
+# Servers a case started on a data folder of its own (daemonized, or --foreground without spawned):
+# ended by the pid each recorded in its folder, if that process is still the one serving a folder of $T.
+stop_own_servers() {
+    local f pid
+    while IFS= read -r f; do
+        pid=$(cat "$f" 2>/dev/null)
+        [[ $pid =~ ^[0-9]+$ ]] || continue
+        tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$T/" || continue
+        _end_pid "$pid" "$(_start_time "$pid")"
+    done < <(find "$T" -xdev -maxdepth 3 -name server.pid 2>/dev/null)
+}
+
 # A test file that starts services of its own (a Slurm cluster) defines test_cleanup to stop them.
 cleanup() {
     unmount_ws
     stop_runs
     stop_server
+    end_spawned
     if declare -F test_cleanup >/dev/null; then test_cleanup; fi
     # Never through a mount a case left behind: rm would delete the workspace's files through it.
     mountpoint -q "$MNT" 2>/dev/null && { fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null; }
+    stop_own_servers
     rm -rf --one-file-system "$T"
 }
 trap cleanup EXIT INT TERM
@@ -108,7 +142,7 @@ skip() { echo "$*"; exit $_SKIP_RC; }
 run_cases() {
     local name out rc _skipped=0
     for name in $(declare -F | awk '{print $3}' | grep '^t_'); do
-        out=$("$name" 2>&1)
+        out=$( ("$name") 2>&1; rc=$?; end_spawned; exit $rc)
         rc=$?
         if [ "$rc" = 0 ]; then
             _passed=$((_passed + 1))
