@@ -123,6 +123,30 @@ t_project_copied_under_amlfs_hold_runs_once_with_all_its_code() {
     [ "$(runs_of held)" = 1 ] || fail "a hold without a save submitted"
 }
 
+# The hold is a file the server keeps, and it says what it held: unmounted and mounted again between the
+# copy and the rm (or removed through another mount), the held job.yaml still runs once, on everything.
+t_amlfs_hold_survives_an_unmount_and_a_remount() {
+    mkdir "$MNT/experiments/heldre"
+    touch "$MNT/experiments/heldre/.amlfs-hold"
+    printf 'command: cat data.txt\nenvironment: host\n' > "$MNT/experiments/heldre/job.yaml"
+    echo "copied before the remount" > "$MNT/experiments/heldre/data.txt"
+    [ "$(runs_of heldre)" = 0 ] || fail "submitted while held"
+    fusermount3 -u "$MNT" || fail "unmount"
+    "$AMLFS" --data-dir "$DATA" "$MNT" && wait_for 10 test -f "$MNT/workspace.json" || fail "mount again"
+    [ -e "$MNT/experiments/heldre/.amlfs-hold" ] || fail "the hold is gone after the remount"
+    [ "$(runs_of heldre)" = 0 ] || fail "the remount submitted"
+    rm "$MNT/experiments/heldre/.amlfs-hold" || fail "rm of the hold"
+    [ "$(runs_of heldre)" = 1 ] || fail "$(runs_of heldre) runs after the hold went"
+    id=$(readlink "$MNT/experiments/heldre/runs/latest"); id=${id##*/}
+    wait_status 20 "$MNT/runs/$id/status" Completed || fail "run: $(cat "$MNT/runs/$id/status")"
+    grep -qx "copied before the remount" "$MNT/runs/$id/log" || fail "log: $(cat "$MNT/runs/$id/log")"
+    # A hold that held nothing acts on nothing after a remount either.
+    touch "$MNT/experiments/heldre/.amlfs-hold"
+    fusermount3 -u "$MNT" && "$AMLFS" --data-dir "$DATA" "$MNT" && wait_for 10 test -f "$MNT/workspace.json" ||
+        fail "mount again"
+    rm "$MNT/experiments/heldre/.amlfs-hold" && [ "$(runs_of heldre)" = 1 ] || fail "an empty hold submitted"
+}
+
 mount_ws || { echo "0 passed, 1 failed"; exit 1; }
 make_host_env host || { echo "0 passed, 1 failed"; exit 1; }
 run_cases
