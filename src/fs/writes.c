@@ -295,8 +295,10 @@ int action_keep_open_content(fs_state *fs, const char *path, const node_path *np
     if (!ino || !node_is_stored(np->kind) || inode_opens(fs->inodes, ino) == 0)
         return 0;
     wbuf *b = inode_wbuf_get(fs->inodes, ino);
-    if (b) { /* a writer's buffer already holds it */
-        inode_wbuf_put(fs->inodes, ino, b);
+    if (b) {
+        /* A writer's buffer holds it: the inode keeps a reference of its own, or the writer's release
+         * (asynchronous, so possibly after this unlink) would free what the readers still read. */
+        *kept = b;
         return 0;
     }
     bool nonempty;

@@ -194,6 +194,19 @@ static void cases_unlink(void)
           rc == 0 ? (long long)st.st_size : -1LL, rc ? strerror(errno) : "");
     if (fd >= 0)
         close(fd);
+    /* The writer closes after the unlink: its release must not take the content from the reader. */
+    int wfd = open("u_shared", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ssize_t wrote = wfd >= 0 ? write(wfd, "shared", 6) : -1;
+    int rfd = open("u_shared", O_RDONLY);
+    expect("unlink: a file open by a writer and a reader", unlink("u_shared"), 0);
+    if (wfd >= 0)
+        close(wfd);
+    memset(buf, 0, sizeof buf);
+    n = rfd >= 0 ? pread(rfd, buf, sizeof buf - 1, 0) : -1;
+    check("unlink: the reader still reads after the writer closed", wrote == 6 && n == 6 && strcmp(buf, "shared") == 0,
+          "read %zd '%s' (%s)", n, buf, n < 0 ? strerror(errno) : "");
+    if (rfd >= 0)
+        close(rfd);
     put("u_sym_target", "t");
     symlink("u_sym_target", "u_sym");
     expect("unlink: a symlink, not its target", unlink("u_sym"), 0);
