@@ -16,6 +16,10 @@
 #include "amlfs/util.h"
 
 #define HOLD_NAME ".amlfs-hold" /* a spec saved while this is in its folder waits for its removal */
+/* Written into .amlfs-hold when a spec is held: the hold is kept by the server, so a save it held is acted
+ * on when it goes even through another mount, or after this one was unmounted or restarted. */
+#define HOLD_MARK "held: "
+#define HOLD_MARK_MAX 4096 /* what is read of .amlfs-hold, to look for the mark */
 
 void fs_log(const char *fmt, ...)
 {
@@ -162,16 +166,19 @@ int action_rmdir(fs_state *fs, const node_path *np, amlfs_err *err)
     }
 }
 
-static void release_hold(fs_state *fs, const node_path *hold);
+static void release_hold(fs_state *fs, const node_path *hold, bool marked);
+static bool hold_marked(fs_state *fs, const char *url);
 
 int action_unlink(fs_state *fs, const node_path *np, amlfs_err *err)
 {
     if (node_is_stored(np->kind)) {
         char *url = view_files_url(np);
+        bool hold = np->rel && strcmp(np->rel, HOLD_NAME) == 0;
+        bool marked = hold && hold_marked(fs, url);
         int rc = client_delete(fs->client, url, err);
         free(url);
-        if (rc == 0 && strcmp(np->rel, HOLD_NAME) == 0)
-            release_hold(fs, np);
+        if (rc == 0 && hold)
+            release_hold(fs, np, marked);
         return rc;
     }
     if (np->kind == NODE_NONE)
@@ -402,6 +409,13 @@ int action_act_on_spec(fs_state *fs, const node_path *np, const char *text, size
         char *folder_key = spec_key(&folder);
         guard_hold_mark(fs->guards, folder_key);
         free(folder_key);
+        char *url = view_files_url(&folder);
+        char *mark = util_strdupf(HOLD_MARK "%s was saved while this file was here: removing it acts on it\n", name);
+        amlfs_err why = {0};
+        if (client_put_bytes(fs->client, url, mark, strlen(mark), NULL, &why) < 0) /* this mount still knows */
+            fs_log("%s of %s is held, but %s could not say so: %s", name, np->name, HOLD_NAME, why.msg);
+        free(mark);
+        free(url);
     } else {
         rc = apply_spec(fs, np, text, len, err);
         if (rc < 0 && rc != -EIO)
@@ -411,11 +425,23 @@ int action_act_on_spec(fs_state *fs, const node_path *np, const char *text, size
     return rc;
 }
 
-/* .amlfs-hold was removed: act on the folder's spec if it was saved while the hold was there. */
-static void release_hold(fs_state *fs, const node_path *hold)
+/* Whether the .amlfs-hold at url says it held a save (a small file starting with the mark). */
+static bool hold_marked(fs_state *fs, const char *url)
+{
+    char *data = NULL;
+    size_t len = 0;
+    bool marked = client_get_bytes(fs->client, url, 0, HOLD_MARK_MAX, &data, &len, NULL, NULL) == 0 &&
+                  len >= sizeof HOLD_MARK - 1 && memcmp(data, HOLD_MARK, sizeof HOLD_MARK - 1) == 0;
+    free(data);
+    return marked;
+}
+
+/* .amlfs-hold was removed: act on the folder's spec if it was saved while the hold was there (this mount
+ * remembers it, or the hold said so: marked). */
+static void release_hold(fs_state *fs, const node_path *hold, bool marked)
 {
     char *folder_key = spec_key(hold);
-    bool pending = guard_hold_take(fs->guards, folder_key);
+    bool pending = guard_hold_take(fs->guards, folder_key) || marked;
     free(folder_key);
     const char *name = held_spec_name(hold->kind);
     if (!pending || !name)

@@ -79,6 +79,9 @@ wbuf *inode_wbuf_get(inode_table *t, fuse_ino_t ino);
 /* Attach fresh (made by the caller) unless another is attached already: then fresh is freed and the
  * attached one returned. Takes a reference either way. */
 wbuf *inode_wbuf_attach(inode_table *t, fuse_ino_t ino, wbuf *fresh);
+/* Attach fresh unless another is attached already: then fresh stays its caller's alone (the release's
+ * inode_wbuf_put frees it). Takes a reference on fresh either way. */
+void inode_wbuf_attach_own(inode_table *t, fuse_ino_t ino, wbuf *fresh);
 /* Drop a reference; the last one detaches and frees the buffer. */
 void inode_wbuf_put(inode_table *t, fuse_ino_t ino, wbuf *b);
 

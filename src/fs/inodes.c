@@ -354,6 +354,16 @@ wbuf *inode_wbuf_attach(inode_table *t, fuse_ino_t ino, wbuf *fresh)
     return b;
 }
 
+void inode_wbuf_attach_own(inode_table *t, fuse_ino_t ino, wbuf *fresh)
+{
+    pthread_mutex_lock(&t->mu);
+    fs_inode *n = find_ino(t, ino);
+    if (n && !n->buf)
+        n->buf = fresh;
+    fresh->refs = 1;
+    pthread_mutex_unlock(&t->mu);
+}
+
 void inode_wbuf_put(inode_table *t, fuse_ino_t ino, wbuf *b)
 {
     bool last = false;

@@ -519,13 +519,20 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 /* ---- files ---- */
 
 /* The write buffer of ino, made from the current content unless the open truncates. *was_nonempty
- * tells whether a truncating open threw content away (that is a write). */
+ * tells whether a truncating open threw content away (that is a write). A spec opened with O_TRUNC while
+ * another writer has it open gets a buffer of its own: two saves at once (`cat a > job.yaml` and `cat b >
+ * job.yaml`) are two whole texts, each acted on at its close (the last close's text stays), never one
+ * text mixed of both. */
 static int open_wbuf(fs_state *fs, fuse_ino_t ino, const node_path *np, bool trunc, wbuf **out,
                      bool *was_nonempty, amlfs_err *err)
 {
     *was_nonempty = false;
+    bool own = trunc && node_spec_kind(np, NULL) != SPEC_NONE;
     wbuf *b = inode_wbuf_get(fs->inodes, ino);
-    if (b) {
+    if (b && own) {
+        inode_wbuf_put(fs->inodes, ino, b);
+        b = NULL;
+    } else if (b) {
         if (trunc) {
             pthread_mutex_lock(&b->mu);
             *was_nonempty = wbuf_size(b) > 0;
@@ -562,6 +569,11 @@ static int open_wbuf(fs_state *fs, fuse_ino_t ino, const node_path *np, bool tru
     if (rc < 0)
         return rc;
     b->dirty = *was_nonempty;
+    if (own) {
+        inode_wbuf_attach_own(fs->inodes, ino, b);
+        *out = b;
+        return 0;
+    }
     *out = inode_wbuf_attach(fs->inodes, ino, b);
     if (*out != b && trunc) {
         /* Another writer attached first: truncate the shared buffer instead. */

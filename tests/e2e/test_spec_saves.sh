@@ -123,6 +123,80 @@ t_project_copied_under_amlfs_hold_runs_once_with_all_its_code() {
     [ "$(runs_of held)" = 1 ] || fail "a hold without a save submitted"
 }
 
+# Two programs saving one job.yaml at once (`cat a > job.yaml` and `cat b > job.yaml` in two shells): each
+# complete text runs once, and no run gets a mix. Interleaved on purpose (A writes half, B opens with
+# O_TRUNC, writes all and closes, A finishes), then raced by two cats a few times.
+race_text() { # race_text LETTER: a job whose command and long description carry LETTER only
+    printf 'command: echo %s\nenvironment: host\ndescription: ' "$1"
+    head -c 300000 /dev/zero | tr '\0' "$1"
+    printf '\n'
+}
+# The letters of each run's spec in experiment $1 (one line per run: e.g. "a a" for command and description).
+race_runs() {
+    local l id
+    for l in "$MNT/experiments/$1/runs/"*; do
+        [ "${l##*/}" = latest ] && continue
+        id=$(readlink "$l"); id=${id##*/}
+        python3 - "$MNT/runs/$id/job.yaml" <<'P'
+import re, sys
+t = open(sys.argv[1]).read()
+cmd = re.search(r"^command: echo (\S+)$", t, re.M)
+desc = re.search(r"^description: (\S+)$", t, re.M)
+d = desc.group(1) if desc else ""
+print(cmd.group(1) if cmd else "?", "none" if not d else d[0] if len(set(d)) == 1 and len(d) == 300000 else "mixed")
+P
+    done | sort
+}
+t_two_writers_of_one_job_yaml_at_once_run_each_complete_text_once() {
+    mkdir "$MNT/experiments/race"
+    race_text a > "$T/a.yaml"; race_text b > "$T/b.yaml"
+    good_job first > "$MNT/experiments/race/job.yaml"
+    python3 - "$MNT/experiments/race/job.yaml" "$T/a.yaml" "$T/b.yaml" <<'P' || fail "interleaved writers"
+import os, sys
+spec, a, b = sys.argv[1], open(sys.argv[2], "rb").read(), open(sys.argv[3], "rb").read()
+fa = os.open(spec, os.O_WRONLY | os.O_TRUNC)
+os.write(fa, a[:len(a) // 2])
+fb = os.open(spec, os.O_WRONLY | os.O_TRUNC)
+os.write(fb, b)
+os.close(fb)
+os.write(fa, a[len(a) // 2:])
+os.close(fa)
+P
+    got=$(race_runs race | tr '\n' ,)
+    [ "$got" = "a a,b b,first none," ] || fail "runs (command, description): $got"
+    for round in 1 2 3 4 5; do
+        cat "$T/a.yaml" > "$MNT/experiments/race/job.yaml" & pa=$!
+        cat "$T/b.yaml" > "$MNT/experiments/race/job.yaml" & pb=$!
+        wait "$pa" "$pb"
+    done
+    got=$(race_runs race | uniq -c | awk '{print $1, $2, $3}' | tr '\n' ,)
+    [ "$got" = "6 a a,6 b b,1 first none," ] || fail "after racing cats: $got"
+}
+
+# The hold is a file the server keeps, and it says what it held: unmounted and mounted again between the
+# copy and the rm (or removed through another mount), the held job.yaml still runs once, on everything.
+t_amlfs_hold_survives_an_unmount_and_a_remount() {
+    mkdir "$MNT/experiments/heldre"
+    touch "$MNT/experiments/heldre/.amlfs-hold"
+    printf 'command: cat data.txt\nenvironment: host\n' > "$MNT/experiments/heldre/job.yaml"
+    echo "copied before the remount" > "$MNT/experiments/heldre/data.txt"
+    [ "$(runs_of heldre)" = 0 ] || fail "submitted while held"
+    fusermount3 -u "$MNT" || fail "unmount"
+    "$AMLFS" --data-dir "$DATA" "$MNT" && wait_for 10 test -f "$MNT/workspace.json" || fail "mount again"
+    [ -e "$MNT/experiments/heldre/.amlfs-hold" ] || fail "the hold is gone after the remount"
+    [ "$(runs_of heldre)" = 0 ] || fail "the remount submitted"
+    rm "$MNT/experiments/heldre/.amlfs-hold" || fail "rm of the hold"
+    [ "$(runs_of heldre)" = 1 ] || fail "$(runs_of heldre) runs after the hold went"
+    id=$(readlink "$MNT/experiments/heldre/runs/latest"); id=${id##*/}
+    wait_status 20 "$MNT/runs/$id/status" Completed || fail "run: $(cat "$MNT/runs/$id/status")"
+    grep -qx "copied before the remount" "$MNT/runs/$id/log" || fail "log: $(cat "$MNT/runs/$id/log")"
+    # A hold that held nothing acts on nothing after a remount either.
+    touch "$MNT/experiments/heldre/.amlfs-hold"
+    fusermount3 -u "$MNT" && "$AMLFS" --data-dir "$DATA" "$MNT" && wait_for 10 test -f "$MNT/workspace.json" ||
+        fail "mount again"
+    rm "$MNT/experiments/heldre/.amlfs-hold" && [ "$(runs_of heldre)" = 1 ] || fail "an empty hold submitted"
+}
+
 mount_ws || { echo "0 passed, 1 failed"; exit 1; }
 make_host_env host || { echo "0 passed, 1 failed"; exit 1; }
 run_cases
