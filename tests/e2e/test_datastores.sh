@@ -114,6 +114,28 @@ Y
         fail "missing datastore: $r $(cat "$MNT/experiments/fromblob/status")"
 }
 
+t_a_datastore_yaml_read_back_and_saved_again_keeps_its_key() {
+    printf 'n\n' > "$T/notes.txt"
+    blob_put roundtrip && blob_put roundtrip notes.txt "$T/notes.txt" || fail "blobs"
+    mkdir "$MNT/datastores/rt"
+    datastore_yaml rt "$AZURITE_KEY" roundtrip > "$MNT/datastores/rt/datastore.yaml" || fail "write: $(cat "$MNT/datastores/rt/status")"
+    # What an editor does: read the file (the key shows as "***"), change a line, save it whole.
+    sed 's/^description: .*/description: edited in vim/' "$MNT/datastores/rt/datastore.yaml" > "$T/rt.yaml"
+    grep -q 'account_key: "\*\*\*"' "$T/rt.yaml" || fail "read back: $(cat "$T/rt.yaml")"
+    r=$(write_spec "$MNT/datastores/rt/datastore.yaml" < "$T/rt.yaml")
+    [ "$r" = OK ] || fail "saving the file as read: $r $(cat "$MNT/datastores/rt/status")"
+    grep -q "^description: edited in vim" "$MNT/datastores/rt/datastore.yaml" || fail "the edit: $(cat "$MNT/datastores/rt/datastore.yaml")"
+    grep -q 'account_key: "\*\*\*"' "$MNT/datastores/rt/datastore.yaml" || fail "shown after the save"
+    ls "$MNT/datastores/rt" | grep -qx notes.txt || fail "the key was lost: $(ls "$MNT/datastores/rt" 2>&1; cat "$MNT/datastores/rt/status")"
+    # Saved twice: still the key, not "***" kept as the key.
+    write_spec "$MNT/datastores/rt/datastore.yaml" < "$T/rt.yaml" | grep -qx OK || fail "second save: $(cat "$MNT/datastores/rt/status")"
+    ls "$MNT/datastores/rt" | grep -qx notes.txt || fail "the key was lost by a second save"
+    mkdir "$MNT/datastores/fresh"
+    r=$(datastore_yaml fresh '"***"' roundtrip | write_spec "$MNT/datastores/fresh/datastore.yaml")
+    [ "$r" = EINVAL ] && grep -q "account_key is \*\*\*, but datastore 'fresh' has no account_key stored: write the key itself" \
+        "$MNT/datastores/fresh/status" || fail "*** with nothing stored: $r $(cat "$MNT/datastores/fresh/status")"
+}
+
 t_outputs_with_a_datastore_path_are_copied_there_when_the_job_ends_well() {
     ensure_team || fail "datastore team: $(cat "$MNT/datastores/team/status")"
     mkdir "$MNT/experiments/toblob"
