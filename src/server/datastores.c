@@ -302,6 +302,61 @@ static int download_to(blob_client *c, const char *name, const char *dest, amlfs
     return rc;
 }
 
+int datastore_check_input(server *srv, const char *uri, bool is_file, amlfs_err *err)
+{
+    char *name = NULL, *path = NULL;
+    int rc = datastore_parse_path(uri, &name, &path);
+    if (rc < 0)
+        return amlfs_fail(err, EINVAL, "'%s' is not azureml://datastores/NAME/paths/PATH", uri);
+    if (datastore_is_builtin(name)) {
+        char *root = builtin_root(srv), *src = NULL;
+        bool is_dir = false;
+        amlfs_err why = {0};
+        rc = submit_find_stored(root, path, &src, &is_dir, &why);
+        if (rc == -ENOENT)
+            rc = amlfs_fail(err, ENOENT, "datastore '%s' has no '%s'", name, path);
+        else if (rc < 0)
+            rc = amlfs_fail(err, -rc, "datastore '%s', '%s': %s", name, path, why.msg);
+        else if (is_dir == is_file)
+            rc = amlfs_fail(err, EINVAL, "'%s' of datastore '%s' is a %s: write `type: %s`", path, name,
+                            is_dir ? "folder" : "file", is_dir ? "uri_folder" : "uri_file");
+        free(src);
+        free(root);
+    } else {
+        blob_client *c = NULL;
+        rc = open_client(srv, name, &c, err);
+        if (rc == 0 && is_file) {
+            blob_entry be;
+            amlfs_err why = {0};
+            rc = blob_head(c, path, &be, &why);
+            if (rc == 0)
+                blob_entry_free(&be);
+            else if (rc == -ENOENT)
+                rc = amlfs_fail(err, ENOENT, "datastore '%s' has no file '%s'", name, path);
+            else
+                rc = amlfs_fail(err, -rc, "%s", why.msg);
+        } else if (rc == 0) {
+            /* One level is enough to know something is there. */
+            char *prefix = path[0] ? util_strdupf("%s/", path) : util_xstrdup("");
+            blob_listing l;
+            memset(&l, 0, sizeof l);
+            rc = blob_list(c, prefix, "/", &l, err);
+            if (rc == -EFBIG)
+                rc = 0;
+            else if (rc == 0) {
+                if (l.count == 0 && l.prefix_count == 0)
+                    rc = amlfs_fail(err, ENOENT, "datastore '%s' has nothing under '%s'", name, path);
+                blob_listing_free(&l);
+            }
+            free(prefix);
+        }
+        blob_client_free(c);
+    }
+    free(name);
+    free(path);
+    return rc;
+}
+
 int datastore_fetch_input(server *srv, const char *uri, bool is_file, const char *dest, amlfs_err *err)
 {
     char *name = NULL, *path = NULL;

@@ -68,6 +68,10 @@ Y
 ) || fail "submit: $(cat "$MNT/experiments/wbs/status")"
     wait_status 30 "$MNT/runs/$id/status" Completed || fail "run: $(cat "$MNT/runs/$id/status") $(cat "$MNT/runs/$id/info.json")"
     grep -qx 3 "$MNT/runs/$id/log" || fail "log: $(cat "$MNT/runs/$id/log")"
+    r=$(printf 'command: ls ${{inputs.d}}\nenvironment: host\ninputs:\n  d:\n    type: uri_folder\n    path: azureml://datastores/workspaceblobstore/paths/shared/none\n' |
+        write_spec "$MNT/experiments/wbs/job.yaml")
+    [ "$r" = ENOENT ] && grep -q "input 'd': datastore 'workspaceblobstore' has no 'shared/none'" "$MNT/experiments/wbs/status" ||
+        fail "missing path: $r $(cat "$MNT/experiments/wbs/status")"
 }
 
 t_an_azure_blob_datastore_is_browsed_and_used_as_an_input() {
@@ -104,10 +108,18 @@ Y
 ) || fail "submit: $(cat "$MNT/experiments/fromblob/status")"
     wait_status 30 "$MNT/runs/$id/status" Completed || fail "run: $(cat "$MNT/runs/$id/status") $(cat "$MNT/runs/$id/info.json")"
     grep -qx 100000 "$MNT/runs/$id/log" && [ "$(grep -c '^x,y' "$MNT/runs/$id/log")" = 2 ] || fail "log: $(cat "$MNT/runs/$id/log")"
-    id=$(printf 'command: ls ${{inputs.d}}\nenvironment: host\ninputs:\n  d:\n    type: uri_folder\n    path: azureml://datastores/team/paths/nothing-here\n' |
-        submit fromblob) || fail "submit missing"
-    wait_status 30 "$MNT/runs/$id/status" Failed || fail "missing path: $(cat "$MNT/runs/$id/status")"
-    grep -q "datastore 'team' has nothing under 'nothing-here'" "$MNT/runs/$id/info.json" || fail "why: $(cat "$MNT/runs/$id/info.json")"
+    # A path that is not there is refused at submission (it was a run that failed later), nothing made.
+    local before
+    before=$(ls "$DATA/runs" | wc -l)
+    r=$(printf 'command: ls ${{inputs.d}}\nenvironment: host\ninputs:\n  d:\n    type: uri_folder\n    path: azureml://datastores/team/paths/nothing-here\n' |
+        write_spec "$MNT/experiments/fromblob/job.yaml")
+    [ "$r" = ENOENT ] && grep -q "line 6 column 11: input 'd': datastore 'team' has nothing under 'nothing-here'" "$MNT/experiments/fromblob/status" ||
+        fail "missing path: $r $(cat "$MNT/experiments/fromblob/status")"
+    r=$(printf 'command: cat ${{inputs.f}}\nenvironment: host\ninputs:\n  f:\n    type: uri_file\n    path: azureml://datastores/team/paths/images/none.csv\n' |
+        write_spec "$MNT/experiments/fromblob/job.yaml")
+    [ "$r" = ENOENT ] && grep -q "input 'f': datastore 'team' has no file 'images/none.csv'" "$MNT/experiments/fromblob/status" ||
+        fail "missing file: $r $(cat "$MNT/experiments/fromblob/status")"
+    [ "$(ls "$DATA/runs" | wc -l)" = "$before" ] || fail "a refused job left a run folder"
     r=$(printf 'command: ls ${{inputs.d}}\nenvironment: host\ninputs:\n  d:\n    type: uri_folder\n    path: azureml://datastores/nope/paths/x\n' |
         write_spec "$MNT/experiments/fromblob/job.yaml")
     [ "$r" = ENOENT ] && grep -q "datastore 'nope' not found: mkdir datastores/nope" "$MNT/experiments/fromblob/status" ||
