@@ -333,6 +333,9 @@ bool datastore_is_builtin(const char *name);
 int datastore_put(server *srv, const char *name, const char *yaml, size_t len, const char *filename, amlfs_err *err);
 /* "azureml://datastores/NAME/paths/PATH" -> NAME and PATH (malloc'd); -EINVAL otherwise. */
 int datastore_parse_path(const char *uri, char **name, char **path);
+/* Whether a datastore path is there, a file (is_file) or a folder with something under it: asked at
+ * submission, so a wrong path is refused then. 0, or -ENOENT/-EINVAL/the service's error with why. */
+int datastore_check_input(server *srv, const char *uri, bool is_file, amlfs_err *err);
 /* Brings a datastore file (is_file) or folder to dest, read-only. */
 int datastore_fetch_input(server *srv, const char *uri, bool is_file, const char *dest, amlfs_err *err);
 /* Copies the files under dir (only the file `only` of it, when not NULL) to the datastore path uri (a

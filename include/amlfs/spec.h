@@ -132,6 +132,8 @@ int spec_parse_data(const char *text, size_t len, const char *filename, data_spe
 void spec_data_free(data_spec *s);
 
 /* datastore.yaml (`type: azure_blob`). Secrets: account_key, sas_token. */
+/* What a secret reads back as in every file of the mount. */
+#define SPEC_SECRET_MASK "***"
 typedef struct datastore_spec {
     char *name, *type, *description;
     char *account_name, *container_name;
@@ -139,6 +141,9 @@ typedef struct datastore_spec {
     char *protocol;             /* https (default) | http */
     char *account_key, *sas_token;
     spec_pos name_pos, type_pos, account_pos, endpoint_pos, credentials_pos;
+    /* Where the credential's value is in the text (bytes [secret_start, secret_end)): a "***" written
+     * back is replaced there by the secret stored before. */
+    size_t secret_start, secret_end;
 } datastore_spec;
 int spec_parse_datastore(const char *text, size_t len, const char *filename, datastore_spec *out, amlfs_err *err);
 void spec_datastore_free(datastore_spec *s);

@@ -66,6 +66,60 @@ static int check_container(blob_client *c, amlfs_err *err)
     return rc == -EFBIG ? 0 : rc; /* more than the one asked for: readable */
 }
 
+/* The text with its credential's value replaced by secret, double-quoted (a SAS token holds & and %). */
+static char *with_secret(const char *yaml, size_t len, const datastore_spec *spec, const char *secret)
+{
+    util_buf b = {0};
+    util_buf_append(&b, yaml, spec->secret_start, 0);
+    util_buf_append(&b, "\"", 1, 0);
+    for (const char *c = secret; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            util_buf_append(&b, "\\", 1, 0);
+        util_buf_append(&b, c, 1, 0);
+    }
+    util_buf_append(&b, "\"", 1, 0);
+    util_buf_append(&b, yaml + spec->secret_end, len - spec->secret_end, 0);
+    return b.data;
+}
+
+/* A credential written as "***" (the file read back and saved again) stands for the one stored: the
+ * check and the store get that one, so an editor's round trip never erases the key. *text gets the text
+ * to store. */
+static int keep_stored_secret(server *srv, const char *name, datastore_spec *spec, const char *yaml, size_t len,
+                              const char *filename, char **text, amlfs_err *err)
+{
+    char **mine = spec->account_key ? &spec->account_key : &spec->sas_token;
+    if (strcmp(*mine, SPEC_SECRET_MASK) != 0) {
+        *text = util_strdupf("%.*s", (int)len, yaml);
+        return 0;
+    }
+    const char *what = spec->account_key ? "account_key" : "sas_token";
+    char *stored = NULL;
+    datastore_spec before;
+    memset(&before, 0, sizeof before);
+    amlfs_err ignored = {0};
+    int rc = store_datastore_get(srv->store, name, &stored, &ignored) == 0 && stored[0]
+                 ? spec_parse_datastore(stored, strlen(stored), filename, &before, &ignored)
+                 : -ENOENT;
+    const char *kept = rc < 0 ? NULL : spec->account_key ? before.account_key : before.sas_token;
+    if (!kept)
+        rc = spec_fail_at(err, EINVAL, filename, spec->credentials_pos, "%s is %s, but datastore '%s' has no %s "
+                          "stored: write the %s itself (it is kept by the server and reads back as %s)", what,
+                          SPEC_SECRET_MASK, name, what, spec->account_key ? "key" : "token", SPEC_SECRET_MASK);
+    else {
+        *text = with_secret(yaml, len, spec, kept);
+        explicit_bzero(*mine, strlen(*mine));
+        free(*mine);
+        *mine = util_xstrdup(kept);
+        rc = 0;
+    }
+    spec_datastore_free(&before);
+    if (stored)
+        explicit_bzero(stored, strlen(stored));
+    free(stored);
+    return rc;
+}
+
 int datastore_put(server *srv, const char *name, const char *yaml, size_t len, const char *filename, amlfs_err *err)
 {
     int rc = util_check_name("datastore", name, err);
@@ -78,6 +132,9 @@ int datastore_put(server *srv, const char *name, const char *yaml, size_t len, c
     if (rc == 0 && spec.name && strcmp(spec.name, name) != 0)
         rc = spec_fail_at(err, EINVAL, filename, spec.name_pos, "name '%s' differs from the folder '%s'", spec.name,
                           name);
+    char *text = NULL;
+    if (rc == 0)
+        rc = keep_stored_secret(srv, name, &spec, yaml, len, filename, &text, err);
     blob_client *c = NULL;
     if (rc == 0)
         rc = client_of(&spec, &c, err);
@@ -88,12 +145,11 @@ int datastore_put(server *srv, const char *name, const char *yaml, size_t len, c
                           why.msg);
     blob_client_free(c);
     spec_datastore_free(&spec);
-    if (rc == 0) {
-        char *text = util_strdupf("%.*s", (int)len, yaml);
+    if (rc == 0)
         rc = store_datastore_put(srv->store, name, text, util_now_ms(), err);
+    if (text)
         explicit_bzero(text, strlen(text));
-        free(text);
-    }
+    free(text);
     char *key = util_strdupf("datastores/%s", name);
     server_folder_status(srv, key, rc < 0 ? err : NULL);
     free(key);
@@ -243,6 +299,61 @@ static int download_to(blob_client *c, const char *name, const char *dest, amlfs
         rc = blob_download(c, name, fd, err);
         close(fd);
     }
+    return rc;
+}
+
+int datastore_check_input(server *srv, const char *uri, bool is_file, amlfs_err *err)
+{
+    char *name = NULL, *path = NULL;
+    int rc = datastore_parse_path(uri, &name, &path);
+    if (rc < 0)
+        return amlfs_fail(err, EINVAL, "'%s' is not azureml://datastores/NAME/paths/PATH", uri);
+    if (datastore_is_builtin(name)) {
+        char *root = builtin_root(srv), *src = NULL;
+        bool is_dir = false;
+        amlfs_err why = {0};
+        rc = submit_find_stored(root, path, &src, &is_dir, &why);
+        if (rc == -ENOENT)
+            rc = amlfs_fail(err, ENOENT, "datastore '%s' has no '%s'", name, path);
+        else if (rc < 0)
+            rc = amlfs_fail(err, -rc, "datastore '%s', '%s': %s", name, path, why.msg);
+        else if (is_dir == is_file)
+            rc = amlfs_fail(err, EINVAL, "'%s' of datastore '%s' is a %s: write `type: %s`", path, name,
+                            is_dir ? "folder" : "file", is_dir ? "uri_folder" : "uri_file");
+        free(src);
+        free(root);
+    } else {
+        blob_client *c = NULL;
+        rc = open_client(srv, name, &c, err);
+        if (rc == 0 && is_file) {
+            blob_entry be;
+            amlfs_err why = {0};
+            rc = blob_head(c, path, &be, &why);
+            if (rc == 0)
+                blob_entry_free(&be);
+            else if (rc == -ENOENT)
+                rc = amlfs_fail(err, ENOENT, "datastore '%s' has no file '%s'", name, path);
+            else
+                rc = amlfs_fail(err, -rc, "%s", why.msg);
+        } else if (rc == 0) {
+            /* One level is enough to know something is there. */
+            char *prefix = path[0] ? util_strdupf("%s/", path) : util_xstrdup("");
+            blob_listing l;
+            memset(&l, 0, sizeof l);
+            rc = blob_list(c, prefix, "/", &l, err);
+            if (rc == -EFBIG)
+                rc = 0;
+            else if (rc == 0) {
+                if (l.count == 0 && l.prefix_count == 0)
+                    rc = amlfs_fail(err, ENOENT, "datastore '%s' has nothing under '%s'", name, path);
+                blob_listing_free(&l);
+            }
+            free(prefix);
+        }
+        blob_client_free(c);
+    }
+    free(name);
+    free(path);
     return rc;
 }
 

@@ -169,6 +169,11 @@ static int place_datastore_path(server *srv, const submit_data *d, const spec_kv
                           in->key, name);
     else if (!path[0] && strcmp(type, "uri_file") == 0)
         rc = spec_fail_at(err, EINVAL, d->filename, in->pos, "input '%s': a uri_file needs a file's path", in->key);
+    amlfs_err why = {0};
+    /* Asked now, so a wrong path is refused while the writer is there; the files come when the run is
+     * prepared. */
+    if (rc == 0 && (rc = datastore_check_input(srv, in->value, strcmp(type, "uri_file") == 0, &why)) < 0)
+        rc = spec_fail_at(err, -rc, d->filename, in->pos, "input '%s': %s", in->key, why.msg);
     if (rc == 0) {
         char *dest, *placed;
         datastore_dest(run_dir, in->key, in->value, strcmp(type, "uri_file") == 0, &dest, &placed);
@@ -426,6 +431,18 @@ int submit_data_place(server *srv, const submit_data *d, const char *run_dir, sp
         free(name);
         free(path);
     }
+    /* A version the run would register must be free now (a later clash fails the registration only). */
+    for (size_t i = 0; rc == 0 && i < d->job->output_assets.count; i++) {
+        const spec_kv *a = &d->job->output_assets.items[i];
+        const char *version = d->job->output_asset_versions.items[i].value;
+        store_data_version v;
+        amlfs_err ignored = {0};
+        if (version[0] && store_data_version_get(srv->store, a->value, atoi(version), &v, &ignored) == 0) {
+            store_data_version_free(&v);
+            rc = spec_fail_at(err, EEXIST, d->filename, a->pos, "output '%s': data asset '%s' has a version %s "
+                              "already: give another version, or none (the next one)", a->key, a->value, version);
+        }
+    }
     /* Named only: the folders are made with the run's working folder, when it is prepared (run_code.c).
      * A uri_file output is the file the job writes in its folder, as in az ml. */
     for (size_t i = 0; rc == 0 && i < d->job->outputs.count; i++) {
@@ -442,6 +459,34 @@ int submit_data_place(server *srv, const submit_data *d, const char *run_dir, sp
         free(dir);
     }
     free(real);
+    return rc;
+}
+
+/* dest's name while it is being fetched: .NAME.part beside it. */
+static char *part_of(const char *dest)
+{
+    const char *slash = strrchr(dest, '/');
+    return util_strdupf("%.*s/.%s.part", (int)(slash - dest), dest, slash + 1);
+}
+
+/* A fetched input is written as .NAME.part and renamed to NAME only when whole: a fetch that fails, or
+ * a server that dies meanwhile, never leaves a half input that a retry would take as fetched. */
+static int fetch_whole(server *srv, const char *cache, const spec_kv *in, bool datastore, bool is_file,
+                       const char *dest, amlfs_err *err)
+{
+    char *part = part_of(dest);
+    fetch_result got;
+    int rc = util_rm_rf(part, err); /* left by a fetch cut short */
+    if (rc == 0)
+        rc = datastore ? datastore_fetch_input(srv, in->value, is_file, part, err)
+                       : fetch_url(cache, in->value, part, server_data_limits(srv).max_bytes, &got, err);
+    util_fault_point("input-fetched-before-rename");
+    if (rc == 0 && rename(part, dest) < 0)
+        rc = amlfs_fail(err, errno, "cannot rename %s to %s: %s", part, dest, strerror(errno));
+    amlfs_err ignored = {0};
+    if (rc < 0)
+        util_rm_rf(part, &ignored);
+    free(part);
     return rc;
 }
 
@@ -462,7 +507,7 @@ int submit_data_fetch(server *srv, const job_spec *job, const char *run_dir, aml
             amlfs_err why = {0};
             /* Fetched by an attempt before a restart: the run keeps what it had. */
             if (lstat(placed, &st) < 0 &&
-                datastore_fetch_input(srv, in->value, is_file, is_file ? placed : dest, &why) < 0)
+                fetch_whole(srv, cache, in, true, is_file, is_file ? placed : dest, &why) < 0)
                 rc = amlfs_fail(err, why.code, "input '%s': %s: %s", in->key, in->value, why.msg);
             free(dest);
             free(placed);
@@ -473,10 +518,9 @@ int submit_data_fetch(server *srv, const job_spec *job, const char *run_dir, aml
         char *base = fetch_url_basename(in->value);
         char *dest = util_strdupf("%s/inputs/%s/%s", real, in->key, base);
         struct stat st;
-        fetch_result got;
         amlfs_err why = {0};
         /* Fetched by an attempt before a restart: the run keeps what it had. */
-        if (lstat(dest, &st) < 0 && fetch_url(cache, in->value, dest, server_data_limits(srv).max_bytes, &got, &why) < 0)
+        if (lstat(dest, &st) < 0 && fetch_whole(srv, cache, in, false, true, dest, &why) < 0)
             rc = amlfs_fail(err, why.code, "input '%s': %s", in->key, why.msg);
         free(dest);
         free(base);

@@ -55,6 +55,9 @@ static int parse_datastore(spec_doc *d, yaml_node_t *root, datastore_spec *out, 
     if (!out->account_key == !out->sas_token)
         return spec_fail_at(err, EINVAL, d->filename, out->credentials_pos,
                             "credentials take one of account_key or sas_token");
+    yaml_node_t *secret = spec_map_get(d, creds, out->account_key ? "account_key" : "sas_token");
+    out->secret_start = secret->start_mark.index;
+    out->secret_end = secret->end_mark.index;
     if (out->name && (rc = spec_check_name_at(d, "datastore", out->name, out->name_pos, err)) < 0)
         return rc;
     return 0;

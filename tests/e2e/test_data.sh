@@ -120,6 +120,28 @@ Y
         fail "https folder: $r $(cat "$MNT/experiments/web/status")"
 }
 
+t_an_input_fetch_cut_short_leaves_no_half_input_and_is_fetched_again() {
+    printf 'a,b\n1,2\n3,4\n' > "$T/www/whole.csv"
+    mkdir "$MNT/experiments/cut"
+    stop_server
+    AMLFS_FAULT=input-fetched-before-rename "$AMLFS_SERVER" --data-dir "$DATA" || fail "start with the fault"
+    local pid id r
+    pid=$(server_pid)
+    revive() { kill -0 "$(server_pid)" 2>/dev/null || "$AMLFS_SERVER" --data-dir "$DATA"; }
+    r=$(printf 'command: wc -l < ${{inputs.t}}\nenvironment: host\ninputs:\n  t:\n    type: uri_file\n    path: %s/whole.csv\n' "$HTTP" |
+        write_spec "$MNT/experiments/cut/job.yaml")
+    [ "$r" = OK ] || { revive; fail "submit: $r"; }
+    wait_for 10 sh -c "! kill -0 $pid" || { kill -9 "$pid"; revive; fail "the fault point was not reached"; }
+    id=$(ls "$DATA/runs" | grep '^cut_')
+    # Killed between the fetch and the rename: the input is not there under its name.
+    [ -n "$id" ] && [ -e "$DATA/runs/$id/inputs/t/.whole.csv.part" ] && [ ! -e "$DATA/runs/$id/inputs/t/whole.csv" ] ||
+        { revive; fail "not the state to test: $(ls -RA "$DATA/runs/$id/inputs" 2>&1)"; }
+    "$AMLFS_SERVER" --data-dir "$DATA" || fail "restart"
+    wait_status 30 "$MNT/runs/$id/status" Completed || fail "status: $(cat "$MNT/runs/$id/status") $(cat "$MNT/runs/$id/info.json")"
+    grep -qx 3 "$MNT/runs/$id/log" || fail "log: $(cat "$MNT/runs/$id/log")"
+    [ "$(ls -A "$DATA/runs/$id/inputs/t")" = whole.csv ] || fail "left behind: $(ls -A "$DATA/runs/$id/inputs/t")"
+}
+
 t_an_absolute_folder_or_file_of_this_machine_is_uploaded_by_the_mount() {
     mkdir -p "$MNT/experiments/local" "$T/dataset/images"
     printf 'x\n' > "$T/dataset/images/1.txt"
@@ -246,6 +268,13 @@ Y
     b=$(job | submit produces) || fail "submit again"
     wait_status 30 "$MNT/runs/$b/status" Completed || fail "second run"
     wait_for 5 grep -qx "version 2: custom_model" "$MNT/data/produced-model/status" || fail "second version"
+    # A version that exists already is refused at submission, not when the run has completed.
+    local before
+    before=$(ls "$DATA/runs" | wc -l)
+    r=$(job | sed 's/^    name: produced-model/    name: produced-model\n    version: 2/' | write_spec "$MNT/experiments/produces/job.yaml")
+    [ "$r" = EEXIST ] && grep -q "output 'model': data asset 'produced-model' has a version 2 already" "$MNT/experiments/produces/status" ||
+        fail "clash: $r $(cat "$MNT/experiments/produces/status")"
+    [ "$(ls "$DATA/runs" | wc -l)" = "$before" ] || fail "a refused job left a run folder"
     r=$(printf 'command: "true"\nenvironment: host\noutputs:\n  m:\n    type: uri_folder\n    path: ./elsewhere\n' |
         write_spec "$MNT/experiments/produces/job.yaml")
     [ "$r" = EINVAL ] && grep -q "output 'm': path must be a datastore path, azureml://datastores/NAME/paths/PATH" \

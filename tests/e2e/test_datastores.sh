@@ -68,6 +68,10 @@ Y
 ) || fail "submit: $(cat "$MNT/experiments/wbs/status")"
     wait_status 30 "$MNT/runs/$id/status" Completed || fail "run: $(cat "$MNT/runs/$id/status") $(cat "$MNT/runs/$id/info.json")"
     grep -qx 3 "$MNT/runs/$id/log" || fail "log: $(cat "$MNT/runs/$id/log")"
+    r=$(printf 'command: ls ${{inputs.d}}\nenvironment: host\ninputs:\n  d:\n    type: uri_folder\n    path: azureml://datastores/workspaceblobstore/paths/shared/none\n' |
+        write_spec "$MNT/experiments/wbs/job.yaml")
+    [ "$r" = ENOENT ] && grep -q "input 'd': datastore 'workspaceblobstore' has no 'shared/none'" "$MNT/experiments/wbs/status" ||
+        fail "missing path: $r $(cat "$MNT/experiments/wbs/status")"
 }
 
 t_an_azure_blob_datastore_is_browsed_and_used_as_an_input() {
@@ -104,14 +108,44 @@ Y
 ) || fail "submit: $(cat "$MNT/experiments/fromblob/status")"
     wait_status 30 "$MNT/runs/$id/status" Completed || fail "run: $(cat "$MNT/runs/$id/status") $(cat "$MNT/runs/$id/info.json")"
     grep -qx 100000 "$MNT/runs/$id/log" && [ "$(grep -c '^x,y' "$MNT/runs/$id/log")" = 2 ] || fail "log: $(cat "$MNT/runs/$id/log")"
-    id=$(printf 'command: ls ${{inputs.d}}\nenvironment: host\ninputs:\n  d:\n    type: uri_folder\n    path: azureml://datastores/team/paths/nothing-here\n' |
-        submit fromblob) || fail "submit missing"
-    wait_status 30 "$MNT/runs/$id/status" Failed || fail "missing path: $(cat "$MNT/runs/$id/status")"
-    grep -q "datastore 'team' has nothing under 'nothing-here'" "$MNT/runs/$id/info.json" || fail "why: $(cat "$MNT/runs/$id/info.json")"
+    # A path that is not there is refused at submission (it was a run that failed later), nothing made.
+    local before
+    before=$(ls "$DATA/runs" | wc -l)
+    r=$(printf 'command: ls ${{inputs.d}}\nenvironment: host\ninputs:\n  d:\n    type: uri_folder\n    path: azureml://datastores/team/paths/nothing-here\n' |
+        write_spec "$MNT/experiments/fromblob/job.yaml")
+    [ "$r" = ENOENT ] && grep -q "line 6 column 11: input 'd': datastore 'team' has nothing under 'nothing-here'" "$MNT/experiments/fromblob/status" ||
+        fail "missing path: $r $(cat "$MNT/experiments/fromblob/status")"
+    r=$(printf 'command: cat ${{inputs.f}}\nenvironment: host\ninputs:\n  f:\n    type: uri_file\n    path: azureml://datastores/team/paths/images/none.csv\n' |
+        write_spec "$MNT/experiments/fromblob/job.yaml")
+    [ "$r" = ENOENT ] && grep -q "input 'f': datastore 'team' has no file 'images/none.csv'" "$MNT/experiments/fromblob/status" ||
+        fail "missing file: $r $(cat "$MNT/experiments/fromblob/status")"
+    [ "$(ls "$DATA/runs" | wc -l)" = "$before" ] || fail "a refused job left a run folder"
     r=$(printf 'command: ls ${{inputs.d}}\nenvironment: host\ninputs:\n  d:\n    type: uri_folder\n    path: azureml://datastores/nope/paths/x\n' |
         write_spec "$MNT/experiments/fromblob/job.yaml")
     [ "$r" = ENOENT ] && grep -q "datastore 'nope' not found: mkdir datastores/nope" "$MNT/experiments/fromblob/status" ||
         fail "missing datastore: $r $(cat "$MNT/experiments/fromblob/status")"
+}
+
+t_a_datastore_yaml_read_back_and_saved_again_keeps_its_key() {
+    printf 'n\n' > "$T/notes.txt"
+    blob_put roundtrip && blob_put roundtrip notes.txt "$T/notes.txt" || fail "blobs"
+    mkdir "$MNT/datastores/rt"
+    datastore_yaml rt "$AZURITE_KEY" roundtrip > "$MNT/datastores/rt/datastore.yaml" || fail "write: $(cat "$MNT/datastores/rt/status")"
+    # What an editor does: read the file (the key shows as "***"), change a line, save it whole.
+    sed 's/^description: .*/description: edited in vim/' "$MNT/datastores/rt/datastore.yaml" > "$T/rt.yaml"
+    grep -q 'account_key: "\*\*\*"' "$T/rt.yaml" || fail "read back: $(cat "$T/rt.yaml")"
+    r=$(write_spec "$MNT/datastores/rt/datastore.yaml" < "$T/rt.yaml")
+    [ "$r" = OK ] || fail "saving the file as read: $r $(cat "$MNT/datastores/rt/status")"
+    grep -q "^description: edited in vim" "$MNT/datastores/rt/datastore.yaml" || fail "the edit: $(cat "$MNT/datastores/rt/datastore.yaml")"
+    grep -q 'account_key: "\*\*\*"' "$MNT/datastores/rt/datastore.yaml" || fail "shown after the save"
+    ls "$MNT/datastores/rt" | grep -qx notes.txt || fail "the key was lost: $(ls "$MNT/datastores/rt" 2>&1; cat "$MNT/datastores/rt/status")"
+    # Saved twice: still the key, not "***" kept as the key.
+    write_spec "$MNT/datastores/rt/datastore.yaml" < "$T/rt.yaml" | grep -qx OK || fail "second save: $(cat "$MNT/datastores/rt/status")"
+    ls "$MNT/datastores/rt" | grep -qx notes.txt || fail "the key was lost by a second save"
+    mkdir "$MNT/datastores/fresh"
+    r=$(datastore_yaml fresh '"***"' roundtrip | write_spec "$MNT/datastores/fresh/datastore.yaml")
+    [ "$r" = EINVAL ] && grep -q "account_key is \*\*\*, but datastore 'fresh' has no account_key stored: write the key itself" \
+        "$MNT/datastores/fresh/status" || fail "*** with nothing stored: $r $(cat "$MNT/datastores/fresh/status")"
 }
 
 t_outputs_with_a_datastore_path_are_copied_there_when_the_job_ends_well() {
