@@ -136,6 +136,13 @@ int compute_exit_read(const char *run_dir, compute_exit *out, int *start_errno, 
 
 /* Reads /proc/PID/stat: start time and state letter ('Z' = zombie). Negative errno if there is none. */
 int compute_proc_stat(pid_t pid, unsigned long long *starttime, char *state);
+/* The same with the parent and the process group. */
+typedef struct compute_proc_info {
+    pid_t pid, ppid, pgid;
+    unsigned long long starttime;
+    char state;
+} compute_proc_info;
+int compute_proc_read(pid_t pid, compute_proc_info *out);
 /* True when that very process still exists and has not exited (a zombie counts as gone). */
 bool compute_proc_alive(const compute_proc_id *id);
 /* Signal that very process; -ESRCH when it is gone (even if its pid now names another process). */

@@ -7,9 +7,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "amlfs/compute_local.h"
 #include "amlfs/env.h"
 #include "amlfs/err.h"
 #include "amlfs/snapshot.h"
+#include "amlfs/util.h"
 
 /* Images are named by content: localhost/amlfs-env:HASH32 (the first 32 hex digits of the hash). */
 #define ENV_IMAGE_REPO "localhost/amlfs-env"
@@ -110,10 +112,30 @@ int env_auth_create(env_images *im, const char *address, const char *username, c
 /* Removes the file and its folder; frees path. */
 void env_auth_remove(char *path);
 
-/* leftovers.c: each podman that runs is recorded (images/.podman-PID) until it ends; a server that
- * starts ends the ones its crashed predecessor left running and removes their auth folders. */
-void env_podman_record(const env_images *im, pid_t pid);
+/* Runs podman's prefix + args with stdout into *out (at most limit bytes kept), stderr nowhere; returns
+ * as env_podman_exec does. */
+int env_podman_capture(env_images *im, const char *const *args, long timeout_s, util_buf *out, size_t limit,
+                       amlfs_err *err);
+
+/* ---- leftovers.c: what a crashed server's podman left ---- */
+/* Each podman that runs is recorded (images/.podman-PID) until it ends, with the processes under it that
+ * left its process group (a build step's container, conmon): those outlive a podman that is killed. */
+#define ENV_PODMAN_ESCAPED_MAX 32
+typedef struct env_podman_run {
+    compute_proc_id podman;
+    int64_t started_ms;         /* wall clock */
+    compute_proc_id escaped[ENV_PODMAN_ESCAPED_MAX]; /* leaders of their own process group, or alone */
+    bool leads[ENV_PODMAN_ESCAPED_MAX];
+    size_t nescaped;
+    int64_t next_look_ms;       /* monotonic */
+} env_podman_run;
+
+void env_podman_record(const env_images *im, env_podman_run *run, pid_t pid);
+/* Looks for new escaped processes (at most every half second) and records them. */
+void env_podman_watch(const env_images *im, env_podman_run *run);
 void env_podman_forget(const env_images *im, pid_t pid);
-void env_podman_clean_leftovers(const env_images *im);
+/* At start, before any build: the podman a crashed predecessor left running is ended with what it started
+ * outside its group, the build containers it left are removed, and so are the registry auth folders. */
+void env_podman_clean_leftovers(env_images *im);
 
 #endif

@@ -20,6 +20,19 @@ char *compute_run_file(const char *run_dir, const char *name)
 
 int compute_proc_stat(pid_t pid, unsigned long long *starttime, char *state)
 {
+    compute_proc_info info;
+    int rc = compute_proc_read(pid, &info);
+    if (rc < 0)
+        return rc;
+    if (starttime)
+        *starttime = info.starttime;
+    if (state)
+        *state = info.state;
+    return 0;
+}
+
+int compute_proc_read(pid_t pid, compute_proc_info *out)
+{
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -41,19 +54,26 @@ int compute_proc_stat(pid_t pid, unsigned long long *starttime, char *state)
         return -EIO;
     char *save = NULL;
     char *tok = strtok_r(p + 1, " ", &save);
+    memset(out, 0, sizeof *out);
+    out->pid = pid;
     for (int field = 3; tok; field++, tok = strtok_r(NULL, " ", &save)) {
-        if (field == 3 && state)
-            *state = tok[0];
-        if (field == 22) {
+        if (field == 3)
+            out->state = tok[0];
+        if (field == 4 || field == 5 || field == 22) {
             char *end;
             errno = 0;
             unsigned long long v = strtoull(tok, &end, 10);
             if (errno || end == tok)
                 return -EIO;
-            if (starttime)
-                *starttime = v;
-            return 0;
+            if (field == 4)
+                out->ppid = (pid_t)v;
+            else if (field == 5)
+                out->pgid = (pid_t)v;
+            else
+                out->starttime = v;
         }
+        if (field == 22)
+            return 0;
     }
     return -EIO;
 }

@@ -180,8 +180,6 @@ int env_images_open(const env_images_config *cfg, const env_images_hooks *hooks,
     }
     rc = util_mkdir_p(im->images_dir, 0700, err);
     if (rc == 0)
-        env_podman_clean_leftovers(im); /* before this server's own builds start */
-    if (rc == 0)
         rc = write_conf(im, &conf, err);
     if (rc < 0) {
         free(conf);
@@ -191,6 +189,7 @@ int env_images_open(const env_images_config *cfg, const env_images_hooks *hooks,
     im->env = util_xcalloc(2, sizeof *im->env);
     im->env[0] = util_strdupf("CONTAINERS_CONF=%s", conf);
     free(conf);
+    env_podman_clean_leftovers(im); /* with podman's settings, before this server's own builds start */
     rc = pthread_create(&im->thread, NULL, builder_main, im);
     if (rc != 0) {
         env_images_close(im);

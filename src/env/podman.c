@@ -58,7 +58,8 @@ static bool builder_stopping(env_images *im)
     return stop;
 }
 
-static int spawn(env_images *im, const char *const *args, int out_fd, pid_t *pid, amlfs_err *err)
+/* stdout onto out_fd, stderr onto err_fd (-1: /dev/null for either). */
+static int spawn(env_images *im, const char *const *args, int out_fd, int err_fd, pid_t *pid, amlfs_err *err)
 {
     size_t nprefix = 0, nargs = 0;
     while (im->argv[nprefix])
@@ -76,17 +77,21 @@ static int spawn(env_images *im, const char *const *args, int out_fd, pid_t *pid
     posix_spawnattr_init(&attr);
     /* A server started with stdin closed can hold its log at fd 0-2: the child's stdin/stdout set-up
      * below would overwrite it first, so podman gets a copy above them. */
-    int high_fd = out_fd >= 0 && out_fd <= STDERR_FILENO ? fcntl(out_fd, F_DUPFD_CLOEXEC, 3) : -1;
-    if (high_fd >= 0)
-        out_fd = high_fd;
+    int high_out = out_fd >= 0 && out_fd <= STDERR_FILENO ? fcntl(out_fd, F_DUPFD_CLOEXEC, 3) : -1;
+    int high_err = err_fd >= 0 && err_fd <= STDERR_FILENO ? fcntl(err_fd, F_DUPFD_CLOEXEC, 3) : -1;
+    if (high_out >= 0)
+        out_fd = high_out;
+    if (high_err >= 0)
+        err_fd = high_err;
     posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    if (out_fd >= 0) {
+    if (out_fd >= 0)
         posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
-        posix_spawn_file_actions_adddup2(&fa, out_fd, STDERR_FILENO);
-    } else {
+    else
         posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-    }
+    if (err_fd >= 0)
+        posix_spawn_file_actions_adddup2(&fa, err_fd, STDERR_FILENO);
+    else
+        posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
     /* Nothing else of the server's (sockets, the database) may reach podman and its containers. */
     posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     /* The server blocks its stop signals in every thread and ignores SIGPIPE: podman must get
@@ -101,8 +106,10 @@ static int spawn(env_images *im, const char *const *args, int out_fd, pid_t *pid
     int rc = posix_spawn(pid, argv[0], &fa, &attr, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
-    if (high_fd >= 0)
-        close(high_fd);
+    if (high_out >= 0)
+        close(high_out);
+    if (high_err >= 0)
+        close(high_err);
     free(envp);
     free(argv);
     if (rc != 0)
@@ -110,16 +117,17 @@ static int spawn(env_images *im, const char *const *args, int out_fd, pid_t *pid
     return 0;
 }
 
-int env_podman_exec(env_images *im, const char *const *args, int out_fd, long timeout_s, env_tick_fn tick,
-                    void *tick_ctx, amlfs_err *err)
+static int run(env_images *im, const char *const *args, int out_fd, int err_fd, long timeout_s, env_tick_fn tick,
+               void *tick_ctx, amlfs_err *err)
 {
     if (im->unusable)
         return amlfs_fail(err, ENOENT, "%s", im->unusable);
     pid_t pid;
-    int rc = spawn(im, args, out_fd, &pid, err);
+    int rc = spawn(im, args, out_fd, err_fd, &pid, err);
     if (rc < 0)
         return rc;
-    env_podman_record(im, pid);
+    env_podman_run recorded;
+    env_podman_record(im, &recorded, pid);
     int64_t start = util_mono_ms(), next_tick = start + TICK_MS, kill_at = -1;
     int64_t deadline = timeout_s > 0 ? start + timeout_s * 1000 : -1;
     int64_t pause = 2; /* short commands (image exists) end in milliseconds: look often at first */
@@ -143,6 +151,7 @@ int env_podman_exec(env_images *im, const char *const *args, int out_fd, long ti
             killpg(pid, SIGKILL);
             kill_at = -1;
         }
+        env_podman_watch(im, &recorded);
         if (tick && now >= next_tick) {
             tick(tick_ctx);
             next_tick = now + TICK_MS;
@@ -161,6 +170,34 @@ int env_podman_exec(env_images *im, const char *const *args, int out_fd, long ti
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+int env_podman_exec(env_images *im, const char *const *args, int out_fd, long timeout_s, env_tick_fn tick,
+                    void *tick_ctx, amlfs_err *err)
+{
+    return run(im, args, out_fd, out_fd, timeout_s, tick, tick_ctx, err);
+}
+
+int env_podman_capture(env_images *im, const char *const *args, long timeout_s, util_buf *out, size_t limit,
+                       amlfs_err *err)
+{
+    /* A file, not a pipe: nothing has to read while podman runs. */
+    int fd = open(im->images_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return amlfs_fail(err, errno, "cannot make a temporary file in %s: %s", im->images_dir, strerror(errno));
+    int rc = run(im, args, fd, -1, timeout_s, NULL, NULL, err);
+    char chunk[8192];
+    ssize_t n;
+    off_t at = 0;
+    while (rc >= 0 && (n = pread(fd, chunk, sizeof chunk, at)) > 0) {
+        at += n;
+        if (util_buf_append(out, chunk, (size_t)n, limit) < 0) {
+            rc = amlfs_fail(err, EFBIG, "podman's answer is longer than %zu bytes", limit);
+            break;
+        }
+    }
+    close(fd);
+    return rc;
 }
 
 bool env_podman_image_exists(env_images *im, const char *ref)

@@ -117,6 +117,37 @@ t_writing_a_read_only_file_is_refused_not_eio() {
     return 0
 }
 
+# ctl_refused CTL-FILE TEXT ERRNO SAYS: writing TEXT to the ctl file fails with ERRNO and reading the file
+# back is the one line SAYS.
+ctl_refused() {
+    local got
+    got=$(printf '%s' "$2" | write_spec "$1")
+    [ "$got" = "$3" ] || fail "writing '$2' to $1 gave $got, expected $3"
+    [ "$(cat "$1")" = "$4" ] || fail "$1 says: $(cat -A "$1")"
+    [ "$(wc -l < "$1")" = 1 ] || fail "$1 is not one line: $(cat -A "$1")"
+}
+
+# A refused ctl write said why nowhere: each fails with an errno and reading ctl back says why.
+t_a_rebuild_of_a_host_environment_is_refused_saying_why() {
+    ctl_refused "$MNT/environments/host/ctl" rebuild EINVAL \
+        "Rejected: rebuild: environment 'host' uses this machine's tools as they are: there is no image to rebuild"
+}
+
+t_an_unknown_ctl_word_is_refused_saying_why() {
+    ctl_refused "$MNT/environments/host/ctl" pause EINVAL "Rejected: pause: unknown command (known: rebuild)"
+    # A newline inside the word never reaches the one-line answer raw.
+    ctl_refused "$MNT/environments/host/ctl" "$(printf 'pa\nuse')" EINVAL \
+        'Rejected: pa\nuse: unknown command (known: rebuild)'
+}
+
+t_a_cancel_of_an_ended_run_is_refused_saying_why() {
+    mkdir "$MNT/experiments/ended"
+    id=$(printf 'command: echo done\nenvironment: host\n' | submit ended) || fail "submit"
+    wait_status 20 "$MNT/runs/$id/status" Completed || fail "status: $(cat "$MNT/runs/$id/status")"
+    ctl_refused "$MNT/runs/$id/ctl" cancel EINVAL "Rejected: cancel: run $id already Completed"
+    [ "$(head -1 "$MNT/runs/$id/status")" = Completed ] || fail "status after the refusal: $(cat "$MNT/runs/$id/status")"
+}
+
 mount_ws || { echo "0 passed, 1 failed"; exit 1; }
 make_host_env host || { echo "0 passed, 1 failed"; exit 1; }
 run_cases

@@ -228,8 +228,16 @@ t_10_a_registry_password_is_never_shown() {
     return 0
 }
 
+# The processes of the gated step of build $1 (its container's shell, in a session of its own).
+step_pids() { ps -eww -o pid=,args= | awk -v w="step two of $1 done" 'index($0, w) && !/awk/ {print $1}'; }
+# Build containers in podman's storage (buildah's, outside podman's own list).
+build_containers() { pm ps --all --external --format '{{.ID}} {{.Names}}' 2>/dev/null | awk '$2 ~ /-working-container/ {print $1}'; }
+none_alive() { local p; for p in "$@"; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
+none_listed() { local now c; now=$(build_containers); for c in "$@"; do grep -qx "$c" <<<"$now" && return 1; done; return 0; }
+
 # A crash during a credentialed build left its auth file on disk and its podman running beside the next
-# server's, both writing build.log.
+# server's, both writing build.log; ending that podman left its build step running in its container
+# (a session of its own, which ignores TERM) and its build containers in podman's storage.
 t_11_a_build_the_server_crashed_in_is_ended_and_its_credentials_removed() {
     local e=$MNT/environments/crashy
     mkdir "$e" || fail "mkdir"
@@ -241,13 +249,22 @@ t_11_a_build_the_server_crashed_in_is_ended_and_its_credentials_removed() {
     auth=$(ls -d "$DATA"/images/.auth-* 2>/dev/null | head -1)
     record=$(ls "$DATA"/images/.podman-* 2>/dev/null | head -1)
     [ -n "$auth" ] && [ -n "$record" ] || { open_gate "of crashy"; fail "no auth folder or podman record: $(ls -a "$DATA/images")"; }
-    podman_pid=$(cut -d' ' -f1 "$record")
+    podman_pid=$(head -1 "$record" | awk '{print $1 == "podman" ? $2 : $1}')
+    step_running() { [ -n "$(step_pids crashy)" ]; }
+    wait_for 30 step_running || { open_gate "of crashy"; fail "the gated step did not start"; }
+    steps=$(step_pids crashy)
+    containers=$(build_containers)
+    [ -n "$steps" ] && [ -n "$containers" ] || { open_gate "of crashy"; fail "no build step or container: '$steps' '$containers'"; }
     pid=$(server_pid)
     kill -9 "$pid"
     wait_for 5 sh -c "! kill -0 $pid" || fail "server still alive"
     kill -0 "$podman_pid" 2>/dev/null || { "$AMLFS_SERVER" --data-dir "$DATA"; fail "podman ended with the server: nothing to test"; }
     "$AMLFS_SERVER" --data-dir "$DATA" || fail "restart"
     wait_for 20 sh -c "! kill -0 $podman_pid 2>/dev/null" || fail "the old podman still runs"
+    # shellcheck disable=SC2086
+    wait_for 10 none_alive $steps || { open_gate "of crashy"; kill -9 $steps; fail "the old build step still runs ($steps)"; }
+    # shellcheck disable=SC2086
+    wait_for 10 none_listed $containers || fail "the old build containers are still there: $(pm ps -a --external 2>&1)"
     [ ! -e "$auth" ] || fail "the old auth folder is still there"
     open_gate "of crashy"
     wait_status 60 "$e/status" Ready || fail "the build was not taken up again: $(env_status crashy)"
