@@ -454,6 +454,17 @@ void http_stop(server *srv);
 /* Requests taken since the server started (workspace.json's "requests": what clients ask of it). */
 int64_t http_requests_taken(server *srv);
 
+/* ---- header_deadline.c: the time a network client has to send a request's headers ---- */
+/* first_s from the connection's start (TLS handshake included), next_s from the end of the request before;
+ * past it the connection is shut down. header_watch_notify is the daemon's MHD_OPTION_NOTIFY_CONNECTION. */
+typedef struct header_watch header_watch;
+int header_watch_start(unsigned first_s, unsigned next_s, header_watch **out, amlfs_err *err);
+void header_watch_free(header_watch *w); /* once the daemons it watched have stopped */
+void header_watch_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                         enum MHD_ConnectionNotificationCode toe);
+void header_watch_headers_in(struct MHD_Connection *conn);     /* the request goes to a handler */
+void header_watch_request_done(struct MHD_Connection *conn);   /* the next request's clock starts */
+
 /* ---- the request and reply every handler sees ---- */
 typedef struct http_request {
     struct MHD_Connection *conn;

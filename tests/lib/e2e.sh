@@ -138,6 +138,7 @@ fail() { echo "    $*"; exit 1; }
 run_cases() {
     local name out
     for name in $(declare -F | awk '{print $3}' | grep '^t_'); do
+        [ -n "${CASES:-}" ] && [[ $name != *"$CASES"* ]] && continue # CASES=word: only the cases naming it
         if out=$( ("$name") 2>&1; rc=$?; end_spawned; exit $rc); then
             _passed=$((_passed + 1))
             echo "ok   $(basename "$0") ${name#t_}"
