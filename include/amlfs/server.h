@@ -515,6 +515,8 @@ int http_query_i64(const http_request *req, const char *key, int64_t dflt, int64
                    amlfs_err *err);
 /* The body as a JSON object. */
 int http_body_json(const http_request *req, cJSON **out, amlfs_err *err);
+/* Where a JSON text holds a NUL (a raw byte, or \u0000 in a string), or SIZE_MAX. */
+size_t http_json_nul_at(const char *body, size_t len);
 /* The length of a spec body's "yaml" string. JSON strings cannot carry a NUL byte through cJSON, so a
  * client that read one in the file sends the text up to it and "nul_at": its offset; the length then
  * takes in the string's terminator, and the spec check refuses the file naming the NUL's line and column. */
