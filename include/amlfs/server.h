@@ -480,6 +480,17 @@ void http_stop(server *srv);
 /* Requests taken since the server started (workspace.json's "requests": what clients ask of it). */
 int64_t http_requests_taken(server *srv);
 
+/* ---- header_deadline.c: the time a network client has to send a request's headers ---- */
+/* first_s from the connection's start (TLS handshake included), next_s from the end of the request before;
+ * past it the connection is shut down. header_watch_notify is the daemon's MHD_OPTION_NOTIFY_CONNECTION. */
+typedef struct header_watch header_watch;
+int header_watch_start(unsigned first_s, unsigned next_s, header_watch **out, amlfs_err *err);
+void header_watch_free(header_watch *w); /* once the daemons it watched have stopped */
+void header_watch_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                         enum MHD_ConnectionNotificationCode toe);
+void header_watch_headers_in(struct MHD_Connection *conn);     /* the request goes to a handler */
+void header_watch_request_done(struct MHD_Connection *conn);   /* the next request's clock starts */
+
 /* ---- the request and reply every handler sees ---- */
 typedef struct http_request {
     struct MHD_Connection *conn;
@@ -530,6 +541,8 @@ int http_query_i64(const http_request *req, const char *key, int64_t dflt, int64
                    amlfs_err *err);
 /* The body as a JSON object. */
 int http_body_json(const http_request *req, cJSON **out, amlfs_err *err);
+/* Where a JSON text holds a NUL (a raw byte, or \u0000 in a string), or SIZE_MAX. */
+size_t http_json_nul_at(const char *body, size_t len);
 /* The length of a spec body's "yaml" string. JSON strings cannot carry a NUL byte through cJSON, so a
  * client that read one in the file sends the text up to it and "nul_at": its offset; the length then
  * takes in the string's terminator, and the spec check refuses the file naming the NUL's line and column. */

@@ -25,6 +25,8 @@ typedef struct spec_doc {
 #define SPEC_DEPTH_MAX 64
 #define SPEC_NODES_MAX 100000
 #define SPEC_KEYS_MAX 5000
+/* The values' bytes with every alias expanded (twice what a file may hold): no billion laughs. */
+#define SPEC_EXPANDED_MAX (2 * SPEC_TEXT_MAX)
 /* A rendered command is one argument of `sh -c`: Linux's MAX_ARG_STRLEN (128 KiB) less its NUL. */
 #define SPEC_COMMAND_MAX (128 * 1024 - 1)
 int spec_doc_check_limits(const char *text, size_t len, const char *filename, amlfs_err *err);

@@ -21,6 +21,9 @@
  * listener closes a connection that sends nothing (half a request, then silence) soon. */
 #define IDLE_TIMEOUT_S 120
 #define NET_IDLE_TIMEOUT_S 10
+/* Every byte resets that idle timeout: a network client has this long from its connection (TLS handshake
+ * included) to send a request's headers, and after a request, the idle time plus this for the next one. */
+#define HEADER_DEADLINE_S 5
 /* Connections at once, per listener and, on a network listener, per client address: past them a new
  * connection is closed at once, so idle ones cannot pile up threads without bound. */
 #define CONNECTIONS_MAX 256
@@ -48,6 +51,7 @@ struct http_server {
     pthread_cond_t idle;        /* signalled when in_flight drops to 0 */
     int in_flight;              /* requests between their first call and their completion */
     int64_t taken;              /* requests since the start */
+    header_watch *headers;      /* the network listeners' deadline for headers */
 };
 
 typedef struct request_ctx {
@@ -219,6 +223,9 @@ static void dispatch(listener *l, struct MHD_Connection *conn, const char *url, 
     free(scratch[1]);
 }
 
+static enum MHD_Result answer(listener *l, struct MHD_Connection *conn, const char *url, const char *method,
+                              request_ctx *ctx);
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -232,13 +239,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         l->owner->taken++;
         pthread_mutex_unlock(&l->owner->lock);
         ctx = util_xcalloc(1, sizeof *ctx);
+        header_watch_headers_in(conn);
         identify(l, conn, ctx);
         ctx->authorized = allowed(l, ctx, url);
         ctx->spool_fd = -1;
-        uint64_t spool_max = ctx->authorized && !mlflow_path(url) ? http_spool_limit(l->srv, conn, method, url) : 0;
+        *con_cls = ctx;
+        /* Refused at once: no byte of the body is awaited, or read (the connection is closed after). */
+        if (!ctx->authorized)
+            return answer(l, conn, url, method, ctx);
+        uint64_t spool_max = !mlflow_path(url) ? http_spool_limit(l->srv, conn, method, url) : 0;
         if (spool_max > 0)
             spool_start(l, ctx, spool_max);
-        *con_cls = ctx;
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
@@ -246,6 +257,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    return answer(l, conn, url, method, ctx);
+}
+
+static enum MHD_Result answer(listener *l, struct MHD_Connection *conn, const char *url, const char *method,
+                              request_ctx *ctx)
+{
     http_reply reply = {0};
     if (!ctx->authorized && !mlflow_path(url)) {
         refuse(l, ctx, url, &reply);
@@ -275,10 +292,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     (void)toe;
     http_server *h = cls;
     request_ctx *ctx = *con_cls;
+    header_watch_request_done(conn);
     if (ctx) {
         free(ctx->body);
         free(ctx->caller_run);
@@ -327,6 +344,7 @@ static int start_daemon(listener *l, int fd, const http_tls *tls, amlfs_err *err
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, l->owner},
         {MHD_OPTION_CONNECTION_TIMEOUT, net ? NET_IDLE_TIMEOUT_S : IDLE_TIMEOUT_S, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, CONNECTIONS_MAX, NULL},
+        {net ? MHD_OPTION_NOTIFY_CONNECTION : MHD_OPTION_END, (intptr_t)header_watch_notify, l->owner->headers},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_without_nul, NULL},
         {net ? MHD_OPTION_PER_IP_CONNECTION_LIMIT : MHD_OPTION_END,
          l->kind == LISTEN_MLFLOW ? MLFLOW_CONNECTIONS_PER_ADDRESS : CONNECTIONS_PER_ADDRESS, NULL},
@@ -366,7 +384,10 @@ int http_start(server *srv, int unix_fd, int tcp_fd, int mlflow_fd, const char *
     h->token = util_xstrdup(token);
     h->local.token = h->tcp.token = h->mlflow.token = h->token;
     srv->http = h;
-    int r = start_daemon(&h->local, unix_fd, NULL, err);
+    int r = tcp_fd >= 0 || mlflow_fd >= 0 ? header_watch_start(HEADER_DEADLINE_S, NET_IDLE_TIMEOUT_S + HEADER_DEADLINE_S,
+                                                                 &h->headers, err) : 0;
+    if (r == 0)
+        r = start_daemon(&h->local, unix_fd, NULL, err);
     if (r == 0 && tcp_fd >= 0)
         r = start_daemon(&h->tcp, tcp_fd, tls, err);
     if (r == 0 && mlflow_fd >= 0)
@@ -390,6 +411,7 @@ void http_stop(server *srv)
         MHD_stop_daemon(h->tcp.daemon);
     if (h->local.daemon)
         MHD_stop_daemon(h->local.daemon);
+    header_watch_free(h->headers);
     pthread_cond_destroy(&h->idle);
     pthread_mutex_destroy(&h->lock);
     free(h->token);

@@ -3,6 +3,7 @@
  * a POST's JSON body), who may call, and errors in MLflow's {"error_code", "message"} shape. */
 #include "mlflow_internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,10 @@ static int read_args(const http_request *req, cJSON **args, amlfs_err *err)
     /* MLflow's server reads JSON as UTF-8; cJSON would pass other bytes on into every answer. */
     if (!util_utf8_valid(req->body, req->body_len))
         return amlfs_fail(err, EBADMSG, "the request body is not UTF-8");
+    size_t nul = http_json_nul_at(req->body, req->body_len);
+    if (nul != SIZE_MAX)
+        return amlfs_fail(err, EINVAL, "the request body holds a NUL character (\\u0000, at byte %zu): MLflow's "
+                          "names and values cannot hold one", nul);
     *args = cJSON_ParseWithLength(req->body, req->body_len);
     if (!cJSON_IsObject(*args)) {
         cJSON_Delete(*args);

@@ -134,20 +134,26 @@ int http_query_i64(const http_request *req, const char *key, int64_t dflt, int64
     return 0;
 }
 
+/* cJSON ends its C strings at a NUL, so "ab\u0000/../x" would arrive as "ab": such a body is refused. */
+size_t http_json_nul_at(const char *body, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (body[i] == '\0' || (body[i] == '\\' && i + 5 < len && body[i + 1] == 'u' && strncmp(body + i + 2, "0000", 4) == 0))
+            return i;
+        if (body[i] == '\\')
+            i++; /* an escaped character, e.g. the second backslash of "\\u0000" */
+    }
+    return SIZE_MAX;
+}
+
 int http_body_json(const http_request *req, cJSON **out, amlfs_err *err)
 {
     if (!req->body || req->body_len == 0)
         return amlfs_fail(err, EINVAL, "%s %s needs a JSON object as its body", req->method, req->url);
-    /* cJSON ends its C strings at a NUL, so "ab\u0000/../x" would arrive as "ab": refused instead. */
-    for (size_t i = 0; i < req->body_len; i++) {
-        if (req->body[i] == '\0' ||
-            (req->body[i] == '\\' && i + 5 < req->body_len && req->body[i + 1] == 'u' &&
-             strncmp(req->body + i + 2, "0000", 4) == 0))
-            return amlfs_fail(err, EINVAL, "%s %s: the body holds a NUL character (at byte %zu): names and texts "
-                              "cannot hold one", req->method, req->url, i);
-        if (req->body[i] == '\\')
-            i++; /* an escaped character, e.g. the second backslash of "\\u0000" */
-    }
+    size_t at = http_json_nul_at(req->body, req->body_len);
+    if (at != SIZE_MAX)
+        return amlfs_fail(err, EINVAL, "%s %s: the body holds a NUL character (at byte %zu): names and texts "
+                          "cannot hold one", req->method, req->url, at);
     cJSON *root = cJSON_ParseWithLength(req->body, req->body_len);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);

@@ -80,5 +80,60 @@ PY
     kill "$PLAIN_PID" && wait "$PLAIN_PID"
 }
 
+# A client that sends its headers one byte a second was never idle long enough for the idle timeout: it
+# held its thread (and a slot of its address) for as long as it kept dripping. And a body announced by an
+# unauthenticated request was waited for before the 401.
+t_headers_dripped_a_byte_a_second_are_cut_and_no_body_is_awaited_before_a_401() {
+    port=$(free_port)
+    "$AMLFS_SERVER" --foreground --data-dir "$T/drip" --listen "127.0.0.1:$port" >"$T/drip.log" 2>&1 &
+    spawned $!
+    wait_for 10 test -S "$T/drip/server.sock" || fail "server: $(cat "$T/drip.log")"
+    python3 - "$port" "$T/dripped" >/dev/null 2>&1 <<'PY' &
+import socket, sys, time
+port, out = int(sys.argv[1]), sys.argv[2]
+conns, cut = [], {}
+start = time.time()
+for i in range(20):
+    s = socket.socket()
+    s.bind(("127.0.0.2", 0))
+    s.connect(("127.0.0.1", port))
+    s.sendall(b"GET /v1/workspace HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    conns.append(s)
+open(out + ".started", "w").write("")
+while len(cut) < len(conns) and time.time() - start < 30:
+    for i, s in enumerate(conns):
+        if i in cut:
+            continue
+        try:
+            s.sendall(b"a")
+        except OSError:
+            cut[i] = time.time() - start
+    time.sleep(1)
+open(out, "w").write("%d %d" % (len(cut), max(cut.values()) if cut else 0))
+PY
+    dripper=$!
+    spawned $dripper
+    wait_for 10 test -e "$T/dripped.started" || fail "the dripping clients did not connect"
+    code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(cat "$T/drip/token")" \
+        "http://127.0.0.1:$port/v1/workspace")
+    [ "$code" = 200 ] || fail "an authenticated request got $code while 20 clients dripped their headers"
+    wait_for 40 test -s "$T/dripped" || fail "no result from the dripping clients"
+    read -r n secs < "$T/dripped"
+    [ "$n" = 20 ] && [ "$secs" -le 10 ] || fail "$n of 20 dripping clients cut (the last after $secs s)"
+    # Headers announcing 100 MB without a token: the 401 comes at once, no byte of the body awaited.
+    python3 - "$port" > "$T/early" 2>&1 <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"PUT /v1/experiments/x/files/big HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n")
+s.settimeout(5)
+t = time.time()
+try:
+    print(s.recv(100).split(b"\r\n")[0].decode(), "after %.1f s" % (time.time() - t))
+except socket.timeout:
+    print("no answer in 5 s")
+PY
+    grep -q "^HTTP/1.1 401 .* after [0-2]\." "$T/early" || fail "unauthenticated upload: $(cat "$T/early")"
+}
+
 command -v openssl >/dev/null || { echo "FAIL openssl is not installed (make test installs it)"; echo "0 passed, 1 failed"; exit 1; }
 run_cases

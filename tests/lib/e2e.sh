@@ -142,6 +142,7 @@ skip() { echo "$*"; exit $_SKIP_RC; }
 run_cases() {
     local name out rc _skipped=0
     for name in $(declare -F | awk '{print $3}' | grep '^t_'); do
+        [ -n "${CASES:-}" ] && [[ $name != *"$CASES"* ]] && continue # CASES=word: only the cases naming it
         out=$( ("$name") 2>&1; rc=$?; end_spawned; exit $rc)
         rc=$?
         if [ "$rc" = 0 ]; then

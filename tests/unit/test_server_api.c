@@ -1080,6 +1080,23 @@ static void test_tcp_token(void)
         CHECK(r.status == 200 && cJSON_IsArray(cJSON_GetObjectItem(r.json, "experiments")),
               "a run token on MLflow's API: %ld %s", r.status, r.body);
         resp_free(&r);
+        /* MLflow's handlers read names with cJSON too: "ab\u0000x" would have made an experiment "ab". */
+        char owner[256];
+        snprintf(owner, sizeof owner, "Authorization: Bearer %s", token);
+        snprintf(mlflow, sizeof mlflow, "http://127.0.0.1:%d/api/2.0/mlflow/experiments/create", tcp_port);
+        const char nul_name[] = "{\"name\": \"ab\\u0000x\"}";
+        request("POST", mlflow, nul_name, sizeof nul_name - 1, owner, &r);
+        CHECK(r.status == 400 && strcmp(jstr(r.json, "error_code") ? jstr(r.json, "error_code") : "",
+                                        "INVALID_PARAMETER_VALUE") == 0 &&
+                  strstr(r.body, "NUL character (\\\\u0000, at byte 12)"),
+              "\\u0000 in an MLflow name: %ld %s", r.status, r.body);
+        resp_free(&r);
+        snprintf(mlflow, sizeof mlflow, "http://127.0.0.1:%d/api/2.0/mlflow/experiments/get-by-name?experiment_name=ab",
+                 tcp_port);
+        request("GET", mlflow, NULL, 0, owner, &r);
+        CHECK(r.status == 404, "an experiment 'ab' was made of \"ab\\u0000x\": %ld %s", r.status, r.body);
+        resp_free(&r);
+        snprintf(mlflow, sizeof mlflow, "http://127.0.0.1:%d/api/2.0/mlflow/experiments/search", tcp_port);
         request("POST", mlflow, "{}", 2, NULL, &r);
         CHECK(r.status == 401 && strcmp(jstr(r.json, "error_code") ? jstr(r.json, "error_code") : "",
                                         "UNAUTHENTICATED") == 0,
