@@ -322,8 +322,9 @@ void store_strings_free(char **list, size_t n);
 typedef struct store_dataset_in {
     const char *name, *digest, *json;
 } store_dataset_in;
-/* All of them or none. */
-int store_run_datasets_add(store *s, const char *run, const store_dataset_in *list, size_t n, amlfs_err *err);
+/* All of them or none; -EFBIG when the run would then hold more than max. */
+int store_run_datasets_add(store *s, const char *run, const store_dataset_in *list, size_t n, size_t max,
+                           amlfs_err *err);
 /* The DatasetInput JSON texts of a run, in the order first logged. */
 int store_run_datasets(store *s, const char *run, char ***json, size_t *n, amlfs_err *err);
 

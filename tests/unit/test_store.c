@@ -506,9 +506,11 @@ static void test_run_links(void)
     CHECK(store_run_parent_get(s, "nest_p", &parent, &depth, &err) == 0 && !parent && depth == 0,
           "a run without parent");
     store_dataset_in d[] = {{"train", "abc", "{\"v\":1}"}, {"test", "abc", "{\"v\":2}"}};
-    CHECK(store_run_datasets_add(s, "nest_p", d, 2, &err) == 0, "datasets: %s", err.msg);
+    CHECK(store_run_datasets_add(s, "nest_p", d, 2, 2, &err) == 0, "datasets: %s", err.msg);
     store_dataset_in again = {"train", "abc", "{\"v\":3}"};
-    CHECK(store_run_datasets_add(s, "nest_p", &again, 1, &err) == 0, "the same dataset again: %s", err.msg);
+    CHECK(store_run_datasets_add(s, "nest_p", &again, 1, 2, &err) == 0, "the same dataset again: %s", err.msg);
+    store_dataset_in third = {"val", "abc", "{}"};
+    CHECK(store_run_datasets_add(s, "nest_p", &third, 1, 2, &err) == -EFBIG, "a third over a limit of 2");
     char **json = NULL;
     CHECK(store_run_datasets(s, "nest_p", &json, &n, &err) == 0 && n == 2 && strcmp(json[0], "{\"v\":3}") == 0 &&
               strcmp(json[1], "{\"v\":2}") == 0, "datasets kept once, in first order: %zu", n);
