@@ -256,6 +256,9 @@ void mlflow_dispatch(server *srv, const http_request *req, http_reply *out);
 /* MLflow's experiment id of an amlfs experiment: 16 hex digits of SHA-256 of its name (stable, and
  * valid for MLflow whatever the name holds). buf >= 17 bytes. */
 void mlflow_experiment_id(const char *name, char *buf, size_t len);
+/* info.json's "datasets": what mlflow.log_input recorded, each the dataset's members with its "tags" as an
+ * object (mlflow_inputs.c). */
+cJSON *mlflow_datasets_json(server *srv, const char *run_id);
 
 /* ---- submit.c: POST /v1/experiments/NAME/runs ---- */
 /* A new run id of an experiment: EXPERIMENT_UNIXTIME_8HEX, each '.' made '-' (MLflow's run ids allow only

@@ -322,10 +322,39 @@ void store_strings_free(char **list, size_t n);
 typedef struct store_dataset_in {
     const char *name, *digest, *json;
 } store_dataset_in;
-/* All of them or none. */
-int store_run_datasets_add(store *s, const char *run, const store_dataset_in *list, size_t n, amlfs_err *err);
+/* All of them or none; -EFBIG when the run would then hold more than max. */
+int store_run_datasets_add(store *s, const char *run, const store_dataset_in *list, size_t n, size_t max,
+                           amlfs_err *err);
 /* The DatasetInput JSON texts of a run, in the order first logged. */
 int store_run_datasets(store *s, const char *run, char ***json, size_t *n, amlfs_err *err);
+
+/* ---- MLflow 3's logged models (logged_models.c) ---- */
+typedef struct store_logged_model {
+    char *id, *experiment, *run, *name, *model_type, *status;  /* run, model_type: NULL when none */
+    int64_t created, updated;                                    /* ms */
+    store_pair *tags, *params;                                   /* by key (store_logged_model_get only) */
+    size_t ntags, nparams;
+} store_logged_model;
+/* The model with its first tags and parameters, all or nothing (-EEXIST for a taken id). */
+int store_logged_model_create(store *s, const store_logged_model *m, const store_kv *tags, size_t ntags,
+                              const store_kv *params, size_t nparams, amlfs_err *err);
+/* -ENOENT when none. With its tags and parameters. */
+int store_logged_model_get(store *s, const char *id, store_logged_model *out, amlfs_err *err);
+/* An experiment's models, oldest first, without tags and parameters. */
+int store_logged_model_list(store *s, const char *experiment, store_logged_model **out, size_t *n, amlfs_err *err);
+void store_logged_model_free(store_logged_model *m);
+void store_logged_model_list_free(store_logged_model *list, size_t n);
+int store_logged_model_set_status(store *s, const char *id, const char *status, int64_t now, amlfs_err *err);
+/* Tags ('t': set or replaced) or parameters ('p': a key logged again with another value is -EINVAL),
+ * all or nothing. */
+int store_logged_model_kv_add(store *s, const char *id, char kind, const store_kv *kv, size_t n, int64_t now,
+                              amlfs_err *err);
+/* -ENOENT when the model has no such tag. */
+int store_logged_model_tag_delete(store *s, const char *id, const char *key, amlfs_err *err);
+/* A run's outputs: models it produced, at a step (logged again: the step replaced). */
+int store_run_output_add(store *s, const char *run, const char *model, int64_t step, amlfs_err *err);
+/* A run's outputs as pairs {key: the model id, value: the step as text}, by model id. */
+int store_run_outputs(store *s, const char *run, store_pair **out, size_t *n, amlfs_err *err);
 
 /* What was read of a run's metrics files, and what MLflow's update_run said from inside the job. */
 typedef struct store_metric_state {

@@ -31,6 +31,7 @@ static const endpoint endpoints[] = {
     {"POST", "runs/set-tag", mlflow_runs_set_tag},
     {"POST", "runs/delete-tag", mlflow_runs_delete_tag},
     {"POST", "runs/log-model", mlflow_runs_log_model},
+    {"POST", "runs/log-inputs", mlflow_runs_log_inputs},
     {"GET", "metrics/get-history", mlflow_metrics_history},
     {"GET", "experiments/get", mlflow_experiments_get},
     {"GET", "experiments/get-by-name", mlflow_experiments_get_by_name},

@@ -54,6 +54,9 @@ int mlflow_runs_log_param(mlflow_req *r, cJSON **answer, amlfs_err *err);
 int mlflow_runs_set_tag(mlflow_req *r, cJSON **answer, amlfs_err *err);
 int mlflow_runs_delete_tag(mlflow_req *r, cJSON **answer, amlfs_err *err);
 int mlflow_runs_log_model(mlflow_req *r, cJSON **answer, amlfs_err *err);
+int mlflow_runs_log_inputs(mlflow_req *r, cJSON **answer, amlfs_err *err);
+/* get_run's "inputs": {"dataset_inputs": [...]} ({} when none). */
+cJSON *mlflow_inputs_json(server *srv, const char *run_id);
 int mlflow_metrics_history(mlflow_req *r, cJSON **answer, amlfs_err *err);
 int mlflow_experiments_get(mlflow_req *r, cJSON **answer, amlfs_err *err);
 int mlflow_experiments_get_by_name(mlflow_req *r, cJSON **answer, amlfs_err *err);

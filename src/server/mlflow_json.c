@@ -164,7 +164,7 @@ int mlflow_run_json(server *srv, const store_run *r, cJSON **out, amlfs_err *err
         }
         if (!has_name) /* MLflow's clients read a run's name from this tag too */
             cJSON_AddItemToArray(ts, kv_json("mlflow.runName", r->display_name ? r->display_name : r->id));
-        cJSON_AddObjectToObject(run, "inputs");
+        cJSON_AddItemToObject(run, "inputs", mlflow_inputs_json(srv, r->id));
         *out = run;
     }
     store_series_list_free(series, nseries);

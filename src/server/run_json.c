@@ -9,7 +9,8 @@
 #include "amlfs/util.h"
 
 /* "kind" (job, or interactive: made by MLflow's runs/create), "parent" and "children" (MLflow's nested
- * runs). A store that cannot say leaves them out rather than failing the whole answer. */
+ * runs), "datasets" (MLflow's log_input). A store that cannot say leaves them out rather than failing the
+ * whole answer. */
 static void add_nesting(server *srv, cJSON *o, const store_run *r)
 {
     cJSON_AddStringToObject(o, "kind", run_is_interactive(r) ? "interactive" : "job");
@@ -30,6 +31,7 @@ static void add_nesting(server *srv, cJSON *o, const store_run *r)
             cJSON_AddItemToArray(arr, cJSON_CreateString(ids[i]));
     }
     store_strings_free(ids, n);
+    cJSON_AddItemToObject(o, "datasets", mlflow_datasets_json(srv, r->id));
 }
 
 cJSON *run_json(server *srv, const store_run *r, bool with_job_yaml)

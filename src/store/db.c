@@ -77,6 +77,17 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS run_parents_by_parent ON run_parents(parent);"
     "CREATE TABLE IF NOT EXISTS run_datasets("
     "  run TEXT NOT NULL, name TEXT NOT NULL, digest TEXT NOT NULL, json TEXT NOT NULL, UNIQUE(run, name, digest));"
+    /* MLflow 3's logged models (mlflow.<flavor>.log_model): the model, its tags and parameters (kind 't', 'p'),
+     * and the runs' outputs naming them. */
+    "CREATE TABLE IF NOT EXISTS logged_models("
+    "  id TEXT PRIMARY KEY, experiment TEXT NOT NULL, run TEXT, name TEXT NOT NULL, model_type TEXT,"
+    "  status TEXT NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS logged_models_by_experiment ON logged_models(experiment);"
+    "CREATE TABLE IF NOT EXISTS logged_model_kv("
+    "  model TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+    "  PRIMARY KEY(model, kind, key)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS run_outputs("
+    "  run TEXT NOT NULL, model TEXT NOT NULL, step INTEGER NOT NULL, PRIMARY KEY(run, model)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment, seq);"
     "CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, seq);"
     "CREATE INDEX IF NOT EXISTS runs_by_environment ON runs(environment);";

@@ -98,7 +98,13 @@ int store_run_children(store *s, const char *parent, char ***ids, size_t *n, aml
                    parent, ids, n, err, "listing a run's children");
 }
 
-int store_run_datasets_add(store *s, const char *run, const store_dataset_in *list, size_t n, amlfs_err *err)
+static void read_count(sqlite3_stmt *st, void *row)
+{
+    *(int64_t *)row = sqlite3_column_int64(st, 0);
+}
+
+int store_run_datasets_add(store *s, const char *run, const store_dataset_in *list, size_t n, size_t max,
+                           amlfs_err *err)
 {
     db_lock(s);
     int rc = db_exec(s, "BEGIN IMMEDIATE", err);
@@ -115,6 +121,16 @@ int store_run_datasets_add(store *s, const char *run, const store_dataset_in *li
         db_bind_text(st, 4, list[i].json);
         rc = db_step_done(s, st, err, "storing a dataset input");
     }
+    int64_t held = 0;
+    sqlite3_stmt *count = rc == 0 ? db_stmt(s, "SELECT COUNT(*) FROM run_datasets WHERE run = ?1", err) : NULL;
+    if (rc == 0 && !count)
+        rc = -EIO;
+    if (count) {
+        db_bind_text(count, 1, run);
+        rc = db_get_one(s, count, read_count, &held, err, "counting a run's datasets", "no count");
+    }
+    if (rc == 0 && held > (int64_t)max)
+        rc = amlfs_fail(err, EFBIG, "run %s would hold %lld datasets: at most %zu are kept", run, (long long)held, max);
     if (rc == 0)
         rc = db_exec(s, "COMMIT", err);
     if (rc < 0)

@@ -194,4 +194,37 @@ t_the_default_experiment_is_refused_naming_what_to_set() {
     [ "$(status_of "$out")" = 404 ] && [[ $out == *MLFLOW_EXPERIMENT_NAME* ]] || fail "experiments/get 0: $out"
 }
 
+t_log_input_records_datasets() {
+    mkdir "$MNT/experiments/inputs"
+    exp=$(experiment_id inputs) || fail "experiment id"
+    id=$(create_run "$exp" with-data) || fail "create"
+    # What mlflow.log_input(mlflow.data.from_pandas(df, source="/data/iris.csv"), context="training") sends.
+    body=$(python3 - "$id" <<'PY'
+import json, sys
+schema = json.dumps({"mlflow_colspec": [{"type": "double", "name": "sepal_length", "required": True}]})
+def one(name, digest, context):
+    return {"tags": [{"key": "mlflow.data.context", "value": context}],
+            "dataset": {"name": name, "digest": digest, "source_type": "local",
+                        "source": json.dumps({"uri": "/data/%s.csv" % name}), "schema": schema,
+                        "profile": json.dumps({"num_rows": 150, "num_elements": 750})}}
+print(json.dumps({"run_id": sys.argv[1], "datasets": [one("iris", "8a3c2b1f", "training"), one("iris-test", "77aa01ce", "testing")]}))
+PY
+)
+    out=$(api POST runs/log-inputs "$body" "$(owner_token)"); [ "$(status_of "$out")" = 200 ] || fail "log_inputs: $out"
+    out=$(api POST runs/log-inputs "$body" "$(owner_token)"); [ "$(status_of "$out")" = 200 ] || fail "log_inputs again: $out"
+    python3 - "$MNT/runs/$id/info.json" <<'PY' || fail "info.json: $(cat "$MNT/runs/$id/info.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))["datasets"]
+assert [x["name"] for x in d] == ["iris", "iris-test"], d          # logged twice, kept once
+assert d[0]["digest"] == "8a3c2b1f" and d[0]["source_type"] == "local" and json.loads(d[0]["source"])["uri"] == "/data/iris.csv"
+assert d[0]["tags"] == {"mlflow.data.context": "training"} and json.loads(d[1]["profile"])["num_rows"] == 150
+PY
+    out=$(api GET runs/get "run_id=$id" "$(owner_token)")
+    [ "$(field "$out" '[(i["dataset"]["name"], i["tags"][0]["value"]) for i in a["run"]["inputs"]["dataset_inputs"]]')" =         "[('iris', 'training'), ('iris-test', 'testing')]" ] || fail "get_run's inputs: $out"
+    out=$(api POST runs/log-inputs "{\"run_id\": \"$id\", \"datasets\": [{\"dataset\": {\"name\": \"x\", \"digest\": \"$(printf 'a%.0s' $(seq 40))\", \"source_type\": \"local\", \"source\": \"{}\"}}]}" "$(owner_token)")
+    [ "$(status_of "$out")" = 400 ] && [ "$(field "$out" 'a["error_code"]')" = INVALID_PARAMETER_VALUE ] || fail "a 40-character digest: $out"
+    out=$(api POST runs/log-inputs "{\"run_id\": \"$id\", \"datasets\": [{\"dataset\": {\"name\": \"x\"}}]}" "$(owner_token)")
+    [ "$(status_of "$out")" = 400 ] || fail "a dataset without digest: $out"
+}
+
 run_cases

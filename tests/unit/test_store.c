@@ -506,13 +506,52 @@ static void test_run_links(void)
     CHECK(store_run_parent_get(s, "nest_p", &parent, &depth, &err) == 0 && !parent && depth == 0,
           "a run without parent");
     store_dataset_in d[] = {{"train", "abc", "{\"v\":1}"}, {"test", "abc", "{\"v\":2}"}};
-    CHECK(store_run_datasets_add(s, "nest_p", d, 2, &err) == 0, "datasets: %s", err.msg);
+    CHECK(store_run_datasets_add(s, "nest_p", d, 2, 2, &err) == 0, "datasets: %s", err.msg);
     store_dataset_in again = {"train", "abc", "{\"v\":3}"};
-    CHECK(store_run_datasets_add(s, "nest_p", &again, 1, &err) == 0, "the same dataset again: %s", err.msg);
+    CHECK(store_run_datasets_add(s, "nest_p", &again, 1, 2, &err) == 0, "the same dataset again: %s", err.msg);
+    store_dataset_in third = {"val", "abc", "{}"};
+    CHECK(store_run_datasets_add(s, "nest_p", &third, 1, 2, &err) == -EFBIG, "a third over a limit of 2");
     char **json = NULL;
     CHECK(store_run_datasets(s, "nest_p", &json, &n, &err) == 0 && n == 2 && strcmp(json[0], "{\"v\":3}") == 0 &&
               strcmp(json[1], "{\"v\":2}") == 0, "datasets kept once, in first order: %zu", n);
     store_strings_free(json, n);
+    store_close(s);
+}
+
+/* MLflow 3's logged models: tags replace, a parameter never changes, a model's status and outputs. */
+static void test_logged_models(void)
+{
+    store *s = open_store();
+    if (!s)
+        return;
+    amlfs_err err = {0};
+    store_logged_model m = {.id = "m-1", .experiment = "e1", .run = "r1", .name = "model", .status = "LOGGED_MODEL_PENDING",
+                            .created = 5, .updated = 5};
+    store_kv tags[] = {{"a", "1"}}, params[] = {{"lr", "0.1"}};
+    CHECK(store_logged_model_create(s, &m, tags, 1, params, 1, &err) == 0, "create: %s", err.msg);
+    CHECK(store_logged_model_create(s, &m, NULL, 0, NULL, 0, &err) == -EEXIST, "a taken id");
+    store_kv again = {"lr", "0.2"}, same = {"lr", "0.1"}, tag2 = {"a", "2"};
+    CHECK(store_logged_model_kv_add(s, "m-1", 'p', &again, 1, 6, &err) == -EINVAL, "a parameter changed");
+    CHECK(store_logged_model_kv_add(s, "m-1", 'p', &same, 1, 6, &err) == 0, "the same parameter again");
+    CHECK(store_logged_model_kv_add(s, "m-1", 't', &tag2, 1, 7, &err) == 0, "a tag replaced");
+    CHECK(store_logged_model_kv_add(s, "m-2", 't', &tag2, 1, 7, &err) == -ENOENT, "a missing model");
+    CHECK(store_logged_model_set_status(s, "m-1", "LOGGED_MODEL_READY", 8, &err) == 0, "finalize");
+    store_logged_model got;
+    CHECK(store_logged_model_get(s, "m-1", &got, &err) == 0 && got.ntags == 1 && strcmp(got.tags[0].value, "2") == 0 &&
+              got.nparams == 1 && strcmp(got.status, "LOGGED_MODEL_READY") == 0 && got.updated == 8,
+          "the model as changed: %s", err.msg);
+    store_logged_model_free(&got);
+    CHECK(store_logged_model_tag_delete(s, "m-1", "a", &err) == 0, "delete a tag");
+    CHECK(store_logged_model_tag_delete(s, "m-1", "a", &err) == -ENOENT, "delete it again");
+    CHECK(store_run_output_add(s, "r1", "m-1", 3, &err) == 0 && store_run_output_add(s, "r1", "m-1", 4, &err) == 0,
+          "outputs");
+    store_pair *outs;
+    size_t n;
+    CHECK(store_run_outputs(s, "r1", &outs, &n, &err) == 0 && n == 1 && strcmp(outs[0].value, "4") == 0, "one output");
+    store_pairs_free(outs, n);
+    store_logged_model *list;
+    CHECK(store_logged_model_list(s, "e1", &list, &n, &err) == 0 && n == 1 && strcmp(list[0].id, "m-1") == 0, "list");
+    store_logged_model_list_free(list, n);
     store_close(s);
 }
 
@@ -532,6 +571,7 @@ int main(void)
     test_folder();
     test_sealed_secrets();
     test_run_links();
+    test_logged_models();
     amlfs_err err = {0};
     if (util_rm_rf(dir, &err) < 0)
         printf("cleanup: %s\n", err.msg);
