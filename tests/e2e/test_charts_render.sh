@@ -76,7 +76,7 @@ PY
 # time axis, NaN among tiny values, a constant.
 t_the_sample_charts_look_right() {
     "$BUILD/tests/chart_samples" "$T/samples" > /dev/null || fail "chart_samples failed"
-    for name in loss overlay time tiny constant one_point runs30 legend40; do
+    for name in loss overlay small time tiny huge constant one_point empty runs30 legend40; do
         look "sample-$name" "$T/samples/$name.svg"
     done
     grep -q '>+21 more<' "$T/sample-legend40.svg" || fail "legend40 does not say how many runs it leaves out"
