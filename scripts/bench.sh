@@ -4,7 +4,8 @@
 #
 # Rows come in families (scripts/bench/*.sh), each measured by small helpers in tests/bench/. Knobs, for
 # trying a change quickly (the table says when a row was scaled down): BENCH_RUNS (10000),
-# BENCH_EXECUTED (300), BENCH_BYTES_REPS (3), BENCH_SNAPSHOT_FIRST (3), BENCH_ONLY (a list of families:
+# BENCH_EXECUTED (300), BENCH_BYTES_REPS (3), BENCH_SNAPSHOT_FIRST (3), BENCH_METRIC_POINTS (10000),
+# BENCH_METRIC_SERIES (100), BENCH_METRIC_RUNS (1000), BENCH_ONLY (a list of families:
 # log submit slurm bytes snapshots rate scale tails metrics).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -48,6 +49,7 @@ else
 fi
 wants tails && bench_tails
 wants metrics && bench_metrics_store
+wants metrics && bench_metrics_mount
 bench_memory_peak
 
 section "done"

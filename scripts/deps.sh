@@ -21,6 +21,9 @@ test_pkgs+=(podman runc fuse-overlayfs slirp4netns uidmap catatonit netavark aar
 test_pkgs+=(slurm-wlm slurmrestd slurm-wlm-jwt-plugin munge python3-torch)
 # Manual pages rendered and checked by test_install.sh; openssl makes test_network.sh's certificate.
 test_pkgs+=(groff-base man-db openssl)
+# Charts checked as a person would see them (tests/chart/test_render.sh): Debian's chromium draws the
+# SVGs headless to a PNG that the test inspects.
+test_pkgs+=(chromium)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--build-only" ] || want+=("${test_pkgs[@]}")

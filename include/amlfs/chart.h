@@ -30,12 +30,17 @@ typedef enum chart_x_kind {
      * "minutes since 2026-11-26T13:02:26Z". Elapsed time reads well for training curves; the
      * anchor keeps the clock time recoverable. */
     CHART_X_TIME,
+    /* x is seconds elapsed since each series' own start (the caller subtracts it): series that began
+     * at different moments are compared from their starts, in the unit CHART_X_TIME would choose,
+     * labelled "minutes since " and opts->x_since. */
+    CHART_X_ELAPSED,
 } chart_x_kind;
 
 typedef struct chart_opts {
     const char *title;   /* NULL: with one series its label is the title */
     const char *y_label; /* NULL: no y axis label */
     chart_x_kind x_kind;
+    const char *x_since; /* CHART_X_ELAPSED: what x counts from; NULL: "each series' first point" */
     unsigned width, height; /* pixels; 0 = CHART_DEFAULT_WIDTH/HEIGHT */
 } chart_opts;
 

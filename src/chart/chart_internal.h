@@ -25,6 +25,15 @@ int chart_text_append(util_buf *out, const char *s, size_t max_chars, const char
 /* Characters (code points, invalid bytes counting one each) of s, counting no further than max. */
 size_t chart_text_chars(const char *s, size_t max);
 
+/* ---- text_width.c ---- */
+
+/* The width in pixels s (NULL = "") takes in the charts' sans-serif at font_px, bold or not: DejaVu
+ * Sans' advances, an upper bound for the usual sans-serif fonts. */
+double chart_text_px(const char *s, double font_px, bool bold);
+/* The max_chars to give chart_text_append (with a one-character ellipsis) so that s fits in room_px:
+ * 0 when it fits whole, at least 1. */
+size_t chart_text_fit(const char *s, double room_px, double font_px, bool bold);
+
 /* ---- scale.c ---- */
 
 /* An axis: the domain drawn and its ticks (at most CHART_TICKS_MAX, multiples of step). */
@@ -36,7 +45,7 @@ typedef struct chart_axis {
     size_t n_ticks;
     double ticks[CHART_TICKS_MAX];
     char labels[CHART_TICKS_MAX][CHART_TICK_LABEL_MAX];
-    size_t label_chars; /* the longest label */
+    double label_px; /* the widest label at 11px */
 } chart_axis;
 
 /* Values beyond these magnitudes are drawn at the limit (or as 0), so every difference, padding
@@ -148,8 +157,9 @@ void chart_draw_series(chart_svg_writer *w, const chart_frame *f, const chart_se
 
 /* ---- svg_legend.c ---- */
 
-#define CHART_LEGEND_ROW 16.0  /* pixels per entry */
-#define CHART_CHAR_PX 6.6      /* the width of an average 11px character, for fitting text */
+#define CHART_LEGEND_ROW 16.0    /* pixels per entry */
+#define CHART_LEGEND_TEXT_X 28.0 /* a label's start: after its 22px line sample */
+#define CHART_NO_DATA " no data" /* after the label of a series without a drawable point */
 
 /* The legend at (x, top), `width` wide, `rows` rows: the first series' colour, dash and label (an
  * empty one marked "no data": drawn[i] == 0); when n > rows the last row says "+N more". */

@@ -104,12 +104,10 @@ void chart_axis_make(chart_axis *axis, double lo, double hi, double pad, size_t 
         axis->ticks[axis->n_ticks++] = t;
         max_abs = fmax(max_abs, fabs(t));
     }
-    axis->label_chars = 0;
+    axis->label_px = 0;
     for (size_t i = 0; i < axis->n_ticks; i++) {
         chart_tick_label(axis->ticks[i], step, max_abs, axis->labels[i], CHART_TICK_LABEL_MAX);
-        size_t n = strlen(axis->labels[i]);
-        if (n > axis->label_chars)
-            axis->label_chars = n;
+        axis->label_px = fmax(axis->label_px, chart_text_px(axis->labels[i], 11, false));
     }
 }
 

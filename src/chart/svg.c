@@ -11,7 +11,6 @@
 #define VERTEX_BUDGET 160000
 /* No chart comes near this; it bounds the output whatever happens. */
 #define SVG_MAX_BYTES ((size_t)64 << 20)
-#define TITLE_CHAR_PX 9.5 /* 15px bold */
 
 /* The drawable points' extent, clamped values (x before the time transform). */
 typedef struct extent {
@@ -38,7 +37,7 @@ static int check_args(const chart_series *series, size_t n, const chart_opts *op
     if (opts && opts->height && (opts->height < CHART_MIN_HEIGHT || opts->height > CHART_MAX_HEIGHT))
         return amlfs_fail(err, EINVAL, "chart: height %u is outside %d..%d pixels", opts->height,
                           CHART_MIN_HEIGHT, CHART_MAX_HEIGHT);
-    if (opts && opts->x_kind != CHART_X_STEP && opts->x_kind != CHART_X_TIME)
+    if (opts && opts->x_kind != CHART_X_STEP && opts->x_kind != CHART_X_TIME && opts->x_kind != CHART_X_ELAPSED)
         return amlfs_fail(err, EINVAL, "chart: unknown x axis kind %d", (int)opts->x_kind);
     return 0;
 }
@@ -82,7 +81,7 @@ static void make_x_axis(chart_frame *f, double lo, double hi, double min_step)
     size_t max_ticks = clamp_size(plot_w / 70, 2, 12);
     for (;;) {
         chart_axis_make(&f->x, lo, hi, 0.02, max_ticks, min_step);
-        double need = ((double)f->x.label_chars * CHART_CHAR_PX + 16) * (double)f->x.n_ticks;
+        double need = (f->x.label_px + 16) * (double)f->x.n_ticks;
         if (need <= plot_w || max_ticks == 2)
             break;
         max_ticks--;
@@ -95,7 +94,7 @@ static void lay_out(chart_frame *f, const chart_series *series, size_t n, const 
                     const char *y_label, double *legend_w, size_t *legend_rows)
 {
     double plot_h = f->bottom - f->top;
-    f->left = (y_label && *y_label ? 26 : 8) + (double)f->y.label_chars * CHART_CHAR_PX + 8;
+    f->left = (y_label && *y_label ? 26 : 8) + f->y.label_px + 8;
     f->left = floor(fmin(f->left, f->width * 0.35));
     f->right = f->width - 20;
     *legend_w = 0;
@@ -103,13 +102,14 @@ static void lay_out(chart_frame *f, const chart_series *series, size_t n, const 
     if (n > 1) {
         size_t rows = clamp_size(plot_h / CHART_LEGEND_ROW, 1, CHART_LEGEND_MAX);
         rows = rows < n ? rows : n;
-        size_t chars = 8; /* "+N more" */
+        double widest = chart_text_px("+10000 more", 11, false);
         for (size_t i = 0; i < rows; i++) {
-            size_t c = series[i].label && *series[i].label ? chart_text_chars(series[i].label, 40) : 10;
-            c += drawn[i] ? 0 : 8;
-            chars = c > chars ? c : chars;
+            double px = series[i].label && *series[i].label ? chart_text_px(series[i].label, 11, false)
+                                                              : chart_text_px("series 10000", 11, false);
+            px += drawn[i] ? 0 : chart_text_px(CHART_NO_DATA, 11, false);
+            widest = fmax(widest, px);
         }
-        *legend_w = fmin(fmax(30 + (double)chars * CHART_CHAR_PX, 90), f->width * 0.3);
+        *legend_w = fmin(fmax(CHART_LEGEND_TEXT_X + 4 + widest, 90), f->width * 0.3);
         *legend_rows = rows;
         f->right = floor(f->width - *legend_w - 16);
     }
@@ -117,13 +117,15 @@ static void lay_out(chart_frame *f, const chart_series *series, size_t n, const 
 
 static void draw_title(chart_svg_writer *w, const chart_frame *f, const char *title, const char *subtitle)
 {
-    size_t room = (size_t)((f->width - 24) / TITLE_CHAR_PX);
+    double room = f->width - 24;
     chart_svg_put(w, "<text x=\"12\" y=\"26\" font-size=\"15\" font-weight=\"bold\" fill=\"#222\">");
-    chart_svg_put_text(w, title, room);
-    size_t used = chart_text_chars(title, room);
-    if (subtitle && used + 6 < room) {
+    size_t fit = chart_text_fit(title, room, 15, true);
+    chart_svg_put_text(w, title, fit);
+    /* The subtitle only beside a whole title, and only when a few of its characters fit. */
+    double left = room - chart_text_px(title, 15, true) - chart_text_px(" \xC2\xB7 ", 13, false);
+    if (subtitle && fit == 0 && left > 60) {
         chart_svg_put(w, "<tspan font-size=\"13\" font-weight=\"normal\" fill=\"#666\"> \xC2\xB7 ");
-        chart_svg_put_text(w, subtitle, room - used - 3);
+        chart_svg_put_text(w, subtitle, chart_text_fit(subtitle, left, 13, false));
         chart_svg_put(w, "</tspan>");
     }
     chart_svg_put(w, "</text>\n");
@@ -149,12 +151,20 @@ static void draw_notes(chart_svg_writer *w, const chart_frame *f, const extent *
 /* The x label: "step", or for time the unit and the moment it counts from. */
 static void x_label_for(const chart_opts *opts, const extent *e, chart_xform *xf, char *label, size_t len)
 {
-    if (opts->x_kind != CHART_X_TIME) {
+    if (opts->x_kind == CHART_X_STEP) {
         snprintf(label, len, "step");
         return;
     }
     if (e->points == 0) {
         snprintf(label, len, "time");
+        return;
+    }
+    if (opts->x_kind == CHART_X_ELAPSED) {
+        /* Each series starts at 0 already: only the unit is chosen. */
+        chart_time_unit unit = chart_time_unit_for(e->x_hi - fmin(e->x_lo, 0));
+        xf->x_unit = unit.seconds;
+        snprintf(label, len, "%s since %s", unit.name,
+                 opts->x_since && *opts->x_since ? opts->x_since : "each series' first point");
         return;
     }
     chart_time_unit unit = chart_time_unit_for(e->x_hi - e->x_lo);
@@ -174,7 +184,7 @@ typedef struct chart_plan {
     chart_frame frame;
     chart_xform xf;
     double x_lo, x_hi; /* the drawn x extent, after the time transform */
-    char x_label[96];
+    char x_label[160];
     const char *title, *subtitle; /* NULL: none */
     double legend_w;
     size_t legend_rows; /* 0: no legend */
@@ -209,7 +219,7 @@ static void plan_chart(chart_plan *p, const chart_series *series, size_t n, cons
     make_x_axis(f, p->x_lo, p->x_hi, min_step);
     /* The last x label is centred on its tick: keep it inside the picture. */
     double overhang = chart_frame_px(f, f->x.ticks[f->x.n_ticks - 1]) +
-                      (double)f->x.label_chars * CHART_CHAR_PX / 2 - (f->width - 4);
+                      f->x.label_px / 2 - (f->width - 4);
     if (p->legend_rows == 0 && overhang > 0) {
         f->right = floor(f->right - overhang);
         make_x_axis(f, p->x_lo, p->x_hi, min_step);

@@ -116,16 +116,16 @@ void chart_draw_axes(chart_svg_writer *w, const chart_frame *f, const char *x_la
     }
     chart_svg_put(w, "</g>\n");
 
-    /* Axis labels at 12px: about 7px a character, so they are cut to the length of their side. */
+    /* Axis labels at 12px, cut to the length of their side. */
     double plot_w = f->right - f->left, plot_h = f->bottom - f->top;
     open_text(w, f->left + plot_w / 2, f->bottom + 33, " text-anchor=\"middle\" font-size=\"12\"");
-    chart_svg_put_text(w, x_label, (size_t)(plot_w / 7));
+    chart_svg_put_text(w, x_label, chart_text_fit(x_label, plot_w, 12, false));
     chart_svg_put(w, "</text>\n");
     if (y_label && *y_label) {
         chart_svg_put(w, "<text transform=\"rotate(-90)\" x=\"");
         chart_svg_put_num(w, -(f->top + plot_h / 2));
         chart_svg_put(w, "\" y=\"16\" text-anchor=\"middle\" font-size=\"12\">");
-        chart_svg_put_text(w, y_label, (size_t)(plot_h / 7));
+        chart_svg_put_text(w, y_label, chart_text_fit(y_label, plot_h, 12, false));
         chart_svg_put(w, "</text>\n");
     }
 }

@@ -10,7 +10,7 @@ void chart_draw_legend(chart_svg_writer *w, const chart_series *series, size_t n
     if (rows == 0 || n == 0)
         return;
     size_t entries = n > rows ? rows - 1 : n;
-    size_t label_chars = width > 40 ? (size_t)((width - 30) / CHART_CHAR_PX) : 4;
+    double room = width - CHART_LEGEND_TEXT_X - 4; /* off the picture's edge */
     chart_svg_put(w, "<g>\n");
     for (size_t i = 0; i < entries; i++) {
         double y = top + CHART_LEGEND_ROW * ((double)i + 0.5);
@@ -26,7 +26,7 @@ void chart_draw_legend(chart_svg_writer *w, const chart_series *series, size_t n
         if (chart_series_dash(i))
             chart_svg_putf(w, " stroke-dasharray=\"%s\"", chart_series_dash(i));
         chart_svg_put(w, "/>\n<text x=\"");
-        chart_svg_put_num(w, x + 28);
+        chart_svg_put_num(w, x + CHART_LEGEND_TEXT_X);
         chart_svg_put(w, "\" y=\"");
         chart_svg_put_num(w, y);
         chart_svg_put(w, "\" dy=\"0.35em\">");
@@ -37,17 +37,17 @@ void chart_draw_legend(chart_svg_writer *w, const chart_series *series, size_t n
             label = fallback;
         }
         if (drawn[i] == 0) {
-            size_t room = label_chars > 12 ? label_chars - 8 : 4;
-            chart_svg_put_text(w, label, room);
-            chart_svg_put(w, "<tspan fill=\"#888\"> no data</tspan>");
+            double left = room - chart_text_px(CHART_NO_DATA, 11, false);
+            chart_svg_put_text(w, label, left > 20 ? chart_text_fit(label, left, 11, false) : 2);
+            chart_svg_put(w, "<tspan fill=\"#888\">" CHART_NO_DATA "</tspan>");
         } else {
-            chart_svg_put_text(w, label, label_chars);
+            chart_svg_put_text(w, label, chart_text_fit(label, room, 11, false));
         }
         chart_svg_put(w, "</text>\n");
     }
     if (entries < n) {
         chart_svg_put(w, "<text x=\"");
-        chart_svg_put_num(w, x + 28);
+        chart_svg_put_num(w, x + CHART_LEGEND_TEXT_X);
         chart_svg_put(w, "\" y=\"");
         chart_svg_put_num(w, top + CHART_LEGEND_ROW * ((double)entries + 0.5));
         chart_svg_putf(w, "\" dy=\"0.35em\" fill=\"#666\">+%zu more</text>\n", n - entries);

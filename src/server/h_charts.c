@@ -24,11 +24,16 @@ static chart_x_kind axis_of(const store_point *pts, size_t n)
     return n > 1 ? CHART_X_TIME : CHART_X_STEP;
 }
 
+/* The points as drawn: steps; Unix seconds; or, for CHART_X_ELAPSED, seconds since the series' first
+ * point (its earliest timestamp), so runs started hours apart are compared from their starts. */
 static chart_point *chart_points(const store_point *pts, size_t n, chart_x_kind kind)
 {
     chart_point *out = util_xcalloc(n ? n : 1, sizeof *out);
+    int64_t origin = 0;
+    for (size_t i = 0; kind == CHART_X_ELAPSED && i < n; i++)
+        origin = i == 0 || pts[i].timestamp < origin ? pts[i].timestamp : origin;
     for (size_t i = 0; i < n; i++)
-        out[i] = (chart_point){.x = kind == CHART_X_TIME ? (double)pts[i].timestamp / 1000.0 : (double)pts[i].step,
+        out[i] = (chart_point){.x = kind == CHART_X_STEP ? (double)pts[i].step : (double)(pts[i].timestamp - origin) / 1000.0,
                                .y = pts[i].value};
     return out;
 }
@@ -139,12 +144,14 @@ static int overlay(server *srv, const char *experiment, const char *metric, cons
     chart_series *series = util_xcalloc(count ? count : 1, sizeof *series);
     store_point **held = util_xcalloc(count ? count : 1, sizeof *held);
     size_t *held_n = util_xcalloc(count ? count : 1, sizeof *held_n);
-    chart_x_kind kind = CHART_X_TIME;
+    /* Steps when every run has them; else time, each run from its own first point: a run that logs no
+     * step (every point at step 0) would be a vertical line at 0 among the others' steps. */
+    chart_x_kind kind = CHART_X_STEP;
     int rc = count ? 0 : amlfs_fail(err, ENOENT, "no run of experiment '%s' has a metric '%s'", experiment, metric);
     for (size_t i = 0; rc == 0 && i < count; i++) {
         rc = store_series_points(srv->store, runs[skip + i], metric, 0, 0, &held[i], &held_n[i], err);
-        if (rc == 0 && axis_of(held[i], held_n[i]) == CHART_X_STEP)
-            kind = CHART_X_STEP; /* one run with steps: all on steps */
+        if (rc == 0 && axis_of(held[i], held_n[i]) != CHART_X_STEP)
+            kind = CHART_X_ELAPSED;
     }
     store_pair *params = NULL;
     size_t nparams = 0, cursor = 0;
@@ -160,7 +167,7 @@ static int overlay(server *srv, const char *experiment, const char *metric, cons
     store_pairs_free(params, nparams);
     if (rc == 0) {
         char *title = util_strdupf("%s across the runs of %s", metric, experiment);
-        chart_opts opts = {.title = title, .y_label = metric, .x_kind = kind};
+        chart_opts opts = {.title = title, .y_label = metric, .x_kind = kind, .x_since = "each run's first point"};
         rc = reply_svg(series, count, &opts, out, err);
         free(title);
     }

@@ -115,6 +115,15 @@ static void samples_lines(const char *dir)
     }
     write_chart(dir, "runs1000.svg", many, runs, &(chart_opts){.title = "loss across the sweep", .y_label = "loss"});
     write_chart(dir, "runs30.svg", many, 30, &(chart_opts){.title = "loss, 30 runs", .y_label = "loss"});
+    /* Labels as the server makes them (parameters, then the run id), the second run without a drawable point. */
+    chart_point nan_only[3] = {{0, NAN}, {1, NAN}, {2, INFINITY}};
+    for (size_t i = 0; i < 40; i++) {
+        free(names[i]);
+        names[i] = util_strdupf("lr=%g batch_size=%d \u00b7 sweep.lr-search_1796170044_%08zx", 0.001 * (double)(i + 1),
+                                64 << (i % 3), i * 2654435761u);
+        many[i] = (chart_series){names[i], i == 1 ? nan_only : data[i], i == 1 ? 3 : 2000};
+    }
+    write_chart(dir, "legend40.svg", many, 40, &(chart_opts){.title = "val/loss across the runs of sweep.lr-search", .y_label = "val/loss"});
     for (size_t i = 0; i < runs; i++) {
         free(data[i]);
         free(names[i]);

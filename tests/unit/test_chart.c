@@ -366,6 +366,90 @@ static void test_time_axis(void)
     util_buf_free(&out);
 }
 
+/* Series compared from their own starts: the x axis counts from 0 in the unit of the longest, labelled
+ * with what it counts from. */
+static void test_elapsed_axis(void)
+{
+    chart_point a[40], b[20];
+    for (size_t i = 0; i < 40; i++)
+        a[i] = (chart_point){15.0 * (double)i, (double)i};
+    for (size_t i = 0; i < 20; i++)
+        b[i] = (chart_point){15.0 * (double)i, 40 - (double)i};
+    chart_series s[2] = {{"longer", a, 40}, {"shorter", b, 20}};
+    util_buf out = {0};
+    chart_opts o = {.x_kind = CHART_X_ELAPSED, .x_since = "each run's first point"};
+    xmlDoc *doc = render(s, 2, &o, &out, "elapsed");
+    if (doc) {
+        xmlNode *root = xmlDocGetRootElement(doc);
+        CHECK(has_text(root, "minutes since each run's first point"), "elapsed: the unit and the origin");
+        CHECK(has_text(root, "0") && has_text(root, "8"), "elapsed: ticks from 0 to about 10 minutes");
+        CHECK(!has_text(root, "step"), "elapsed: not steps");
+        xmlFreeDoc(doc);
+    }
+    o.x_since = NULL;
+    doc = render(s, 2, &o, &out, "elapsed, no origin named");
+    if (doc) {
+        CHECK(has_text(xmlDocGetRootElement(doc), "since each series' first point"), "elapsed: a default origin");
+        xmlFreeDoc(doc);
+    }
+    util_buf_free(&out);
+}
+
+/* The text of the first <text> (or <title>) whose content starts with prefix (malloc'd), or NULL. */
+static char *text_starting(const xmlNode *node, const char *prefix)
+{
+    for (; node; node = node->next) {
+        if (node->type == XML_ELEMENT_NODE && strcmp((const char *)node->name, "text") == 0) {
+            xmlChar *content = xmlNodeGetContent(node);
+            if (content && strncmp((const char *)content, prefix, strlen(prefix)) == 0) {
+                char *copy = strdup((const char *)content);
+                xmlFree(content);
+                return copy;
+            }
+            xmlFree(content);
+        } else {
+            char *hit = text_starting(node->children, prefix);
+            if (hit)
+                return hit;
+        }
+    }
+    return NULL;
+}
+
+/* Text is measured in the font's widths (digits are wider than an average letter) and cut to its room:
+ * a legend of long run ids stays inside the picture. */
+static void test_labels_fit(void)
+{
+    double digits = chart_text_px("0123456789", 11, false);
+    CHECK(digits > 69 && digits < 71, "ten digits at 11px: %.1f px", digits);
+    CHECK(chart_text_px("iiii", 11, false) < chart_text_px("MMMM", 11, false), "narrow and wide letters");
+    CHECK(chart_text_fit("short", 100, 11, false) == 0, "a label that fits is kept whole");
+    size_t keep = chart_text_fit("12345678901234567890", 60, 11, false);
+    CHECK(keep > 1 && (double)(keep - 1) * 7.0 + 11 <= 60.5, "a cut label and its ellipsis fit: %zu kept", keep);
+
+    chart_point pts[10];
+    for (size_t i = 0; i < 10; i++)
+        pts[i] = (chart_point){(double)i, (double)i};
+    const char *ids[] = {"experiment_1796170044_0123456789012345678901234567890123456789",
+                         "experiment_1796170045_9876543210987654321098765432109876543210"};
+    chart_series s[2] = {{ids[0], pts, 10}, {ids[1], pts, 10}};
+    util_buf out = {0};
+    for (unsigned width = 240; width <= 1200; width += 320) {
+        xmlDoc *doc = render(s, 2, &(chart_opts){.title = "a title long enough to be cut in a narrow chart, surely",
+                                                 .width = width}, &out, "long labels");
+        if (!doc)
+            continue;
+        char *label = text_starting(xmlDocGetRootElement(doc), "exp");
+        double legend_w = width * 0.3; /* the legend's widest */
+        CHECK(label && chart_text_px(label, 11, false) <= legend_w - CHART_LEGEND_TEXT_X - 4 + 0.01,
+              "width %u: the legend's label fits its room: %s", width, label ? label : "(none)");
+        CHECK(label && strstr(label, "\xE2\x80\xA6"), "width %u: the cut label ends in an ellipsis", width);
+        free(label);
+        xmlFreeDoc(doc);
+    }
+    util_buf_free(&out);
+}
+
 static void test_decimation(void)
 {
     /* A noisy loss curve of 10,000 points and one spike, which min/max decimation must keep. */
@@ -657,6 +741,8 @@ int main(void)
     test_edge_cases();
     test_hostile_text();
     test_time_axis();
+    test_elapsed_axis();
+    test_labels_fit();
     test_decimation();
     test_any_doubles();
     test_bad_arguments();
