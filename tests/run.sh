@@ -11,7 +11,7 @@ cd "$ROOT" || exit 1
 passed=0
 failed=0
 skipped=0
-# shellcheck source=lib/sanitizers.sh
+# shellcheck source-path=SCRIPTDIR source=lib/sanitizers.sh
 . tests/lib/sanitizers.sh
 san_setup || exit 1
 tally() { # reads a program's output, echoes it, adds its closing "N passed, N failed" line
