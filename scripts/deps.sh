@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# deps.sh: install the Debian packages amlfs needs to build, run and test, when they are missing.
-# As root it uses apt-get; otherwise it prints the one command a person should run.
+# deps.sh: install the Debian packages amlfs needs to build, run and test, when they are missing
+# (--build-only: to build; --fuzz: to build and fuzz). As root it uses apt-get; otherwise it prints the
+# one command a person should run.
 set -euo pipefail
 
 # Build: compiler, pkg-config and the -dev packages of every library amlfs links.
@@ -25,14 +26,21 @@ test_pkgs+=(groff-base man-db openssl)
 # SVGs headless to a PNG that the test inspects.
 test_pkgs+=(chromium)
 
+# make fuzz: clang and its runtime libraries (libFuzzer, ASan, UBSan).
+fuzz_pkgs=(clang libclang-rt-dev)
+
 want=("${build_pkgs[@]}")
-[ "${1:-}" = "--build-only" ] || want+=("${test_pkgs[@]}")
+case "${1:-}" in
+--build-only) ;;
+--fuzz) want+=("${fuzz_pkgs[@]}") ;;
+*) want+=("${test_pkgs[@]}") ;;
+esac
 
 # Test services from npm, installed once into a cache outside the working tree that later runs reuse:
 # Azurite, the Blob Storage emulator of tests/e2e/test_blob_client.sh (tests/lib/azurite.sh). Never fails
 # the build: without node and npm (or the npm registry) those tests skip and say why.
 npm_services() {
-    [ "${1:-}" = "--build-only" ] && return 0
+    [ "${1:-}" = "--build-only" ] || [ "${1:-}" = "--fuzz" ] && return 0
     local root
     root=$(cd "$(dirname "$0")/.." && pwd)
     bash -c '. "$1/tests/lib/azurite.sh" && azurite_install' _ "$root" ||

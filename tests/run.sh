@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh: every test of amlfs: unit test programs, then end-to-end scripts on real mounts.
 # Prints each result and ends with one line "N passed, N failed" (", N skipped" when a test file skipped
-# cases, with its reason printed above); exit 1 if any failed.
+# cases, with its reason printed above); exit 1 if any failed. A sanitizer report from any process a test
+# started (see tests/lib/sanitizers.sh) fails that test, even one from a server in the background.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export BUILD=${BUILD:-$ROOT/build}
@@ -10,6 +11,9 @@ cd "$ROOT" || exit 1
 passed=0
 failed=0
 skipped=0
+# shellcheck source-path=SCRIPTDIR source=lib/sanitizers.sh
+. tests/lib/sanitizers.sh
+san_setup || exit 1
 tally() { # reads a program's output, echoes it, adds its closing "N passed, N failed" line
     local line p f
     line=$(tail -n 1 "$1")
@@ -36,6 +40,7 @@ for t in "$BUILD"/tests/test_*; do
     rc=$?
     echo "== $name"
     tally "$out" "$name" $rc
+    san_reports "$name" || failed=$((failed + 1))
 done
 for t in tests/e2e/*.sh; do
     [ -n "${ONLY:-}" ] && [[ $t != *"$ONLY"* ]] && continue
@@ -43,8 +48,12 @@ for t in tests/e2e/*.sh; do
     timeout 600 bash "$t" > "$out" 2>&1
     rc=$?
     tally "$out" "$(basename "$t")" $rc
+    san_reports "$(basename "$t")" || failed=$((failed + 1))
 done
 rm -f "$out"
+# A process still running wrote its report (at exit: leaks) after its test was counted.
+san_reports "processes that outlived their test" || failed=$((failed + 1))
+san_done
 if [ "$skipped" -gt 0 ]; then
     echo "$passed passed, $failed failed, $skipped skipped"
 else
