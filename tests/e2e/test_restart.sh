@@ -116,6 +116,32 @@ t_a_run_canceled_while_being_handed_over_ends_right_after_a_crash() {
     wait_status 30 "$MNT/runs/$id/status" Canceled || fail "status: $(cat "$MNT/runs/$id/status")"
 }
 
+# At rest, on a machine without podman too: the data folder (made 0755 below, as a user may) is private,
+# the database and its WAL are 0600, and a registry password is in no file of it, before and after a
+# restart (sealed under secret.key, a 0600 file of its own, which the restarted server reads again).
+t_secrets_are_sealed_at_rest_and_the_data_folder_is_private() {
+    local secret="S3cret-$RANDOM-$RANDOM-pw" e=$MNT/environments/sealed
+    mkdir "$e" || fail "mkdir"
+    printf 'description: the host tools\nimage_registry:\n  address: registry.invalid\n  username: someone\n  password: %s\n' \
+        "$secret" > "$e/environment.yaml" || fail "write: $(cat "$e/status")"
+    wait_status 10 "$e/status" Ready || fail "status: $(cat "$e/status")"
+    at_rest() {
+        grep -rlaF "$secret" "$DATA" && fail "$1: the password is in the file(s) above"
+        [ "$(stat -c %a "$DATA")" = 700 ] || fail "$1: data folder mode $(stat -c %a "$DATA")"
+        for f in "$DATA"/workspace.db "$DATA"/workspace.db-wal "$DATA/secret.key"; do
+            [ -e "$f" ] || continue
+            [ "$(stat -c %a "$f")" = 600 ] || fail "$1: $f has mode $(stat -c %a "$f")"
+        done
+        [ -s "$DATA/secret.key" ] || fail "$1: no key file"
+    }
+    at_rest "while running"
+    restart_server true || fail "restart"
+    wait_for 10 grep -q 'password: "\*\*\*"' "$e/versions/1/environment.yaml" ||
+        fail "after a restart, version 1 reads: $(cat "$e/versions/1/environment.yaml")"
+    at_rest "after a restart"
+}
+
+mkdir -m 755 "$DATA" # as a user may make it: the server makes it private
 mount_ws || { echo "0 passed, 1 failed"; exit 1; }
 make_host_env host || { echo "0 passed, 1 failed"; exit 1; }
 run_cases
