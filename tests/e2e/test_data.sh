@@ -96,6 +96,23 @@ Y
         fail "docker_args: $r $(cat "$MNT/experiments/extras/status")"
 }
 
+t_a_prep_job_joins_local_and_published_data_into_a_registered_version() {
+    local corpus=$ROOT/tests/data/job-prep id
+    mkdir -p "$MNT/experiments/prep" "$T/www/published"
+    cp "$corpus/holidays.csv" "$T/www/published/" && cp -r "$corpus/src" "$corpus/raw" "$MNT/experiments/prep/" || fail "copy"
+    id=$(sed "s|https://calendars.example.org/published/|$HTTP/published/|" "$corpus/job.yaml" | submit prep) ||
+        fail "submit: $(cat "$MNT/experiments/prep/status")"
+    grep -q "ignored here: services, queue_settings\|ignored here: queue_settings, services" "$MNT/experiments/prep/status" ||
+        fail "status: $(cat "$MNT/experiments/prep/status")"
+    wait_status 30 "$MNT/runs/$id/status" Completed || fail "run: $(cat "$MNT/runs/$id/status") $(cat "$MNT/runs/$id/log")"
+    grep -qx "raw files: .amlignore export-2026-12.csv export-2027-01.csv" "$MNT/runs/$id/log" &&
+        grep -qx "features: 3 rows, 2 on a holiday" "$MNT/runs/$id/log" || fail "log: $(cat "$MNT/runs/$id/log")"
+    wait_for 5 grep -qx "version 3: uri_folder" "$MNT/data/customer-features/status" ||
+        fail "asset: $(cat "$MNT/data/customer-features/status" 2>&1)"
+    [ "$(ls "$MNT/data/customer-features/versions/3" | tr '\n' ' ')" = "data.yaml features.csv schema.json " ] ||
+        fail "version 3: $(ls "$MNT/data/customer-features/versions/3")"
+}
+
 t_an_https_file_is_fetched_once_and_a_bad_url_fails_the_run_with_its_status() {
     mkdir "$MNT/experiments/web"
     printf 'a,b\n1,2\n' > "$T/www/table.csv"
