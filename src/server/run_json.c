@@ -98,6 +98,9 @@ cJSON *run_json(server *srv, const store_run *r, bool with_job_yaml)
         if (spec_parse_job(r->job_yaml, strlen(r->job_yaml), "job.yaml", &job, &ignored) == 0) {
             for (size_t i = 0; i < job.ignored.count; i++)
                 cJSON_AddItemToArray(keys, cJSON_CreateString(job.ignored.items[i].key));
+            /* What the file said; the run's experiment is its folder (submit.c notes a difference). */
+            if (job.experiment_name)
+                cJSON_AddStringToObject(o, "experiment_name", job.experiment_name);
             spec_job_free(&job);
         }
         /* What the job's `environment:` said when it was not the environment itself: a registry's

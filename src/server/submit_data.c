@@ -120,12 +120,13 @@ static int place_folder(server *srv, const char *src, const char *shown, const c
 static int place_file(server *srv, const char *src, const char *shown, const char *dest, char **placed,
                       amlfs_err *err)
 {
-    const char *base = strrchr(src, '/');
-    *placed = util_strdupf("%s/%s", dest, base ? base + 1 : src);
+    *placed = NULL;
     uint64_t max = server_data_limits(srv).max_bytes;
     struct stat st;
     if (stat(src, &st) < 0)
         return amlfs_fail(err, errno, "%s: %s", shown, strerror(errno));
+    const char *slash = strrchr(src, '/');
+    *placed = util_strdupf("%s/%s", dest, slash ? slash + 1 : src);
     if ((uint64_t)st.st_size > max) {
         char have[32], limit[32];
         snapshot_format_size((uint64_t)st.st_size, have, sizeof have);

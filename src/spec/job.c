@@ -19,7 +19,8 @@ static const char *const job_keys[] = {
     "identity", "queue_settings", NULL,
 };
 static const char *const limits_keys[] = {"timeout", NULL};
-static const char *const resources_keys[] = {"instance_count", "instance_type", "shm_size", NULL};
+static const char *const resources_keys[] = {"instance_count", "instance_type", "shm_size", "locations",
+                                             "properties", NULL};
 static const char *const distribution_keys[] = {
     "type", "process_count_per_instance", "worker_count", "parameter_server_count", "port", "address",
     "include_dashboard", "dashboard_port", "head_node_additional_args", "worker_node_additional_args", NULL,
@@ -106,6 +107,13 @@ static int parse_limits_resources(spec_doc *d, yaml_node_t *root, job_spec *out,
         return rc;
     if (resources) {
         char *instance_type = NULL, *shm_size = NULL;
+        /* Options for `docker run` change what runs: dropping them would run another job than written. */
+        yaml_node_t *docker_args = spec_map_get(d, resources, "docker_args");
+        if (docker_args)
+            return spec_fail_at(err, EINVAL, d->filename, spec_node_pos(docker_args), "resources.docker_args is not "
+                                "taken here: it changes how the job's container runs, and ignoring it would run "
+                                "another job; remove it (shm_size is accepted; build what else it sets into the "
+                                "environment's image)");
         if ((rc = spec_check_keys(d, resources, resources_keys, "resources", err)) < 0 ||
             (rc = spec_get_long(d, resources, "instance_count", 1, SPEC_MAX_RANKS,
                                 "a whole number from 1 to " SPEC_MAX_RANKS_TEXT,
@@ -122,6 +130,16 @@ static int parse_limits_resources(spec_doc *d, yaml_node_t *root, job_spec *out,
             spec_kvlist_add(&out->ignored, "resources.instance_type", instance_type, spec_node_pos(spec_map_get(d, resources, "instance_type")));
         if (shm_size)
             spec_kvlist_add(&out->ignored, "resources.shm_size", shm_size, spec_node_pos(spec_map_get(d, resources, "shm_size")));
+        /* Azure regions and the compute's own properties: nothing here to choose. */
+        static const char *const azure_only[] = {"locations", "properties", NULL};
+        for (size_t i = 0; azure_only[i]; i++) {
+            yaml_node_t *v = spec_map_get(d, resources, azure_only[i]);
+            if (v && !spec_node_is_null(v)) {
+                char *key = util_strdupf("resources.%s", azure_only[i]);
+                spec_kvlist_add(&out->ignored, key, "", spec_node_pos(v));
+                free(key);
+            }
+        }
         free(instance_type);
         free(shm_size);
     }

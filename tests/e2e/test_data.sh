@@ -57,6 +57,8 @@ t_another_experiment_name_is_noted_not_refused_and_other_job_types_are_named() {
     grep -qx "submitted $id (experiment_name 'data' in job.yaml is not used: the folder 'renamed' is the experiment)" \
         "$MNT/experiments/renamed/status" || fail "status: $(cat "$MNT/experiments/renamed/status")"
     grep -q "^experiment_name: data" "$MNT/runs/$id/job.yaml" || fail "the run's job.yaml lost what the file said"
+    python3 -c 'import json,sys; i = json.load(open(sys.argv[1])); sys.exit(i["experiment_name"] != "data" or i["experiment"] != "renamed")' \
+        "$MNT/runs/$id/info.json" || fail "info.json: $(cat "$MNT/runs/$id/info.json")"
     r=$(printf 'type: sweep\ntrial:\n  command: python3 train.py\nsampling_algorithm: random\n' |
         write_spec "$MNT/experiments/renamed/job.yaml")
     [ "$r" = EINVAL ] || fail "sweep: $r"
@@ -72,6 +74,7 @@ environment: azureml:host@latest
 resources:
   instance_type: Standard_NC6
   shm_size: 2g
+  locations: [westeurope]
 identity:
   type: user_identity
 services:
@@ -81,10 +84,33 @@ queue_settings:
   job_tier: standard
 Y
 ) || fail "submit: $(cat "$MNT/experiments/extras/status")"
-    grep -qx "submitted $id (ignored here: resources.instance_type, resources.shm_size, services, identity, queue_settings)" \
+    grep -qx "submitted $id (ignored here: resources.instance_type, resources.shm_size, resources.locations, services, identity, queue_settings)" \
         "$MNT/experiments/extras/status" || fail "status: $(cat "$MNT/experiments/extras/status")"
-    python3 -c 'import json,sys; k = json.load(open(sys.argv[1]))["ignored_keys"]; sys.exit(k != ["resources.instance_type", "resources.shm_size", "services", "identity", "queue_settings"])' \
+    python3 -c 'import json,sys; k = json.load(open(sys.argv[1]))["ignored_keys"]; sys.exit(k != ["resources.instance_type", "resources.shm_size", "resources.locations", "services", "identity", "queue_settings"])' \
         "$MNT/runs/$id/info.json" || fail "info.json: $(cat "$MNT/runs/$id/info.json")"
+    # A key whose loss would change what runs is refused instead.
+    local r
+    r=$(printf 'command: echo hi\nenvironment: azureml:host@latest\nresources:\n  docker_args: --ipc=host --ulimit memlock=-1\n' |
+        write_spec "$MNT/experiments/extras/job.yaml")
+    [ "$r" = EINVAL ] && grep -q "line 4 column 16: resources.docker_args is not taken here" "$MNT/experiments/extras/status" ||
+        fail "docker_args: $r $(cat "$MNT/experiments/extras/status")"
+}
+
+t_a_prep_job_joins_local_and_published_data_into_a_registered_version() {
+    local corpus=$ROOT/tests/data/job-prep id
+    mkdir -p "$MNT/experiments/prep" "$T/www/published"
+    cp "$corpus/holidays.csv" "$T/www/published/" && cp -r "$corpus/src" "$corpus/raw" "$MNT/experiments/prep/" || fail "copy"
+    id=$(sed "s|https://calendars.example.org/published/|$HTTP/published/|" "$corpus/job.yaml" | submit prep) ||
+        fail "submit: $(cat "$MNT/experiments/prep/status")"
+    grep -q "ignored here: services, queue_settings\|ignored here: queue_settings, services" "$MNT/experiments/prep/status" ||
+        fail "status: $(cat "$MNT/experiments/prep/status")"
+    wait_status 30 "$MNT/runs/$id/status" Completed || fail "run: $(cat "$MNT/runs/$id/status") $(cat "$MNT/runs/$id/log")"
+    grep -qx "raw files: .amlignore export-2026-12.csv export-2027-01.csv" "$MNT/runs/$id/log" &&
+        grep -qx "features: 3 rows, 2 on a holiday" "$MNT/runs/$id/log" || fail "log: $(cat "$MNT/runs/$id/log")"
+    wait_for 5 grep -qx "version 3: uri_folder" "$MNT/data/customer-features/status" ||
+        fail "asset: $(cat "$MNT/data/customer-features/status" 2>&1)"
+    [ "$(ls "$MNT/data/customer-features/versions/3" | tr '\n' ' ')" = "data.yaml features.csv schema.json " ] ||
+        fail "version 3: $(ls "$MNT/data/customer-features/versions/3")"
 }
 
 t_an_https_file_is_fetched_once_and_a_bad_url_fails_the_run_with_its_status() {
@@ -340,6 +366,30 @@ outputs:
     type: uri_file
     path: azureml://datastores/workspaceblobstore/paths/evaluations/
 ' "output 'm' is a uri_file: its path names the file, azureml://datastores/NAME/paths/FOLDER/FILE"
+}
+
+t_an_evaluation_job_reads_a_model_and_a_data_asset_and_writes_named_outputs() {
+    local corpus=$ROOT/tests/data/job-evaluate id
+    mkdir "$MNT/data/digits-model" "$MNT/data/digits-model/files" "$MNT/data/digits-test" "$MNT/data/digits-test/files"
+    cp "$corpus"/model/* "$MNT/data/digits-model/files/" && cp "$corpus"/test-set/* "$MNT/data/digits-test/files/" || fail "copy"
+    printf 'name: digits-model\ntype: custom_model\npath: ./files\ndescription: the trained digits model\n' > "$MNT/data/digits-model/data.yaml" ||
+        fail "model: $(cat "$MNT/data/digits-model/status")"
+    printf 'name: digits-test\ntype: uri_folder\npath: ./files\ntags:\n  split: test\n' > "$MNT/data/digits-test/data.yaml" ||
+        fail "test set: $(cat "$MNT/data/digits-test/status")"
+    mkdir "$MNT/experiments/evaluate"
+    cp -r "$corpus/src" "$MNT/experiments/evaluate/" || fail "copy code"
+    id=$(submit evaluate < "$corpus/job.yaml") || fail "submit: $(cat "$MNT/experiments/evaluate/status")"
+    wait_status 30 "$MNT/runs/$id/status" Completed || fail "run: $(cat "$MNT/runs/$id/status") $(cat "$MNT/runs/$id/log")"
+    grep -qx "model digits-logreg on 5 rows: accuracy 1.0" "$MNT/runs/$id/log" &&
+        grep -qx "metrics file's folder exists: True" "$MNT/runs/$id/log" || fail "log: $(cat "$MNT/runs/$id/log")"
+    grep -q '"split": "test"' "$MNT/runs/$id/outputs/metrics/metrics" || fail "metrics: $(ls -R "$MNT/runs/$id/outputs")"
+    grep -qx "class 1: 3 of 3 right" "$MNT/datastores/workspaceblobstore/evaluations/$id/reports/class-1.txt" ||
+        fail "reports: $(ls -R "$MNT/datastores/workspaceblobstore/evaluations" 2>&1)"
+    wait_for 5 grep -qx "version 1: uri_file" "$MNT/data/digits-eval-metrics/status" ||
+        fail "metrics asset: $(cat "$MNT/data/digits-eval-metrics/status" 2>&1)"
+    grep -q '"accuracy": 1.0' "$MNT/data/digits-eval-metrics/versions/1/metrics" || fail "asset content"
+    grep -q "ignored here: resources.instance_type, identity" "$MNT/experiments/evaluate/status" ||
+        fail "status: $(cat "$MNT/experiments/evaluate/status")"
 }
 
 t_an_output_without_a_path_is_kept_in_the_run_s_storage_and_feeds_later_jobs() {

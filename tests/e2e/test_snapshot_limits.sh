@@ -95,6 +95,12 @@ inputs:
         write_spec "$exp/job.yaml")
     [ "$got" = EFBIG ] && grep -q "input 'shards': .*over the 4-file limit" "$exp/status" ||
         fail "absolute: $got $(cat "$exp/status")"
+    head -c 3000000 /dev/urandom > "$exp/weights.bin"
+    got=$(printf 'code: src\ncommand: python3 train.py ${{inputs.w}}\nenvironment: limhost\ninputs:\n  w:\n    type: uri_file\n    path: ./weights.bin\n' |
+        write_spec "$exp/job.yaml")
+    [ "$got" = EFBIG ] && grep -q "input 'w': data file ./weights.bin is 2.9 MB, over the limit of 2 MB" "$exp/status" ||
+        fail "a file: $got $(cat "$exp/status")"
+    rm "$exp/weights.bin"
     [ "$(ls "$DATA/runs" | wc -l)" = "$before" ] || fail "a refused job left a run folder"
     # Four files are within the data limit, though over the code limit of 3.
     rm "$exp/shards/part-5.csv"
