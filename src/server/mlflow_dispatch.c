@@ -38,7 +38,46 @@ static const endpoint endpoints[] = {
     {"POST", "experiments/create", mlflow_experiments_create},
     {"POST", "experiments/search", mlflow_experiments_search},
     {"GET", "experiments/search", mlflow_experiments_search},
+    /* MLflow 3's logged models; a :NAME segment is an argument (the last one takes the rest of the path). */
+    {"POST", "logged-models", mlflow_models_create},
+    {"POST", "logged-models/search", mlflow_models_search},
+    {"GET", "logged-models/:model_id", mlflow_models_get},
+    {"PATCH", "logged-models/:model_id", mlflow_models_finalize},
+    {"PATCH", "logged-models/:model_id/tags", mlflow_models_set_tags},
+    {"DELETE", "logged-models/:model_id/tags/:tag_key", mlflow_models_delete_tag},
+    {"POST", "logged-models/:model_id/params", mlflow_models_log_params},
+    {"POST", "runs/outputs", mlflow_runs_log_outputs},
 };
+
+/* Whether url (after the prefix) is pattern; its :NAME segments' values are added to args (when given). */
+static bool path_matches(const char *pattern, const char *url, cJSON *args)
+{
+    while (*pattern) {
+        if (*pattern == ':') {
+            const char *name_end = strchr(pattern, '/');
+            size_t name_len = name_end ? (size_t)(name_end - pattern - 1) : strlen(pattern + 1);
+            size_t value_len = name_end ? strcspn(url, "/") : strlen(url);
+            if (value_len == 0)
+                return false;
+            if (args) {
+                char name[32];
+                snprintf(name, sizeof name, "%.*s", (int)name_len, pattern + 1);
+                char *value = util_strdupf("%.*s", (int)value_len, url);
+                cJSON_DeleteItemFromObjectCaseSensitive(args, name);
+                cJSON_AddStringToObject(args, name, value);
+                free(value);
+            }
+            pattern += name_len + 1;
+            url += value_len;
+            continue;
+        }
+        if (*pattern != *url)
+            return false;
+        pattern++;
+        url++;
+    }
+    return *url == '\0';
+}
 
 bool mlflow_path(const char *url)
 {
@@ -164,7 +203,7 @@ void mlflow_dispatch(server *srv, const http_request *req, http_reply *out)
     const endpoint *found = NULL;
     bool path_known = false;
     for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++) {
-        if (strcmp(endpoints[i].path, path) != 0)
+        if (!path_matches(endpoints[i].path, path, NULL))
             continue;
         path_known = true;
         if (strcmp(endpoints[i].method, req->method) == 0)
@@ -181,8 +220,12 @@ void mlflow_dispatch(server *srv, const http_request *req, http_reply *out)
     mlflow_req r = {.srv = srv, .caller = caller};
     cJSON *answer = NULL;
     int rc = read_args(req, &r.args, &err);
-    if (rc == 0)
+    if (rc == 0 && !util_utf8_valid(path, strlen(path)))
+        rc = amlfs_fail(&err, EBADMSG, "the path is not UTF-8");
+    if (rc == 0) {
+        path_matches(found->path, path, r.args); /* MLflow takes a path's arguments over the body's */
         rc = found->handler(&r, &answer, &err);
+    }
     cJSON_Delete(r.args);
     if (rc < 0) {
         cJSON_Delete(answer);

@@ -36,7 +36,8 @@ int mlflow_find_experiment(server *srv, const char *id, store_experiment *out, a
 /* Whether the caller may see the experiment (a job: only its own run's). */
 int mlflow_may_see_experiment(mlflow_req *r, const char *name, amlfs_err *err);
 
-/* MLflow's objects. */
+/* MLflow's objects. A run's artifact URI: file://RUN_DIR/work/outputs (malloc'd). */
+char *mlflow_artifact_uri(server *srv, const char *run_id);
 const char *mlflow_run_status(run_status s);
 cJSON *mlflow_run_info_json(server *srv, const store_run *r);
 /* {"info", "data": {"metrics" (the last of each), "params", "tags"}, "inputs"} */
@@ -55,6 +56,16 @@ int mlflow_runs_set_tag(mlflow_req *r, cJSON **answer, amlfs_err *err);
 int mlflow_runs_delete_tag(mlflow_req *r, cJSON **answer, amlfs_err *err);
 int mlflow_runs_log_model(mlflow_req *r, cJSON **answer, amlfs_err *err);
 int mlflow_runs_log_inputs(mlflow_req *r, cJSON **answer, amlfs_err *err);
+int mlflow_runs_log_outputs(mlflow_req *r, cJSON **answer, amlfs_err *err);
+int mlflow_models_create(mlflow_req *r, cJSON **answer, amlfs_err *err);
+int mlflow_models_search(mlflow_req *r, cJSON **answer, amlfs_err *err);
+int mlflow_models_get(mlflow_req *r, cJSON **answer, amlfs_err *err);
+int mlflow_models_finalize(mlflow_req *r, cJSON **answer, amlfs_err *err);
+int mlflow_models_set_tags(mlflow_req *r, cJSON **answer, amlfs_err *err);
+int mlflow_models_delete_tag(mlflow_req *r, cJSON **answer, amlfs_err *err);
+int mlflow_models_log_params(mlflow_req *r, cJSON **answer, amlfs_err *err);
+/* get_run's "outputs": {"model_outputs": [{"model_id", "step"}]} ({} when none). */
+cJSON *mlflow_outputs_json(server *srv, const char *run_id);
 /* get_run's "inputs": {"dataset_inputs": [...]} ({} when none). */
 cJSON *mlflow_inputs_json(server *srv, const char *run_id);
 int mlflow_metrics_history(mlflow_req *r, cJSON **answer, amlfs_err *err);

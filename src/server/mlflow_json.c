@@ -93,6 +93,18 @@ static void user_name(char *buf, size_t len)
         snprintf(buf, len, "%u", (unsigned)getuid());
 }
 
+char *mlflow_artifact_uri(server *srv, const char *run_id)
+{
+    /* The job's ./outputs, at the path the job sees (a cluster's shared folder): what MLflow's
+     * log_artifact copies there shows in runs/ID/outputs. */
+    char *dir = server_path(srv, "runs/%s", run_id);
+    char *real = realpath(dir, NULL);
+    char *uri = util_strdupf("file://%s/work/outputs", real ? real : dir);
+    free(real);
+    free(dir);
+    return uri;
+}
+
 cJSON *mlflow_run_info_json(server *srv, const store_run *r)
 {
     cJSON *info = cJSON_CreateObject();
@@ -108,15 +120,9 @@ cJSON *mlflow_run_info_json(server *srv, const store_run *r)
     cJSON_AddNumberToObject(info, "start_time", (double)(r->started ? r->started : r->created));
     if (r->ended)
         cJSON_AddNumberToObject(info, "end_time", (double)r->ended);
-    /* The job's ./outputs, at the path the job sees (a cluster's shared folder): what MLflow's
-     * log_artifact copies there shows in runs/ID/outputs. */
-    char *dir = server_path(srv, "runs/%s", r->id);
-    char *real = realpath(dir, NULL);
-    char *uri = util_strdupf("file://%s/work/outputs", real ? real : dir);
+    char *uri = mlflow_artifact_uri(srv, r->id);
     cJSON_AddStringToObject(info, "artifact_uri", uri);
     free(uri);
-    free(real);
-    free(dir);
     cJSON_AddStringToObject(info, "lifecycle_stage", "active");
     return info;
 }
@@ -165,6 +171,11 @@ int mlflow_run_json(server *srv, const store_run *r, cJSON **out, amlfs_err *err
         if (!has_name) /* MLflow's clients read a run's name from this tag too */
             cJSON_AddItemToArray(ts, kv_json("mlflow.runName", r->display_name ? r->display_name : r->id));
         cJSON_AddItemToObject(run, "inputs", mlflow_inputs_json(srv, r->id));
+        cJSON *outputs = mlflow_outputs_json(srv, r->id);
+        if (cJSON_GetArraySize(outputs) > 0) /* MLflow 3's field: left out for the clients before it */
+            cJSON_AddItemToObject(run, "outputs", outputs);
+        else
+            cJSON_Delete(outputs);
         *out = run;
     }
     store_series_list_free(series, nseries);

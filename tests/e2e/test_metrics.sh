@@ -344,8 +344,10 @@ import json, random, sys, urllib.error, urllib.request
 port, token, run = sys.argv[1:4]
 rnd = random.Random(7)
 posts = ["runs/update", "runs/log-metric", "runs/log-batch", "runs/log-parameter", "runs/set-tag", "runs/delete-tag",
-         "runs/log-model", "runs/search", "experiments/create", "experiments/search", "runs/create", "runs/log-inputs"]
-gets = ["runs/get", "metrics/get-history", "experiments/get", "experiments/get-by-name", "experiments/search"]
+         "runs/log-model", "runs/search", "experiments/create", "experiments/search", "runs/create", "runs/log-inputs",
+         "logged-models", "logged-models/search", "runs/outputs", "logged-models/m-x/params"]
+gets = ["runs/get", "metrics/get-history", "experiments/get", "experiments/get-by-name", "experiments/search",
+        "logged-models/m-x"]
 good = {"run_id": run, "key": "k", "value": 1, "timestamp": 1, "step": 0,
         "metrics": [{"key": "m", "value": 1, "timestamp": 1}], "params": [{"key": "p", "value": "v"}],
         "tags": [{"key": "t", "value": "v"}], "experiment_ids": ["x"], "status": "FINISHED", "model_json": "{}",

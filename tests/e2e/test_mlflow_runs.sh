@@ -227,4 +227,68 @@ PY
     [ "$(status_of "$out")" = 400 ] || fail "a dataset without digest: $out"
 }
 
+# MLflow 3's mlflow.<flavor>.log_model inside a run: create the logged model, write its files to the model's
+# artifact_uri, finalize it, record it as the run's output; then read it back as MLflow's clients do.
+t_mlflow3_log_model_keeps_the_model_in_the_runs_outputs() {
+    mkdir "$MNT/experiments/models"
+    exp=$(experiment_id models) || fail "experiment id"
+    id=$(create_run "$exp" training) || fail "create"
+    tok=$(owner_token)
+    python3 - "$(cat "$DATA/mlflow.port")" "$tok" "$exp" "$id" > "$T/model-id" <<'PY' || fail "log_model: $(cat "$T/model-id")"
+import json, os, sys, urllib.request, urllib.error, urllib.parse
+port, token, exp, run = sys.argv[1:5]
+def call(method, endpoint, body=None):
+    req = urllib.request.Request("http://127.0.0.1:%s/api/2.0/mlflow/%s" % (port, endpoint), method=method,
+                                 data=None if method == "GET" else json.dumps(body or {}).encode(),
+                                 headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+status, a = call("POST", "logged-models", {"experiment_id": exp, "name": "model", "model_type": "sklearn",
+    "source_run_id": run, "params": [{"key": "alpha", "value": "0.5"}],
+    "tags": [{"key": "mlflow.user", "value": "me"}, {"key": "mlflow.source.type", "value": "NOTEBOOK"}]})
+assert status == 200, (status, a)
+info = a["model"]["info"]
+mid = info["model_id"]
+assert mid.startswith("m-") and info["status"] == "LOGGED_MODEL_PENDING" and info["source_run_id"] == run, info
+assert info["experiment_id"] == exp and info["name"] == "model" and info["model_type"] == "sklearn", info
+# The client's LocalArtifactRepository copies the model's files to its artifact_uri.
+where = urllib.parse.urlparse(info["artifact_uri"]).path
+os.makedirs(where)
+with open(os.path.join(where, "MLmodel"), "w") as f:
+    f.write("flavors:\n  sklearn: {}\nmodel_id: %s\n" % mid)
+assert call("PATCH", "logged-models/%s/tags" % mid, {"tags": [{"key": "stage", "value": "dev"}]})[0] == 200
+assert call("POST", "logged-models/%s/params" % mid, {"model_id": mid, "params": [{"key": "beta", "value": "1"}]})[0] == 200
+status, a = call("POST", "logged-models/%s/params" % mid, {"params": [{"key": "alpha", "value": "0.7"}]})
+assert status == 400 and a["error_code"] == "INVALID_PARAMETER_VALUE", (status, a)
+status, a = call("PATCH", "logged-models/" + mid, {"model_id": mid, "status": "LOGGED_MODEL_READY"})
+assert status == 200 and a["model"]["info"]["status"] == "LOGGED_MODEL_READY", (status, a)
+assert call("POST", "runs/outputs", {"run_id": run, "models": [{"model_id": mid, "step": 0}]})[0] == 200
+status, a = call("GET", "logged-models/" + mid)
+m = a["model"]
+assert {t["key"]: t["value"] for t in m["info"]["tags"]} == {"mlflow.user": "me", "mlflow.source.type": "NOTEBOOK", "stage": "dev"}, m
+assert {p["key"]: p["value"] for p in m["data"]["params"]} == {"alpha": "0.5", "beta": "1"}, m
+assert call("DELETE", "logged-models/%s/tags/stage" % mid)[0] == 200
+assert call("DELETE", "logged-models/%s/tags/stage" % mid)[0] == 404
+status, a = call("POST", "logged-models/search", {"experiment_ids": [exp], "max_results": 50})
+assert status == 200 and [x["info"]["model_id"] for x in a["models"]] == [mid], a
+status, a = call("GET", "runs/get?run_id=" + run)
+assert a["run"]["outputs"] == {"model_outputs": [{"model_id": mid, "step": 0}]}, a
+status, a = call("POST", "logged-models", {"experiment_id": exp, "name": "loose"})
+assert status == 400 and "inside a run" in a["message"], (status, a)
+status, a = call("GET", "logged-models/m-nope")
+assert status == 404 and a["error_code"] == "RESOURCE_DOES_NOT_EXIST", (status, a)
+print(mid)
+PY
+    mid=$(cat "$T/model-id")
+    grep -q "^model_id: $mid" "$MNT/runs/$id/outputs/models/$mid/MLmodel" || fail "the model's files in outputs/: $(ls -R "$MNT/runs/$id/outputs")"
+    # A job's token reaches the models of its own run only.
+    other=$(printf 'command: printf %%s "$MLFLOW_TRACKING_TOKEN" > outputs/token\nenvironment: host\n' | submit models) || fail "submit"
+    wait_status 20 "$MNT/runs/$other/status" Completed || fail "the job"
+    out=$(api GET "logged-models/$mid" "" "$(cat "$MNT/runs/$other/outputs/token")")
+    [ "$(status_of "$out")" = 403 ] || fail "another run's model with a job's token: $out"
+}
+
 run_cases
