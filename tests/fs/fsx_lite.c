@@ -1,5 +1,6 @@
 /* fsx_lite.c: random file operations on one file of the mount checked against an in-memory model, in
- * the manner of fsx: write, read, truncate, mmap read, fsync, close and reopen, at random offsets.
+ * the manner of fsx: write, read, truncate, mmap read and write (msync), copy_file_range within the file,
+ * fsync, close and reopen, at random offsets.
  * Usage: fsx_lite FILE [OPS [SEED [MAXLEN]]]; prints the seed and the last operations on a mismatch. */
 #include <errno.h>
 #include <fcntl.h>
@@ -88,13 +89,13 @@ int main(int argc, char **argv)
         printf("cannot open %s: %s\n0 passed, 1 failed\n", path, strerror(errno));
         return 1;
     }
-    long counts[7] = {0};
+    long counts[8] = {0};
     for (op_no = 0; op_no < ops; op_no++) {
         int kind = (int)(random() % 100);
         size_t off = (size_t)random() % max_len, len = 1 + (size_t)random() % (max_len / 8);
         if (off + len > max_len)
             len = max_len - off;
-        if (kind < 35) { /* write */
+        if (kind < 27) { /* write */
             for (size_t i = 0; i < len; i++)
                 buf[i] = (unsigned char)random();
             note("write off %ld len %ld", (long)off, (long)len);
@@ -104,6 +105,49 @@ int main(int argc, char **argv)
             if (off + len > model_len)
                 model_len = off + len;
             counts[0]++;
+        } else if (kind < 33) { /* mmap write: the pages reach the file by msync, as fsx's mapwrite */
+            note("mapwrite off %ld len %ld", (long)off, (long)len);
+            if (off + len > model_len) { /* a mapping cannot grow the file: ftruncate first, as fsx does */
+                if (ftruncate(fd, (off_t)(off + len)) != 0)
+                    die("ftruncate before mapwrite failed");
+                memset(model + model_len, 0, off + len - model_len);
+                model_len = off + len;
+            }
+            size_t pg = (size_t)sysconf(_SC_PAGESIZE), start = off / pg * pg;
+            unsigned char *m = mmap(NULL, off + len - start, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)start);
+            if (m == MAP_FAILED)
+                die("mmap for writing failed");
+            for (size_t i = 0; i < len; i++)
+                m[off - start + i] = model[off + i] = (unsigned char)random();
+            if (msync(m, off + len - start, MS_SYNC) != 0)
+                die("msync failed");
+            munmap(m, off + len - start);
+            counts[6]++;
+        } else if (kind < 37) { /* copy_file_range within the file (cp --reflink=auto, fsx's copy_range) */
+            if (model_len == 0)
+                continue;
+            size_t from = (size_t)random() % model_len, to = (size_t)random() % max_len;
+            size_t n = 1 + (size_t)random() % (max_len / 16);
+            if (from + n > model_len)
+                n = model_len - from;
+            if (to + n > max_len)
+                n = max_len - to;
+            if (from < to + n && to < from + n) /* ranges of one file must not overlap (EINVAL) */
+                continue;
+            note("copy_range from %ld to %ld", (long)from, (long)to);
+            loff_t in = (loff_t)from, out = (loff_t)to;
+            for (size_t done = 0; done < n;) {
+                ssize_t k = copy_file_range(fd, &in, fd, &out, n - done, 0);
+                if (k <= 0)
+                    die(k < 0 ? "copy_file_range failed" : "copy_file_range copied nothing");
+                done += (size_t)k;
+            }
+            if (to > model_len)
+                memset(model + model_len, 0, to - model_len);
+            memmove(model + to, model + from, n);
+            if (to + n > model_len)
+                model_len = to + n;
+            counts[7]++;
         } else if (kind < 60) { /* read */
             note("read off %ld len %ld", (long)off, (long)len);
             ssize_t n = pread(fd, buf, len, (off_t)off);
@@ -162,8 +206,9 @@ int main(int argc, char **argv)
     close(fd);
     free(buf);
     free(model);
-    printf("ok   fsx_lite %ld ops (seed %u): %ld writes, %ld reads, %ld truncates, %ld mapreads, %ld fsyncs, %ld reopens\n",
-           ops, seed, counts[0], counts[1], counts[2], counts[3], counts[4], counts[5]);
+    printf("ok   fsx_lite %ld ops (seed %u): %ld writes, %ld mapwrites, %ld copy_ranges, %ld reads, %ld truncates, "
+           "%ld mapreads, %ld fsyncs, %ld reopens\n",
+           ops, seed, counts[0], counts[6], counts[7], counts[1], counts[2], counts[3], counts[4], counts[5]);
     printf("1 passed, 0 failed\n");
     return 0;
 }
