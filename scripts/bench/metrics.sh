@@ -40,6 +40,9 @@ bench_metrics_mount() {
     while IFS=$'\t' read -r what ms bytes again; do
         case "$what" in
         made) say "jobs made the data in $((ms / 1000)) s" ;;
+        "late points")
+            row value --section "$sec" --what "all $((s * p)) points read after the run is Completed" --unit ms \
+                --amlfs "$ms" --note "the run's status says Completed before the server has read every line" ;;
         metrics/NAME)
             row value --section "$sec" --what "cat metrics/NAME ($p points)" --unit ms --amlfs "$ms" \
                 --note "$bytes bytes; again: $again ms" ;;

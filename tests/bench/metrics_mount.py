@@ -96,6 +96,18 @@ def main():
         api.json("PUT", "/v1/computes/local", {"yaml": f"type: local\nmax_instances: {before}\n", "filename": "compute.yaml"})
     run = os.path.join(a.mnt, "runs", big)
     exp = os.path.join(a.mnt, "experiments", "mruns")
+    # A run can be Completed before the server has read all its lines: how long the rest takes.
+    t0 = time.perf_counter()
+    def points():
+        return json.loads(api.request("GET", f"/v1/runs/{big}")[1]).get("metrics", {}).get("points")
+    seen = points()
+    deadline = time.monotonic() + 300
+    while seen != a.series * a.points and time.monotonic() < deadline:
+        time.sleep(0.2)
+        seen = points()
+    if seen != a.series * a.points:
+        raise SystemExit(f"metrics_mount: the big run has {seen} points of {a.series * a.points} 300 s after it ended")
+    print(f"late points\t{(time.perf_counter() - t0) * 1000:.0f}\t0", flush=True)
     reads = [
         ("metrics/NAME", os.path.join(run, "metrics", "series050" if a.series > 50 else "loss")),
         ("metrics.json", os.path.join(run, "metrics.json")),
