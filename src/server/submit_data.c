@@ -301,16 +301,25 @@ int submit_job_output_dir(server *srv, const char *uri, char **abs, amlfs_err *e
 static int place_job_output(server *srv, const submit_data *d, const spec_kv *in, const char *type,
                             const char *run_dir, spec_kvlist *values, amlfs_err *err)
 {
-    if (strcmp(type, "uri_file") == 0)
-        return spec_fail_at(err, EINVAL, d->filename, in->pos, "input '%s': a run's output is a folder: write "
-                            "`type: uri_folder`", in->key);
-    char *src = NULL;
+    char *src = NULL, *placed = NULL, *file = NULL;
     amlfs_err why = {0};
     int rc = submit_job_output_dir(srv, in->value, &src, &why);
     char *dest = util_strdupf("%s/inputs/%s", run_dir, in->key);
+    /* A uri_file output is the one file in its folder (submit_data_place): that file is the input. */
+    if (rc == 0 && strcmp(type, "uri_file") == 0) {
+        folder_entry *list = NULL;
+        size_t n = 0;
+        if ((rc = folder_list(src, "", &list, &n, &why)) == 0 && (n != 1 || list[0].type != 'f'))
+            rc = amlfs_fail(&why, EINVAL, "%s holds %zu entries, not one file: write `type: uri_folder`", in->value, n);
+        else if (rc == 0)
+            file = util_strdupf("%s/%s", src, list[0].name);
+        folder_list_free(list, n);
+    }
     if (rc == 0)
-        rc = place_folder(srv, src, in->value, dest, &why);
-    rc = input_placed(d, in, rc, dest, &why, values, err);
+        rc = file ? place_file(srv, file, in->value, dest, &placed, &why) : place_folder(srv, src, in->value, dest, &why);
+    rc = input_placed(d, in, rc, placed ? placed : dest, &why, values, err);
+    free(placed);
+    free(file);
     free(dest);
     free(src);
     return rc;

@@ -339,6 +339,12 @@ Y
     wait_for 5 grep -qx "version 1: uri_file" "$MNT/data/eval-summary/status" ||
         fail "asset: $(cat "$MNT/data/eval-summary/status" 2>&1)"
     grep -q '"accuracy"' "$MNT/data/eval-summary/versions/1/summary.json" || fail "asset content: $(ls "$MNT/data/eval-summary/versions/1")"
+    # The next job reads that file as a uri_file input; a folder output's run gives no file.
+    local next
+    next=$(printf 'command: cat ${{inputs.s}}\nenvironment: host\ninputs:\n  s:\n    type: uri_file\n    path: azureml://jobs/%s/outputs/summary\n' "$id" |
+        submit scores) || fail "submit the next job: $(cat "$MNT/experiments/scores/status")"
+    wait_status 30 "$MNT/runs/$next/status" Completed || fail "next run: $(cat "$MNT/runs/$next/status") $(cat "$MNT/runs/$next/info.json")"
+    grep -q '"accuracy": 0.93' "$MNT/runs/$next/log" || fail "next log: $(cat "$MNT/runs/$next/log")"
     check_mode() { # YAML MESSAGE
         local r
         r=$(printf '%s' "$1" | write_spec "$MNT/experiments/scores/job.yaml")
