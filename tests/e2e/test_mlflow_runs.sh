@@ -10,28 +10,8 @@ make_host_env host || exit 1
 
 MLFLOW_CLIENT=$ROOT/tests/lib/mlflow_like.py
 
-# An MLflow request: METHOD ENDPOINT BODY TOKEN; prints "STATUS BODY".
-api() {
-    python3 - "$1" "$2" "$3" "$4" "$(cat "$DATA/mlflow.port")" <<'PY'
-import sys, urllib.request, urllib.error
-method, endpoint, body, token, port = sys.argv[1:6]
-url = "http://127.0.0.1:%s/api/2.0/mlflow/%s" % (port, endpoint)
-headers = {"Content-Type": "application/json", "User-Agent": "mlflow-python-client/2.16.0"}
-if token:
-    headers["Authorization"] = "Bearer " + token
-data = body.encode() if method == "POST" else None
-if method == "GET" and body:
-    url += "?" + body
-req = urllib.request.Request(url, data=data, method=method, headers=headers)
-try:
-    with urllib.request.urlopen(req, timeout=10) as r:
-        print(r.status, r.read().decode())
-except urllib.error.HTTPError as e:
-    print(e.code, e.read().decode())
-PY
-}
-
-owner_token() { cat "$DATA/token"; }
+. "$ROOT/tests/lib/mlflow_api.sh"
+api() { mlflow_api "$@"; } # METHOD ENDPOINT BODY TOKEN: "STATUS BODY"
 # JSON PYTHON-EXPR: evaluates the expression with `a` the answer's JSON (after "STATUS ").
 field() { python3 -c 'import json,sys; a=json.loads(sys.argv[1].split(" ",1)[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
 status_of() { echo "${1%% *}"; }
