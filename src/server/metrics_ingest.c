@@ -169,7 +169,8 @@ static int read_pass(server *srv, const char *run_id, int dirfd, const char *fil
     store_metric_state_free(&before);
     rc = store_run_data_add(srv->store, run_id, p->in, p->npoints, NULL, 0, NULL, 0, &src, &changes, &nchanges, err);
     if (rc == -EAGAIN)
-        return 0; /* another reader took these lines */
+        return 1; /* another reader took these lines: read on from where it stopped (the final pass must
+                   * not end here, or the run would end before its last points are in) */
     if (rc < 0)
         return rc;
     store_metric_state after;

@@ -10,28 +10,8 @@ make_host_env host || exit 1
 
 MLFLOW_CLIENT=$ROOT/tests/lib/mlflow_like.py
 
-# An MLflow request from the test itself: METHOD ENDPOINT BODY TOKEN; prints "STATUS BODY".
-api() {
-    python3 - "$1" "$2" "$3" "$4" "$(cat "$DATA/mlflow.port")" <<'PY'
-import json, sys, urllib.request, urllib.error
-method, endpoint, body, token, port = sys.argv[1:6]
-url = "http://127.0.0.1:%s/api/2.0/mlflow/%s" % (port, endpoint)
-headers = {"Content-Type": "application/json"}
-if token:
-    headers["Authorization"] = "Bearer " + token
-data = body.encode() if method == "POST" else None
-if method == "GET" and body:
-    url += "?" + body
-req = urllib.request.Request(url, data=data, method=method, headers=headers)
-try:
-    with urllib.request.urlopen(req, timeout=10) as r:
-        print(r.status, r.read().decode())
-except urllib.error.HTTPError as e:
-    print(e.code, e.read().decode())
-PY
-}
-
-owner_token() { cat "$DATA/token"; }
+. "$ROOT/tests/lib/mlflow_api.sh"
+api() { mlflow_api "$@"; } # METHOD ENDPOINT BODY TOKEN: "STATUS BODY"
 lines_of() { [ -f "$1" ] && wc -l < "$1" || echo 0; }
 has_lines() { [ "$(lines_of "$1")" -ge "$2" ]; }
 
@@ -259,6 +239,29 @@ PY
     [ "$(grep -c '"step"' "$MNT/runs/$id/metrics.json")" = 10000 ] || fail "metrics.json's points"
     svg_paths "$MNT/runs/$id/metrics/loss.svg" 1 || fail "loss.svg: $(head -c 300 "$MNT/runs/$id/metrics/loss.svg")"
     [ "$(wc -c < "$MNT/runs/$id/metrics/loss.svg")" -lt 100000 ] || fail "loss.svg is $(wc -c < "$MNT/runs/$id/metrics/loss.svg") bytes"
+}
+
+# The monitor reads a flooding job's file while the run's end reads it too: when the two met, the end
+# stopped reading and the run showed Completed with part of its points (seen at 650,000 of 1,000,000).
+t_every_point_is_in_when_the_run_shows_completed() {
+    mkdir "$MNT/experiments/flood"
+    cat > "$MNT/experiments/flood/flood.py" <<'PY'
+import json, os
+with open(os.environ["AMLFS_METRICS"], "a") as f:
+    for i in range(300000):
+        f.write('{"name": "loss", "value": %d}\n' % i)
+PY
+    id=$(printf 'command: python3 flood.py\nenvironment: host\n' | submit flood) || fail "submit"
+    # Followed while it runs, as a user's `watch wc -l` or a plot would: what was read then must not
+    # stand in for the end.
+    local n deadline=$((SECONDS + 120))
+    until [ "$(cat "$MNT/runs/$id/status")" = Completed ]; do
+        [ $SECONDS -lt $deadline ] || fail "not Completed: $(cat "$MNT/runs/$id/status")"
+        wc -l < "$MNT/runs/$id/metrics/loss" >/dev/null 2>&1
+        stat "$MNT/runs/$id/metrics/loss" >/dev/null 2>&1
+    done
+    n=$(wc -l < "$MNT/runs/$id/metrics/loss")
+    [ "$n" = 300000 ] || fail "at Completed, metrics/loss has $n of 300000 points"
 }
 
 # FILE COUNT: FILE is an SVG document (it parses as XML) with COUNT line paths, one per series.
