@@ -226,14 +226,14 @@ static const char *spec_filename(spec_kind spec)
                                       : "compute.yaml";
 }
 
-/* The snapshot limits of a job: its `amlfs.snapshot_*` properties, else the workspace's. */
-static snapshot_limits job_limits(fs_state *fs, const job_spec *job)
+/* The workspace's limits named field ("snapshot_limits" for code, "data_limits" for data) as workspace.json
+ * shows them, else the given defaults: the mount checks what the server will, before uploading. */
+static snapshot_limits workspace_limits(fs_state *fs, const char *field, uint64_t mb, uint64_t files)
 {
-    uint64_t mb = SNAPSHOT_DEFAULT_MAX_BYTES / (1024 * 1024), files = SNAPSHOT_DEFAULT_MAX_FILES;
     cJSON *ws = NULL;
     amlfs_err ignored = {0};
     if (client_get_json(fs->client, CLIENT_WORKSPACE_URL, true, &ws, &ignored) == 0) {
-        const cJSON *l = cJSON_GetObjectItemCaseSensitive(ws, "snapshot_limits");
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(ws, field);
         const cJSON *jmb = cJSON_GetObjectItemCaseSensitive(l, "max_mb");
         const cJSON *jfiles = cJSON_GetObjectItemCaseSensitive(l, "max_files");
         if (cJSON_IsNumber(jmb) && jmb->valuedouble >= 1)
@@ -242,11 +242,25 @@ static snapshot_limits job_limits(fs_state *fs, const job_spec *job)
             files = (uint64_t)jfiles->valuedouble;
     }
     cJSON_Delete(ws);
-    if (job->snapshot_max_mb)
-        mb = job->snapshot_max_mb;
-    if (job->snapshot_max_files)
-        files = job->snapshot_max_files;
     return (snapshot_limits){.max_bytes = mb * 1024 * 1024, .max_files = files};
+}
+
+/* The snapshot limits of a job: its `amlfs.snapshot_*` properties, else the workspace's. */
+static snapshot_limits job_limits(fs_state *fs, const job_spec *job)
+{
+    snapshot_limits l = workspace_limits(fs, "snapshot_limits", SNAPSHOT_DEFAULT_MAX_BYTES / (1024 * 1024),
+                                         SNAPSHOT_DEFAULT_MAX_FILES);
+    if (job->snapshot_max_mb)
+        l.max_bytes = job->snapshot_max_mb * 1024 * 1024;
+    if (job->snapshot_max_files)
+        l.max_files = job->snapshot_max_files;
+    return l;
+}
+
+/* Data has limits of its own (amlfs-server --data-max-mb/--data-max-files). */
+static snapshot_limits data_limits(fs_state *fs)
+{
+    return workspace_limits(fs, "data_limits", SPEC_DATA_MAX_MB, SPEC_DATA_MAX_FILES);
 }
 
 /* An absolute folder (or file) is on this machine: snapshot it here and upload only what the server lacks, then
@@ -288,9 +302,6 @@ static void upload_local_path(fs_state *fs, const char *path, const char *data_t
     }
 }
 
-static const snapshot_limits data_limits = {.max_bytes = SPEC_DATA_MAX_MB * 1024 * 1024,
-                                            .max_files = SPEC_DATA_MAX_FILES};
-
 /* A job's absolute code: folder ("snapshot" / "code_error") and absolute input folders, each its own
  * snapshot within the data limits ("input_snapshots" / "input_errors" by input name); an absolute
  * uri_file is a snapshot of that file alone. */
@@ -300,14 +311,16 @@ static void add_local_code(fs_state *fs, const char *text, size_t len, const cha
     amlfs_err ignored = {0};
     if (spec_parse_job(text, len, filename, &job, &ignored) < 0)
         return; /* the server says what is wrong with the file */
+    snapshot_limits limits = data_limits(fs);
     for (size_t i = 0; i < job.data_inputs.count; i++) {
         const spec_kv *in = &job.data_inputs.items[i];
         /* The server resolves the rest. */
         if (in->value[0] == '/')
-            upload_local_path(fs, in->value, job.data_input_types[i], &data_limits, body, "input_snapshots", "input_errors", in->key);
+            upload_local_path(fs, in->value, job.data_input_types[i], &limits, body, "input_snapshots", "input_errors",
+                              in->key);
     }
     if (job.code && job.code[0] == '/') {
-        snapshot_limits limits = job_limits(fs, &job);
+        limits = job_limits(fs, &job);
         upload_local_path(fs, job.code, NULL, &limits, body, "snapshot", "code_error", NULL);
     }
     spec_job_free(&job);
@@ -320,8 +333,10 @@ static void add_local_data(fs_state *fs, const char *text, size_t len, cJSON *bo
     amlfs_err ignored = {0};
     if (spec_parse_data(text, len, "data.yaml", &spec, &ignored) < 0)
         return; /* the server says what is wrong with the file */
-    if (spec.path && spec.path[0] == '/')
-        upload_local_path(fs, spec.path, spec.type, &data_limits, body, "snapshot", "code_error", NULL);
+    if (spec.path && spec.path[0] == '/') {
+        snapshot_limits limits = data_limits(fs);
+        upload_local_path(fs, spec.path, spec.type, &limits, body, "snapshot", "code_error", NULL);
+    }
     spec_data_free(&spec);
 }
 

@@ -57,6 +57,8 @@ t_the_experiments_own_code_keeps_the_workspace_limit() {
         "$MNT/experiments/own/status" || fail "status: $(cat "$MNT/experiments/own/status")"
 }
 
+uploaded_blobs() { api http://localhost/v1/workspace | python3 -c 'import json, sys; print(json.load(sys.stdin)["uploads"]["blobs"])'; }
+
 data_limits() {
     api http://localhost/v1/workspace | python3 -c '
 import json, sys
@@ -70,7 +72,7 @@ t_data_has_limits_of_its_own_checked_at_submission() {
     local exp=$MNT/experiments/bigdata got before
     mkdir -p "$exp/src" "$exp/shards" "$T/shards"
     echo "import sys; print(sys.argv)" > "$exp/src/train.py"
-    for i in 1 2 3 4 5; do echo "$i" > "$exp/shards/part-$i.csv"; echo "$i" > "$T/shards/part-$i.csv"; done
+    for i in 1 2 3 4 5; do echo "$i" > "$exp/shards/part-$i.csv"; echo "absolute $i" > "$T/shards/part-$i.csv"; done
     before=$(ls "$DATA/runs" | wc -l)
     got=$(printf 'code: src
 command: python3 train.py ${{inputs.shards}}
@@ -84,6 +86,9 @@ inputs:
     [ "$got" = EFBIG ] || fail "close() gave $got, expected EFBIG ($(cat "$exp/status"))"
     grep -q "input 'shards': data folder .*shards has 5 files (.*), over the 4-file limit" "$exp/status" ||
         fail "status: $(cat "$exp/status")"
+    # An absolute folder is snapshotted by the mount: it checks the workspace's data limits itself, so
+    # nothing of the refused folder is uploaded (it checked fixed limits and uploaded all five files).
+    blobs_before=$(uploaded_blobs)
     got=$(printf 'code: src
 command: python3 train.py ${{inputs.shards}}
 environment: limhost
@@ -95,6 +100,7 @@ inputs:
         write_spec "$exp/job.yaml")
     [ "$got" = EFBIG ] && grep -q "input 'shards': .*over the 4-file limit" "$exp/status" ||
         fail "absolute: $got $(cat "$exp/status")"
+    [ "$(uploaded_blobs)" = "$blobs_before" ] || fail "the refused folder was uploaded: $blobs_before -> $(uploaded_blobs) blobs"
     head -c 3000000 /dev/urandom > "$exp/weights.bin"
     got=$(printf 'code: src\ncommand: python3 train.py ${{inputs.w}}\nenvironment: limhost\ninputs:\n  w:\n    type: uri_file\n    path: ./weights.bin\n' |
         write_spec "$exp/job.yaml")
