@@ -110,7 +110,9 @@ static int walk_dir(walker *w, const char *reldir)
         char *full = util_strdupf("%s/%s", w->root, rel);
         struct stat st;
         if (lstat(full, &st) < 0) {
-            rc = amlfs_fail(w->err, errno, "cannot read %s: %s", full, strerror(errno));
+            /* Listed, then gone: renamed or removed meanwhile (a save's temp file renamed into place). */
+            rc = errno == ENOENT ? amlfs_fail(w->err, EAGAIN, "'%s' changed while the snapshot was taken; submit again", rel)
+                                 : amlfs_fail(w->err, errno, "cannot read %s: %s", full, strerror(errno));
         } else if (!snapshot_ignore_match_entry(w->ig, rel, S_ISDIR(st.st_mode), NULL)) {
             if (S_ISREG(st.st_mode)) {
                 /* A file known by this very stat is not opened at all; the limits are still checked before
