@@ -287,13 +287,14 @@ Y
     }
     a=$(job | submit produces) || fail "submit: $(cat "$MNT/experiments/produces/status")"
     wait_status 30 "$MNT/runs/$a/status" Completed || fail "run: $(cat "$MNT/runs/$a/status")"
-    wait_for 5 grep -qx "version 1: custom_model" "$MNT/data/produced-model/status" ||
+    wait_for 30 grep -qx "version 1: custom_model" "$MNT/data/produced-model/status" ||
         fail "asset: $(ls "$MNT/data"; cat "$MNT/data/produced-model/status" 2>&1)"
     grep -qx "weights $a" "$MNT/data/produced-model/versions/1/weights.txt" || fail "content"
     grep -q "^path: azureml://jobs/$a/outputs/model" "$MNT/data/produced-model/versions/1/data.yaml" || fail "yaml"
     b=$(job | submit produces) || fail "submit again"
     wait_status 30 "$MNT/runs/$b/status" Completed || fail "second run"
-    wait_for 5 grep -qx "version 2: custom_model" "$MNT/data/produced-model/status" || fail "second version"
+    wait_for 30 grep -qx "version 2: custom_model" "$MNT/data/produced-model/status" ||
+        fail "second version: $(cat "$MNT/data/produced-model/status" 2>&1)"
     # A version that exists already is refused at submission, not when the run has completed.
     local before
     before=$(ls "$DATA/runs" | wc -l)
