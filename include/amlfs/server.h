@@ -84,6 +84,9 @@ typedef struct server {
     pthread_mutex_t status_lock;
     struct pending_line *pending_lines;
     size_t npending_lines;
+    /* Tests only (NULL otherwise): called by metrics_ingest between reading lines and storing them, so a
+     * test can put a second reader in that window deterministically (tests/unit/test_metrics.c). */
+    void (*metrics_before_commit)(struct server *srv, const char *run_id);
 } server;
 
 typedef struct pending_line {

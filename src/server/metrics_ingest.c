@@ -167,6 +167,8 @@ static int read_pass(server *srv, const char *run_id, int dirfd, const char *fil
     if (store_metric_state_get(srv->store, run_id, &before, &ignored) == 0)
         dropped_before = before.dropped;
     store_metric_state_free(&before);
+    if (srv->metrics_before_commit)
+        srv->metrics_before_commit(srv, run_id);
     rc = store_run_data_add(srv->store, run_id, p->in, p->npoints, NULL, 0, NULL, 0, &src, &changes, &nchanges, err);
     if (rc == -EAGAIN)
         return 1; /* another reader took these lines: read on from where it stopped (the final pass must
