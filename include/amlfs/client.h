@@ -60,6 +60,9 @@ int client_get_json(amlfs_client *c, const char *url_path, bool use_cache, cJSON
  * *total (may be NULL) gets the X-Log-Size header, or -1 without one. */
 int client_get_bytes(amlfs_client *c, const char *url_path, off_t offset, size_t length, char **data,
                      size_t *len, long long *total, amlfs_err *err);
+/* GET the whole answer into fd (from its start; the file is cut to the answer's size): an answer too
+ * large to hold in memory (a run's metrics.json). *len gets its size. */
+int client_get_to_fd(amlfs_client *c, const char *url_path, int fd, size_t *len, amlfs_err *err);
 /* PUT raw bytes from memory or from the first `size` bytes of fd; *out (may be NULL) gets the JSON
  * answer. */
 int client_put_bytes(amlfs_client *c, const char *url_path, const void *data, size_t len, cJSON **out,

@@ -120,6 +120,8 @@ bool node_is_read_only(node_kind kind);
 bool node_is_generated_text(node_kind kind);
 /* Generated text rewritten in place as state changes: opened with direct_io, never kept cached. */
 bool node_is_live_text(node_kind kind);
+/* Generated text that may be large (a run's metrics.json): an open file keeps it in a temp file. */
+bool node_is_large_text(node_kind kind);
 bool node_is_stored(node_kind kind);
 /* A spec file kept by the server as an object's text (compute.yaml, datastore.yaml), not a stored file:
  * its collection in the API ("computes", "datastores"), NULL for any other node. */

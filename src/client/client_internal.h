@@ -108,6 +108,12 @@ typedef struct http_answer {
     size_t cap;
     long long log_size;
     http_miss miss;
+    /* An answer to a file (http_exchange's sink_fd): the body goes there, only its first bytes (an
+     * error's message) to body; sunk counts what went to the file, sink_errno why writing it failed. */
+    bool to_sink;
+    int sink_fd;
+    size_t sunk;
+    int sink_errno;
 } http_answer;
 
 void http_answer_free(http_answer *a);
@@ -122,9 +128,10 @@ typedef struct http_limits {
 } http_limits;
 
 /* One request on a pooled handle. Returns 0 for a 2xx answer; else the negative errno of the server's
- * error body, or -EIO when it cannot be reached (answer->miss says how). Tells away.c what it found. */
+ * error body, or -EIO when it cannot be reached (answer->miss says how). Tells away.c what it found.
+ * sink_fd >= 0: the answer's body is written to that file (emptied first), not kept in memory. */
 int http_exchange(amlfs_client *c, CURL *handle, const char *method, const char *url_path,
-                  const http_body *body, const http_limits *limits, http_answer *answer, amlfs_err *err);
+                  const http_body *body, const http_limits *limits, int sink_fd, http_answer *answer, amlfs_err *err);
 CURL *http_handle_take(amlfs_client *c);
 void http_handle_give(amlfs_client *c, CURL *handle);
 

@@ -82,7 +82,7 @@ static void *feed_main(void *arg)
         http_answer a;
         amlfs_err err = {0};
         http_limits limits = {.total_ms = probe ? PROBE_MS : (POLL_TIMEOUT_S + 20) * 1000L, .abort_flag = &c->ev_wake};
-        int rc = http_exchange(c, h, "GET", path, NULL, &limits, &a, &err);
+        int rc = http_exchange(c, h, "GET", path, NULL, &limits, -1, &a, &err);
         if (atomic_load(&c->ev_stop)) {
             if (rc == 0)
                 http_answer_free(&a);

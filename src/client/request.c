@@ -36,26 +36,45 @@ void http_answer_free(http_answer *a)
     a->len = a->cap = 0;
 }
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+/* Of an answer going to a file, the first bytes kept in memory too: an error's JSON message. */
+#define SINK_HEAD 4096
+
+static bool keep_body(http_answer *a, const char *data, size_t n)
 {
-    http_answer *a = userp;
-    size_t n = size * nmemb;
-    if (a->len + n + 1 > ANSWER_LIMIT)
-        return 0; /* makes curl fail the transfer */
     if (a->len + n + 1 > a->cap) {
         size_t cap = a->cap ? a->cap : 4096;
         while (cap < a->len + n + 1)
             cap *= 2;
         char *grown = realloc(a->body, cap);
         if (!grown)
-            return 0;
+            return false;
         a->body = grown;
         a->cap = cap;
     }
     memcpy(a->body + a->len, data, n);
     a->len += n;
     a->body[a->len] = '\0';
-    return n;
+    return true;
+}
+
+/* Returning less than n makes curl fail the transfer (CURLE_WRITE_ERROR). */
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+    http_answer *a = userp;
+    size_t n = size * nmemb;
+    if (a->to_sink) {
+        int rc = util_write_all(a->sink_fd, data, n);
+        if (rc < 0) {
+            a->sink_errno = -rc;
+            return 0;
+        }
+        a->sunk += n;
+        size_t head = a->len < SINK_HEAD ? SINK_HEAD - a->len : 0;
+        return keep_body(a, data, n < head ? n : head) ? n : 0;
+    }
+    if (a->len + n + 1 > ANSWER_LIMIT)
+        return 0;
+    return keep_body(a, data, n) ? n : 0;
 }
 
 static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
@@ -125,11 +144,16 @@ static http_miss miss_of(CURLcode cc)
 }
 
 int http_exchange(amlfs_client *c, CURL *h, const char *method, const char *url_path,
-                  const http_body *body, const http_limits *limits, http_answer *answer, amlfs_err *err)
+                  const http_body *body, const http_limits *limits, int sink_fd, http_answer *answer, amlfs_err *err)
 {
     memset(answer, 0, sizeof *answer);
     answer->log_size = -1;
     answer->miss = HTTP_LOCAL;
+    answer->to_sink = sink_fd >= 0;
+    answer->sink_fd = sink_fd;
+    /* An answer sent again (a retry) replaces what the last try wrote. */
+    if (answer->to_sink && (ftruncate(answer->sink_fd, 0) < 0 || lseek(answer->sink_fd, 0, SEEK_SET) < 0))
+        return amlfs_fail(err, errno, "cannot empty the temp file for %s: %s", url_path, strerror(errno));
     if (client_interrupted())
         return amlfs_fail(err, EINTR, "%s %s: interrupted before it was sent", method, url_path);
     int64_t started = util_mono_ms();
@@ -203,6 +227,9 @@ int http_exchange(amlfs_client *c, CURL *h, const char *method, const char *url_
         rc = amlfs_fail(err, EINTR, "%s %s: interrupted (the caller gave up waiting)", method, url_path);
     } else if (cc == CURLE_READ_ERROR || reader.failed) {
         rc = amlfs_fail(err, EIO, "reading the local buffer for %s failed", url_path);
+    } else if (cc == CURLE_WRITE_ERROR && answer->to_sink) {
+        rc = amlfs_fail(err, answer->sink_errno ? answer->sink_errno : ENOMEM, "writing the answer to %s %s to a temp file: %s",
+                        method, url_path, strerror(answer->sink_errno ? answer->sink_errno : ENOMEM));
     } else if (cc == CURLE_WRITE_ERROR) {
         rc = amlfs_fail(err, EIO, "the answer to %s %s is over %zu MiB", method, url_path, ANSWER_LIMIT >> 20);
     } else if (cc != CURLE_OK) {
@@ -248,10 +275,10 @@ int http_exchange(amlfs_client *c, CURL *h, const char *method, const char *url_
 
 /* One exchange on a borrowed handle. */
 static int exchange(amlfs_client *c, const char *method, const char *url_path, const http_body *body,
-                    const http_limits *limits, http_answer *answer, amlfs_err *err)
+                    const http_limits *limits, int sink_fd, http_answer *answer, amlfs_err *err)
 {
     CURL *h = http_handle_take(c);
-    int rc = http_exchange(c, h, method, url_path, body, limits, answer, err);
+    int rc = http_exchange(c, h, method, url_path, body, limits, sink_fd, answer, err);
     http_handle_give(c, h);
     return rc;
 }
@@ -311,7 +338,7 @@ static bool again(amlfs_client *c, const http_answer *a, bool get, int64_t deadl
 /* A GET, waiting as a reader may: a JSON answer for the metadata deadline in all, bytes while they move
  * (none for that long: given up), an answer asked elsewhere ELSEWHERE_S longer; sent again while nothing
  * listens, until the deadline. */
-static int get(amlfs_client *c, const char *url_path, bool bytes, http_answer *a, amlfs_err *err)
+static int get(amlfs_client *c, const char *url_path, bool bytes, int sink_fd, http_answer *a, amlfs_err *err)
 {
     bool elsewhere = asks_elsewhere(url_path);
     int64_t retry_until = deadline_after(c);
@@ -327,7 +354,7 @@ static int get(amlfs_client *c, const char *url_path, bool bytes, http_answer *a
             limits.stall_s = c->limits.metadata_timeout_s + (elsewhere ? ELSEWHERE_S : 0);
         else
             limits.total_ms = deadline - util_mono_ms() > 1 ? deadline - util_mono_ms() : 1;
-        rc = exchange(c, "GET", url_path, NULL, &limits, a, err);
+        rc = exchange(c, "GET", url_path, NULL, &limits, sink_fd, a, err);
     } while (rc < 0 && again(c, a, true, retry_until, &pause, &rc, err));
     return rc;
 }
@@ -345,7 +372,7 @@ static int change(amlfs_client *c, const char *method, const char *url_path, con
         if ((rc = unless_silent(c, true, deadline, err)) < 0)
             return rc;
         http_limits limits = {.stall_s = PATIENT_STALL_S};
-        rc = exchange(c, method, url_path, body, &limits, a, err);
+        rc = exchange(c, method, url_path, body, &limits, -1, a, err);
     } while (rc < 0 && again(c, a, false, deadline, &pause, &rc, err));
     return rc;
 }
@@ -362,7 +389,7 @@ int client_get_json_unkept(amlfs_client *c, const char *url_path, cJSON **out, a
 {
     *out = NULL;
     http_answer a;
-    int rc = get(c, url_path, false, &a, err);
+    int rc = get(c, url_path, false, -1, &a, err);
     if (rc == 0) {
         rc = parse_json(a.body, url_path, out, err);
         http_answer_free(&a);
@@ -388,7 +415,7 @@ int client_get_json(amlfs_client *c, const char *url_path, bool use_cache, cJSON
     if (!last) {
         uint64_t generation = cache_generation(c->cache);
         http_answer a;
-        rc = get(c, url_path, false, &a, err);
+        rc = get(c, url_path, false, -1, &a, err);
         if (rc == 0) {
             rc = parse_json(a.body, url_path, out, err);
             if (rc == 0)
@@ -421,7 +448,7 @@ int client_get_bytes(amlfs_client *c, const char *url_path, off_t offset, size_t
     else
         url = util_xstrdup(url_path);
     http_answer a;
-    int rc = get(c, url, true, &a, err);
+    int rc = get(c, url, true, -1, &a, err);
     free(url);
     if (rc < 0)
         return rc;
@@ -431,6 +458,18 @@ int client_get_bytes(amlfs_client *c, const char *url_path, off_t offset, size_t
     *len = a.len;
     if (total)
         *total = a.log_size;
+    return 0;
+}
+
+int client_get_to_fd(amlfs_client *c, const char *url_path, int fd, size_t *len, amlfs_err *err)
+{
+    *len = 0;
+    http_answer a;
+    int rc = get(c, url_path, true, fd, &a, err);
+    if (rc < 0)
+        return rc;
+    *len = a.sunk;
+    http_answer_free(&a);
     return 0;
 }
 

@@ -43,6 +43,8 @@ typedef struct wbuf {
     size_t before_len;
 } wbuf;
 
+/* An unlinked temp file in $TMPDIR, read-write; purpose ends "cannot make a temp file in DIR to ...". */
+int fs_temp_fd(const char *purpose, amlfs_err *err);
 int wbuf_new(const char *initial, size_t len, mode_t mode, wbuf **out, amlfs_err *err);
 void wbuf_free(wbuf *b);
 off_t wbuf_size(wbuf *b);
@@ -172,6 +174,8 @@ int view_stat(fs_state *fs, const node_path *np, struct stat *st, amlfs_err *err
 void view_stat_from_entry(fs_state *fs, const cJSON *entry, struct stat *st);
 /* The content of a generated text node. */
 int view_text(fs_state *fs, const node_path *np, char **text, size_t *len, amlfs_err *err);
+/* The same for a large text (node_is_large_text), written to fd (from its start) instead of memory. */
+int view_text_to_fd(fs_state *fs, const node_path *np, int fd, size_t *len, amlfs_err *err);
 /* Bytes of a log or stored file. */
 int view_read(fs_state *fs, const node_path *np, off_t offset, size_t size, char **data, size_t *len,
               amlfs_err *err);

@@ -306,6 +306,7 @@ enum {
     T_SNAPSHOT = 1 << 4,        /* content that never changes once it exists */
     T_RUN_OUTPUT = 1 << 5,      /* what a run's job writes, changing while it goes */
     T_READ_ONLY = 1 << 6,
+    T_LARGE = 1 << 7,           /* generated, and may be large: kept in a temp file while open, not in memory */
 };
 
 typedef struct node_traits {
@@ -376,7 +377,8 @@ static const node_traits TRAITS[] = {
     [NODE_RUN_METRICS_DIR] = {T_FIXED_DIR | T_READ_ONLY, CACHE_RUN},
     [NODE_RUN_METRIC] = {T_READ_ONLY, CACHE_RUN},
     [NODE_RUN_METRIC_SVG] = {GEN_LIVE, CACHE_RUN},
-    [NODE_RUN_METRICS_JSON] = {GEN_LIVE, CACHE_RUN},
+    /* A million points make 60 MB of JSON. */
+    [NODE_RUN_METRICS_JSON] = {GEN_LIVE | T_LARGE, CACHE_RUN},
     [NODE_RUN_PARAMS_JSON] = {GEN_LIVE, CACHE_RUN},
     [NODE_RUN_TAGS_JSON] = {GEN_LIVE, CACHE_RUN},
 };
@@ -397,6 +399,11 @@ bool node_is_generated_text(node_kind kind)
 bool node_is_live_text(node_kind kind)
 {
     return traits(kind)->flags & T_LIVE;
+}
+
+bool node_is_large_text(node_kind kind)
+{
+    return traits(kind)->flags & T_LARGE;
 }
 
 bool node_is_stored(node_kind kind)

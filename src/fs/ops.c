@@ -24,6 +24,7 @@ typedef struct fs_handle {
     handle_kind kind;
     char *text;
     size_t len;
+    int text_fd;                /* H_TEXT of a large text: its temp file (text is NULL), else -1 */
     wbuf *buf;
     bool wrote;                 /* this handle changed the content since a spec was last acted on */
     pid_t opener;               /* the process (thread group) that opened it */
@@ -93,11 +94,21 @@ static char *child_node_or_reply(fuse_req_t req, fuse_ino_t parent, const char *
     return path;
 }
 
+static fs_handle *handle_new(handle_kind kind)
+{
+    fs_handle *h = util_xcalloc(1, sizeof *h);
+    h->kind = kind;
+    h->text_fd = -1;
+    return h;
+}
+
 static void handle_free(fs_handle *h)
 {
     if (!h)
         return;
     free(h->text);
+    if (h->text_fd >= 0)
+        close(h->text_fd);
     dir_list_free(&h->dir);
     if (h->ra) {
         readahead_free(h->ra);
@@ -588,7 +599,7 @@ static int open_handle(fs_state *fs, fuse_ino_t ino, const node_path *np, struct
 {
     bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
     bool trunc = (fi->flags & O_TRUNC) != 0;
-    fs_handle *h = util_xcalloc(1, sizeof *h);
+    fs_handle *h = handle_new(H_BYTES);
     h->opener = opener;
     int rc = 0;
     fi->direct_io = 0;
@@ -599,6 +610,19 @@ static int open_handle(fs_state *fs, fuse_ino_t ino, const node_path *np, struct
         rc = amlfs_fail(err, EISDIR, "a folder");
     } else if (writing && node_is_read_only(np->kind)) {
         rc = amlfs_fail(err, EACCES, "read-only file");
+    } else if (node_is_large_text(np->kind)) {
+        /* A run's million points are 60 MB of JSON: held on disk while open, so readers at once do not
+         * each cost the mount that much memory. */
+        h->kind = H_TEXT;
+        int fd = fs_temp_fd("hold a large file while it is open", err);
+        if (fd < 0) {
+            rc = fd;
+        } else {
+            h->text_fd = fd;
+            rc = view_text_to_fd(fs, np, fd, &h->len, err);
+        }
+        fi->direct_io = node_is_live_text(np->kind);
+        fi->keep_cache = !fi->direct_io;
     } else if (node_is_generated_text(np->kind) || (node_object_spec_collection(np->kind) && !writing)) {
         h->kind = H_TEXT;
         rc = view_text(fs, np, &h->text, &h->len, err);
@@ -704,8 +728,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
             wbuf *b = NULL;
             rc = wbuf_new("", 0, mode, &b, &err);
             if (rc == 0) {
-                h = util_xcalloc(1, sizeof *h);
-                h->kind = H_WRITE;
+                h = handle_new(H_WRITE);
                 h->opener = req_tgid(req);
                 h->buf = inode_wbuf_attach(fs->inodes, e.ino, b);
                 inode_open(fs->inodes, e.ino);
@@ -738,6 +761,16 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
         size_t n = h->kind == H_TEXT ? h->len - start : 0;
         if (n > size)
             n = size;
+        if (h->text_fd >= 0) {
+            char *buf = util_xcalloc(1, n + 1);
+            ssize_t got = n ? pread(h->text_fd, buf, n, (off_t)start) : 0;
+            if (got < 0)
+                fuse_reply_err(req, errno);
+            else
+                fuse_reply_buf(req, buf, (size_t)got);
+            free(buf);
+            return;
+        }
         /* Reply from a copy: once the reply is written the kernel may release (and we free) the
          * handle while writev's caller still looks at the buffer (ASan's interceptor does). */
         char *copy = util_xcalloc(1, n + 1);
@@ -949,8 +982,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     amlfs_err err = {0};
     node_path np;
     char *path = inode_node(fs, ino, &np);
-    fs_handle *h = util_xcalloc(1, sizeof *h);
-    h->kind = H_DIR;
+    fs_handle *h = handle_new(H_DIR);
     int rc = view_list(fs, &np, &h->dir, &err);
     if (rc < 0) {
         handle_free(h);

@@ -512,12 +512,6 @@ static int text_of(fs_state *fs, const node_path *np, char **text, size_t *len, 
             *text = pretty_json(obj, len);
         }
         break;
-    case NODE_RUN_METRICS_JSON: {
-        char *url = client_run_url(np->name, "/metrics.json", NULL);
-        rc = client_get_bytes(fs->client, url, 0, 0, text, len, NULL, err);
-        free(url);
-        break;
-    }
     case NODE_RUN_PARAMS_JSON:
     case NODE_RUN_TAGS_JSON:
         rc = get_object(fs, "runs", np->name, np->kind == NODE_RUN_PARAMS_JSON ? "/params.json" : "/tags.json", &obj,
@@ -556,6 +550,16 @@ int view_text(fs_state *fs, const node_path *np, char **text, size_t *len, amlfs
 {
     int64_t mtime;
     return text_of(fs, np, text, len, &mtime, err);
+}
+
+int view_text_to_fd(fs_state *fs, const node_path *np, int fd, size_t *len, amlfs_err *err)
+{
+    if (np->kind != NODE_RUN_METRICS_JSON)
+        return amlfs_fail(err, EINVAL, "not a large generated file");
+    char *url = client_run_url(np->name, "/metrics.json", NULL);
+    int rc = client_get_to_fd(fs->client, url, fd, len, err);
+    free(url);
+    return rc;
 }
 
 /* ---- attributes ---- */

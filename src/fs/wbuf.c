@@ -1,6 +1,6 @@
 /* wbuf.c: the buffer of a file being written (or kept after its unlink while open): an unlinked temp
  * file in $TMPDIR (O_TMPFILE, else mkstemp + unlink), so writes land locally and close() uploads the
- * finished content at once. */
+ * finished content at once. Large generated texts are kept in such temp files too (fs_temp_fd). */
 #include "fs_internal.h"
 
 #include <fcntl.h>
@@ -11,7 +11,7 @@
 
 #include "amlfs/util.h"
 
-static int temp_fd(amlfs_err *err)
+int fs_temp_fd(const char *purpose, amlfs_err *err)
 {
     const char *dir = getenv("TMPDIR");
     if (!dir || !*dir)
@@ -26,15 +26,14 @@ static int temp_fd(amlfs_err *err)
     int saved = errno;
     free(templ);
     if (fd < 0)
-        return amlfs_fail(err, saved, "cannot make a temp file in %s to buffer a write: %s", dir,
-                          strerror(saved));
+        return amlfs_fail(err, saved, "cannot make a temp file in %s to %s: %s", dir, purpose, strerror(saved));
     return fd;
 }
 
 int wbuf_new(const char *initial, size_t len, mode_t mode, wbuf **out, amlfs_err *err)
 {
     *out = NULL;
-    int fd = temp_fd(err);
+    int fd = fs_temp_fd("buffer a write", err);
     if (fd < 0)
         return fd;
     int rc = util_write_all(fd, initial ? initial : "", initial ? len : 0);

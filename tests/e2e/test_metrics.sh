@@ -237,6 +237,15 @@ PY
     [ "$(tail -1 "$MNT/runs/$id/metrics/loss" | cut -d' ' -f1-2)" = "9999 0.0001" ] || fail "last: $(tail -1 "$MNT/runs/$id/metrics/loss")"
     [ "$(stat -c %s "$MNT/runs/$id/metrics.json")" = "$(wc -c < "$MNT/runs/$id/metrics.json")" ] || fail "metrics.json's size"
     [ "$(grep -c '"step"' "$MNT/runs/$id/metrics.json")" = 10000 ] || fail "metrics.json's points"
+    # metrics.json is held in a temp file while open (README: Metrics): what the mount shows is the API's
+    # answer byte for byte, for a reader holding it open while another reads it whole.
+    curl -sS --unix-socket "$DATA/server.sock" "http://localhost/v1/runs/$id/metrics.json" > "$T/api.json" || fail "the API's metrics.json"
+    exec 7< "$MNT/runs/$id/metrics.json" || fail "open metrics.json"
+    dd bs=100 count=1 iflag=fullblock status=none <&7 > "$T/head.json"
+    cmp -s "$MNT/runs/$id/metrics.json" "$T/api.json" || fail "metrics.json differs from the API's answer"
+    cat <&7 >> "$T/head.json"
+    exec 7<&-
+    cmp -s "$T/head.json" "$T/api.json" || fail "metrics.json read in two parts differs from the API's answer"
     svg_paths "$MNT/runs/$id/metrics/loss.svg" 1 || fail "loss.svg: $(head -c 300 "$MNT/runs/$id/metrics/loss.svg")"
     [ "$(wc -c < "$MNT/runs/$id/metrics/loss.svg")" -lt 100000 ] || fail "loss.svg is $(wc -c < "$MNT/runs/$id/metrics/loss.svg") bytes"
 }

@@ -284,6 +284,20 @@ static void test_requests(amlfs_client *c)
           rc, len, total);
     free(data);
 
+    /* An answer to a file: the whole body there (what the file held before is gone), and an error's
+     * message still read from the answer. */
+    char sink_tmpl[] = "/tmp/test_client_sink.XXXXXX";
+    int sink = mkstemp(sink_tmpl);
+    unlink(sink_tmpl);
+    CHECK(write(sink, "stale bytes from before, longer than the answer", 47) == 47, "fill the sink");
+    rc = client_get_to_fd(c, "/v1/log", sink, &len, &err);
+    char got[64] = "";
+    ssize_t n = pread(sink, got, sizeof got - 1, 0);
+    CHECK(rc == 0 && len == 11 && n == 11 && strcmp(got, "hello world") == 0, "GET to a file: %d %zu '%s'", rc, len, got);
+    rc = client_get_to_fd(c, "/v1/runs/x", sink, &len, &err);
+    CHECK(rc == -ENOENT && strcmp(err.msg, "run x not found") == 0, "an error to a file: %d %s", rc, err.msg);
+    close(sink);
+
     char tmpl[] = "/tmp/test_client.XXXXXX";
     int fd = mkstemp(tmpl);
     unlink(tmpl);
