@@ -19,6 +19,7 @@
 #include "amlfs/snapshot.h"
 #include "amlfs/spec.h"
 #include "amlfs/store.h"
+#include "amlfs/util.h"
 
 /* The transport (sockets, token) is main_server.c's: see listen.c and http_server.c. */
 typedef struct server_config {
@@ -537,6 +538,13 @@ void reply_bytes(http_reply *out, unsigned status, const void *data, size_t len,
  * Takes fd (closed once the answer is done, or here on failure). */
 int reply_fd(http_reply *out, unsigned status, int fd, uint64_t offset, uint64_t len, const char *content_type,
              amlfs_err *err);
+/* A body made as it is sent, its size unknown (chunked): more(state, buf) appends the next part to buf
+ * and returns 0, or 1 when nothing is left, or a negative errno (the connection is then cut: a client
+ * never takes a cut answer for a whole one). free_state(state) when the answer is done. Takes state
+ * (freed here on failure). */
+typedef int (*reply_more_fn)(void *state, util_buf *buf);
+int reply_stream(http_reply *out, unsigned status, const char *content_type, reply_more_fn more, void *state,
+                 void (*free_state)(void *), amlfs_err *err);
 void reply_empty(http_reply *out, unsigned status);
 /* The docs/api.md error body; status 0: from the errno. */
 void reply_error(http_reply *out, unsigned status, const amlfs_err *err);

@@ -290,10 +290,15 @@ int store_series_text(store *s, const char *run, const char *name, int64_t offse
 typedef struct store_point {
     int64_t step, timestamp;
     double value;
+    int64_t off;                /* where its line starts in the series' text: the order points were logged in */
 } store_point;
 /* Points of one series in the order logged: from the skip-th, at most max (0: all). */
 int store_series_points(store *s, const char *run, const char *name, int64_t skip, int64_t max, store_point **out,
                         size_t *n, amlfs_err *err);
+/* The same from the point whose line starts at text offset `from` or after (0: the first), at most max:
+ * a long series read in batches (the next batch from the last point's off + 1), never rescanned. */
+int store_series_points_from(store *s, const char *run, const char *name, int64_t from, int64_t max,
+                             store_point **out, size_t *n, amlfs_err *err);
 
 typedef struct store_pair {
     char *run;                  /* set by the experiment-wide listings only */

@@ -23,8 +23,11 @@ static int container_register_version(const env_version_ref *v, env_status *stat
     char buf[ENV_LABEL_BUF];
     *status = ENV_FAILED;
     env_identity id;
-    if (need_podman(v, reason) < 0 || env_identity_prepare(v->images, v, &id, reason) < 0)
-        return 0; /* the version is Failed with that reason */
+    if (need_podman(v, reason) < 0 || env_identity_prepare(v->images, v, &id, reason) < 0) {
+        /* The version is Failed with that reason; build.log, where a user looks first, says it too. */
+        env_log_line(v->build_log, "version %s: not set up: %s", env_ref_label(v, buf), reason->msg);
+        return 0;
+    }
     amlfs_err err = {0};
     if (env_record_write(v, id.hash, &err) < 0) {
         env_identity_free(&id);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "amlfs/log.h"
 #include "amlfs/metrics.h"
 #include "amlfs/util.h"
 
@@ -120,8 +121,74 @@ static void append(util_buf *b, const char *s)
     util_buf_append(b, s, strlen(s), 0);
 }
 
-/* metrics.json (metrics.h's pieces), written as it is read: a run may have a million points, so no JSON
- * tree of them is built. Names are plain ASCII (metrics_check_key): nothing to escape. */
+/* metrics.json (metrics.h's pieces), made as it is sent: a run may have a million points (74 MB of
+ * JSON), so the server holds one batch of one series at a time, never the file. Names are plain ASCII
+ * (metrics_check_key): nothing to escape. */
+#define JSON_BATCH 4096
+
+typedef struct json_stream {
+    store *store;
+    char *run;
+    store_series *list;         /* the series when the answer began; points logged since come too */
+    size_t n, i;
+    bool begun, in_series;
+    int64_t next_off;           /* of the series' next point */
+    size_t written;             /* points of the series written */
+} json_stream;
+
+static int json_more(void *state, util_buf *b)
+{
+    json_stream *js = state;
+    char piece[METRICS_KEY_MAX + 160];
+    if (!js->begun) {
+        append(b, "{");
+        js->begun = true;
+    }
+    while (b->len < 64 * 1024) {
+        if (js->i == js->n) {
+            append(b, metrics_json_end(js->n));
+            return 1;
+        }
+        const char *name = js->list[js->i].name;
+        if (!js->in_series) {
+            metrics_json_head(piece, sizeof piece, name, js->i == 0);
+            append(b, piece);
+            js->in_series = true;
+            js->next_off = 0;
+            js->written = 0;
+        }
+        store_point *pts = NULL;
+        size_t np = 0;
+        amlfs_err err = {0};
+        int rc = store_series_points_from(js->store, js->run, name, js->next_off, JSON_BATCH, &pts, &np, &err);
+        if (rc < 0) {
+            log_warning("metrics.json of run %s: %s", js->run, err.msg);
+            return rc;
+        }
+        for (size_t k = 0; k < np; k++) {
+            metrics_json_point(piece, sizeof piece, pts[k].step, pts[k].value, pts[k].timestamp, js->written++ == 0);
+            append(b, piece);
+        }
+        if (np > 0)
+            js->next_off = pts[np - 1].off + 1;
+        free(pts);
+        if (np < JSON_BATCH) {
+            append(b, metrics_json_series_end(js->written));
+            js->in_series = false;
+            js->i++;
+        }
+    }
+    return 0;
+}
+
+static void json_stream_free(void *state)
+{
+    json_stream *js = state;
+    store_series_list_free(js->list, js->n);
+    free(js->run);
+    free(js);
+}
+
 int h_run_metrics_json(server *srv, const http_request *req, http_reply *out, amlfs_err *err)
 {
     const char *id = req->params[0];
@@ -132,29 +199,9 @@ int h_run_metrics_json(server *srv, const http_request *req, http_reply *out, am
         rc = store_series_list(srv->store, id, &list, &n, err);
     if (rc < 0)
         return rc;
-    util_buf b = {0};
-    append(&b, "{");
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        store_point *pts;
-        size_t np;
-        if ((rc = store_series_points(srv->store, id, list[i].name, 0, 0, &pts, &np, err)) < 0)
-            break;
-        char piece[METRICS_KEY_MAX + 160];
-        metrics_json_head(piece, sizeof piece, list[i].name, i == 0);
-        append(&b, piece);
-        for (size_t k = 0; k < np; k++) {
-            metrics_json_point(piece, sizeof piece, pts[k].step, pts[k].value, pts[k].timestamp, k == 0);
-            append(&b, piece);
-        }
-        append(&b, metrics_json_series_end(np));
-        free(pts);
-    }
-    append(&b, metrics_json_end(n));
-    store_series_list_free(list, n);
-    if (rc == 0)
-        reply_bytes(out, 200, b.data, b.len, "application/json");
-    util_buf_free(&b);
-    return rc;
+    json_stream *js = util_xcalloc(1, sizeof *js);
+    *js = (json_stream){.store = srv->store, .run = util_xstrdup(id), .list = list, .n = n};
+    return reply_stream(out, 200, "application/json", json_more, js, json_stream_free, err);
 }
 
 static int pairs_reply(server *srv, const http_request *req, bool tags, http_reply *out, amlfs_err *err)

@@ -101,6 +101,62 @@ int reply_fd(http_reply *out, unsigned status, int fd, uint64_t offset, uint64_t
     return 0;
 }
 
+typedef struct stream_body {
+    reply_more_fn more;
+    void *state;
+    void (*free_state)(void *);
+    util_buf pending;           /* made, not yet sent */
+    size_t sent;                /* of pending */
+    bool ended;
+} stream_body;
+
+static ssize_t stream_block(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    stream_body *b = cls;
+    while (b->sent == b->pending.len && !b->ended) {
+        b->pending.len = b->sent = 0;
+        int rc = b->more(b->state, &b->pending);
+        if (rc < 0) {
+            log_warning("an answer made as it is sent stopped: %s", strerror(-rc));
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        b->ended = rc == 1;
+    }
+    size_t n = b->pending.len - b->sent;
+    if (n == 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (n > max)
+        n = max;
+    memcpy(buf, b->pending.data + b->sent, n);
+    b->sent += n;
+    return (ssize_t)n;
+}
+
+static void free_stream(void *cls)
+{
+    stream_body *b = cls;
+    if (b->free_state)
+        b->free_state(b->state);
+    util_buf_free(&b->pending);
+    free(b);
+}
+
+int reply_stream(http_reply *out, unsigned status, const char *content_type, reply_more_fn more, void *state,
+                 void (*free_state)(void *), amlfs_err *err)
+{
+    stream_body *b = util_xcalloc(1, sizeof *b);
+    *b = (stream_body){.more = more, .state = state, .free_state = free_state};
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, FILE_BLOCK, stream_block, b,
+                                                                  free_stream);
+    if (!resp) {
+        free_stream(b);
+        return amlfs_fail(err, ENOMEM, "out of memory starting an answer");
+    }
+    set_response(out, status, resp, content_type ? content_type : "application/octet-stream");
+    return 0;
+}
+
 void reply_empty(http_reply *out, unsigned status)
 {
     set_response(out, status, MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT),

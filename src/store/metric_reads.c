@@ -135,22 +135,23 @@ static void read_point(sqlite3_stmt *st, void *row)
     p->step = sqlite3_column_int64(st, 0);
     p->value = col_value(st, 1);
     p->timestamp = sqlite3_column_int64(st, 2);
+    p->off = sqlite3_column_int64(st, 3);
 }
 
-int store_series_points(store *s, const char *run, const char *name, int64_t skip, int64_t max, store_point **out,
-                        size_t *n, amlfs_err *err)
+/* sql's ?1 run, ?2 name, ?3 a limit (-1: none), ?4 where to start. */
+static int points_query(store *s, const char *sql, const char *run, const char *name, int64_t start, int64_t max,
+                        store_point **out, size_t *n, amlfs_err *err)
 {
     void *rows = NULL;
     size_t count = 0;
     db_lock(s);
-    sqlite3_stmt *st = db_stmt(s, "SELECT step, value, ts FROM metric_points WHERE run = ?1 AND name = ?2 "
-                                  "ORDER BY off LIMIT ?3 OFFSET ?4", err);
+    sqlite3_stmt *st = db_stmt(s, sql, err);
     int rc = -EIO;
     if (st) {
         db_bind_text(st, 1, run);
         db_bind_text(st, 2, name);
         sqlite3_bind_int64(st, 3, max > 0 ? max : -1);
-        sqlite3_bind_int64(st, 4, skip > 0 ? skip : 0);
+        sqlite3_bind_int64(st, 4, start > 0 ? start : 0);
         rc = db_collect(s, st, read_point, sizeof **out, &rows, &count, err, "reading metric points");
     }
     db_unlock(s);
@@ -162,6 +163,20 @@ int store_series_points(store *s, const char *run, const char *name, int64_t ski
     *out = rows;
     *n = count;
     return rc;
+}
+
+int store_series_points(store *s, const char *run, const char *name, int64_t skip, int64_t max, store_point **out,
+                        size_t *n, amlfs_err *err)
+{
+    return points_query(s, "SELECT step, value, ts, off FROM metric_points WHERE run = ?1 AND name = ?2 "
+                           "ORDER BY off LIMIT ?3 OFFSET ?4", run, name, skip, max, out, n, err);
+}
+
+int store_series_points_from(store *s, const char *run, const char *name, int64_t from, int64_t max,
+                             store_point **out, size_t *n, amlfs_err *err)
+{
+    return points_query(s, "SELECT step, value, ts, off FROM metric_points WHERE run = ?1 AND name = ?2 "
+                           "AND off >= ?4 ORDER BY off LIMIT ?3", run, name, from, max, out, n, err);
 }
 
 void store_run_last_free(store_run_last *list, size_t n)
