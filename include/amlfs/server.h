@@ -184,8 +184,12 @@ typedef struct run_change {
 } run_change;
 
 /* Stores a new run (NotStarted, emitting runs/ID created and experiments/NAME changed), then moves
- * it to Queued and wakes the scheduler. */
-int run_create(server *srv, store_run *r, amlfs_err *err);
+ * it to Queued and wakes the scheduler. claims: the data asset versions it registers when it completes,
+ * each refused (-EEXIST) when the asset has it or another run not ended claimed it. */
+int run_create(server *srv, store_run *r, const store_data_claim *claims, size_t nclaims, amlfs_err *err);
+/* Whether NAME:VERSION is free to be registered (by a run, or a data.yaml): -EEXIST with a message naming
+ * the version or the run that will register it. Lock held, or a check ahead of run_create. */
+int run_data_version_free(server *srv, const char *name, int version, amlfs_err *err);
 /* Moves a run to `to` if the state machine allows it; stores the change and emits runs/ID changed
  * (and computes/NAME changed when its counts change). -EINVAL for a move that is not allowed. */
 int run_move(server *srv, const char *id, run_status to, const run_change *chg, amlfs_err *err);

@@ -155,6 +155,18 @@ int store_data_versions(store *s, const char *name, store_data_version **out, si
 void store_data_version_free(store_data_version *v);
 void store_data_version_list_free(store_data_version *list, size_t n);
 
+/* A data asset version a run registers when it completes (`outputs: X: {name, version}`). */
+typedef struct store_data_claim {
+    const char *name;
+    int version;
+} store_data_claim;
+/* The run that claimed NAME:VERSION and has not ended: 0 with *run (malloc'd) and *status, -ENOENT when
+ * none. */
+int store_data_claim_holder(store *s, const char *name, int version, char **run, run_status *status,
+                            amlfs_err *err);
+/* Records run's claims; the caller checked them free under its own lock (run_lifecycle.c). */
+int store_data_claims_add(store *s, const char *run, const store_data_claim *claims, size_t n, amlfs_err *err);
+
 /* ---- datastores (besides the built-in workspaceblobstore): their datastore.yaml, secrets included ---- */
 int store_datastore_put(store *s, const char *name, const char *yaml, int64_t created, amlfs_err *err);
 int store_datastore_get(store *s, const char *name, char **yaml, amlfs_err *err);

@@ -204,6 +204,17 @@ int data_register(server *srv, const char *name, const char *yaml, size_t len, c
     if (rc == 0 && spec.name && strcmp(spec.name, name) != 0)
         rc = spec_fail_at(err, EINVAL, filename, spec.name_pos, "name '%s' differs from the folder '%s'", spec.name,
                           name);
+    /* A version a run not ended will register is refused now, not at that run's end. */
+    char *holder = NULL;
+    run_status holder_status;
+    amlfs_err ignored = {0};
+    if (rc == 0 && spec.version > 0 &&
+        store_data_claim_holder(srv->store, name, spec.version, &holder, &holder_status, &ignored) == 0) {
+        rc = amlfs_fail(err, EEXIST, "%s: version %d of data asset '%s' is to be registered by run %s (%s) when it "
+                        "completes: give another version, or none (the next one)", filename, spec.version, name,
+                        holder, run_status_name(holder_status));
+        free(holder);
+    }
     snapshot_manifest m;
     snapshot_manifest_init(&m);
     char *file = NULL;
@@ -326,12 +337,11 @@ int data_register_outputs(server *srv, const store_run *r, amlfs_err *err)
             }
             free(file);
         }
-        if (rc < 0) {
-            /* Said where a user of the asset looks: its status. */
-            char *key = status_key(asset);
-            server_folder_status(srv, key, err);
-            free(key);
-        }
+        /* Said where a user of the asset looks, its status: why it failed, or (a refused data.yaml save
+         * before it being older news) the version it made. */
+        char *key = status_key(asset);
+        server_folder_status(srv, key, rc < 0 ? err : NULL);
+        free(key);
         free(dir);
     }
     spec_job_free(&job);

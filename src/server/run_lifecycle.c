@@ -122,11 +122,40 @@ int run_move(server *srv, const char *id, run_status to, const run_change *chg, 
     return rc;
 }
 
-int run_create(server *srv, store_run *r, amlfs_err *err)
+int run_data_version_free(server *srv, const char *name, int version, amlfs_err *err)
+{
+    store_data_version v;
+    amlfs_err ignored = {0};
+    if (store_data_version_get(srv->store, name, version, &v, &ignored) == 0) {
+        store_data_version_free(&v);
+        return amlfs_fail(err, EEXIST, "data asset '%s' has a version %d already", name, version);
+    }
+    char *holder = NULL;
+    run_status status;
+    if (store_data_claim_holder(srv->store, name, version, &holder, &status, &ignored) == 0) {
+        amlfs_fail(err, EEXIST, "data asset '%s' version %d is to be registered by run %s (%s) when it completes",
+                   name, version, holder, run_status_name(status));
+        free(holder);
+        return -EEXIST;
+    }
+    return 0;
+}
+
+int run_create(server *srv, store_run *r, const store_data_claim *claims, size_t nclaims, amlfs_err *err)
 {
     pthread_mutex_lock(&srv->lifecycle_lock);
     r->status = RUN_NOT_STARTED;
-    int rc = store_run_insert(srv->store, r, err);
+    int rc = 0;
+    /* Checked and claimed under the lock: of two runs asking for one version, the second is refused. */
+    for (size_t i = 0; rc == 0 && i < nclaims; i++)
+        if ((rc = run_data_version_free(srv, claims[i].name, claims[i].version, err)) < 0)
+            amlfs_wrap(err, "an output of run %s: ", r->id);
+    /* Claims first: a claim holds only while its run exists and goes on, so one left by a run that
+     * could not be stored holds nothing. */
+    if (rc == 0 && nclaims)
+        rc = store_data_claims_add(srv->store, r->id, claims, nclaims, err);
+    if (rc == 0)
+        rc = store_run_insert(srv->store, r, err);
     if (rc == 0) {
         events_emitf(srv->events, "created", -1, "runs/%s", r->id);
         events_emitf(srv->events, "changed", -1, "experiments/%s", r->experiment);

@@ -505,7 +505,16 @@ static int store_and_queue(submission *s, amlfs_err *err)
             .timeout_s = s->job.timeout_s,
             .snapshot = s->snapshot,
         };
-        rc = run_create(s->srv, &r, err);
+        /* The versions its outputs register when it completes (one without a version takes the next). */
+        size_t n = 0;
+        store_data_claim *claims = util_xcalloc(s->job.output_assets.count + 1, sizeof *claims);
+        for (size_t i = 0; i < s->job.output_assets.count; i++) {
+            const char *version = s->job.output_asset_versions.items[i].value;
+            if (version[0])
+                claims[n++] = (store_data_claim){s->job.output_assets.items[i].value, atoi(version)};
+        }
+        rc = run_create(s->srv, &r, claims, n, err);
+        free(claims);
     }
     free(resolved);
     free(env_json);

@@ -441,17 +441,15 @@ int submit_data_place(server *srv, const submit_data *d, const char *run_dir, sp
         free(name);
         free(path);
     }
-    /* A version the run would register must be free now (a later clash fails the registration only). */
+    /* A version the run would register must be free now, and not claimed by a run that has not ended
+     * (checked here for the line to point at; run_create checks again under the lifecycle lock). */
     for (size_t i = 0; rc == 0 && i < d->job->output_assets.count; i++) {
         const spec_kv *a = &d->job->output_assets.items[i];
         const char *version = d->job->output_asset_versions.items[i].value;
-        store_data_version v;
-        amlfs_err ignored = {0};
-        if (version[0] && store_data_version_get(srv->store, a->value, atoi(version), &v, &ignored) == 0) {
-            store_data_version_free(&v);
-            rc = spec_fail_at(err, EEXIST, d->filename, a->pos, "output '%s': data asset '%s' has a version %s "
-                              "already: give another version, or none (the next one)", a->key, a->value, version);
-        }
+        amlfs_err why = {0};
+        if (version[0] && run_data_version_free(srv, a->value, atoi(version), &why) < 0)
+            rc = spec_fail_at(err, EEXIST, d->filename, a->pos, "output '%s': %s: give another version, or none "
+                              "(the next one)", a->key, why.msg);
     }
     /* Named only: the folders are made with the run's working folder, when it is prepared (run_code.c).
      * A uri_file output is the file the job writes in its folder, as in az ml. */

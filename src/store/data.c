@@ -144,6 +144,54 @@ int store_data_version_add(store *s, const char *name, const store_data_version 
     return r;
 }
 
+int store_data_claim_holder(store *s, const char *name, int version, char **run, run_status *status,
+                            amlfs_err *err)
+{
+    *run = NULL;
+    db_lock(s);
+    int r = -EIO;
+    sqlite3_stmt *st = db_stmt(s, "SELECT c.run, r.status FROM data_claims c JOIN runs r ON r.id = c.run "
+                                  "WHERE c.name = ?1 AND c.version = ?2", err);
+    if (st) {
+        db_bind_text(st, 1, name);
+        sqlite3_bind_int(st, 2, version);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW && !*run) {
+            int word = run_status_parse((const char *)sqlite3_column_text(st, 1));
+            if (word >= 0 && !run_status_terminal((run_status)word)) {
+                *run = db_col_text(st, 0);
+                *status = (run_status)word;
+            }
+        }
+        sqlite3_reset(st);
+        r = rc == SQLITE_ROW || rc == SQLITE_DONE ? (*run ? 0 : -ENOENT) : db_fail(s, rc, err, "reading data claims");
+    }
+    db_unlock(s);
+    return r;
+}
+
+int store_data_claims_add(store *s, const char *run, const store_data_claim *claims, size_t n, amlfs_err *err)
+{
+    db_lock(s);
+    int r = 0;
+    sqlite3_stmt *st = db_stmt(s, "INSERT OR IGNORE INTO data_claims(name, version, run) VALUES (?1, ?2, ?3)", err);
+    for (size_t i = 0; i < n && r == 0; i++) {
+        if (!st) {
+            r = -EIO;
+            break;
+        }
+        db_bind_text(st, 1, claims[i].name);
+        sqlite3_bind_int(st, 2, claims[i].version);
+        db_bind_text(st, 3, run);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            r = db_fail(s, rc, err, "recording a data claim");
+    }
+    db_unlock(s);
+    return r;
+}
+
 static void read_version(sqlite3_stmt *st, void *row)
 {
     store_data_version *v = row;

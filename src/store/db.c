@@ -11,7 +11,7 @@
 #include "amlfs/util.h"
 
 /* Bump when the schema changes; older files are upgraded in store_open. */
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 #define AMLFS_STR_(x) #x
 #define AMLFS_STR(x) AMLFS_STR_(x)
 
@@ -44,6 +44,10 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS data_versions("
     "  name TEXT NOT NULL, version INTEGER NOT NULL, yaml TEXT NOT NULL, type TEXT NOT NULL,"
     "  snapshot TEXT NOT NULL, file TEXT, created INTEGER NOT NULL, PRIMARY KEY(name, version));"
+    /* 6: the data asset versions a run registers when it completes, claimed when it is submitted (a claim
+     * holds while its run has not ended). */
+    "CREATE TABLE IF NOT EXISTS data_claims("
+    "  name TEXT NOT NULL, version INTEGER NOT NULL, run TEXT NOT NULL, PRIMARY KEY(name, version, run)) WITHOUT ROWID;"
     /* 5: metrics, parameters and tags of runs. A series' points are clustered by (run, name, off), off being
      * the byte offset of the point's line in the series' text: one series is one range scan, and a read at
      * an offset finds its line through the key. metric_series keeps each series' count, text size, next

@@ -308,6 +308,33 @@ Y
         "$MNT/experiments/produces/status" || fail "path: $r $(cat "$MNT/experiments/produces/status")"
 }
 
+# Two runs asking for the same new version: the second is refused at submission (it passed, and failed
+# only when it came to register, after its whole job), and so is a data.yaml asking for it meanwhile.
+t_a_version_a_running_run_will_register_is_refused_to_others() {
+    mkdir "$MNT/experiments/claims" "$MNT/data/claimed"
+    job() {
+        printf '%s\n' 'command: while [ ! -e go ]; do sleep 0.1; done; echo w > ${{outputs.m}}/w.txt' \
+            'environment: azureml:host@latest' 'outputs:' '  m:' '    type: uri_folder' '    name: claimed' \
+            '    version: 7'
+    }
+    local a r
+    a=$(job | submit claims) || fail "submit: $(cat "$MNT/experiments/claims/status")"
+    r=$(job | write_spec "$MNT/experiments/claims/job.yaml")
+    [ "$r" = EEXIST ] && grep -q "output 'm': data asset 'claimed' version 7 is to be registered by run $a" \
+        "$MNT/experiments/claims/status" || fail "second run: $r $(cat "$MNT/experiments/claims/status")"
+    mkdir "$MNT/data/claimed/files" && echo x > "$MNT/data/claimed/files/x.txt"
+    r=$(printf 'type: uri_folder\npath: ./files\nversion: 7\n' | write_spec "$MNT/data/claimed/data.yaml")
+    [ "$r" = EEXIST ] && grep -q "version 7 of data asset 'claimed' is to be registered by run $a" "$MNT/data/claimed/status" ||
+        fail "data.yaml: $r $(cat "$MNT/data/claimed/status")"
+    touch "$DATA/runs/$a/work/go"
+    wait_status 30 "$MNT/runs/$a/status" Completed || fail "run: $(cat "$MNT/runs/$a/status")"
+    wait_for 30 grep -qx "version 7: uri_folder" "$MNT/data/claimed/status" || fail "asset: $(cat "$MNT/data/claimed/status")"
+    grep -qx w "$MNT/data/claimed/versions/7/w.txt" || fail "content: $(ls "$MNT/data/claimed/versions/7")"
+    # Once it ended, its claim holds nothing: another version is taken by the next one as usual.
+    r=$(printf 'type: uri_folder\npath: ./files\nversion: 8\n' | write_spec "$MNT/data/claimed/data.yaml")
+    [ "$r" = OK ] || fail "version 8: $r $(cat "$MNT/data/claimed/status")"
+}
+
 t_a_uri_file_output_is_a_file_and_modes_are_checked_per_direction() {
     mkdir "$MNT/experiments/scores"
     id=$(submit scores <<'Y'

@@ -555,6 +555,30 @@ static void test_logged_models(void)
     store_close(s);
 }
 
+/* A data version claimed by a run holds while the run goes on; a claim of a run never stored holds nothing. */
+static void test_data_claims(void)
+{
+    store *s = open_store();
+    if (!s)
+        return;
+    amlfs_err err = {0};
+    CHECK(store_experiment_create(s, "claims", 1000, &err) == 0, "create claims");
+    store_data_claim c[] = {{"model", 3}, {"model", 4}};
+    CHECK(store_data_claims_add(s, "claims_ghost", c, 1, &err) == 0, "a claim of a run never stored: %s", err.msg);
+    char *run = NULL;
+    run_status status;
+    CHECK(store_data_claim_holder(s, "model", 3, &run, &status, &err) == -ENOENT && !run, "held by no run");
+    CHECK(store_data_claims_add(s, "claims_a", c, 2, &err) == 0, "claims: %s", err.msg);
+    add_run(s, "claims_a", "claims", NULL, 1);
+    CHECK(store_data_claim_holder(s, "model", 4, &run, &status, &err) == 0 && run && strcmp(run, "claims_a") == 0 &&
+              status == RUN_NOT_STARTED, "held by a run not started");
+    free(run);
+    store_run_change chg = {0};
+    CHECK(store_run_set_status(s, "claims_a", RUN_FAILED, &chg, &err) == 0, "end it: %s", err.msg);
+    CHECK(store_data_claim_holder(s, "model", 4, &run, &status, &err) == -ENOENT, "a run that ended holds nothing");
+    store_close(s);
+}
+
 int main(void)
 {
     test_computes();
@@ -572,6 +596,7 @@ int main(void)
     test_sealed_secrets();
     test_run_links();
     test_logged_models();
+    test_data_claims();
     amlfs_err err = {0};
     if (util_rm_rf(dir, &err) < 0)
         printf("cleanup: %s\n", err.msg);
