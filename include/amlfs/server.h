@@ -316,6 +316,8 @@ int submit_data_place(server *srv, const submit_data *d, const char *run_dir, sp
 int submit_data_fetch(server *srv, const job_spec *job, const char *run_dir, amlfs_err *err);
 /* azureml://jobs/RUN_ID/outputs/OUTPUT: the output folder of that run, which must have Completed. */
 int submit_job_output_dir(server *srv, const char *uri, char **abs, amlfs_err *err);
+/* The same for a uri_file output: the one file in that folder (-EINVAL when it holds anything else). */
+int submit_job_output_file(server *srv, const char *uri, char **abs, amlfs_err *err);
 /* Copies each output to its datastore `path:` (${{name}} and ${{output_name}} expanded) after a job that
  * ended well, and each output without one to the run's own storage, workspaceblobstore
  * azureml/RUN_ID/OUTPUT (az ml's layout), however the job ended. A failure names the output and the

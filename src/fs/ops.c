@@ -751,6 +751,18 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     free(path);
 }
 
+/* size bytes at off of a local file (a write buffer, a large text held while open). */
+static void reply_from_fd(fuse_req_t req, int fd, size_t size, off_t off)
+{
+    char *buf = util_xcalloc(1, size ? size : 1);
+    ssize_t n = size ? pread(fd, buf, size, off) : 0;
+    if (n < 0)
+        fuse_reply_err(req, errno);
+    else
+        fuse_reply_buf(req, buf, (size_t)n);
+    free(buf);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
     fs_state *fs = state(req);
@@ -762,13 +774,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
         if (n > size)
             n = size;
         if (h->text_fd >= 0) {
-            char *buf = util_xcalloc(1, n + 1);
-            ssize_t got = n ? pread(h->text_fd, buf, n, (off_t)start) : 0;
-            if (got < 0)
-                fuse_reply_err(req, errno);
-            else
-                fuse_reply_buf(req, buf, (size_t)got);
-            free(buf);
+            reply_from_fd(req, h->text_fd, n, (off_t)start);
             return;
         }
         /* Reply from a copy: once the reply is written the kernel may release (and we free) the
@@ -783,16 +789,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
     /* A reader sees what a writer on the same inode wrote so far, as on a local disk. */
     wbuf *b = h->kind == H_WRITE ? h->buf : inode_wbuf_get(fs->inodes, ino);
     if (b) {
-        char *buf = util_xcalloc(1, size ? size : 1);
-        ssize_t n = pread(b->fd, buf, size, off);
-        int saved = errno;
+        reply_from_fd(req, b->fd, size, off);
         if (h->kind != H_WRITE)
             inode_wbuf_put(fs->inodes, ino, b);
-        if (n < 0)
-            fuse_reply_err(req, saved);
-        else
-            fuse_reply_buf(req, buf, (size_t)n);
-        free(buf);
         return;
     }
     char *data = NULL;

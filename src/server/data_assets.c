@@ -77,13 +77,16 @@ static int snapshot_remote(server *srv, const data_spec *spec, const char *filen
                             "https://HOST/FILE, azureml://datastores/NAME/paths/PATH or "
                             "azureml://jobs/RUN_ID/outputs/OUTPUT", spec->path);
     if (is_job) {
-        char *dir = NULL;
+        char *src = NULL;
         amlfs_err why = {0};
-        int rc = want_file ? amlfs_fail(&why, EINVAL, "a run's output is a folder: write `type: uri_folder`")
-                           : submit_job_output_dir(srv, spec->path, &dir, &why);
+        int rc = want_file ? submit_job_output_file(srv, spec->path, &src, &why)
+                           : submit_job_output_dir(srv, spec->path, &src, &why);
         if (rc == 0)
-            rc = server_snapshot_folder(srv, dir, &limits, m, &why);
-        free(dir);
+            rc = want_file ? server_snapshot_file(srv, src, &limits, m, &why)
+                           : server_snapshot_folder(srv, src, &limits, m, &why);
+        if (rc == 0 && want_file)
+            *file = util_xstrdup(m->entries[0].path);
+        free(src);
         return rc < 0 ? spec_fail_at(err, -rc, filename, spec->path_pos, "path '%s': %s", spec->path, why.msg) : 0;
     }
     if (is_url && !want_file)

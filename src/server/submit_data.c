@@ -296,6 +296,23 @@ int submit_job_output_dir(server *srv, const char *uri, char **abs, amlfs_err *e
     return rc;
 }
 
+int submit_job_output_file(server *srv, const char *uri, char **abs, amlfs_err *err)
+{
+    *abs = NULL;
+    char *dir = NULL;
+    int rc = submit_job_output_dir(srv, uri, &dir, err);
+    folder_entry *list = NULL;
+    size_t n = 0;
+    /* A uri_file output is the one file in its folder (submit_data_place). */
+    if (rc == 0 && (rc = folder_list(dir, "", &list, &n, err)) == 0 && (n != 1 || list[0].type != 'f'))
+        rc = amlfs_fail(err, EINVAL, "%s holds %zu entries, not one file: write `type: uri_folder`", uri, n);
+    if (rc == 0)
+        *abs = util_strdupf("%s/%s", dir, list[0].name);
+    folder_list_free(list, n);
+    free(dir);
+    return rc;
+}
+
 /* azureml://jobs/ID/outputs/NAME: a completed run's output folder, snapshotted like a folder of the
  * experiment. */
 static int place_job_output(server *srv, const submit_data *d, const spec_kv *in, const char *type,
@@ -303,18 +320,9 @@ static int place_job_output(server *srv, const submit_data *d, const spec_kv *in
 {
     char *src = NULL, *placed = NULL, *file = NULL;
     amlfs_err why = {0};
-    int rc = submit_job_output_dir(srv, in->value, &src, &why);
+    int rc = strcmp(type, "uri_file") == 0 ? submit_job_output_file(srv, in->value, &file, &why)
+                                           : submit_job_output_dir(srv, in->value, &src, &why);
     char *dest = util_strdupf("%s/inputs/%s", run_dir, in->key);
-    /* A uri_file output is the one file in its folder (submit_data_place): that file is the input. */
-    if (rc == 0 && strcmp(type, "uri_file") == 0) {
-        folder_entry *list = NULL;
-        size_t n = 0;
-        if ((rc = folder_list(src, "", &list, &n, &why)) == 0 && (n != 1 || list[0].type != 'f'))
-            rc = amlfs_fail(&why, EINVAL, "%s holds %zu entries, not one file: write `type: uri_folder`", in->value, n);
-        else if (rc == 0)
-            file = util_strdupf("%s/%s", src, list[0].name);
-        folder_list_free(list, n);
-    }
     if (rc == 0)
         rc = file ? place_file(srv, file, in->value, dest, &placed, &why) : place_folder(srv, src, in->value, dest, &why);
     rc = input_placed(d, in, rc, placed ? placed : dest, &why, values, err);

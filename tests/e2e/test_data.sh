@@ -373,6 +373,13 @@ Y
         submit scores) || fail "submit the next job: $(cat "$MNT/experiments/scores/status")"
     wait_status 30 "$MNT/runs/$next/status" Completed || fail "next run: $(cat "$MNT/runs/$next/status") $(cat "$MNT/runs/$next/info.json")"
     grep -q '"accuracy": 0.93' "$MNT/runs/$next/log" || fail "next log: $(cat "$MNT/runs/$next/log")"
+    # ... and a data.yaml registers it as a uri_file version (it was refused: "a run's output is a folder").
+    mkdir "$MNT/data/picked-summary"
+    local r
+    r=$(printf 'type: uri_file\npath: azureml://jobs/%s/outputs/summary\n' "$id" | write_spec "$MNT/data/picked-summary/data.yaml")
+    [ "$r" = OK ] && grep -qx "version 1: uri_file" "$MNT/data/picked-summary/status" ||
+        fail "data.yaml of a uri_file output: $r $(cat "$MNT/data/picked-summary/status")"
+    grep -q '"accuracy"' "$MNT/data/picked-summary/versions/1/summary.json" || fail "its file: $(ls "$MNT/data/picked-summary/versions/1")"
     check_mode() { # YAML MESSAGE
         local r
         r=$(printf '%s' "$1" | write_spec "$MNT/experiments/scores/job.yaml")
