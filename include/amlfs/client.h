@@ -125,6 +125,18 @@ char *client_files_url(const char *kind, const char *name, const char *rel);
 char *client_folder_url(const char *kind, const char *name, const char *version, const char *folder,
                         const char *rel, const char *suffix);
 
+/* The stored files API's queries on a file's or folder's URL (docs/api.md), malloc'd: its attributes;
+ * making it a folder; setting its mode and time (each only when >= 0); making it a symlink; renaming it
+ * to another path of the same files. A folder's listing is its URL with a '/' at the end. */
+char *client_stat_url(const char *url);
+char *client_mkdir_url(const char *url, unsigned mode);
+char *client_attr_url(const char *url, long mode, long long mtime_ms);
+char *client_symlink_url(const char *url, const char *target);
+char *client_rename_url(const char *url, const char *to_rel);
+char *client_listing_url(const char *url);
+/* What a compute's status asks: its live state from the cluster, not only the stored one. */
+#define CLIENT_LIVE_QUERY "?live=1"
+
 /* Forget cached answers: the one for url_path and its queries ("?..."), and with subtree also
  * everything below it ("/..."). Every change this client makes clears the whole cache. */
 void client_cache_invalidate(amlfs_client *c, const char *url_path, bool subtree);

@@ -109,7 +109,7 @@ int action_mkdir(fs_state *fs, const char *path, const node_path *np, mode_t mod
     case NODE_DATA_FILE:
     case NODE_EXP_FILE: {
         char *url = view_files_url(np);
-        char *dir_url = util_strdupf("%s?type=dir&mode=0%o", url, (unsigned)(mode & 07777));
+        char *dir_url = client_mkdir_url(url, (unsigned)mode);
         int rc = client_put_bytes(fs->client, dir_url, "", 0, NULL, err);
         free(dir_url);
         free(url);
@@ -194,7 +194,7 @@ int action_create(fs_state *fs, const node_path *np, mode_t mode, cJSON **entry,
     if (!node_is_stored(np->kind))
         return amlfs_fail(err, EACCES, "files cannot be made here");
     char *url = view_files_url(np);
-    char *put_url = util_strdupf("%s?mode=0%o", url, (unsigned)(mode & 07777));
+    char *put_url = client_attr_url(url, (long)(mode & 07777), -1);
     int rc = client_put_bytes(fs->client, put_url, "", 0, entry, err);
     free(put_url);
     free(url);
@@ -206,11 +206,9 @@ int action_symlink(fs_state *fs, const node_path *np, const char *target, amlfs_
     if (!node_is_stored(np->kind))
         return amlfs_fail(err, EACCES, "symlinks cannot be made here");
     char *url = view_files_url(np);
-    char *escaped = client_escape(target);
-    char *put_url = util_strdupf("%s?type=symlink&target=%s", url, escaped);
+    char *put_url = client_symlink_url(url, target);
     int rc = client_put_bytes(fs->client, put_url, "", 0, NULL, err);
     free(put_url);
-    free(escaped);
     free(url);
     return rc;
 }
@@ -484,11 +482,9 @@ static bool same_folder(const node_path *a, const node_path *b)
 static int rename_stored(fs_state *fs, const node_path *from, const node_path *to, amlfs_err *err)
 {
     char *url = view_files_url(from);
-    char *target = client_escape(to->rel);
-    char *post_url = util_strdupf("%s?rename_to=%s", url, target);
+    char *post_url = client_rename_url(url, to->rel);
     int rc = client_send_json(fs->client, "POST", post_url, NULL, NULL, err);
     free(post_url);
-    free(target);
     free(url);
     return rc;
 }

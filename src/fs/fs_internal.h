@@ -209,9 +209,9 @@ double view_timeout(fs_state *fs, const node_path *np);
 bool view_run_ended(fs_state *fs, const char *id);
 void dir_list_free(dir_list *l);
 
-/* The files API base of a stored node's object: "/v1/experiments/NAME/files" (malloc'd), and the url
- * of the entry itself (base + "/" + escaped rel). */
-char *view_files_base(const node_path *np);
+/* The files API root of a stored node's object: "/v1/experiments/NAME/files/" (malloc'd), and the url
+ * of the entry itself (root + escaped rel). */
+char *view_files_root_url(const node_path *np);
 char *view_files_url(const node_path *np);
 
 /* ---- actions.c: every file action that changes the workspace ---- */

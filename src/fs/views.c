@@ -148,9 +148,9 @@ static char *line_of(const char *text, size_t *len)
 
 static const char *files_kind(const node_path *np);
 
-char *view_files_base(const node_path *np)
+char *view_files_root_url(const node_path *np)
 {
-    return object_url(files_kind(np), np->name, "/files");
+    return client_files_url(files_kind(np), np->name, "");
 }
 
 /* The kind of object whose stored files np is among. */
@@ -205,7 +205,9 @@ static int run_folder_stat_entry(fs_state *fs, const node_path *np, cJSON **entr
     bool ended = (root || node_is_run_output(np->kind)) && view_run_ended(fs, np->name);
     if (root && ended)
         client_prime_run_tree(fs->client, np->name, NULL);
-    char *url = run_folder_url(np, "?stat=1");
+    char *base = run_folder_url(np, NULL);
+    char *url = client_stat_url(base);
+    free(base);
     int rc = client_get_json(fs->client, url, !node_is_run_output(np->kind) || ended, entry, err);
     free(url);
     return rc;
@@ -479,7 +481,7 @@ static int text_of(fs_state *fs, const node_path *np, char **text, size_t *len, 
     case NODE_COMPUTE_STATUS:
     case NODE_COMPUTE_YAML:
         /* Only the status asks the cluster (it may take seconds); stat and compute.yaml do not. */
-        rc = get_object(fs, "computes", np->name, np->kind == NODE_COMPUTE_STATUS ? "?live=1" : NULL, &obj, err);
+        rc = get_object(fs, "computes", np->name, np->kind == NODE_COMPUTE_STATUS ? CLIENT_LIVE_QUERY : NULL, &obj, err);
         if (rc == 0 && np->kind == NODE_COMPUTE_STATUS) {
             /* Several lines (state, what backs it, nodes, runs), composed by the server. */
             *text = util_xstrdup(jstr(obj, "status_line"));
@@ -585,7 +587,7 @@ void view_stat_from_entry(fs_state *fs, const cJSON *entry, struct stat *st)
 int view_stored_entry(fs_state *fs, const node_path *np, bool fresh, cJSON **entry, amlfs_err *err)
 {
     char *url = view_files_url(np);
-    char *stat_url = util_strdupf("%s?stat=1", url);
+    char *stat_url = client_stat_url(url);
     int rc = client_get_json(fs->client, stat_url, !fresh, entry, err);
     free(stat_url);
     free(url);
@@ -619,8 +621,9 @@ static bool has_version(const cJSON *env, const char *version)
  * root (chmod and touch keep them, as cp -a and rsync -a expect), else 0755 and `dflt_ms`. */
 static void object_root_stat(fs_state *fs, const node_path *np, struct stat *st, int64_t dflt_ms)
 {
-    char *base = view_files_base(np);
-    char *url = util_strdupf("%s/?stat=1", base);
+    char *root = view_files_root_url(np);
+    char *url = client_stat_url(root);
+    free(root);
     cJSON *entry = NULL;
     if (client_get_json(fs->client, url, true, &entry, NULL) == 0)
         fill_stat(fs, st, S_IFDIR | ((mode_t)jnum(entry, "mode", 0755) & 07777), 4096, (int64_t)jnum(entry, "mtime_ms", 0));
@@ -628,7 +631,6 @@ static void object_root_stat(fs_state *fs, const node_path *np, struct stat *st,
         fill_stat(fs, st, S_IFDIR | 0755, 4096, dflt_ms);
     cJSON_Delete(entry);
     free(url);
-    free(base);
 }
 
 /* Whether a run link of an experiment exists, and its run id. */
@@ -873,12 +875,10 @@ static int list_stored(fs_state *fs, const node_path *np, bool root, dir_list *o
 {
     char *url;
     if (root) {
-        char *base = view_files_base(np);
-        url = util_strdupf("%s/", base);
-        free(base);
+        url = view_files_root_url(np);
     } else {
         char *entry = view_files_url(np);
-        url = util_strdupf("%s/", entry);
+        url = client_listing_url(entry);
         free(entry);
     }
     int rc = list_entries(fs, url, true, 0, out, err);

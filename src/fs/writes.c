@@ -97,8 +97,7 @@ static int put_stored(fs_state *fs, const node_path *np, int fd, const wbuf_mome
     char *url = view_files_url(np);
     /* The time the writer saw (its last write, or a time it set) is the one stored: an editor compares
      * it with the file's later ("changed since reading it"). */
-    char *put_url = util_strdupf("%s?mode=0%o&mtime_ms=%lld", url, (unsigned)(m->mode & 07777),
-                                 (long long)m->mtime_ms);
+    char *put_url = client_attr_url(url, (long)(m->mode & 07777), (long long)m->mtime_ms);
     int rc = client_put_fd(fs->client, put_url, fd, m->size, NULL, err);
     free(put_url);
     free(url);
@@ -262,12 +261,8 @@ int action_truncate(fs_state *fs, const node_path *np, off_t size, pid_t tgid, a
 /* The files API's path of np for an attribute change: an entry, or the object's own folder. */
 static char *attr_url(const node_path *np)
 {
-    if (np->kind == NODE_EXP_DIR || np->kind == NODE_ENV_DIR || np->kind == NODE_DATA_DIR) {
-        char *base = view_files_base(np);
-        char *url = util_strdupf("%s/", base);
-        free(base);
-        return url;
-    }
+    if (np->kind == NODE_EXP_DIR || np->kind == NODE_ENV_DIR || np->kind == NODE_DATA_DIR)
+        return view_files_root_url(np);
     return view_files_url(np);
 }
 
@@ -279,9 +274,7 @@ int action_set_attr(fs_state *fs, const node_path *np, int64_t mode, int64_t mti
     if (mode < 0 && mtime_ms < 0)
         return 0;
     char *url = attr_url(np);
-    char *post = mode >= 0 && mtime_ms >= 0 ? util_strdupf("%s?mode=0%o&mtime_ms=%lld", url, (unsigned)(mode & 07777), (long long)mtime_ms)
-                 : mode >= 0               ? util_strdupf("%s?mode=0%o", url, (unsigned)(mode & 07777))
-                                           : util_strdupf("%s?mtime_ms=%lld", url, (long long)mtime_ms);
+    char *post = client_attr_url(url, mode >= 0 ? (long)(mode & 07777) : -1, (long long)mtime_ms);
     int rc = client_send_json(fs->client, "POST", post, NULL, NULL, err);
     free(post);
     free(url);

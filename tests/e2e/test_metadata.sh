@@ -30,7 +30,14 @@ for i in $(seq "$RUNS"); do
     printf 'command: mkdir -p outputs && head -c 2000000 /dev/urandom > outputs/data.bin\nenvironment: host\ndisplay_name: r%s\n' "$i" |
         submit many > /dev/null || { echo "FAIL setup: submission $i"; exit 1; }
 done
-wait_for 120 all_completed || { echo "FAIL setup: $(completed_runs) of $RUNS runs completed"; exit 1; }
+not_completed() { # each run not Completed: ID STATUS, and its info.json's error
+    local d
+    for d in "$MNT"/runs/*/; do
+        grep -q '^Completed' "$d/status" 2>/dev/null ||
+            echo "$(basename "$d") $(cat "$d/status" 2>&1) $(grep -o '"error": *"[^"]*"' "$d/info.json" 2>/dev/null)"
+    done
+}
+wait_for 120 all_completed || { echo "FAIL setup: $(completed_runs) of $RUNS runs completed: $(not_completed)"; exit 1; }
 
 t_ls_l_of_runs_asks_for_the_listing_not_for_each_run() {
     remount

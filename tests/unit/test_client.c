@@ -239,6 +239,25 @@ static void test_escaping(void)
     char *p = client_escape_path("src/a b.py");
     CHECK(strcmp(p, "src/a%20b.py") == 0, "escape path: %s", p);
     free(p);
+    /* The stored files API's queries (docs/api.md). */
+    const char *f = "/v1/experiments/e/files/a.py";
+    struct {
+        char *got;
+        const char *want;
+    } urls[] = {
+        {client_stat_url(f), "/v1/experiments/e/files/a.py?stat=1"},
+        {client_mkdir_url(f, 040755), "/v1/experiments/e/files/a.py?type=dir&mode=0755"},
+        {client_attr_url(f, 0, -1), "/v1/experiments/e/files/a.py?mode=00"},
+        {client_attr_url(f, 0644, 1700000000123LL), "/v1/experiments/e/files/a.py?mode=0644&mtime_ms=1700000000123"},
+        {client_attr_url(f, -1, 5), "/v1/experiments/e/files/a.py?mtime_ms=5"},
+        {client_symlink_url(f, "../b c"), "/v1/experiments/e/files/a.py?type=symlink&target=..%2Fb%20c"},
+        {client_rename_url(f, "src/x y.py"), "/v1/experiments/e/files/a.py?rename_to=src%2Fx%20y.py"},
+        {client_listing_url("/v1/experiments/e/files/src"), "/v1/experiments/e/files/src/"},
+    };
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        CHECK(strcmp(urls[i].got, urls[i].want) == 0, "url %zu: %s", i, urls[i].got);
+        free(urls[i].got);
+    }
 }
 
 static void test_unreachable(void)
