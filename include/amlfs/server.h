@@ -195,6 +195,12 @@ int run_data_version_free(server *srv, const char *name, int version, amlfs_err 
 int run_move(server *srv, const char *id, run_status to, const run_change *chg, amlfs_err *err);
 /* Queued (or Preparing after a restart) -> Preparing -> environment set up -> Running. */
 int run_prepare_and_start(server *srv, const char *id, amlfs_err *err);
+/* The same in two steps, so the slow one (copying code, fetching inputs, submitting to a cluster) can
+ * run on a thread of its own: run_claim_start moves the run to Preparing and marks it as being started
+ * (1: this caller now starts it; 0: canceled meanwhile, started already or being started by another);
+ * run_start_claimed does the rest for a claimed run. */
+int run_claim_start(server *srv, const char *id, amlfs_err *err);
+int run_start_claimed(server *srv, const char *id, amlfs_err *err);
 /* run_code.c: the run's working folder RUN_DIR/work, made at its preparation (a Queued run has none): a
  * copy of its snapshot, then outputs/ and its outputs' folders (job may be NULL: outputs/ alone). Done once:
  * a work/ that exists is complete. A failure (a content missing from the store, a full disk) names the file. */

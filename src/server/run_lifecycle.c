@@ -522,22 +522,40 @@ static int send_cancel(server *srv, const char *id, const char *compute_name, co
     return rc;
 }
 
-int run_prepare_and_start(server *srv, const char *id, amlfs_err *err)
+int run_claim_start(server *srv, const char *id, amlfs_err *err)
 {
     store_run r;
     pthread_mutex_lock(&srv->lifecycle_lock);
     int rc = store_run_get(srv->store, id, &r, err);
-    bool ours = rc == 0 && !r.handle && !starting_has(srv, id) &&
-                (r.status == RUN_QUEUED || r.status == RUN_PREPARING);
+    bool got = rc == 0;
+    bool ours = got && !r.handle && !starting_has(srv, id) && (r.status == RUN_QUEUED || r.status == RUN_PREPARING);
     if (ours && r.status == RUN_QUEUED)
         rc = move_locked(srv, &r, RUN_PREPARING, NULL, err);
     ours = ours && rc == 0;
     if (ours)
         starting_add(srv, id);
     pthread_mutex_unlock(&srv->lifecycle_lock);
-    if (!ours) { /* canceled meanwhile, started already, or being started by someone else */
+    if (got)
         store_run_free(&r);
-        return rc;
+    return rc < 0 ? rc : ours ? 1 : 0;
+}
+
+int run_prepare_and_start(server *srv, const char *id, amlfs_err *err)
+{
+    int rc = run_claim_start(srv, id, err);
+    return rc <= 0 ? rc : run_start_claimed(srv, id, err);
+}
+
+int run_start_claimed(server *srv, const char *id, amlfs_err *err)
+{
+    store_run r;
+    amlfs_err lost = {0};
+    if (store_run_get(srv->store, id, &r, &lost) < 0) {
+        /* Deleted meanwhile (or the store failed): nothing to start; its place is given back. */
+        pthread_mutex_lock(&srv->lifecycle_lock);
+        starting_remove(srv, id);
+        pthread_mutex_unlock(&srv->lifecycle_lock);
+        return amlfs_fail(err, lost.code, "%s", lost.msg);
     }
 
     char *handle = NULL;

@@ -146,6 +146,23 @@ Y
         fail "https folder: $r $(cat "$MNT/experiments/web/status")"
 }
 
+# A run whose input takes long to fetch holds up no other run: runs are prepared each on a thread of
+# their own (a second run waited for the first one's download to end).
+t_a_slow_input_fetch_holds_up_no_other_run() {
+    mkdir "$MNT/experiments/slow"
+    local a b
+    a=$(printf 'command: cat ${{inputs.t}}\nenvironment: host\ninputs:\n  t:\n    type: uri_file\n    path: %s/hold\n' "$HTTP" |
+        submit slow) || fail "submit the slow one: $(cat "$MNT/experiments/slow/status")"
+    wait_for 10 test -e "$T/www/.held" || { touch "$T/www/.release"; fail "its fetch did not start"; }
+    b=$(printf 'command: echo quick\nenvironment: host\n' | submit slow) || { touch "$T/www/.release"; fail "submit the quick one"; }
+    wait_status 20 "$MNT/runs/$b/status" Completed ||
+        { touch "$T/www/.release"; fail "the quick run waited: $(cat "$MNT/runs/$b/status"), the slow one $(cat "$MNT/runs/$a/status")"; }
+    grep -qx Preparing "$MNT/runs/$a/status" || { touch "$T/www/.release"; fail "the slow one: $(cat "$MNT/runs/$a/status")"; }
+    touch "$T/www/.release"
+    wait_status 30 "$MNT/runs/$a/status" Completed || fail "the slow one after its fetch: $(cat "$MNT/runs/$a/status")"
+    grep -qx held "$MNT/runs/$a/log" || fail "log: $(cat "$MNT/runs/$a/log")"
+}
+
 t_an_input_fetch_cut_short_leaves_no_half_input_and_is_fetched_again() {
     printf 'a,b\n1,2\n3,4\n' > "$T/www/whole.csv"
     mkdir "$MNT/experiments/cut"
