@@ -455,6 +455,9 @@ void scheduler_stop(server *srv);
 /* ---- poller.c: one thread asking every compute about its runs each second (run_poll_all) ---- */
 int poller_start(server *srv, amlfs_err *err);
 void poller_stop(server *srv);
+/* A run was just handed to a compute: ask now, then every 100 ms for 3 s (a cluster starts a job within
+ * a second or so: Running shows then, not at the next whole second). */
+void poller_hurry(server *srv);
 
 /* ---- monitor.c: one thread following active runs' folders with inotify ---- */
 /* Open first (restore adds runs to follow), start the thread after the restore. */

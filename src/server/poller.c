@@ -1,6 +1,7 @@
 /* poller.c: the thread that asks every compute about its runs once a second (run_poll_all): a
  * cluster's queue, a job that ended while nobody watched, a supervisor that died without a word. Apart
- * from the monitor, so a cluster that is slow to answer never delays a log line of another run. */
+ * from the monitor, so a cluster that is slow to answer never delays a log line of another run. Right
+ * after a run is handed to a compute it asks more often for a while (poller_hurry). */
 #include "amlfs/server.h"
 
 #include <stdlib.h>
@@ -10,6 +11,8 @@
 #include "amlfs/util.h"
 
 #define POLL_EVERY_MS 1000
+#define HURRY_EVERY_MS 100
+#define HURRY_FOR_MS 3000
 
 struct poller {
     server *srv;
@@ -17,16 +20,32 @@ struct poller {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stopping;
+    bool hurried;               /* poller_hurry since the last poll: poll now */
+    int64_t hurry_until_ms;     /* monotonic: poll every HURRY_EVERY_MS until then */
 };
+
+void poller_hurry(server *srv)
+{
+    poller *p = srv->poller;
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->hurried = true;
+    p->hurry_until_ms = util_mono_ms() + HURRY_FOR_MS;
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+}
 
 static void *poller_main(void *arg)
 {
     poller *p = arg;
     for (;;) {
         pthread_mutex_lock(&p->lock);
-        struct timespec until = util_deadline_after_ms(CLOCK_MONOTONIC, POLL_EVERY_MS);
-        while (!p->stopping && pthread_cond_timedwait(&p->wake, &p->lock, &until) == 0) {
+        int every = util_mono_ms() < p->hurry_until_ms ? HURRY_EVERY_MS : POLL_EVERY_MS;
+        struct timespec until = util_deadline_after_ms(CLOCK_MONOTONIC, every);
+        while (!p->stopping && !p->hurried && pthread_cond_timedwait(&p->wake, &p->lock, &until) == 0) {
         }
+        p->hurried = false;
         bool stop = p->stopping;
         pthread_mutex_unlock(&p->lock);
         if (stop)

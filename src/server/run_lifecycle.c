@@ -589,6 +589,8 @@ int run_start_claimed(server *srv, const char *id, amlfs_err *err)
                     log_warning("run %s: %s", id, ignored.msg);
                 else if (monitor_watch(srv->monitor, id, &ignored) < 0)
                     log_warning("%s (the 1 s sweep still follows the run)", ignored.msg);
+                if (to != RUN_RUNNING)
+                    poller_hurry(srv); /* waiting in its compute's queue: it starts soon */
             } else {
                 /* Canceled while it was being submitted: keep the handle so the end is followed. */
                 store_run_change keep = {.handle = handle};
