@@ -34,6 +34,13 @@ char *util_xstrdup(const char *s);     /* NULL-safe strdup, aborts on OOM */
 void *util_xcalloc(size_t n, size_t size);
 void *util_xrealloc(void *p, size_t size);      /* aborts on OOM */
 
+/* Work the calling thread does may be given up (a run canceled while its inputs are fetched): stop(ctx)
+ * says so. Long transfers ask util_thread_should_stop() as they go and end with -ECANCELED. Set and
+ * cleared (NULL) by the thread itself: each thread has its own. */
+typedef bool (*util_stop_fn)(void *ctx);
+void util_thread_set_stop(util_stop_fn stop, void *ctx);
+bool util_thread_should_stop(void);
+
 /* A crash point for tests: SIGKILL here when $AMLFS_FAULT is name (fault.c); nothing otherwise. */
 void util_fault_point(const char *name);
 /* The same for a step on a file: $AMLFS_FAULT is "step:BASENAME" (before-rename:launch.json). */

@@ -1,6 +1,7 @@
 /* blob_http.c: one request to the Blob service with libcurl: its URL, its headers signed with Shared Key
  * (or its SAS), request and answer bodies streamed, the answer's headers read, the handle pool. */
 #include "blob_internal.h"
+#include "transfer_stop.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -309,6 +310,7 @@ int blob_perform(blob_client *c, blob_req *r, amlfs_err *err)
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_error);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+    data_curl_stoppable(h);
     if (strcmp(r->method, "HEAD") == 0) {
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else if (strcmp(r->method, "PUT") == 0) {
@@ -328,7 +330,10 @@ int blob_perform(blob_client *c, blob_req *r, amlfs_err *err)
     give_back(c, h);
 
     if (cc != CURLE_OK) {
-        if (t.buf_too_big)
+        if (cc == CURLE_ABORTED_BY_CALLBACK)
+            rc = amlfs_fail(err, ECANCELED, "%s %s: stopped (the run was canceled)", r->what,
+                            r->name ? r->name : c->container);
+        else if (t.buf_too_big)
             rc = amlfs_fail(err, EIO, "%s %s: storage account '%s' answered more than %zu MiB", r->what,
                             r->name ? r->name : c->container, c->account, r->buf_limit >> 20);
         else

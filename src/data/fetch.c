@@ -3,6 +3,7 @@
 #include "amlfs/fetch.h"
 #include "amlfs/snapshot.h"
 #include "amlfs/util.h"
+#include "transfer_stop.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -138,6 +139,7 @@ static int refresh(const char *dir, const char *url, uint64_t max_bytes, fetch_r
         curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_error);
         curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(curl, CURLOPT_WRITEDATA, &s);
+        data_curl_stoppable(curl);
         CURLcode cc = curl_easy_perform(curl);
         long status = 0;
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
@@ -145,6 +147,8 @@ static int refresh(const char *dir, const char *url, uint64_t max_bytes, fetch_r
         if (cc != CURLE_OK && s.error == EFBIG)
             rc = amlfs_fail(err, EFBIG, "GET %s: the file is larger than %llu MB", url,
                             (unsigned long long)(max_bytes >> 20));
+        else if (cc == CURLE_ABORTED_BY_CALLBACK)
+            rc = amlfs_fail(err, ECANCELED, "GET %s: stopped (the run was canceled)", url);
         else if (cc != CURLE_OK && s.error)
             rc = amlfs_fail(err, s.error, "writing %s: %s", tmp, strerror(s.error));
         else if (cc != CURLE_OK)

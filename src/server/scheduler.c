@@ -55,12 +55,28 @@ typedef struct starter {
     char *id;
 } starter;
 
+/* A cancel while the run is prepared ends its downloads (util_thread_should_stop), not only what
+ * comes after them. */
+static bool cancel_requested(void *ctx)
+{
+    starter *st = ctx;
+    store_run r;
+    amlfs_err ignored = {0};
+    if (store_run_get(st->s->srv->store, st->id, &r, &ignored) < 0)
+        return false;
+    bool canceled = r.status == RUN_CANCEL_REQUESTED || run_status_terminal(r.status);
+    store_run_free(&r);
+    return canceled;
+}
+
 static void *starter_main(void *arg)
 {
     starter *st = arg;
     amlfs_err why = {0};
+    util_thread_set_stop(cancel_requested, st);
     if (run_start_claimed(st->s->srv, st->id, &why) < 0)
         log_warning("starting run %s: %s", st->id, why.msg);
+    util_thread_set_stop(NULL, NULL);
     scheduler *s = st->s;
     free(st->id);
     free(st);

@@ -150,6 +150,7 @@ Y
 # their own (a second run waited for the first one's download to end).
 t_a_slow_input_fetch_holds_up_no_other_run() {
     mkdir "$MNT/experiments/slow"
+    rm -f "$T/www/.held" "$T/www/.release"
     local a b
     a=$(printf 'command: cat ${{inputs.t}}\nenvironment: host\ninputs:\n  t:\n    type: uri_file\n    path: %s/hold\n' "$HTTP" |
         submit slow) || fail "submit the slow one: $(cat "$MNT/experiments/slow/status")"
@@ -161,6 +162,22 @@ t_a_slow_input_fetch_holds_up_no_other_run() {
     touch "$T/www/.release"
     wait_status 30 "$MNT/runs/$a/status" Completed || fail "the slow one after its fetch: $(cat "$MNT/runs/$a/status")"
     grep -qx held "$MNT/runs/$a/log" || fail "log: $(cat "$MNT/runs/$a/log")"
+}
+
+# A cancel while an input downloads ends the download: the run is Canceled at once, not when the
+# download is over (it stayed CancelRequested until then).
+t_a_cancel_while_an_input_downloads_ends_the_download() {
+    mkdir "$MNT/experiments/stop-fetch"
+    rm -f "$T/www/.held" "$T/www/.release"
+    local a
+    a=$(printf 'command: cat ${{inputs.t}}\nenvironment: host\ninputs:\n  t:\n    type: uri_file\n    path: %s/hold\n' "$HTTP" |
+        submit stop-fetch) || fail "submit: $(cat "$MNT/experiments/stop-fetch/status")"
+    wait_for 10 test -e "$T/www/.held" || { touch "$T/www/.release"; fail "its fetch did not start"; }
+    echo cancel > "$MNT/runs/$a/ctl" || { touch "$T/www/.release"; fail "cancel"; }
+    wait_status 10 "$MNT/runs/$a/status" Canceled ||
+        { touch "$T/www/.release"; fail "still $(cat "$MNT/runs/$a/status") while the download is held"; }
+    touch "$T/www/.release"
+    [ ! -e "$DATA/runs/$a/inputs/t/hold" ] || fail "the input was placed after all"
 }
 
 t_an_input_fetch_cut_short_leaves_no_half_input_and_is_fetched_again() {
