@@ -451,6 +451,8 @@ char *env_setup_dir(server *srv, const char *name);
 int scheduler_start(server *srv, amlfs_err *err);
 void scheduler_kick(scheduler *s);
 void scheduler_stop(server *srv);
+/* Whether scheduler_stop has begun (runs being prepared then stop their downloads). */
+bool scheduler_stopping(scheduler *s);
 
 /* ---- poller.c: one thread asking every compute about its runs each second (run_poll_all) ---- */
 int poller_start(server *srv, amlfs_err *err);

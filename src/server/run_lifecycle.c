@@ -572,6 +572,9 @@ int run_start_claimed(server *srv, const char *id, amlfs_err *err)
         if (outcome < 0) {
             if (now.status == RUN_CANCEL_REQUESTED)
                 move_locked(srv, &now, RUN_CANCELED, NULL, &ignored);
+            else if (why.code == ECANCELED && scheduler_stopping(srv->scheduler))
+                log_info("run %s: its preparation stopped with the server; it is prepared again when the server "
+                         "starts", id); /* left Preparing, without a handle: retry_preparing takes it */
             else if (!run_status_terminal(now.status))
                 fail_locked(srv, &now, why.msg);
         } else if (outcome == 1) {

@@ -48,18 +48,24 @@ static bool stopping(scheduler *s)
     return stop;
 }
 
-/* Runs left Preparing wait for their environment's image to be built: each goes on now (starts, or
- * fails with the build's reason) or keeps waiting. */
+bool scheduler_stopping(scheduler *s)
+{
+    return s && stopping(s);
+}
+
+/* A run being prepared and submitted on a thread of its own. */
 typedef struct starter {
     scheduler *s;
     char *id;
 } starter;
 
 /* A cancel while the run is prepared ends its downloads (util_thread_should_stop), not only what
- * comes after them. */
+ * comes after them; so does the server's stop (the run is prepared again at the next start). */
 static bool cancel_requested(void *ctx)
 {
     starter *st = ctx;
+    if (stopping(st->s))
+        return true;
     store_run r;
     amlfs_err ignored = {0};
     if (store_run_get(st->s->srv->store, st->id, &r, &ignored) < 0)
@@ -122,6 +128,8 @@ static int start(scheduler *s, const char *id, amlfs_err *err)
     return 1;
 }
 
+/* Runs left Preparing wait for their environment's image to be built: each goes on now (starts, or
+ * fails with the build's reason) or keeps waiting. */
 static void retry_preparing(scheduler *s, const char *name)
 {
     store_run *runs;

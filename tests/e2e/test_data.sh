@@ -180,6 +180,24 @@ t_a_cancel_while_an_input_downloads_ends_the_download() {
     [ ! -e "$DATA/runs/$a/inputs/t/hold" ] || fail "the input was placed after all"
 }
 
+# The server stops at once while an input downloads (it waited for the download), and the run, left
+# Preparing, is prepared again when the server is back.
+t_a_server_stopping_while_an_input_downloads_stops_at_once_and_prepares_it_again() {
+    mkdir "$MNT/experiments/restart-fetch"
+    rm -f "$T/www/.held" "$T/www/.release"
+    local a pid
+    a=$(printf 'command: cat ${{inputs.t}}\nenvironment: host\ninputs:\n  t:\n    type: uri_file\n    path: %s/hold\n' "$HTTP" |
+        submit restart-fetch) || fail "submit: $(cat "$MNT/experiments/restart-fetch/status")"
+    wait_for 10 test -e "$T/www/.held" || { touch "$T/www/.release"; fail "its fetch did not start"; }
+    pid=$(server_pid)
+    kill "$pid"
+    wait_for 10 sh -c "! kill -0 $pid 2>/dev/null" || { touch "$T/www/.release"; kill -9 "$pid"; "$AMLFS_SERVER" --data-dir "$DATA"; fail "the server waited for the download"; }
+    touch "$T/www/.release"
+    "$AMLFS_SERVER" --data-dir "$DATA" || fail "restart"
+    wait_status 30 "$MNT/runs/$a/status" Completed || fail "after the restart: $(cat "$MNT/runs/$a/status") $(cat "$MNT/runs/$a/info.json")"
+    grep -qx held "$MNT/runs/$a/log" || fail "log: $(cat "$MNT/runs/$a/log")"
+}
+
 t_an_input_fetch_cut_short_leaves_no_half_input_and_is_fetched_again() {
     printf 'a,b\n1,2\n3,4\n' > "$T/www/whole.csv"
     mkdir "$MNT/experiments/cut"

@@ -21,10 +21,13 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             deadline = time.monotonic() + 60
             while not os.path.exists(os.path.join(root, ".release")) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            self.send_response(200)
-            self.send_header("Content-Length", "5")
-            self.end_headers()
-            self.wfile.write(b"held\n")
+            try:
+                self.send_response(200)
+                self.send_header("Content-Length", "5")
+                self.end_headers()
+                self.wfile.write(b"held\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the server stopped asking (a canceled run, a server stopped)
             return
         super().do_GET()
     def log_message(self, fmt, *args):
