@@ -84,7 +84,7 @@ stress: deps all
 # replays the corpora. A crash is saved under build-fuzz/crashes/NAME/: add it to tests/fuzz/corpus/NAME.
 fuzz: deps-check
 	@[ "$(FUZZ_CC)" != clang ] || scripts/deps.sh --fuzz
-	$(MAKE) BUILD=build-fuzz CC=$(FUZZ_CC) CFLAGS="-O1 -g" \
+	$(MAKE) -j$$(nproc) BUILD=build-fuzz CC=$(FUZZ_CC) CFLAGS="-O1 -g" \
 	    SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer" build-fuzz/libamlfs.a
 	@FUZZ_CC=$(FUZZ_CC) scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS) "$(shell pkg-config --libs $(PKGS)) $(LDLIBS)"
 
