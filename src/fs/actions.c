@@ -535,7 +535,11 @@ int action_rename(fs_state *fs, const node_path *from, const node_path *to, unsi
     bool spec_away = node_spec_kind(from, NULL) != SPEC_NONE;
     char *data = NULL, *old = NULL;
     size_t len = 0, old_len = 0;
-    bool have = (spec || spec_away) && action_spec_text(fs, from, &data, &len, NULL) == 0;
+    amlfs_err why_not = {0};
+    bool have = (spec || spec_away) && action_spec_text(fs, from, &data, &len, &why_not) == 0;
+    /* Too large to be a spec: refused before anything moves (it would be refused once renamed). */
+    if (spec && !have && why_not.code == EFBIG)
+        return amlfs_fail(err, EFBIG, "%s is larger than a spec file may be: not renamed onto %s", from->rel, to->rel);
     bool had_old = spec && action_spec_text(fs, to, &old, &old_len, NULL) == 0;
     int rc = rename_stored(fs, from, to, err);
     *renamed = rc == 0;

@@ -128,6 +128,26 @@ ctl_refused() {
 }
 
 # A refused ctl write said why nowhere: each fails with an errno and reading ctl back says why.
+# A file far over a spec's size moved onto job.yaml (a 1 TiB sparse file): refused as too large, and
+# nothing moves. The server read it whole to hide secrets in it and failed after renaming it, so mv
+# reported an error for a rename that had happened.
+t_a_huge_file_moved_onto_job_yaml_is_refused_and_stays_where_it_was() {
+    mkdir "$MNT/experiments/huge" && echo x > "$MNT/experiments/huge/seed" || fail "setup"
+    local dir err
+    dir=$(dirname "$(find "$DATA/experiments/huge" -name seed | head -1)")
+    truncate -s 1T "$dir/big" || fail "truncate"
+    err=$(mv "$MNT/experiments/huge/big" "$MNT/experiments/huge/job.yaml" 2>&1) && fail "mv succeeded"
+    [[ $err == *"File too large"* ]] || fail "mv said: $err"
+    [ -f "$dir/big" ] && [ ! -e "$dir/job.yaml" ] || fail "moved anyway: $(ls "$dir")"
+    kill -0 "$(server_pid)" || fail "the server died"
+    # Through the API (no mount to refuse it): renamed, and not read whole on the way.
+    local code
+    code=$(curl -s -o "$T/rename.out" -w '%{http_code}' -X POST --unix-socket "$DATA/server.sock" \
+        "http://localhost/v1/experiments/huge/files/big?rename_to=job.yaml")
+    [ "$code" = 200 ] && [ -f "$dir/job.yaml" ] || fail "API rename: $code $(cat "$T/rename.out")"
+    rm -f "$dir/big" "$dir/job.yaml"
+}
+
 t_a_rebuild_of_a_host_environment_is_refused_saying_why() {
     ctl_refused "$MNT/environments/host/ctl" rebuild EINVAL \
         "Rejected: rebuild: environment 'host' uses this machine's tools as they are: there is no image to rebuild"
