@@ -13,6 +13,9 @@
 
 /* Whole-file read into a NUL-terminated malloc'd buffer (*len without the NUL). */
 int util_read_file(const char *path, char **out, size_t *len, amlfs_err *err);
+/* The same for a file a user or a job writes: -EFBIG once it holds more than max bytes (no more than
+ * max + 1 are read: a 1 TiB sparse file costs nothing). */
+int util_read_file_max(const char *path, size_t max, char **out, size_t *len, amlfs_err *err);
 /* Write atomically: temp file in the same folder, fsync, rename over path. */
 int util_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, amlfs_err *err);
 /* write(2) until every byte is written (EINTR retried): 0 or a negative errno. */

@@ -24,13 +24,17 @@ static int write_json(const char *run_dir, const char *name, cJSON *root, mode_t
     return rc;
 }
 
+/* launch.json holds the command (its expansion is at most 2 MiB) and the environment; a file over this
+ * was not written by amlfs (a job can write in its run's folder). */
+#define RUN_FILE_MAX (16 * 1024 * 1024)
+
 /* Reads NAME as a JSON object; -ENOENT (message filled) when the file does not exist. */
 static int read_json(const char *run_dir, const char *name, cJSON **out, amlfs_err *err)
 {
     *out = NULL;
     char *path = compute_run_file(run_dir, name);
     char *text = NULL;
-    int rc = util_read_file(path, &text, NULL, err);
+    int rc = util_read_file_max(path, RUN_FILE_MAX, &text, NULL, err);
     if (rc == 0) {
         *out = cJSON_Parse(text);
         if (!cJSON_IsObject(*out)) {

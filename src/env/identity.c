@@ -15,6 +15,7 @@
 /* Bump when what the hash covers changes: old images are then simply built again. */
 #define IDENTITY_FORMAT "amlfs-env-image-1"
 #define SPEC_FILE "environment.yaml"
+#define CONDA_FILE_MAX (1024 * 1024)
 
 static const char *base_of(const char *path)
 {
@@ -123,7 +124,13 @@ static int conda_text(const env_version_ref *v, char **text, amlfs_err *reason)
         return -EINVAL;
     size_t len = 0;
     amlfs_err why = {0};
-    int rc = rel[0] ? folder_read(v->context_dir, rel, 0, -1, text, &len, &why) : -EISDIR;
+    /* A conda file lists packages: one over CONDA_FILE_MAX is refused, not read whole. */
+    int rc = rel[0] ? folder_read(v->context_dir, rel, 0, CONDA_FILE_MAX + 1, text, &len, &why) : -EISDIR;
+    if (rc == 0 && len > CONDA_FILE_MAX) {
+        free(*text);
+        *text = NULL;
+        rc = amlfs_fail(&why, EFBIG, "it is over %d KiB: a conda file lists packages", CONDA_FILE_MAX >> 10);
+    }
     if (rc < 0)
         rc = amlfs_fail(reason, -rc, "conda_file '%s' cannot be read from environments/%s: %s", s->conda_file_path,
                         v->name, rc == -EISDIR ? "it is a folder" : why.msg);

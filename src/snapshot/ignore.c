@@ -93,6 +93,8 @@ static void trim_trailing_spaces(char *s)
 /* Longer lines are refused: the matcher recurses once per group of stars, and no sane pattern (paths
  * are at most PATH_MAX) needs more. */
 #define MAX_PATTERN_LEN 8192
+/* An ignore file larger than this is refused, not read (a sparse 1 TiB .gitignore would be read whole). */
+#define IGNORE_FILE_MAX (4 * 1024 * 1024)
 
 /* One line of an ignore file (no newline). Lines that hold no pattern are skipped. */
 static void add_line(ignore_file *f, const char *raw, size_t len, int lineno)
@@ -226,7 +228,10 @@ int snapshot_ignore_enter_dir(snapshot_ignore *ig, const char *reldir, amlfs_err
     } else {
         char *text;
         size_t len;
-        rc = util_read_file(path, &text, &len, err);
+        rc = util_read_file_max(path, IGNORE_FILE_MAX, &text, &len, err);
+        if (rc == -EFBIG)
+            rc = amlfs_fail(err, EFBIG, "%s in the code folder is over %d MiB: an ignore file holds patterns, "
+                            "not data", shown, IGNORE_FILE_MAX >> 20);
         if (rc == 0) {
             rc = snapshot_ignore_add_text(ig, reldir, text, len, err);
             free(text);

@@ -14,6 +14,11 @@
 
 int util_read_file(const char *path, char **out, size_t *len, amlfs_err *err)
 {
+    return util_read_file_max(path, SIZE_MAX / 4, out, len, err);
+}
+
+int util_read_file_max(const char *path, size_t max, char **out, size_t *len, amlfs_err *err)
+{
     *out = NULL;
     if (len)
         *len = 0;
@@ -37,7 +42,10 @@ int util_read_file(const char *path, char **out, size_t *len, amlfs_err *err)
             buf = bigger;
             cap *= 2;
         }
-        ssize_t n = read(fd, buf + used, cap - used);
+        size_t room = cap - used;
+        if (room > max + 1 - used)
+            room = max + 1 - used; /* one byte past max says it is over */
+        ssize_t n = read(fd, buf + used, room);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -49,6 +57,11 @@ int util_read_file(const char *path, char **out, size_t *len, amlfs_err *err)
         if (n == 0)
             break;
         used += (size_t)n;
+        if (used > max) {
+            free(buf);
+            close(fd);
+            return amlfs_fail(err, EFBIG, "%s is over %zu bytes", path, max);
+        }
     }
     close(fd);
     buf[used] = '\0';

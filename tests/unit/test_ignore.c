@@ -442,6 +442,27 @@ static void test_line_for(void)
     free(dir);
 }
 
+/* A .gitignore of 64 MiB (sparse) is refused naming it, not read whole (1 TiB would have been read too). */
+static void test_huge_ignore_file(void)
+{
+    char *root = util_strdupf("%s/huge", tmp_root);
+    make_dirs(root);
+    make_path(root, "a.txt", false);
+    char *p = util_strdupf("%s/.gitignore", root);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0 && ftruncate(fd, (off_t)64 << 20) == 0, "a sparse .gitignore");
+    if (fd >= 0)
+        close(fd);
+    amlfs_err err = {0};
+    snapshot_manifest m;
+    int rc = snapshot_manifest_build(root, NULL, &m, &err);
+    CHECK(rc == -EFBIG && strstr(err.msg, ".gitignore in the code folder is over 4 MiB"), "refused: %d %s", rc, err.msg);
+    if (rc == 0)
+        snapshot_manifest_free(&m);
+    free(p);
+    free(root);
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/amlfs-test-ignore-XXXXXX";
@@ -465,6 +486,7 @@ int main(void)
     test_amlignore_beats_gitignore();
     test_nested_gitignore();
     test_line_for();
+    test_huge_ignore_file();
 
     amlfs_err err;
     util_rm_rf(tmp_root, &err);

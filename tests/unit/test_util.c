@@ -1,5 +1,5 @@
 /* test_util.c: the basics every layer shares: one-line error messages, the logger's levels and its
- * line format. */
+ * line format, bounded reads of files users write. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,10 +56,36 @@ static void test_log_levels(void)
     unlink(path);
 }
 
+/* A file a user writes is read up to a bound: a 1 TiB sparse file is refused at once, not read whole. */
+static void test_bounded_read(void)
+{
+    char dir[] = "/tmp/amlfs-test-util.XXXXXX";
+    if (!mkdtemp(dir))
+        return;
+    char *path = util_strdupf("%s/f", dir);
+    amlfs_err err = {0};
+    char *text = NULL;
+    size_t len = 0;
+    CHECK(util_write_file_atomic(path, "12345", 5, 0600, &err) == 0, "write: %s", err.msg);
+    CHECK(util_read_file_max(path, 5, &text, &len, &err) == 0 && len == 5 && strcmp(text, "12345") == 0,
+          "exactly the bound: %s", err.msg);
+    free(text);
+    CHECK(util_read_file_max(path, 4, &text, &len, &err) == -EFBIG && !text && strstr(err.msg, "over 4 bytes"),
+          "one byte over: %s", err.msg);
+    int fd = open(path, O_WRONLY | O_TRUNC);
+    CHECK(fd >= 0 && ftruncate(fd, (off_t)1 << 40) == 0, "a 1 TiB sparse file");
+    if (fd >= 0)
+        close(fd);
+    CHECK(util_read_file_max(path, 1 << 20, &text, &len, &err) == -EFBIG && !text, "1 TiB: %s", err.msg);
+    free(path);
+    util_rm_rf(dir, &err);
+}
+
 int main(void)
 {
     test_one_line_messages();
     test_log_levels();
+    test_bounded_read();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
