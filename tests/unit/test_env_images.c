@@ -157,6 +157,20 @@ static void test_identity(env_images *im)
     CHECK(identity_of(im, &a, h2, &reason) == 0 && strcmp(h1, h2) != 0, "a changed context file, a new hash");
     fixture_free(&b);
 
+    /* A conda file over 1 MiB (sparse, 1 TiB) is refused, not read whole. */
+    fixture_init(&b, im, "huge-conda", 1, "image: base:1\nconda_file: conda.yaml\n");
+    char *conda = util_strdupf("%s/conda.yaml", b.context);
+    int fd = open(conda, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0 && ftruncate(fd, (off_t)1 << 40) == 0, "a 1 TiB conda file");
+    if (fd >= 0)
+        close(fd);
+    CHECK(identity_of(im, &b, h3, &reason) == -EFBIG && strstr(reason.msg, "conda_file 'conda.yaml'") &&
+              strstr(reason.msg, "over 1024 KiB"),
+          "huge conda file: %s", reason.msg);
+    unlink(conda);
+    free(conda);
+    fixture_free(&b);
+
     fixture_init(&b, im, "app", 2, "build:\n  dockerfile_path: docker/Missing\n");
     CHECK(identity_of(im, &b, h3, &reason) == -ENOENT && strstr(reason.msg, "docker/Missing"),
           "missing Dockerfile: %s", reason.msg);
