@@ -751,13 +751,20 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     free(path);
 }
 
-/* size bytes at off of a local file (a write buffer, a large text held while open). */
-static void reply_from_fd(fuse_req_t req, int fd, size_t size, off_t off)
+/* size bytes at off of a local file (a write buffer, a large text held while open), read into *buf
+ * (malloc'd): their count, or a negative errno. Read apart from the reply, which comes last: once it is
+ * sent the kernel may release the handle and forget the inode. */
+static ssize_t read_local(int fd, size_t size, off_t off, char **buf)
 {
-    char *buf = util_xcalloc(1, size ? size : 1);
-    ssize_t n = size ? pread(fd, buf, size, off) : 0;
+    *buf = util_xcalloc(1, size ? size : 1);
+    ssize_t n = size ? pread(fd, *buf, size, off) : 0;
+    return n < 0 ? -errno : n;
+}
+
+static void reply_local(fuse_req_t req, char *buf, ssize_t n)
+{
     if (n < 0)
-        fuse_reply_err(req, errno);
+        fuse_reply_err(req, (int)-n);
     else
         fuse_reply_buf(req, buf, (size_t)n);
     free(buf);
@@ -774,7 +781,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
         if (n > size)
             n = size;
         if (h->text_fd >= 0) {
-            reply_from_fd(req, h->text_fd, n, (off_t)start);
+            char *buf;
+            ssize_t got = read_local(h->text_fd, n, (off_t)start, &buf);
+            reply_local(req, buf, got);
             return;
         }
         /* Reply from a copy: once the reply is written the kernel may release (and we free) the
@@ -789,9 +798,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
     /* A reader sees what a writer on the same inode wrote so far, as on a local disk. */
     wbuf *b = h->kind == H_WRITE ? h->buf : inode_wbuf_get(fs->inodes, ino);
     if (b) {
-        reply_from_fd(req, b->fd, size, off);
+        char *buf;
+        ssize_t got = read_local(b->fd, size, off, &buf);
         if (h->kind != H_WRITE)
             inode_wbuf_put(fs->inodes, ino, b);
+        reply_local(req, buf, got);
         return;
     }
     char *data = NULL;
