@@ -126,8 +126,9 @@ char *client_folder_url(const char *kind, const char *name, const char *version,
                         const char *rel, const char *suffix);
 
 /* The stored files API's queries on a file's or folder's URL (docs/api.md), malloc'd: its attributes;
- * making it a folder; setting its mode and time (each only when >= 0); making it a symlink; renaming it
- * to another path of the same files. A folder's listing is its URL with a '/' at the end. */
+ * making it a folder; setting its mode (its permission bits) and time, each only when >= 0; making it a
+ * symlink; renaming it to another path of the same files. A folder's listing is its URL with a '/' at
+ * the end. */
 char *client_stat_url(const char *url);
 char *client_mkdir_url(const char *url, unsigned mode);
 char *client_attr_url(const char *url, long mode, long long mtime_ms);

@@ -194,7 +194,7 @@ int action_create(fs_state *fs, const node_path *np, mode_t mode, cJSON **entry,
     if (!node_is_stored(np->kind))
         return amlfs_fail(err, EACCES, "files cannot be made here");
     char *url = view_files_url(np);
-    char *put_url = client_attr_url(url, (long)(mode & 07777), -1);
+    char *put_url = client_attr_url(url, (long)mode, -1);
     int rc = client_put_bytes(fs->client, put_url, "", 0, entry, err);
     free(put_url);
     free(url);
@@ -309,16 +309,17 @@ static void add_local_code(fs_state *fs, const char *text, size_t len, const cha
     amlfs_err ignored = {0};
     if (spec_parse_job(text, len, filename, &job, &ignored) < 0)
         return; /* the server says what is wrong with the file */
-    snapshot_limits limits = data_limits(fs);
     for (size_t i = 0; i < job.data_inputs.count; i++) {
         const spec_kv *in = &job.data_inputs.items[i];
         /* The server resolves the rest. */
-        if (in->value[0] == '/')
+        if (in->value[0] == '/') {
+            snapshot_limits limits = data_limits(fs);
             upload_local_path(fs, in->value, job.data_input_types[i], &limits, body, "input_snapshots", "input_errors",
                               in->key);
+        }
     }
     if (job.code && job.code[0] == '/') {
-        limits = job_limits(fs, &job);
+        snapshot_limits limits = job_limits(fs, &job);
         upload_local_path(fs, job.code, NULL, &limits, body, "snapshot", "code_error", NULL);
     }
     spec_job_free(&job);

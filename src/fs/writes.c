@@ -97,7 +97,7 @@ static int put_stored(fs_state *fs, const node_path *np, int fd, const wbuf_mome
     char *url = view_files_url(np);
     /* The time the writer saw (its last write, or a time it set) is the one stored: an editor compares
      * it with the file's later ("changed since reading it"). */
-    char *put_url = client_attr_url(url, (long)(m->mode & 07777), (long long)m->mtime_ms);
+    char *put_url = client_attr_url(url, (long)m->mode, (long long)m->mtime_ms);
     int rc = client_put_fd(fs->client, put_url, fd, m->size, NULL, err);
     free(put_url);
     free(url);
@@ -274,7 +274,7 @@ int action_set_attr(fs_state *fs, const node_path *np, int64_t mode, int64_t mti
     if (mode < 0 && mtime_ms < 0)
         return 0;
     char *url = attr_url(np);
-    char *post = client_attr_url(url, mode >= 0 ? (long)(mode & 07777) : -1, (long long)mtime_ms);
+    char *post = client_attr_url(url, (long)mode, (long long)mtime_ms);
     int rc = client_send_json(fs->client, "POST", post, NULL, NULL, err);
     free(post);
     free(url);
